@@ -1,0 +1,36 @@
+#!/bin/sh
+# run.sh BUILD_DIR... — runs every unit-test binary in each BUILD_DIR/tests (one line
+# per binary), then the end-to-end tests (tests/e2e/*.test.mjs, node's test runner)
+# against BUILD_DIR/swiftlet of the first folder, and prints the grand total as the
+# last line: "N passed, N failed". Exits non-zero when anything failed or crashed.
+passed=0; failed=0; skipped=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3)); }
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+for dir in "$@"; do
+  for t in "$dir"/tests/*; do
+    [ -x "$t" ] || continue
+    out=$(timeout 900 "$t" 2>"$t.stderr"); rc=$?
+    line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n 1)
+    if [ -z "$line" ]; then
+      echo "CRASH $t (exit $rc)"; tail -n 20 "$t.stderr"; add 0 1 0; continue
+    fi
+    p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
+    f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+    s=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+    echo "$dir: $line"
+    if [ "$f" != 0 ] || [ $rc != 0 ]; then grep -E '^(FAIL|SKIP|ERROR)|Sanitizer|runtime error' "$t.stderr" | head -n 30; fi
+    [ $rc != 0 ] && [ "$f" = 0 ] && f=1
+    add "$p" "$f" "${s:-0}"
+  done
+done
+first=$1
+if ls tests/e2e/*.test.mjs >/dev/null 2>&1; then
+  out=$(SWIFTLET_BIN="$PWD/$first/swiftlet" timeout 1200 node --test --test-reporter=tap tests/e2e/ 2>&1); rc=$?
+  p=$(printf '%s\n' "$out" | sed -n 's/^# pass \([0-9]*\)/\1/p' | tail -n 1)
+  f=$(printf '%s\n' "$out" | sed -n 's/^# fail \([0-9]*\)/\1/p' | tail -n 1)
+  echo "e2e: ${p:-0} passed, ${f:-?} failed"
+  if [ "${f:-1}" != 0 ] || [ $rc != 0 ]; then printf '%s\n' "$out" | grep -B2 -A25 '^not ok' | head -n 120; [ "${f:-0}" = 0 ] && f=1; fi
+  add "${p:-0}" "${f:-1}" 0
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
