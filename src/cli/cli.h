@@ -2,5 +2,14 @@
  * being the subcommand's name. Each returns the process exit status. */
 #ifndef SW_CLI_H
 #define SW_CLI_H
-int cli_tokenize(int argc, char **argv);
+int cli_run(int argc, char **argv);       /* cmd_run.c */
+int cli_score(int argc, char **argv);     /* cmd_score.c */
+int cli_generate(int argc, char **argv);  /* cmd_generate.c */
+int cli_serve(int argc, char **argv);     /* cmd_serve.c */
+int cli_bench(int argc, char **argv);     /* cmd_bench.c */
+int cli_tokenize(int argc, char **argv);  /* cmd_tokenize.c */
+int cli_gen_model(int argc, char **argv); /* cmd_gen_model.c */
+int cli_quantize(int argc, char **argv);  /* cmd_gen_model.c */
+int cli_kbench(int argc, char **argv);    /* cmd_kbench.c */
+int cli_mbench(int argc, char **argv);    /* cmd_mbench.c */
 #endif

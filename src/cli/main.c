@@ -5,7 +5,16 @@
 #include <string.h>
 
 static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
+    {"run", cli_run, "generate a continuation of a prompt (one sequence)"},
+    {"score", cli_score, "top-k next-token logits at every position of an input, perplexity"},
+    {"generate", cli_generate, "run a JSONL file of prompts through the batching engine"},
+    {"serve", cli_serve, "OpenAI-compatible HTTP server"},
+    {"bench", cli_bench, "load-test an OpenAI-compatible server (latency, goodput)"},
     {"tokenize", cli_tokenize, "print the token ids of a text"},
+    {"gen-model", cli_gen_model, "write a random-weight model (tests, benchmarks)"},
+    {"quantize", cli_quantize, "convert a GGUF model's weights to another type"},
+    {"kbench", cli_kbench, "kernel throughput vs. the machine's read bandwidth"},
+    {"mbench", cli_mbench, "single-stream prompt / decode speed and batch scaling of a model"},
 };
 
 static void usage(void) {

@@ -1,0 +1,99 @@
+/* kq.h — compute kernels: weight block formats exactly as GGUF stores them, conversion,
+ * quantizers, the batched matrix multiply every linear layer uses, and the small vector
+ * ops of a transformer block. Prefix `kq_`.
+ *
+ * Each kernel has a scalar reference (kq_*_ref / the `scalar` ISA) and, where it matters,
+ * AVX2 and AVX-512 (VNNI) versions, chosen once at run time from cpuid (SWIFTLET_ISA=
+ * scalar|avx2|avx512 forces one for tests and comparisons). NEON paths sit behind
+ * #ifdef __ARM_NEON. The dispatch table is filled once (pthread_once) and read-only after.
+ *
+ * Matmul contract: W is a row-major weight matrix of n_out rows × n_in columns (a GGUF
+ * tensor with ne[0] = n_in, ne[1] = n_out), of any supported dtype. X holds n_tok
+ * activation rows of n_in floats. Y = X · Wᵀ is n_tok rows of n_out floats:
+ *   Y[t][o] = Σ_i X[t][i] · W[o][i].
+ * For quantized W the activations are quantized once per call (Q8_0 blocks of 32 for
+ * Q8_0/Q4_0, Q8_K blocks of 256 for Q4_K/Q6_K) into caller scratch, then integer dot
+ * products are used — the reference engine does the same, so results match it closely.
+ * Every weight block is read once per call for all n_tok rows (tiles of rows × outputs),
+ * and the work is split over output rows with OpenMP (all threads). */
+#ifndef SW_KQ_H
+#define SW_KQ_H
+#include <assert.h>
+#include "base/base.h"
+#include "gguf/gguf.h"
+
+#define KQ_QK8_0 32
+#define KQ_QK4_0 32
+#define KQ_QK_K 256
+
+typedef uint16_t kq_f16;  /* IEEE half, bit pattern */
+typedef uint16_t kq_bf16; /* bfloat16, bit pattern */
+
+typedef struct { kq_f16 d; int8_t qs[KQ_QK8_0]; } kq_block_q8_0;       /* x = d * q */
+static_assert(sizeof(kq_block_q8_0) == 34, "q8_0 block");
+typedef struct { kq_f16 d; uint8_t qs[KQ_QK4_0 / 2]; } kq_block_q4_0;  /* x = d * (nibble - 8); low nibbles = elems 0..15 */
+static_assert(sizeof(kq_block_q4_0) == 18, "q4_0 block");
+typedef struct {                                                         /* 8 sub-blocks of 32, 6-bit scales/mins */
+    kq_f16 d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[KQ_QK_K / 2];
+} kq_block_q4_K;
+static_assert(sizeof(kq_block_q4_K) == 144, "q4_K block");
+typedef struct {                                                         /* 16 sub-blocks of 16, int8 scales */
+    uint8_t ql[KQ_QK_K / 2];
+    uint8_t qh[KQ_QK_K / 4];
+    int8_t scales[KQ_QK_K / 16];
+    kq_f16 d;
+} kq_block_q6_K;
+static_assert(sizeof(kq_block_q6_K) == 210, "q6_K block");
+typedef struct {                                                         /* activations for K-quant dots */
+    float d;
+    int8_t qs[KQ_QK_K];
+    int16_t bsums[KQ_QK_K / 16];
+} kq_block_q8_K;
+static_assert(sizeof(kq_block_q8_K) == 292, "q8_K block");
+
+/* Scalar conversions (exact IEEE round-to-nearest-even for f32->f16). */
+float kq_f16_to_f32(kq_f16 h);
+kq_f16 kq_f32_to_f16(float f);
+float kq_bf16_to_f32(kq_bf16 h);
+kq_bf16 kq_f32_to_bf16(float f);
+
+/* true if dtype can be used as a matmul weight / dequantized. */
+bool kq_dtype_supported(uint32_t dtype);
+
+/* Row conversion: n elements (multiple of the block size). */
+void kq_dequantize_row(uint32_t dtype, const void *src, float *dst, int64_t n);
+/* F32 -> dtype (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K); writes gguf_row_bytes(dtype, n). */
+int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n);
+
+/* Scratch bytes kq_matmul needs for n_tok rows of n_in against a dtype weight. */
+size_t kq_matmul_scratch_bytes(uint32_t dtype, int64_t n_in, int64_t n_tok);
+/* Y (n_tok, n_out) = X (n_tok, n_in) · Wᵀ, W (n_out, n_in) of dtype. scratch: at least
+ * kq_matmul_scratch_bytes, 64-byte aligned. Runs on all OpenMP threads. */
+void kq_matmul(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
+               const float *X, int64_t n_tok, float *Y, void *scratch);
+/* Same contract, scalar reference (single thread, no SIMD): the tests' yardstick. */
+void kq_matmul_ref(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
+                   const float *X, int64_t n_tok, float *Y, void *scratch);
+
+/* Vector ops (n elements; out may alias x unless said otherwise). */
+void kq_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps); /* out = x/rms(x)*w */
+void kq_softmax(float *x, int64_t n);                                             /* in place */
+void kq_silu_mul(float *out, const float *gate, const float *up, int64_t n);      /* out = silu(gate)*up */
+void kq_add(float *out, const float *a, const float *b, int64_t n);
+/* RoPE on one head vector of head_dim at position pos with frequency base theta:
+ * neox=false rotates adjacent pairs (x[2i], x[2i+1]) (llama); neox=true rotates
+ * (x[i], x[i+head_dim/2]) (qwen2). Pair i uses angle pos * theta^(-2i/head_dim). */
+void kq_rope(float *x, int64_t head_dim, int64_t pos, float theta, bool neox);
+
+/* Attention helpers over F16 or F32 K/V rows (dtype GGUF_DTYPE_F16 or GGUF_DTYPE_F32). */
+float kq_dot_f32(const float *a, const float *b, int64_t n);
+float kq_dot_kv(uint32_t dtype, const void *k, const float *q, int64_t n);            /* Σ k[i]*q[i] */
+void kq_axpy_kv(uint32_t dtype, float *y, float a, const void *v, int64_t n);           /* y += a*v */
+void kq_store_kv(uint32_t dtype, void *dst, const float *src, int64_t n);               /* F32 -> dtype */
+
+/* Which instruction set the dispatcher chose ("scalar", "avx2", "avx512"). */
+const char *kq_isa_name(void);
+
+#endif

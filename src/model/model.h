@@ -1,0 +1,82 @@
+/* model.h — Llama / Qwen2 decoder-only transformers read from GGUF (weights borrowed
+ * from the mmap, never copied) and one forward function over a ragged batch: tokens of
+ * many sequences at different positions, each sequence reading and writing its K/V
+ * through its own block table into a shared paged store. Prefix `model_`.
+ *
+ * Forward semantics: for every layer, the K/V of all batch tokens are first written to
+ * their slots (seq's block_table[pos / block_size], row pos % block_size), then each
+ * token attends causally to positions 0..pos of its own sequence. So a batch may mix
+ * decodes (1 token), prefill chunks (many consecutive positions) and sequences whose
+ * earlier positions are already in the store (prefix cache, earlier chunks). */
+#ifndef SW_MODEL_H
+#define SW_MODEL_H
+#include "base/base.h"
+#include "gguf/gguf.h"
+
+typedef enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2 } model_arch;
+
+typedef struct model_config {
+    model_arch arch;
+    int n_vocab;
+    int n_embd;      /* model dim */
+    int n_layer;
+    int n_head;
+    int n_head_kv;
+    int head_dim;    /* n_embd / n_head unless the file says otherwise */
+    int n_ff;
+    int n_ctx_train; /* context length from the file */
+    float rope_theta;
+    float rms_eps;
+    bool rope_neox;  /* qwen2: halves; llama: adjacent pairs */
+    bool tied_output;/* output = token_embd */
+    uint32_t weight_dtype; /* dtype of most matmul weights (for reports) */
+} model_config;
+
+/* The paged K/V store a forward pass reads and writes. Memory is owned by whoever
+ * created it (the kv module, or model_kv_create for simple single-sequence use). */
+typedef struct model_kv {
+    uint32_t dtype;   /* GGUF_DTYPE_F16 (default) or GGUF_DTYPE_F32 */
+    int block_size;   /* tokens per block */
+    int n_blocks;
+    int n_layer;
+    int kv_dim;       /* n_head_kv * head_dim */
+    void *k;          /* (n_layer, n_blocks, block_size, kv_dim) of dtype */
+    void *v;          /* (n_layer, n_blocks, block_size, kv_dim) of dtype */
+} model_kv;
+
+/* Address of the K (or V) row of (layer, block, row). */
+void *model_kv_row(const model_kv *kv, void *base, int layer, int block, int row);
+/* Allocates a store for cfg; free with model_kv_destroy. */
+int model_kv_create(const model_config *cfg, uint32_t dtype, int block_size, int n_blocks, model_kv **out, sw_err *err);
+void model_kv_destroy(model_kv *kv);
+
+/* One ragged batch. Token j belongs to sequence seq[j] at position pos[j]. */
+typedef struct model_batch {
+    int n_tokens;
+    const int32_t *tokens;      /* (n_tokens) */
+    const int32_t *pos;         /* (n_tokens) position within its sequence */
+    const int32_t *seq;         /* (n_tokens) index into block_tables */
+    const uint8_t *logits;      /* (n_tokens) 1 = compute logits for this row; NULL = last token only */
+    int n_seqs;
+    const int32_t *const *block_tables; /* (n_seqs) each (ceil((max pos+1)/block_size)) physical block ids */
+} model_batch;
+
+typedef struct model model;
+
+/* Loads path (mmap). Unknown arch / missing tensor / unsupported dtype -> clear error. */
+int model_load(const char *path, model **out, sw_err *err);
+void model_free(model *m);
+const model_config *model_get_config(const model *m);
+const gguf_ctx *model_gguf(const model *m); /* borrowed: tokenizer reads its metadata */
+
+/* Scratch for forward passes of up to max_tokens tokens attending to up to max_ctx
+ * positions. One workspace per engine thread; no allocation on the hot path. */
+typedef struct model_ws model_ws;
+int model_ws_create(const model *m, int max_tokens, int max_ctx, model_ws **out, sw_err *err);
+void model_ws_destroy(model_ws *ws);
+
+/* Runs the batch; writes one row of n_vocab logits per row with logits[j] = 1, in batch
+ * order, to out (n_logit_rows, n_vocab). Returns SW_OK or a negative status. */
+int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch *b, float *out, sw_err *err);
+
+#endif

@@ -1,0 +1,56 @@
+/* tok.h — tokenizers built from GGUF metadata (`tokenizer.ggml.*`): SentencePiece-style
+ * BPE (`llama`) and byte-level BPE (`gpt2`, pre-tokenizer by `tokenizer.ggml.pre`), with
+ * special tokens and BOS/EOS rules; detokenization to raw bytes; chat templates.
+ * Works on vocab-only GGUF files. Prefix `tok_`. */
+#ifndef SW_TOK_H
+#define SW_TOK_H
+#include "base/base.h"
+#include "gguf/gguf.h"
+
+typedef struct tok tok;
+
+/* Builds a tokenizer from the file's metadata (copies what it needs; ctx may be closed after). */
+int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err);
+void tok_destroy(tok *t);
+
+int tok_n_vocab(const tok *t);
+int32_t tok_bos(const tok *t);          /* -1 if none */
+int32_t tok_eos(const tok *t);          /* -1 if none */
+bool tok_add_bos(const tok *t);         /* tokenizer.ggml.add_bos_token (default by model type) */
+bool tok_is_eog(const tok *t, int32_t id); /* end of generation: EOS, EOT, <|im_end|>, ... */
+
+/* Tokenizes len bytes of text. add_bos: prepend BOS when the vocab wants one.
+ * parse_special: recognise special/control token strings in the text (chat prompts);
+ * false = plain text. Writes at most cap ids; returns the number of ids the full
+ * result has (may exceed cap: call again with a bigger buffer), or a negative status. */
+int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool parse_special,
+               int32_t *ids, int cap);
+
+/* Bytes of one token as they appear in the text (byte tokens decoded; SentencePiece '▁'
+ * -> ' '). Control tokens give "" unless render_special. Returns byte count written
+ * (at most cap), or the needed count if larger than cap. */
+int tok_piece(const tok *t, int32_t id, bool render_special, char *buf, int cap);
+
+/* Streaming detokenizer: feed ids one at a time; emits only complete UTF-8 characters,
+ * holding back a character split across tokens until it completes. Handles the
+ * SentencePiece leading space of the first token. */
+typedef struct tok_stream { const tok *t; bool first; char pending[8]; int n_pending; } tok_stream;
+void tok_stream_init(tok_stream *s, const tok *t);
+/* Appends the printable bytes that id completes to out (cap >= 64 is always enough); returns count. */
+int tok_stream_feed(tok_stream *s, int32_t id, char *out, int cap);
+/* Flushes held-back bytes (invalid/incomplete UTF-8 at the end) as U+FFFD; returns count. */
+int tok_stream_flush(tok_stream *s, char *out, int cap);
+
+/* Chat templates: the families in real use, recognised from tokenizer.chat_template. */
+typedef enum tok_chat_family {
+    TOK_CHAT_CHATML, TOK_CHAT_LLAMA3, TOK_CHAT_LLAMA2, TOK_CHAT_PHI3, TOK_CHAT_GEMMA, TOK_CHAT_UNKNOWN
+} tok_chat_family;
+typedef struct tok_chat_msg { const char *role; const char *content; } tok_chat_msg;
+tok_chat_family tok_chat_detect(const char *template_text);     /* NULL text -> UNKNOWN */
+int tok_chat_family_from_name(const char *name, tok_chat_family *out); /* "chatml", "llama3", ... */
+const char *tok_chat_family_name(tok_chat_family f);
+/* Renders messages + the assistant generation prompt into a malloc'd string. */
+int tok_chat_render(tok_chat_family f, const tok_chat_msg *msgs, int n, bool add_generation_prompt,
+                    char **out, sw_err *err);
+
+#endif
