@@ -85,6 +85,21 @@ const char *gguf_get_arr_str(const gguf_ctx *ctx, const char *key, uint64_t i, s
 int gguf_get_arr_f32(const gguf_ctx *ctx, const char *key, uint64_t first, uint64_t n, float *out);
 int gguf_get_arr_i32(const gguf_ctx *ctx, const char *key, uint64_t first, uint64_t n, int32_t *out);
 
+/* Array handles, for arrays of arrays (and generic access). A handle is owned by ctx. */
+typedef struct gguf_arr gguf_arr;
+const gguf_arr *gguf_get_arr(const gguf_ctx *ctx, const char *key); /* NULL: absent / not an array */
+gguf_type gguf_arr_elem_type(const gguf_arr *a);
+uint64_t gguf_arr_len(const gguf_arr *a);
+const gguf_arr *gguf_arr_sub(const gguf_arr *a, uint64_t i); /* i-th sub-array; NULL if not an array of arrays */
+const char *gguf_arr_str(const gguf_arr *a, uint64_t i, size_t *len); /* NULL if not strings / out of range */
+/* Numeric elements: raw little-endian values in the file (may be unaligned); NULL otherwise. */
+const void *gguf_arr_data(const gguf_arr *a);
+int gguf_arr_f32(const gguf_arr *a, uint64_t first, uint64_t n, float *out); /* as gguf_get_arr_f32 */
+int gguf_arr_i32(const gguf_arr *a, uint64_t first, uint64_t n, int32_t *out); /* integers/bool only */
+/* The encoded value of key i as it sits in the file (after its type tag); v2 and v3 encode
+ * values identically, so these bytes can be copied into another file. */
+int gguf_kv_raw(const gguf_ctx *ctx, int64_t i, const void **data, uint64_t *len);
+
 /* Tensors. */
 int64_t gguf_n_tensors(const gguf_ctx *ctx);
 int64_t gguf_find_tensor(const gguf_ctx *ctx, const char *name); /* -1 if absent */
@@ -107,11 +122,28 @@ int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
 /* Arrays: strings (n NUL-terminated), or numeric with elem_type UINT8..FLOAT64/BOOL. */
 int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, uint64_t n);
 int gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type elem_type, const void *v, uint64_t n);
+/* Nested arrays: gguf_writer_set_arr with elem_type GGUF_TYPE_ARRAY takes v as n
+ * gguf_writer_arr descriptors (each itself numeric, strings or arrays), and with
+ * GGUF_TYPE_STRING takes v as const char *const *. */
+typedef struct gguf_writer_arr {
+    gguf_type elem_type;
+    const void *v;
+    uint64_t n;
+} gguf_writer_arr;
+/* Sets a key to an already-encoded value of type t (as gguf_kv_raw gives it). */
+int gguf_writer_set_raw(gguf_writer *w, const char *key, gguf_type t, const void *data, uint64_t len);
 /* Copies every metadata key of src (e.g. the tokenizer of a vocab file) except keys for
  * which skip(key) returns true (skip may be NULL). */
 int gguf_writer_copy_kv(gguf_writer *w, const gguf_ctx *src, bool (*skip)(const char *key));
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t dtype, uint32_t n_dims,
                            const int64_t *ne, const void *data, uint64_t nbytes);
+/* Streaming tensor: its data is produced at write time, rows [row0, row0+n_rows) of
+ * gguf_row_bytes(dtype, ne[0]) bytes each into dst (rows = ne[1]*ne[2]*ne[3]); fill returns
+ * 0 or a negative status (and may set err). user must outlive gguf_writer_write. */
+typedef int (*gguf_fill_fn)(void *user, int64_t row0, int64_t n_rows, void *dst, sw_err *err);
+int gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, uint32_t dtype, uint32_t n_dims,
+                              const int64_t *ne, gguf_fill_fn fill, void *user);
+/* Writes path (via path.tmp + rename, so readers never see a half-written file). */
 int gguf_writer_write(gguf_writer *w, const char *path, sw_err *err);
 
 #endif
