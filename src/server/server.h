@@ -1,0 +1,175 @@
+/* server.h — the OpenAI-compatible HTTP server behind `swiftlet serve`. Four layers, each
+ * usable (and unit-tested) on its own:
+ *   api_     request bodies -> validated api_request (jansson), OpenAI error JSON,
+ *            response / SSE chunk JSON, stop-string matcher, a growable byte buffer;
+ *   metrics_ Prometheus text exposition (vLLM's metric names under `swiftlet:`);
+ *   http_    libmicrohttpd daemon: routes, auth (constant-time compare), admission
+ *            (bounded queue -> 429), streaming generation driven by the engine.
+ * The api_ and metrics_ parts never touch the engine or tokenizer, so the parser can be
+ * fuzzed and tested without a model. */
+#ifndef SW_SERVER_H
+#define SW_SERVER_H
+#include <pthread.h>
+#include "base/base.h"
+#include "engine/engine.h"
+#include "model/model.h"
+#include "tokenizer/tok.h"
+
+/* ---------- growable byte buffer (always NUL-terminated when p != NULL) ---------- */
+typedef struct api_buf { char *p; size_t len, cap; } api_buf;
+int api_buf_append(api_buf *b, const char *s, size_t n);   /* SW_OK / SW_ERR_NOMEM */
+int api_buf_printf(api_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void api_buf_free(api_buf *b);                               /* back to {0} */
+
+/* ---------- OpenAI-style errors: {"error":{"message","type","param","code"}} ---------- */
+typedef struct api_error {
+    int status;          /* HTTP status: 400, 401, 404, 405, 413, 429, 500, 503 */
+    const char *type;    /* "invalid_request_error", "authentication_error", ... (static) */
+    const char *code;    /* static string or NULL (JSON null) */
+    char param[64];      /* offending field; "" -> JSON null */
+    char message[384];
+} api_error;
+/* Fills e; param may be NULL; returns SW_ERR_ARG so callers can `return api_error_set(...)`. */
+int api_error_set(api_error *e, int status, const char *type, const char *code, const char *param,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Error body (malloc'd, NUL-terminated JSON). NULL only when out of memory. */
+char *api_error_json(const api_error *e);
+
+/* ---------- requests ---------- */
+typedef enum api_kind { API_COMPLETIONS, API_CHAT } api_kind;
+
+#define API_MAX_STOP 4      /* OpenAI's limit on stop strings */
+#define API_MAX_N 16        /* choices per request */
+#define API_MAX_LOGPROBS 20 /* top logprobs per token (engine_token holds 20) */
+#define API_MAX_MESSAGES 4096
+
+typedef struct api_msg { char *role; char *content; } api_msg; /* both owned, NUL-terminated */
+
+typedef struct api_request {
+    api_kind kind;
+    char *model;                 /* NULL when absent */
+    char *prompt;                /* completions: text prompt (NULL when given as token ids) */
+    size_t prompt_len;
+    int32_t *prompt_ids;         /* completions: (n_prompt_ids) token ids, NULL when text */
+    int n_prompt_ids;
+    api_msg *messages;           /* chat: (n_messages) */
+    int n_messages;
+    int max_tokens;              /* -1 = not given */
+    float temperature;           /* default 1 */
+    float top_p;                 /* default 1 */
+    int top_k;                   /* 0 = off (-1 accepted as off) */
+    float min_p;                 /* default 0 */
+    bool has_seed;
+    uint64_t seed;
+    char *stop[API_MAX_STOP];    /* (n_stop) non-empty strings */
+    int n_stop;
+    float presence_penalty, frequency_penalty;
+    bool logprobs;               /* report the sampled token's logprob */
+    int top_logprobs;            /* alternatives per token, 0..API_MAX_LOGPROBS */
+    int n;                       /* choices, 1..API_MAX_N */
+    bool stream;
+    bool include_usage;          /* stream_options.include_usage */
+    bool ignore_eos;
+    char *user;                  /* NULL when absent */
+    int priority;
+    double slo_ttft_ms, slo_tpot_ms; /* 0 = server default */
+} api_request;
+
+/* Parses and validates a request body. On error fills e (400 naming the field) and
+ * returns a negative status; *out is then empty (nothing to free). */
+int api_request_parse(api_kind kind, const char *body, size_t len, api_request *out, api_error *e);
+void api_request_free(api_request *r);
+
+/* ---------- stop strings ---------- */
+/* Feeds detokenized text; passes through only text that can no longer be part of a stop
+ * string (holds back the longest suffix that is a prefix of one). Once a stop string
+ * matched, the text before it is emitted, the rest dropped, and stopped is set. */
+typedef struct api_stop {
+    char *const *stops;          /* borrowed (n_stops) */
+    int n_stops;
+    api_buf held;
+    bool stopped;
+} api_stop;
+void api_stop_init(api_stop *s, char *const *stops, int n_stops);
+/* Appends the emittable part of held+text to out. Returns SW_OK or SW_ERR_NOMEM. */
+int api_stop_feed(api_stop *s, const char *text, size_t len, api_buf *out);
+/* End of generation without a stop: releases what was held back. */
+int api_stop_flush(api_stop *s, api_buf *out);
+void api_stop_free(api_stop *s);
+
+/* ---------- responses and SSE ---------- */
+/* A JSON string (jansson json_t *, new reference) of n bytes: valid UTF-8 kept, each invalid
+ * byte replaced by U+FFFD. NULL only when out of memory. */
+void *api_json_text(const char *s, size_t n);
+const char *api_finish_name(engine_finish f); /* "stop", "length", "abort", "error", NULL for NONE */
+/* "data: <json>\n\n" (compact JSON) / "data: [DONE]\n\n". */
+int api_sse_event(api_buf *b, const char *json, size_t len);
+int api_sse_done(api_buf *b);
+/* One streaming chunk (object "text_completion" or "chat.completion.chunk") with a single
+ * choice. text may be NULL (no content field for chat, "" for completions); finish NULL
+ * = JSON null; logprobs stolen (may be NULL); role_delta adds delta.role = "assistant". */
+typedef struct api_resp_meta { const char *id; long long created; const char *model; } api_resp_meta;
+char *api_chunk_json(api_kind kind, const api_resp_meta *m, int index, const char *text, size_t text_len,
+                     const char *finish, void *logprobs_json, bool role_delta);
+/* Final usage-only chunk (choices: []). */
+char *api_usage_chunk_json(api_kind kind, const api_resp_meta *m, int prompt_tokens, int completion_tokens);
+
+/* ---------- metrics ---------- */
+#define METRICS_MAX_BUCKETS 32
+typedef struct metrics_hist {
+    const double *bounds;        /* (n_bounds) upper bounds in seconds, increasing; +Inf implicit */
+    int n_bounds;
+    uint64_t counts[METRICS_MAX_BUCKETS]; /* per bucket, non-cumulative; [n_bounds] = +Inf */
+    double sum;
+    uint64_t count;
+} metrics_hist;
+void metrics_hist_init(metrics_hist *h, const double *bounds, int n_bounds);
+void metrics_hist_observe(metrics_hist *h, double v);
+
+enum { METRICS_FINISH_STOP, METRICS_FINISH_LENGTH, METRICS_FINISH_ABORT, METRICS_FINISH_ERROR, METRICS_N_FINISH };
+typedef struct metrics {
+    pthread_mutex_t mu;
+    metrics_hist ttft, tpot, e2e, queue;
+    uint64_t finished[METRICS_N_FINISH];
+} metrics;
+void metrics_init(metrics *m);
+void metrics_destroy(metrics *m);
+/* Records one finished engine request (thread-safe). */
+void metrics_observe(metrics *m, const engine_timing *t, engine_finish f);
+/* Prometheus text format 0.0.4 of m + an engine snapshot, labelled model_name. */
+int metrics_render(metrics *m, const engine_stats *s, const char *model_name, api_buf *out);
+
+/* ---------- HTTP server ---------- */
+/* Constant-time comparison (time depends only on the lengths). */
+bool http_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+#define HTTP_MAX_BODY (4u << 20)
+
+typedef struct http_config {
+    const char *host;        /* "127.0.0.1" by default */
+    int port;                /* 0 = any free port (see http_server_port) */
+    const char *api_key;     /* NULL = no auth */
+    int max_queue;           /* waiting requests allowed before 429 */
+    size_t max_body;         /* bytes; 0 = HTTP_MAX_BODY */
+} http_config;
+
+/* What the server serves once loaded (all borrowed; must outlive the server). */
+typedef struct http_backend {
+    engine *eng;
+    const tok *tk;
+    const char *model_name;
+    tok_chat_family chat;
+    int max_ctx;             /* tokens per sequence (prompt + generated) */
+    int max_seqs;            /* engine's cap on running sequences */
+} http_backend;
+
+typedef struct http_server http_server;
+/* Binds and starts serving: /health answers 503 and the API 503 until http_server_ready. */
+int http_server_create(const http_config *cfg, http_server **out, sw_err *err);
+int http_server_port(const http_server *s);
+void http_server_ready(http_server *s, const http_backend *b);
+/* Stops accepting, ends open streams, joins connection threads. Call before destroying
+ * the engine. */
+void http_server_destroy(http_server *s);
+
+#endif
