@@ -1,0 +1,634 @@
+/* engine.c — the serving engine: request handles, the engine thread and its step loop
+ * (continuous batching with chunked prefill over the paged, prefix-shared KV cache).
+ *
+ * Threads and locks. Submitters push requests onto the inbox under e->mu and signal
+ * e->cv; the engine thread moves them to its own queues, which only it touches (waiting
+ * list, running array, KV pool, model workspace). Each request has its own mutex and
+ * condvar guarding what the caller reads: the outbox of tokens, the finish state, the
+ * timing. Lock order: never hold e->mu and a request's mu together. Cancellation is an
+ * atomic flag the engine reads at the start of every step (no wake-up is needed: the
+ * engine only sleeps when it has no requests at all). A handle is reference counted
+ * (caller + engine) and freed by whichever lets go last.
+ *
+ * One step (sched_step):
+ *  1. drop cancelled requests (their blocks go back to the pool now);
+ *  2. schedule under one token budget (max_batch_tokens): running sequences in admission
+ *     order first, each taking min(pending tokens, budget) — 1 for a decode, a chunk for
+ *     a partially prefilled prompt; a sequence that needs a block when none is available
+ *     preempts the newest running sequence (its blocks freed; its full blocks stay in the
+ *     prefix cache; it goes back to the FRONT of the waiting queue and is recomputed
+ *     later). Then, if nothing was preempted, waiting requests are admitted in queue
+ *     order while budget, max_seqs and KV blocks allow: each takes its cached prefix and
+ *     a prefill chunk of what is left of the budget (Dynamic SplitFuse);
+ *  3. one ragged model_batch, one model_forward;
+ *  4. sample the rows that reached the end of their known tokens;
+ *  5. deliver tokens to outboxes, wake pollers, call notify hooks; finish on
+ *     end-of-generation / stop id (not delivered), max_tokens or context full. */
+#include "engine/engine.h"
+#include "kv/kv.h"
+#include <errno.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ENGINE_MAX_STOP_IDS 1024
+
+struct engine_req {
+    /* fixed at submit */
+    int n_prompt;
+    int max_tokens;
+    bool ignore_eos;
+    int32_t *stop_ids;     /* (n_stop_ids) */
+    int n_stop_ids;
+    int priority;
+    int n_logprobs;
+    sampler *smp;
+
+    /* engine thread only */
+    int32_t *tokens;       /* (cap_tokens) prompt ids, then generated ids */
+    int cap_tokens;
+    int n_tokens;          /* known tokens */
+    int n_computed;        /* leading tokens whose K/V are in the pool */
+    kv_seq kv;
+    bool scheduled_once;
+    struct engine_req *next, *prev; /* inbox / waiting list links */
+
+    /* shared with the caller, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    engine_token *out;     /* (out_cap) tokens not yet polled are out[out_head..out_n) */
+    int out_head, out_n, out_cap;
+    engine_finish finish;
+    char error[256];
+    engine_timing timing;
+    void (*notify)(void *arg);
+    void *notify_arg;
+
+    atomic_bool cancelled;
+    atomic_int refs;       /* caller + engine */
+};
+
+struct engine {
+    model *m;              /* borrowed */
+    const tok *t;          /* borrowed */
+    engine_config cfg;
+    int n_vocab;
+    int ctx_cap;           /* most tokens (positions) one sequence may hold */
+    kv_pool *kv;
+    model_ws *ws;
+    pthread_t thread;
+
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    engine_req *inbox_head, *inbox_tail;
+    int n_inbox;
+    bool stop;
+    engine_stats stats;
+
+    /* engine thread only */
+    engine_req **running;  /* (max_seqs) in admission order */
+    int n_running;
+    engine_req *wait_head, *wait_tail;
+    int n_waiting;
+    engine_req **sched;    /* (max_seqs) requests of the current step */
+    int *sched_n;          /* (max_seqs) tokens each computes this step */
+    int n_sched;
+    int32_t *b_tok, *b_pos, *b_seq; /* (max_batch_tokens) */
+    uint8_t *b_logits;     /* (max_batch_tokens) */
+    const int32_t **b_tables; /* (max_seqs) */
+    float *logits;         /* (max_seqs, n_vocab) */
+    uint64_t n_preemptions, prompt_tokens, generation_tokens, n_steps;
+    double last_step_ms;
+};
+
+void engine_config_default(engine_config *c) {
+    *c = (engine_config){
+        .n_threads = 0,
+        .kv_block_size = 16,
+        .kv_mem_bytes = 0,
+        /* 8192 tokens: 32 concurrent sequences of 256 tokens. 12 MiB per 1k tokens for
+         * Qwen2.5-0.5B (F16), 128 MiB per 1k for an 8B Llama. */
+        .kv_tokens = 8192,
+        .kv_dtype = GGUF_DTYPE_F16,
+        /* 256 tokens per step on a 2-core CPU: a prefill chunk of 256 rows is already a
+         * compute-bound GEMM (weights read once per 256 tokens), while a step of a 0.5B
+         * model stays around half a second, so running decodes get a token at least
+         * that often even while long prompts are being prefilled. */
+        .max_batch_tokens = 256,
+        .max_seqs = 32,
+        .max_ctx = 0,
+        .prefix_cache = true,
+        .policy = ENGINE_POLICY_FCFS,
+    };
+}
+
+/* ---------------- requests ---------------- */
+
+static void req_unref(engine_req *r) {
+    if (atomic_fetch_sub(&r->refs, 1) != 1) return;
+    sampler_destroy(r->smp);
+    kv_seq_destroy(&r->kv);
+    free(r->tokens);
+    free(r->stop_ids);
+    free(r->out);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
+
+/* Appends one token to the outbox (under r->mu). */
+static int outbox_push(engine_req *r, const engine_token *tk) {
+    if (r->out_n == r->out_cap) {
+        int cap = r->out_cap ? r->out_cap * 2 : 16;
+        engine_token *o = realloc(r->out, (size_t)cap * sizeof *o);
+        if (!o) return SW_ERR_NOMEM;
+        r->out = o;
+        r->out_cap = cap;
+    }
+    r->out[r->out_n++] = *tk;
+    return SW_OK;
+}
+
+/* Publishes news to the caller: an optional token, an optional finish. Engine thread. */
+static void req_publish(engine_req *r, const engine_token *tk, engine_finish fin, const char *error) {
+    double now = sw_now_ms();
+    pthread_mutex_lock(&r->mu);
+    if (tk) {
+        if (outbox_push(r, tk) != SW_OK) {
+            fin = ENGINE_FINISH_ERROR;
+            error = "engine: out of memory for the token outbox";
+        } else {
+            if (r->timing.n_generated++ == 0) r->timing.t_first_token_ms = now;
+            r->timing.t_last_token_ms = now;
+        }
+    }
+    if (fin != ENGINE_FINISH_NONE && r->finish == ENGINE_FINISH_NONE) {
+        r->finish = fin;
+        r->timing.t_finish_ms = now;
+        if (error) snprintf(r->error, sizeof r->error, "%s", error);
+    }
+    void (*fn)(void *) = r->notify;
+    void *arg = r->notify_arg;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (fn) fn(arg);
+}
+
+int engine_req_poll(engine_req *r, engine_token *out, int cap, double timeout_ms, engine_finish *finish) {
+    struct timespec deadline;
+    if (timeout_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        double s = (double)deadline.tv_sec + (double)deadline.tv_nsec / 1e9 + timeout_ms / 1e3;
+        deadline.tv_sec = (time_t)s;
+        deadline.tv_nsec = (long)((s - (double)deadline.tv_sec) * 1e9);
+    }
+    pthread_mutex_lock(&r->mu);
+    while (r->out_n == r->out_head && r->finish == ENGINE_FINISH_NONE && timeout_ms != 0) {
+        if (timeout_ms < 0) pthread_cond_wait(&r->cv, &r->mu);
+        else if (pthread_cond_timedwait(&r->cv, &r->mu, &deadline) == ETIMEDOUT) break;
+    }
+    int n = r->out_n - r->out_head;
+    if (cap < 0) cap = 0;
+    if (n > cap) n = cap;
+    if (n > 0) memcpy(out, r->out + r->out_head, (size_t)n * sizeof *out);
+    r->out_head += n;
+    if (r->out_head == r->out_n) r->out_head = r->out_n = 0;
+    if (finish) *finish = r->out_n == r->out_head ? r->finish : ENGINE_FINISH_NONE;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+void engine_req_set_notify(engine_req *r, void (*fn)(void *arg), void *arg) {
+    pthread_mutex_lock(&r->mu);
+    r->notify = fn;
+    r->notify_arg = arg;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void engine_req_cancel(engine_req *r) { atomic_store(&r->cancelled, true); }
+
+void engine_req_timing(engine_req *r, engine_timing *out) {
+    pthread_mutex_lock(&r->mu);
+    *out = r->timing;
+    pthread_mutex_unlock(&r->mu);
+}
+
+const char *engine_req_error(engine_req *r) {
+    pthread_mutex_lock(&r->mu);
+    const char *s = r->finish == ENGINE_FINISH_ERROR ? r->error : NULL;
+    pthread_mutex_unlock(&r->mu);
+    return s;
+}
+
+void engine_req_release(engine_req *r) {
+    if (!r) return;
+    engine_req_cancel(r);
+    req_unref(r);
+}
+
+/* ---------------- queues (engine thread) ---------------- */
+
+static void wait_unlink(engine *e, engine_req *r) {
+    if (r->prev) r->prev->next = r->next; else e->wait_head = r->next;
+    if (r->next) r->next->prev = r->prev; else e->wait_tail = r->prev;
+    r->next = r->prev = NULL;
+    e->n_waiting--;
+}
+
+static void wait_insert_before(engine *e, engine_req *r, engine_req *at) {
+    r->next = at;
+    r->prev = at ? at->prev : e->wait_tail;
+    if (r->prev) r->prev->next = r; else e->wait_head = r;
+    if (at) at->prev = r; else e->wait_tail = r;
+    e->n_waiting++;
+}
+
+/* New request: FCFS appends; the priority policy keeps the queue ordered by priority
+ * (larger first), FCFS among equals. (slo is scheduled as fcfs for now.) */
+static void wait_enqueue(engine *e, engine_req *r) {
+    engine_req *at = NULL;
+    if (e->cfg.policy == ENGINE_POLICY_PRIORITY)
+        for (at = e->wait_head; at && at->priority >= r->priority; at = at->next) {}
+    wait_insert_before(e, r, at);
+}
+
+static void running_remove(engine *e, int i) {
+    memmove(e->running + i, e->running + i + 1, (size_t)(e->n_running - i - 1) * sizeof *e->running);
+    e->n_running--;
+}
+
+static int running_index(const engine *e, const engine_req *r) {
+    for (int i = 0; i < e->n_running; i++)
+        if (e->running[i] == r) return i;
+    return -1;
+}
+
+/* Ends a request the engine holds (running or waiting): blocks back, caller told,
+ * engine's reference dropped. */
+static void req_end(engine *e, engine_req *r, engine_finish fin, const char *error) {
+    int i = running_index(e, r);
+    if (i >= 0) running_remove(e, i);
+    else wait_unlink(e, r);
+    kv_release(e->kv, &r->kv);
+    req_publish(r, NULL, fin, error);
+    req_unref(r);
+}
+
+/* Takes the newest running request back to the front of the waiting queue. */
+static void preempt_newest(engine *e) {
+    engine_req *r = e->running[e->n_running - 1];
+    e->n_running--;
+    kv_release(e->kv, &r->kv);
+    r->n_computed = 0;
+    wait_insert_before(e, r, e->wait_head);
+    e->n_preemptions++;
+    pthread_mutex_lock(&r->mu);
+    r->timing.n_preempted++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---------------- one step ---------------- */
+
+static void sched_add(engine *e, engine_req *r, int n) {
+    e->sched[e->n_sched] = r;
+    e->sched_n[e->n_sched] = n;
+    e->n_sched++;
+}
+
+/* Step 2: fills e->sched. */
+static void sched_plan(engine *e) {
+    int budget = e->cfg.max_batch_tokens;
+    bool preempted = false;
+    e->n_sched = 0;
+    for (int i = 0; i < e->n_running && budget > 0;) {
+        engine_req *r = e->running[i];
+        int want = r->n_tokens - r->n_computed;
+        if (want > budget) want = budget;
+        /* a prefill chunk shrinks to the blocks that are available before anyone is preempted */
+        int fit = (r->kv.n_blocks + kv_n_available(e->kv)) * kv_block_size(e->kv) - r->n_computed;
+        if (want > fit && fit > 0) want = fit;
+        while (!kv_can_grow(e->kv, &r->kv, r->n_computed + want) && e->running[e->n_running - 1] != r) {
+            preempt_newest(e);
+            preempted = true;
+        }
+        if (!kv_can_grow(e->kv, &r->kv, r->n_computed + want)) {
+            /* r is the newest and still does not fit: it waits (a request alone always
+             * fits: ctx_cap <= pool size). */
+            preempt_newest(e);
+            preempted = true;
+            break;
+        }
+        kv_grow(e->kv, &r->kv, r->n_computed + want);
+        sched_add(e, r, want);
+        budget -= want;
+        i++;
+    }
+    /* Admitting right after a preemption would hand the freed blocks straight back. */
+    while (!preempted && budget > 0 && e->n_running < e->cfg.max_seqs && e->wait_head) {
+        engine_req *r = e->wait_head;
+        int cached = kv_prefix_lookup(e->kv, r->tokens, r->n_tokens);
+        int chunk = r->n_tokens - cached;
+        if (chunk > budget) chunk = budget;
+        while (chunk > 0 && !kv_can_admit(e->kv, r->tokens, r->n_tokens, cached + chunk)) chunk /= 2;
+        if (chunk == 0 || kv_admit(e->kv, &r->kv, r->tokens, r->n_tokens, cached + chunk) != SW_OK) break;
+        wait_unlink(e, r);
+        e->running[e->n_running++] = r;
+        r->n_computed = r->kv.n_cached;
+        if (!r->scheduled_once) {
+            pthread_mutex_lock(&r->mu);
+            r->timing.n_cached = r->kv.n_cached;
+            pthread_mutex_unlock(&r->mu);
+        }
+        sched_add(e, r, chunk);
+        budget -= chunk;
+    }
+}
+
+static bool is_stop(const engine *e, const engine_req *r, int32_t id) {
+    if (!r->ignore_eos && e->t && tok_is_eog(e->t, id)) return true;
+    for (int i = 0; i < r->n_stop_ids; i++)
+        if (r->stop_ids[i] == id) return true;
+    return false;
+}
+
+/* Steps 3-5. */
+static void sched_run(engine *e) {
+    int n = 0;
+    double now = sw_now_ms();
+    for (int k = 0; k < e->n_sched; k++) {
+        engine_req *r = e->sched[k];
+        int c = e->sched_n[k];
+        bool last = r->n_computed + c == r->n_tokens;
+        for (int j = 0; j < c; j++, n++) {
+            e->b_tok[n] = r->tokens[r->n_computed + j];
+            e->b_pos[n] = r->n_computed + j;
+            e->b_seq[n] = k;
+            e->b_logits[n] = last && j == c - 1;
+        }
+        e->b_tables[k] = r->kv.blocks;
+        if (!r->scheduled_once) {
+            r->scheduled_once = true;
+            pthread_mutex_lock(&r->mu);
+            r->timing.t_first_sched_ms = now;
+            pthread_mutex_unlock(&r->mu);
+        }
+    }
+    model_batch b = {.n_tokens = n, .tokens = e->b_tok, .pos = e->b_pos, .seq = e->b_seq,
+                     .logits = e->b_logits, .n_seqs = e->n_sched, .block_tables = e->b_tables};
+    sw_err err = {0};
+    int rc = model_forward(e->m, e->ws, kv_pool_store(e->kv), &b, e->logits, &err);
+    if (rc != SW_OK) {
+        sw_error("engine: forward failed: %s", err.msg);
+        for (int k = 0; k < e->n_sched; k++) req_end(e, e->sched[k], ENGINE_FINISH_ERROR, err.msg);
+        return;
+    }
+    int row = 0;
+    for (int k = 0; k < e->n_sched; k++) {
+        engine_req *r = e->sched[k];
+        int start = r->n_computed;
+        r->n_computed += e->sched_n[k];
+        kv_commit(e->kv, &r->kv, r->tokens, r->n_computed);
+        if (start < r->n_prompt)
+            e->prompt_tokens += (uint64_t)((r->n_computed < r->n_prompt ? r->n_computed : r->n_prompt) - start);
+        if (r->n_computed < r->n_tokens) continue; /* mid-prefill: no logits row */
+        float *lg = e->logits + (size_t)row++ * (size_t)e->n_vocab;
+        engine_token tk = {0};
+        tk.id = sampler_sample(r->smp, lg, &tk.logprob, tk.top_ids, tk.top_logprobs);
+        tk.n_top = r->n_logprobs;
+        sampler_accept(r->smp, tk.id, false);
+        e->generation_tokens++;
+        if (is_stop(e, r, tk.id)) { req_end(e, r, ENGINE_FINISH_STOP, NULL); continue; }
+        r->tokens[r->n_tokens++] = tk.id;
+        int gen = r->n_tokens - r->n_prompt;
+        req_publish(r, &tk, ENGINE_FINISH_NONE, NULL);
+        /* the next step would compute position n_tokens-1: it must be < ctx_cap */
+        if (gen >= r->max_tokens || r->n_tokens > e->ctx_cap) req_end(e, r, ENGINE_FINISH_LENGTH, NULL);
+    }
+}
+
+static void sched_step(engine *e) {
+    double t0 = sw_now_ms();
+    for (int i = e->n_running - 1; i >= 0; i--)
+        if (atomic_load(&e->running[i]->cancelled)) req_end(e, e->running[i], ENGINE_FINISH_CANCELLED, NULL);
+    for (engine_req *r = e->wait_head, *nx; r; r = nx) {
+        nx = r->next;
+        if (atomic_load(&r->cancelled)) req_end(e, r, ENGINE_FINISH_CANCELLED, NULL);
+    }
+    sched_plan(e);
+    if (e->n_sched > 0) {
+        sched_run(e);
+        e->n_steps++;
+        e->last_step_ms = sw_now_ms() - t0;
+    }
+}
+
+/* Copies the engine thread's counters into the shared snapshot (under e->mu). */
+static void stats_publish(engine *e) {
+    kv_stats ks;
+    kv_get_stats(e->kv, &ks);
+    engine_stats *s = &e->stats;
+    s->n_running = e->n_running;
+    s->n_waiting = e->n_waiting;
+    s->kv_blocks_total = ks.n_blocks;
+    s->kv_blocks_used = ks.n_used;
+    s->prefix_queries = ks.prefix_queries;
+    s->prefix_hits = ks.prefix_hits;
+    s->n_preemptions = e->n_preemptions;
+    s->prompt_tokens = e->prompt_tokens;
+    s->generation_tokens = e->generation_tokens;
+    s->n_steps = e->n_steps;
+    s->last_step_ms = e->last_step_ms;
+}
+
+static void *engine_main(void *arg) {
+    engine *e = arg;
+    omp_set_num_threads(e->cfg.n_threads > 0 ? e->cfg.n_threads : sw_n_threads());
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (e->inbox_head) {
+            engine_req *r = e->inbox_head;
+            e->inbox_head = r->next;
+            r->next = NULL;
+            wait_enqueue(e, r);
+        }
+        e->inbox_tail = NULL;
+        e->n_inbox = 0;
+        stats_publish(e);
+        if (e->stop) break;
+        if (e->n_running == 0 && e->n_waiting == 0) {
+            pthread_cond_wait(&e->cv, &e->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&e->mu);
+        sched_step(e);
+        pthread_mutex_lock(&e->mu);
+    }
+    pthread_mutex_unlock(&e->mu);
+    while (e->n_running > 0) req_end(e, e->running[e->n_running - 1], ENGINE_FINISH_CANCELLED, NULL);
+    while (e->wait_head) req_end(e, e->wait_head, ENGINE_FINISH_CANCELLED, NULL);
+    return NULL;
+}
+
+/* ---------------- create / submit / destroy ---------------- */
+
+static void engine_free(engine *e) {
+    model_ws_destroy(e->ws);
+    kv_pool_destroy(e->kv);
+    free(e->running); free(e->sched); free(e->sched_n);
+    free(e->b_tok); free(e->b_pos); free(e->b_seq); free(e->b_logits); free(e->b_tables);
+    free(e->logits);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}
+
+int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out, sw_err *err) {
+    *out = NULL;
+    const model_config *mc = model_get_config(m);
+    engine_config c = *cfg;
+    if (c.kv_block_size < 1 || c.kv_block_size > 1024)
+        return sw_err_set(err, SW_ERR_ARG, "engine: kv block size %d out of range 1..1024", c.kv_block_size);
+    if (c.max_batch_tokens < 1 || c.max_batch_tokens > 65536)
+        return sw_err_set(err, SW_ERR_ARG, "engine: max_batch_tokens %d out of range 1..65536", c.max_batch_tokens);
+    if (c.max_seqs < 1 || c.max_seqs > 4096)
+        return sw_err_set(err, SW_ERR_ARG, "engine: max_seqs %d out of range 1..4096", c.max_seqs);
+    if (c.max_ctx < 0 || c.kv_tokens < 0 || c.n_threads < 0)
+        return sw_err_set(err, SW_ERR_ARG, "engine: negative max_ctx, kv_tokens or n_threads");
+    if (c.policy < ENGINE_POLICY_FCFS || c.policy > ENGINE_POLICY_SLO)
+        return sw_err_set(err, SW_ERR_ARG, "engine: unknown policy %d", (int)c.policy);
+    if (c.kv_dtype != GGUF_DTYPE_F16 && c.kv_dtype != GGUF_DTYPE_F32)
+        return sw_err_set(err, SW_ERR_ARG, "engine: kv dtype must be F16 or F32");
+    int n_blocks = c.kv_mem_bytes > 0 ? kv_blocks_for_bytes(mc, c.kv_dtype, c.kv_block_size, c.kv_mem_bytes)
+                                      : (int)(((int64_t)c.kv_tokens + c.kv_block_size - 1) / c.kv_block_size);
+    if (n_blocks < 1)
+        return sw_err_set(err, SW_ERR_ARG, "engine: KV budget holds no block of %d tokens (%zu bytes per block)",
+                          c.kv_block_size, kv_block_bytes(mc, c.kv_dtype, c.kv_block_size));
+
+    engine *e = calloc(1, sizeof *e);
+    if (!e) return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory");
+    e->m = m;
+    e->t = t;
+    e->cfg = c;
+    e->n_vocab = mc->n_vocab;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    int rc = kv_pool_create(mc, c.kv_dtype, c.kv_block_size, n_blocks, c.prefix_cache, &e->kv, err);
+    if (rc != SW_OK) { engine_free(e); return rc; }
+    int64_t pool_tokens = (int64_t)n_blocks * c.kv_block_size;
+    int64_t ctx = c.max_ctx > 0 ? c.max_ctx : (mc->n_ctx_train > 0 ? mc->n_ctx_train : 4096);
+    e->ctx_cap = (int)(ctx < pool_tokens ? ctx : pool_tokens);
+    if ((rc = model_ws_create(m, c.max_batch_tokens, e->ctx_cap, &e->ws, err)) != SW_OK) { engine_free(e); return rc; }
+    size_t S = (size_t)c.max_seqs, B = (size_t)c.max_batch_tokens;
+    e->running = malloc(S * sizeof *e->running);
+    e->sched = malloc(S * sizeof *e->sched);
+    e->sched_n = malloc(S * sizeof *e->sched_n);
+    e->b_tok = malloc(B * sizeof *e->b_tok);
+    e->b_pos = malloc(B * sizeof *e->b_pos);
+    e->b_seq = malloc(B * sizeof *e->b_seq);
+    e->b_logits = malloc(B);
+    e->b_tables = malloc(S * sizeof *e->b_tables);
+    e->logits = malloc(S * (size_t)e->n_vocab * sizeof *e->logits);
+    if (!e->running || !e->sched || !e->sched_n || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_logits ||
+        !e->b_tables || !e->logits) {
+        engine_free(e);
+        return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory for batch buffers");
+    }
+    e->stats.kv_blocks_total = n_blocks;
+    if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+        engine_free(e);
+        return sw_err_set(err, SW_ERR_NOMEM, "engine: cannot start the engine thread");
+    }
+    *out = e;
+    return SW_OK;
+}
+
+void engine_destroy(engine *e) {
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    e->stop = true;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->thread, NULL);
+    engine_free(e);
+}
+
+int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_err *err) {
+    *out = NULL;
+    if (!p->prompt || p->n_prompt < 1)
+        return sw_err_set(err, SW_ERR_ARG, "empty prompt");
+    if (p->max_tokens < 1)
+        return sw_err_set(err, SW_ERR_ARG, "max_tokens must be >= 1 (got %d)", p->max_tokens);
+    if (p->n_stop_ids < 0 || p->n_stop_ids > ENGINE_MAX_STOP_IDS || (p->n_stop_ids > 0 && !p->stop_ids))
+        return sw_err_set(err, SW_ERR_ARG, "stop ids: count %d out of range 0..%d", p->n_stop_ids, ENGINE_MAX_STOP_IDS);
+    for (int i = 0; i < p->n_prompt; i++)
+        if (p->prompt[i] < 0 || p->prompt[i] >= e->n_vocab)
+            return sw_err_set(err, SW_ERR_ARG, "prompt token %d at index %d is outside the vocabulary (0..%d)",
+                              p->prompt[i], i, e->n_vocab - 1);
+    int64_t pool_tokens = (int64_t)kv_n_blocks(e->kv) * kv_block_size(e->kv);
+    if (p->n_prompt > e->ctx_cap) {
+        if (e->ctx_cap == pool_tokens)
+            return sw_err_set(err, SW_ERR_RANGE, "prompt of %d tokens cannot fit in the whole KV pool (%lld tokens)",
+                              p->n_prompt, (long long)pool_tokens);
+        return sw_err_set(err, SW_ERR_RANGE, "prompt of %d tokens exceeds the context length (%d tokens)",
+                          p->n_prompt, e->ctx_cap);
+    }
+    engine_req *r = calloc(1, sizeof *r);
+    if (!r) return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory");
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&r->refs, 2);
+    atomic_init(&r->cancelled, false);
+    kv_seq_init(&r->kv);
+    r->n_prompt = r->n_tokens = p->n_prompt;
+    r->max_tokens = p->max_tokens;
+    r->ignore_eos = p->ignore_eos;
+    r->priority = p->priority;
+    r->n_logprobs = p->sampling.n_logprobs;
+    int64_t cap = (int64_t)p->n_prompt + p->max_tokens;
+    if (cap > (int64_t)e->ctx_cap + 1) cap = (int64_t)e->ctx_cap + 1;
+    r->cap_tokens = (int)cap;
+    r->tokens = malloc((size_t)cap * sizeof *r->tokens);
+    r->n_stop_ids = p->n_stop_ids;
+    r->stop_ids = p->n_stop_ids ? malloc((size_t)p->n_stop_ids * sizeof *r->stop_ids) : NULL;
+    if (!r->tokens || (p->n_stop_ids && !r->stop_ids)) {
+        atomic_store(&r->refs, 1);
+        req_unref(r);
+        return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory");
+    }
+    int rc = sampler_create(&p->sampling, e->n_vocab, &r->smp);
+    if (rc != SW_OK) {
+        atomic_store(&r->refs, 1);
+        req_unref(r);
+        return sw_err_set(err, rc, rc == SW_ERR_ARG ? "bad sampling parameters" : "engine: out of memory");
+    }
+    memcpy(r->tokens, p->prompt, (size_t)p->n_prompt * sizeof *r->tokens);
+    if (p->n_stop_ids) memcpy(r->stop_ids, p->stop_ids, (size_t)p->n_stop_ids * sizeof *r->stop_ids);
+    for (int i = 0; i < p->n_prompt; i++) sampler_accept(r->smp, p->prompt[i], true);
+    r->timing.t_submit_ms = sw_now_ms();
+    r->timing.n_prompt = p->n_prompt;
+
+    pthread_mutex_lock(&e->mu);
+    if (e->inbox_tail) e->inbox_tail->next = r; else e->inbox_head = r;
+    e->inbox_tail = r;
+    e->n_inbox++;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    *out = r;
+    return SW_OK;
+}
+
+void engine_get_stats(engine *e, engine_stats *out) {
+    pthread_mutex_lock(&e->mu);
+    *out = e->stats;
+    out->n_waiting += e->n_inbox;
+    pthread_mutex_unlock(&e->mu);
+}
