@@ -21,22 +21,36 @@ bool tok_is_eog(const tok *t, int32_t id); /* end of generation: EOS, EOT, <|im_
 
 /* Tokenizes len bytes of text. add_bos: prepend BOS when the vocab wants one.
  * parse_special: recognise special/control token strings in the text (chat prompts);
- * false = plain text. Writes at most cap ids; returns the number of ids the full
- * result has (may exceed cap: call again with a bigger buffer), or a negative status. */
+ * false = plain text. As in llama.cpp, USER_DEFINED tokens (e.g. deepseek's "ü", the
+ * space-run tokens of gpt-neox/mpt) are split out in both modes; CONTROL and UNKNOWN
+ * ones only with parse_special. Bytes that are not valid UTF-8 are kept (byte-level BPE
+ * round-trips any input exactly; SentencePiece uses byte tokens). Writes at most cap
+ * ids; returns the number of ids the full result has (may exceed cap: call again with a
+ * bigger buffer), or a negative status. */
 int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool parse_special,
                int32_t *ids, int cap);
 
 /* Bytes of one token as they appear in the text (byte tokens decoded; SentencePiece '▁'
  * -> ' '). Control tokens give "" unless render_special. Returns byte count written
- * (at most cap), or the needed count if larger than cap. */
+ * (at most cap), or the needed count if larger than cap (then buf holds a prefix);
+ * SW_ERR_RANGE for an id outside the vocab. */
 int tok_piece(const tok *t, int32_t id, bool render_special, char *buf, int cap);
 
+/* Id of the token whose text is exactly text[0..len) (e.g. "<|im_end|>"), or -1. */
+int32_t tok_find(const tok *t, const char *text, size_t len);
+
 /* Streaming detokenizer: feed ids one at a time; emits only complete UTF-8 characters,
- * holding back a character split across tokens until it completes. Handles the
- * SentencePiece leading space of the first token. */
+ * holding back a character split across tokens until it completes; a byte that can
+ * never be valid UTF-8 becomes U+FFFD. Control tokens print nothing. Handles the
+ * SentencePiece leading space of the first token: while `first` is true, the first
+ * non-empty piece loses one leading ' ' (SentencePiece vocabs with a space prefix only).
+ * To decode a continuation (tokens generated after a prompt), set s->first = false
+ * after tok_stream_init so " Paris" keeps its space. */
 typedef struct tok_stream { const tok *t; bool first; char pending[8]; int n_pending; } tok_stream;
 void tok_stream_init(tok_stream *s, const tok *t);
-/* Appends the printable bytes that id completes to out (cap >= 64 is always enough); returns count. */
+/* Appends the printable bytes that id completes to out; returns count. cap >= 64 is
+ * enough for ordinary tokens; if the output would exceed cap, nothing is consumed and
+ * the needed count (> cap) is returned: call again with a bigger buffer. */
 int tok_stream_feed(tok_stream *s, int32_t id, char *out, int cap);
 /* Flushes held-back bytes (invalid/incomplete UTF-8 at the end) as U+FFFD; returns count. */
 int tok_stream_flush(tok_stream *s, char *out, int cap);

@@ -1,0 +1,73 @@
+/* tok_impl.h — internals of the tokenizer module shared by its .c files (tok.c: vocab,
+ * special tokens, SentencePiece BPE, detokenizer; bpe.c: byte-level BPE with PCRE2
+ * pre-tokenizer). Not part of the contract: only src/tokenizer/ includes it. */
+#ifndef SW_TOK_IMPL_H
+#define SW_TOK_IMPL_H
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include "tokenizer/tok.h"
+
+enum tok_kind { TOK_KIND_SPM, TOK_KIND_BPE };
+
+/* Token types as tokenizer.ggml.token_type numbers them. */
+enum tok_ttype {
+    TOK_TTYPE_UNDEFINED = 0, TOK_TTYPE_NORMAL = 1, TOK_TTYPE_UNKNOWN = 2, TOK_TTYPE_CONTROL = 3,
+    TOK_TTYPE_USER_DEFINED = 4, TOK_TTYPE_UNUSED = 5, TOK_TTYPE_BYTE = 6,
+};
+
+/* Per-token flag bits (tok.flags). */
+enum { TOK_FLAG_EOG = 1, TOK_FLAG_LSTRIP = 2, TOK_FLAG_RSTRIP = 4 };
+
+#define TOK_MAX_REGEX 6
+
+/* One merge rule of byte-level BPE: (left id, right id) -> result id, priority = rank. */
+typedef struct tok_merge { uint64_t key; int32_t rank; int32_t result; } tok_merge;
+
+struct tok {
+    int kind;                 /* tok_kind */
+    int n_vocab;
+    char *blob;               /* all token texts back to back (not NUL-terminated) */
+    uint32_t *off, *len;      /* (n_vocab) token text = blob + off[i], len[i] bytes */
+    float *score;             /* (n_vocab) SentencePiece scores (0 when absent) */
+    uint8_t *ttype;           /* (n_vocab) tok_ttype */
+    uint8_t *flags;           /* (n_vocab) TOK_FLAG_* */
+    int32_t *hslot;           /* (hmask + 1) open-addressing table text -> id, -1 = empty */
+    uint32_t hmask;
+    int32_t *special;         /* (n_special) CONTROL / USER_DEFINED / UNKNOWN ids, longest text first */
+    int n_special;
+    int32_t bos, eos, eot, unk;
+    bool add_bos, add_space_prefix;
+    int32_t byte_tok[256];    /* SPM: id of <0xNN>; BPE: id of the byte's mapped character; -1 = none */
+    /* byte-level BPE only */
+    tok_merge *merges;        /* (mmask + 1) open-addressing table, key 0 = empty */
+    uint32_t mmask;
+    pcre2_code *re[TOK_MAX_REGEX]; /* pre-tokenizer regexes, applied in order */
+    int n_re;
+    bool ignore_merges;       /* llama3: a word that is a whole token is not merged */
+};
+
+/* Growable id list (the result of one encode call). */
+typedef struct tok_vec { int32_t *v; size_t n, cap; } tok_vec;
+int tok_vec_push(tok_vec *o, int32_t id);
+
+/* Candidate merge of adjacent symbols left, right (indices into the caller's symbol
+ * array): the smallest key pops first, ties go to the leftmost pair. size = byte length
+ * of the merged text when queued (a pair whose symbols changed since is stale); id = the
+ * merged token (byte-level BPE). */
+typedef struct tok_bigram { float key; int32_t left, right, id; uint32_t size; } tok_bigram;
+typedef struct tok_heap { tok_bigram *v; size_t n, cap; } tok_heap;
+int tok_heap_push(tok_heap *h, tok_bigram b);
+tok_bigram tok_heap_pop(tok_heap *h); /* h must not be empty */
+
+/* Id of the token whose text is exactly s[0..n), or -1. */
+int32_t tok_lookup(const tok *t, const char *s, size_t n);
+
+/* Byte-level BPE: loads merges + regexes (tok.c has filled the vocab); encodes one raw
+ * text fragment (no special tokens in it); frees what bpe_init allocated. */
+int tok_bpe_init(tok *t, const gguf_ctx *ctx, sw_err *err);
+int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out);
+void tok_bpe_free(tok *t);
+/* Appends the raw bytes that a byte-level BPE token text stands for; returns count (may exceed cap). */
+int tok_bpe_decode_text(const char *s, size_t n, char *buf, int cap);
+
+#endif
