@@ -753,17 +753,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     sw_debug("http: %s", line);
 }
 
-bool http_ct_equal(const char *a, size_t alen, const char *b, size_t blen) {
-    size_t n = alen > blen ? alen : blen;
-    unsigned char diff = (unsigned char)(alen != blen);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = i < alen ? (unsigned char)a[i] : 0;
-        unsigned char y = i < blen ? (unsigned char)b[i] : 0;
-        diff |= x ^ y;
-    }
-    return diff == 0;
-}
-
 int http_server_create(const http_config *cfg, http_server **out, sw_err *err) {
     *out = NULL;
     http_server *s = calloc(1, sizeof *s);
