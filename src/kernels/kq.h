@@ -86,6 +86,9 @@ void kq_add(float *out, const float *a, const float *b, int64_t n);
  * neox=false rotates adjacent pairs (x[2i], x[2i+1]) (llama); neox=true rotates
  * (x[i], x[i+head_dim/2]) (qwen2). Pair i uses angle pos * theta^(-2i/head_dim). */
 void kq_rope(float *x, int64_t head_dim, int64_t pos, float theta, bool neox);
+/* Same rotation on n_heads consecutive head vectors (x: (n_heads, head_dim)) of one
+ * token: the cos/sin table is computed once for all heads. */
+void kq_rope_heads(float *x, int64_t n_heads, int64_t head_dim, int64_t pos, float theta, bool neox);
 
 /* Attention helpers over F16 or F32 K/V rows (dtype GGUF_DTYPE_F16 or GGUF_DTYPE_F32). */
 float kq_dot_f32(const float *a, const float *b, int64_t n);
@@ -95,5 +98,10 @@ void kq_store_kv(uint32_t dtype, void *dst, const float *src, int64_t n);       
 
 /* Which instruction set the dispatcher chose ("scalar", "avx2", "avx512"). */
 const char *kq_isa_name(void);
+
+/* The machine's streaming read bandwidth in GB/s (1e9 bytes/s): all threads read a fresh
+ * buffer of `bytes` (use >> L3, e.g. 1 GiB) a few times; the best pass counts. Returns
+ * 0 when the buffer cannot be allocated. Takes about a second for 1 GiB. */
+double kq_read_bandwidth(size_t bytes);
 
 #endif

@@ -1,0 +1,322 @@
+/* kq.c — the kernels' front door: run-time ISA dispatch (cpuid once, SWIFTLET_ISA to
+ * force one), the matmul driver (activation prep into scratch, then output rows split
+ * over OpenMP threads), RoPE, the K/V row helpers, and the read-bandwidth probe.
+ * The kernels themselves live in kq_ref.c (scalar), kq_avx2.c and kq_avx512.c. */
+#include "kernels/kq_internal.h"
+#include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- dtype tables ---------------------------------------------------------------- */
+
+int kq_w_index(uint32_t dtype) {
+    switch (dtype) {
+    case GGUF_DTYPE_F32: return KQ_W_F32;
+    case GGUF_DTYPE_F16: return KQ_W_F16;
+    case GGUF_DTYPE_BF16: return KQ_W_BF16;
+    case GGUF_DTYPE_Q8_0: return KQ_W_Q8_0;
+    case GGUF_DTYPE_Q4_0: return KQ_W_Q4_0;
+    case GGUF_DTYPE_Q4_K: return KQ_W_Q4_K;
+    case GGUF_DTYPE_Q6_K: return KQ_W_Q6_K;
+    default: return -1;
+    }
+}
+
+int64_t kq_block_elems(uint32_t dtype) {
+    switch (dtype) {
+    case GGUF_DTYPE_F32: case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return 1;
+    case GGUF_DTYPE_Q8_0: return KQ_QK8_0;
+    case GGUF_DTYPE_Q4_0: return KQ_QK4_0;
+    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K: return KQ_QK_K;
+    default: return 0;
+    }
+}
+
+int64_t kq_block_bytes(uint32_t dtype) {
+    switch (dtype) {
+    case GGUF_DTYPE_F32: return 4;
+    case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return 2;
+    case GGUF_DTYPE_Q8_0: return sizeof(kq_block_q8_0);
+    case GGUF_DTYPE_Q4_0: return sizeof(kq_block_q4_0);
+    case GGUF_DTYPE_Q4_K: return sizeof(kq_block_q4_K);
+    case GGUF_DTYPE_Q6_K: return sizeof(kq_block_q6_K);
+    default: return 0;
+    }
+}
+
+bool kq_dtype_supported(uint32_t dtype) { return kq_w_index(dtype) >= 0; }
+
+size_t kq_act_row_bytes(uint32_t dtype, int64_t n_in) {
+    switch (dtype) {
+    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: return (size_t)(n_in / KQ_QK8_0) * sizeof(kq_block_q8_0);
+    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K: return (size_t)(n_in / KQ_QK_K) * sizeof(kq_block_q8_K);
+    case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return (size_t)n_in * sizeof(float);
+    default: return 0; /* F32: X is used in place */
+    }
+}
+
+/* Upper bound of one packed 16-token group of any ISA's gemm path (asserted there). */
+static size_t pack_bound(uint32_t dtype, int64_t n_in) {
+    switch (dtype) {
+    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
+        return (size_t)n_in * 20 + 256;
+    default: return (size_t)n_in * KQ_GEMM_TOK * 4 + 256;
+    }
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t kq_matmul_scratch_bytes(uint32_t dtype, int64_t n_in, int64_t n_tok) {
+    if (n_tok <= 0 || n_in <= 0) return 64;
+    size_t std = (size_t)n_tok * round64(kq_act_row_bytes(dtype, n_in));
+    size_t groups = (size_t)((n_tok + KQ_GEMM_TOK - 1) / KQ_GEMM_TOK);
+    size_t gemm = groups * round64(pack_bound(dtype, n_in));
+    return (std > gemm ? std : gemm) + 64;
+}
+
+/* ---- dispatch -------------------------------------------------------------------- */
+
+static bool cpu_has_avx2(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+static bool cpu_has_avx512(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+
+int kq_ops_for_isa(const char *name, kq_ops *ops) {
+    kq_ops_scalar(ops);
+    if (!strcmp(name, "scalar")) return SW_OK;
+#if defined(__x86_64__)
+    if (!strcmp(name, "avx2")) {
+        if (!cpu_has_avx2()) return SW_ERR_UNSUPPORTED;
+        kq_ops_avx2(ops);
+        return SW_OK;
+    }
+    if (!strcmp(name, "avx512")) {
+        if (!cpu_has_avx512()) return SW_ERR_UNSUPPORTED;
+        kq_ops_avx2(ops);
+        kq_ops_avx512(ops);
+        return SW_OK;
+    }
+#endif
+    return SW_ERR_UNSUPPORTED;
+}
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static kq_ops g_ops; /* written once under pthread_once, read-only afterwards */
+
+static void ops_init(void) {
+    const char *want = getenv("SWIFTLET_ISA");
+    if (want && *want) {
+        if (kq_ops_for_isa(want, &g_ops) == SW_OK) return;
+        sw_warn("SWIFTLET_ISA=%s is not available on this CPU/build; choosing automatically", want);
+    }
+    if (kq_ops_for_isa("avx512", &g_ops) == SW_OK) return;
+    if (kq_ops_for_isa("avx2", &g_ops) == SW_OK) return;
+    kq_ops_for_isa("scalar", &g_ops);
+}
+
+const kq_ops *kq_ops_get(void) {
+    pthread_once(&g_once, ops_init);
+    return &g_ops;
+}
+
+const char *kq_isa_name(void) { return kq_ops_get()->name; }
+
+/* ---- matmul driver --------------------------------------------------------------- */
+
+/* Output rows are handed out in multiples of this (the kernels' row tile). */
+#define KQ_ROW_CHUNK 16
+
+static void thread_range(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
+    int64_t chunks = (n + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK;
+    int64_t c0 = chunks * ith / nth, c1 = chunks * (ith + 1) / nth;
+    *lo = c0 * KQ_ROW_CHUNK;
+    *hi = c1 * KQ_ROW_CHUNK < n ? c1 * KQ_ROW_CHUNK : n;
+}
+
+void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
+                   const float *X, int64_t n_tok, float *Y, void *scratch) {
+    int wi = kq_w_index(dtype);
+    int64_t be = kq_block_elems(dtype);
+    if (wi < 0 || n_in <= 0 || n_in % be || n_out <= 0 || n_tok <= 0) {
+        /* programmer error: the model validates dtypes and shapes at load */
+        sw_error("kq_matmul: unsupported dtype %u or shape (%lld x %lld)", dtype, (long long)n_out, (long long)n_in);
+        if (n_out > 0 && n_tok > 0) memset(Y, 0, (size_t)(n_out * n_tok) * sizeof *Y);
+        return;
+    }
+    const kq_mm_impl *im = &ops->mm[wi];
+    kq_mm_args a = {.W = W, .w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in,
+                    .n_out = n_out, .n_tok = n_tok, .Y = Y};
+    const bool gemm = im->gemm && n_tok >= im->gemm_min_tok;
+    const int64_t n_groups = (n_tok + KQ_GEMM_TOK - 1) / KQ_GEMM_TOK;
+    if (gemm) {
+        a.xq = scratch;
+        a.xq_row_bytes = round64(im->pack_bytes(n_in));
+    } else if (im->prep) {
+        a.xq = scratch;
+        a.xq_row_bytes = round64(kq_act_row_bytes(dtype, n_in));
+    } else {
+        a.xq = (const uint8_t *)X;
+        a.xq_row_bytes = (size_t)n_in * sizeof(float);
+    }
+    int nth = sw_n_threads();
+    if ((n_out + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK < nth) nth = (int)((n_out + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK);
+#pragma omp parallel num_threads(nth)
+    {
+        const int ith = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (gemm) {
+#pragma omp for schedule(static)
+            for (int64_t g = 0; g < n_groups; g++) {
+                int64_t t0 = g * KQ_GEMM_TOK, n = n_tok - t0 < KQ_GEMM_TOK ? n_tok - t0 : KQ_GEMM_TOK;
+                im->pack(X + t0 * n_in, n_in, n, n_in, (uint8_t *)scratch + (size_t)g * a.xq_row_bytes);
+            }
+        } else if (im->prep) {
+#pragma omp for schedule(static)
+            for (int64_t t = 0; t < n_tok; t++) im->prep(X + t * n_in, (uint8_t *)scratch + (size_t)t * a.xq_row_bytes, n_in);
+        }
+        int64_t o0, o1;
+        thread_range(n_out, ith, nt, &o0, &o1);
+        if (o0 < o1) {
+            if (gemm) {
+                /* blocks of rows small enough to stay in cache while every group passes */
+                const int64_t rb = 64;
+                for (int64_t ob = o0; ob < o1; ob += rb) {
+                    int64_t oe = ob + rb < o1 ? ob + rb : o1;
+                    for (int64_t g = 0; g < n_groups; g++) im->gemm(&a, g, ob, oe);
+                }
+            } else {
+                im->rows(&a, o0, o1);
+            }
+        }
+    }
+}
+
+void kq_matmul(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
+               float *Y, void *scratch) {
+    kq_matmul_ops(kq_ops_get(), dtype, W, n_out, n_in, X, n_tok, Y, scratch);
+}
+
+void kq_matmul_ref(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
+                   float *Y, void *scratch) {
+    int wi = kq_w_index(dtype);
+    int64_t be = kq_block_elems(dtype);
+    if (wi < 0 || n_in <= 0 || n_in % be || n_out <= 0 || n_tok <= 0) {
+        sw_error("kq_matmul_ref: unsupported dtype %u or shape", dtype);
+        if (n_out > 0 && n_tok > 0) memset(Y, 0, (size_t)(n_out * n_tok) * sizeof *Y);
+        return;
+    }
+    kq_ops ops;
+    kq_ops_scalar(&ops);
+    const kq_mm_impl *im = &ops.mm[wi];
+    kq_mm_args a = {.W = W, .w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in,
+                    .n_out = n_out, .n_tok = n_tok, .Y = Y};
+    if (im->prep) {
+        a.xq = scratch;
+        a.xq_row_bytes = round64(kq_act_row_bytes(dtype, n_in));
+        for (int64_t t = 0; t < n_tok; t++) im->prep(X + t * n_in, (uint8_t *)scratch + (size_t)t * a.xq_row_bytes, n_in);
+    } else {
+        a.xq = (const uint8_t *)X;
+        a.xq_row_bytes = (size_t)n_in * sizeof(float);
+    }
+    im->rows(&a, 0, n_out);
+}
+
+/* ---- vector ops ------------------------------------------------------------------ */
+
+void kq_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) { kq_ops_get()->rmsnorm(out, x, w, n, eps); }
+void kq_softmax(float *x, int64_t n) { kq_ops_get()->softmax(x, n); }
+void kq_silu_mul(float *out, const float *gate, const float *up, int64_t n) { kq_ops_get()->silu_mul(out, gate, up, n); }
+void kq_add(float *out, const float *a, const float *b, int64_t n) { kq_ops_get()->add(out, a, b, n); }
+float kq_dot_f32(const float *a, const float *b, int64_t n) { return kq_ops_get()->dot_f32(a, b, n); }
+
+float kq_dot_kv(uint32_t dtype, const void *k, const float *q, int64_t n) {
+    const kq_ops *ops = kq_ops_get();
+    return dtype == GGUF_DTYPE_F16 ? ops->dot_f16(k, q, n) : ops->dot_f32(k, q, n);
+}
+
+void kq_axpy_kv(uint32_t dtype, float *y, float a, const void *v, int64_t n) {
+    const kq_ops *ops = kq_ops_get();
+    if (dtype == GGUF_DTYPE_F16) ops->axpy_f16(y, a, v, n);
+    else ops->axpy_f32(y, a, v, n);
+}
+
+void kq_store_kv(uint32_t dtype, void *dst, const float *src, int64_t n) {
+    if (dtype == GGUF_DTYPE_F16) kq_ops_get()->store_f16(dst, src, n);
+    else memmove(dst, src, (size_t)n * sizeof(float));
+}
+
+/* ---- RoPE ------------------------------------------------------------------------ */
+
+/* Angles as ggml computes them: theta_0 = pos, theta_{i+1} = theta_i * base^(-2/head_dim)
+ * (in float), then cos/sin of each; pairs [p0, p0+n) of one head. */
+static void rope_apply(float *x, int64_t head_dim, int64_t p0, int64_t n, const float *cs, const float *sn, bool neox) {
+    const int64_t half = head_dim / 2;
+    for (int64_t j = 0; j < n; j++) {
+        const int64_t i = p0 + j, i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+        const float x0 = x[i0], x1 = x[i1];
+        x[i0] = x0 * cs[j] - x1 * sn[j];
+        x[i1] = x0 * sn[j] + x1 * cs[j];
+    }
+}
+
+#define KQ_ROPE_CHUNK 256
+
+void kq_rope_heads(float *x, int64_t n_heads, int64_t head_dim, int64_t pos, float theta, bool neox) {
+    float cs[KQ_ROPE_CHUNK], sn[KQ_ROPE_CHUNK];
+    const int64_t half = head_dim / 2;
+    const float scale = powf(theta, -2.0f / (float)head_dim);
+    float th = (float)pos;
+    for (int64_t p0 = 0; p0 < half; p0 += KQ_ROPE_CHUNK) {
+        const int64_t n = half - p0 < KQ_ROPE_CHUNK ? half - p0 : KQ_ROPE_CHUNK;
+        for (int64_t j = 0; j < n; j++, th *= scale) {
+            cs[j] = cosf(th);
+            sn[j] = sinf(th);
+        }
+        for (int64_t h = 0; h < n_heads; h++) rope_apply(x + h * head_dim, head_dim, p0, n, cs, sn, neox);
+    }
+}
+
+void kq_rope(float *x, int64_t head_dim, int64_t pos, float theta, bool neox) { kq_rope_heads(x, 1, head_dim, pos, theta, neox); }
+
+/* ---- read bandwidth ---------------------------------------------------------------- */
+
+double kq_read_bandwidth(size_t bytes) {
+    bytes &= ~(size_t)4095;
+    if (bytes < 4096) return 0;
+    uint64_t *buf = aligned_alloc(4096, bytes);
+    if (!buf) return 0;
+    const size_t n = bytes / sizeof *buf;
+    const int nth = sw_n_threads();
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (size_t i = 0; i < n; i++) buf[i] = i;
+    double best = 0;
+    uint64_t sink = 0;
+    for (int rep = 0; rep < 4; rep++) {
+        double t0 = sw_now_ms();
+        uint64_t acc = 0;
+#pragma omp parallel for num_threads(nth) schedule(static) reduction(^ : acc)
+        for (size_t i = 0; i < n; i += 8)
+            acc ^= buf[i] + buf[i + 1] + buf[i + 2] + buf[i + 3] + buf[i + 4] + buf[i + 5] + buf[i + 6] + buf[i + 7];
+        double ms = sw_now_ms() - t0;
+        sink ^= acc;
+        if (ms > 0 && (double)bytes / (ms * 1e6) > best) best = (double)bytes / (ms * 1e6);
+    }
+    free(buf);
+    return sink == 1 ? best + 0 : best; /* sink keeps the reads alive */
+}

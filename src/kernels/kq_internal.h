@@ -1,0 +1,109 @@
+/* kq_internal.h — what the kernel files share but callers of kq.h never see: the per-ISA
+ * dispatch table, the argument block of the matmul row kernels, and the scalar reference
+ * pieces (block dot products, activation quantizers) that every ISA falls back on.
+ *
+ * Matmul data flow (kq.c drives it):
+ *   1. "prep": each activation row X[t] (n_in floats) is turned into the activation
+ *      format of the weight dtype — Q8_0 blocks (Q8_0/Q4_0 weights), Q8_K blocks
+ *      (Q4_K/Q6_K), floats rounded to F16 / BF16 precision (F16 / BF16 weights), or used
+ *      as is (F32). These rows live in the caller's scratch, xq_row_bytes apart.
+ *   2. "rows": the kernel computes Y[t][o] for every token t and outputs o in [o0, o1);
+ *      threads get disjoint output ranges.
+ *   3. Optionally an ISA has a "gemm" path for batches (n_tok >= gemm_min_tok) that packs
+ *      the activations of 16 tokens at a time into its own interleaved layout (pack) and
+ *      then runs a register-tiled kernel over (16-token group, output rows). */
+#ifndef SW_KQ_INTERNAL_H
+#define SW_KQ_INTERNAL_H
+#include "kernels/kq.h"
+
+/* Index of a weight dtype in the per-dtype tables. */
+enum { KQ_W_F32, KQ_W_F16, KQ_W_BF16, KQ_W_Q8_0, KQ_W_Q4_0, KQ_W_Q4_K, KQ_W_Q6_K, KQ_W_COUNT };
+
+/* Tokens per packed group of the gemm path. */
+#define KQ_GEMM_TOK 16
+
+typedef struct kq_mm_args {
+    const uint8_t *W;      /* (n_out, n_in) weight rows of the dtype, w_row_bytes apart */
+    size_t w_row_bytes;
+    int64_t n_in, n_out, n_tok;
+    const uint8_t *xq;     /* (n_tok, n_in) activations in the dtype's activation format,
+                              xq_row_bytes apart; gemm path: packed groups, xq_row_bytes
+                              = bytes of one packed 16-token group */
+    size_t xq_row_bytes;
+    float *Y;              /* (n_tok, n_out) */
+} kq_mm_args;
+
+/* One token row -> activation format (n multiple of the block size). */
+typedef void (*kq_prep_fn)(const float *x, void *dst, int64_t n);
+/* Y[t][o0..o1) for all t. */
+typedef void (*kq_rows_fn)(const kq_mm_args *a, int64_t o0, int64_t o1);
+/* Packs tokens [0, n) (n <= 16, rest zero-padded) of X (rows ldx floats apart) into one
+ * group of gemm layout at dst. */
+typedef void (*kq_pack_fn)(const float *X, int64_t ldx, int64_t n, int64_t n_in, void *dst);
+/* Y for tokens of group g (16 tokens from t0 = 16*g) and outputs [o0, o1). */
+typedef void (*kq_gemm_fn)(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
+
+typedef struct kq_mm_impl {
+    kq_prep_fn prep;       /* NULL: activations used as given (F32) */
+    kq_rows_fn rows;
+    kq_pack_fn pack;       /* NULL: no gemm path */
+    kq_gemm_fn gemm;
+    size_t (*pack_bytes)(int64_t n_in); /* bytes of one packed group */
+    int64_t gemm_min_tok;  /* use the gemm path from this many tokens on */
+} kq_mm_impl;
+
+typedef struct kq_ops {
+    const char *name;
+    kq_mm_impl mm[KQ_W_COUNT];
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    float (*dot_f16)(const kq_f16 *k, const float *q, int64_t n);
+    void (*axpy_f32)(float *y, float a, const float *v, int64_t n);
+    void (*axpy_f16)(float *y, float a, const kq_f16 *v, int64_t n);
+    void (*store_f16)(kq_f16 *dst, const float *src, int64_t n);
+    void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
+    void (*softmax)(float *x, int64_t n);
+    void (*silu_mul)(float *out, const float *gate, const float *up, int64_t n);
+    void (*add)(float *out, const float *a, const float *b, int64_t n);
+} kq_ops;
+
+/* Tables: scalar always; the others are filled in by their ISA files. */
+void kq_ops_scalar(kq_ops *ops);
+void kq_ops_avx2(kq_ops *ops);   /* overrides entries of a scalar table */
+void kq_ops_avx512(kq_ops *ops); /* overrides entries of an avx2 table */
+
+/* The table chosen for this process (pthread_once). */
+const kq_ops *kq_ops_get(void);
+/* Fills *ops with the named ISA's table ("scalar", "avx2", "avx512"); SW_ERR_UNSUPPORTED
+ * when this CPU (or build) lacks it. Tests use it to compare every path. */
+int kq_ops_for_isa(const char *name, kq_ops *ops);
+/* kq_matmul on an explicit table. */
+void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
+                   const float *X, int64_t n_tok, float *Y, void *scratch);
+int kq_w_index(uint32_t dtype); /* KQ_W_* or -1 */
+
+/* Scalar reference pieces (kq_ref.c). */
+void kq_quantize_q8_0_act(const float *x, kq_block_q8_0 *y, int64_t n); /* activation rounding */
+void kq_quantize_q8_K(const float *x, kq_block_q8_K *y, int64_t n);
+float kq_vec_dot_q8_0_ref(const kq_block_q8_0 *w, const kq_block_q8_0 *x, int64_t nb);
+float kq_vec_dot_q4_0_ref(const kq_block_q4_0 *w, const kq_block_q8_0 *x, int64_t nb);
+float kq_vec_dot_q4_K_ref(const kq_block_q4_K *w, const kq_block_q8_K *x, int64_t nb);
+float kq_vec_dot_q6_K_ref(const kq_block_q6_K *w, const kq_block_q8_K *x, int64_t nb);
+/* Q4_K 6-bit scale and min of sub-block j (0..7). */
+static inline void kq_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* Elements / bytes per block of a supported weight dtype (0 when unsupported). */
+int64_t kq_block_elems(uint32_t dtype);
+int64_t kq_block_bytes(uint32_t dtype);
+
+/* Activation row bytes of the standard (non-gemm) format for a dtype. */
+size_t kq_act_row_bytes(uint32_t dtype, int64_t n_in);
+
+#endif

@@ -1,0 +1,604 @@
+/* kq_ref.c — the scalar reference of every kernel: F16/BF16 conversions, the block
+ * formats' quantizers and dequantizers (laid out and rounded as ggml does: ggml-common.h,
+ * ggml-quants.c), the integer block dot products, the scalar vector ops, and the
+ * `scalar` dispatch table built from them. Everything SIMD is checked against this file.
+ *
+ * Activation rounding (what the matmul does to X before integer dot products):
+ *   Q8_0 (for Q8_0/Q4_0 weights): per 32 values, amax = max|x|, d = fp16(amax/127),
+ *     q = round-to-nearest-even(x * (127/amax)) — as ggml's x86 quantize_row_q8_0 (the
+ *     AVX2/AVX-512 path llama.cpp runs on these machines) computes it.
+ *   Q8_K (for Q4_K/Q6_K): per 256 values, max = the value of largest magnitude (with its
+ *     sign), iscale = -127/max, q = min(127, nearest_int(iscale*x)), d = 1/iscale,
+ *     bsums = sums of 16 consecutive q — ggml's quantize_row_q8_K_ref. */
+#include "kernels/kq_internal.h"
+#include <math.h>
+#include <string.h>
+
+/* ---- F16 / BF16 ---------------------------------------------------------------- */
+
+static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+float kq_f16_to_f32(kq_f16 h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    if (e == 0) {
+        float v = (float)m * 0x1p-24f; /* zero or subnormal: exact */
+        return bits_f32(sign | f32_bits(v));
+    }
+    if (e == 31) return bits_f32(sign | 0x7f800000u | (m << 13));
+    return bits_f32(sign | ((e + 112) << 23) | (m << 13));
+}
+
+kq_f16 kq_f32_to_f16(float f) {
+    uint32_t x = f32_bits(f);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return (kq_f16)(sign | 0x7e00 | ((ax >> 13) & 0x3ff)); /* NaN stays quiet NaN */
+    if (ax >= 0x477ff000u) return (kq_f16)(sign | 0x7c00);                       /* >= 65520 -> inf */
+    if (ax < 0x38800000u) {                                                       /* below 2^-14: subnormal */
+        float a = bits_f32(ax) + 0.5f; /* the FPU rounds to a 2^-24 step, nearest-even */
+        return (kq_f16)(sign | (f32_bits(a) - 0x3f000000u));
+    }
+    uint32_t odd = (ax >> 13) & 1;
+    ax += 0xc8000fffu + odd; /* rebias exponent by -112 and round to nearest even */
+    return (kq_f16)(sign | (ax >> 13));
+}
+
+float kq_bf16_to_f32(kq_bf16 h) { return bits_f32((uint32_t)h << 16); }
+
+kq_bf16 kq_f32_to_bf16(float f) {
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (kq_bf16)((x >> 16) | 64); /* quiet NaN */
+    return (kq_bf16)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+/* ggml's nearest_int: round to nearest even, valid for |v| < 2^22. */
+static inline int nearest_int(float v) {
+    int i = (int)f32_bits(v + 12582912.f);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+#define MAXI(a, b) ((a) > (b) ? (a) : (b))
+#define MINI(a, b) ((a) < (b) ? (a) : (b))
+
+/* ---- activation quantizers ------------------------------------------------------- */
+
+void kq_quantize_q8_0_act(const float *x, kq_block_q8_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++, x += KQ_QK8_0) {
+        float amax = 0;
+        for (int j = 0; j < KQ_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        y[b].d = kq_f32_to_f16(amax / 127.f);
+        const float id = amax != 0.f ? 127.f / amax : 0.f;
+        for (int j = 0; j < KQ_QK8_0; j++) y[b].qs[j] = (int8_t)nearbyintf(x[j] * id);
+    }
+}
+
+void kq_quantize_q8_K(const float *x, kq_block_q8_K *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
+        float max = 0, amax = 0;
+        for (int j = 0; j < KQ_QK_K; j++) {
+            float ax = fabsf(x[j]);
+            if (ax > amax) { amax = ax; max = x[j]; }
+        }
+        if (amax == 0.f) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < KQ_QK_K; j++) {
+            int v = nearest_int(iscale * x[j]);
+            y[b].qs[j] = (int8_t)MINI(127, v);
+        }
+        for (int j = 0; j < KQ_QK_K / 16; j++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += y[b].qs[16 * j + l];
+            y[b].bsums[j] = (int16_t)s;
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
+/* ---- weight quantizers (ggml's *_ref) -------------------------------------------- */
+
+static void quantize_q8_0(const float *x, kq_block_q8_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++, x += KQ_QK8_0) {
+        float amax = 0;
+        for (int j = 0; j < KQ_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+        y[b].d = kq_f32_to_f16(d);
+        for (int j = 0; j < KQ_QK8_0; j++) y[b].qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+static void quantize_q4_0(const float *x, kq_block_q4_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK4_0; b++, x += KQ_QK4_0) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < KQ_QK4_0; j++)
+            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+        const float d = max / -8, id = d != 0.f ? 1.f / d : 0.f;
+        y[b].d = kq_f32_to_f16(d);
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            int lo = MINI(15, (int)(int8_t)(x[j] * id + 8.5f));
+            int hi = MINI(15, (int)(int8_t)(x[j + KQ_QK4_0 / 2] * id + 8.5f));
+            y[b].qs[j] = (uint8_t)(lo | (hi << 4));
+        }
+    }
+}
+
+/* ggml's make_qkx2_quants: scale and (negated) min of an asymmetric nmax-level
+ * quantization of x[0..n) minimising the weighted squared error over a small search. */
+static float make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L,
+                              float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep) {
+    float min = x[0], max = x[0], sum_w = weights[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        sum_w += weights[i];
+        sum_x += weights[i] * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        memset(L, 0, (size_t)n);
+        *the_min = -min;
+        return 0.f;
+    }
+    float iscale = nmax / (max - min), scale = 1 / iscale, best_mad = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * (x[i] - min));
+        L[i] = (uint8_t)MAXI(0, MINI(nmax, l));
+        float diff = scale * L[i] + min - x[i];
+        best_mad += weights[i] * diff * diff;
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = nearest_int(iscale * (x[i] - min));
+            l = MAXI(0, MINI(nmax, l));
+            Laux[i] = (uint8_t)l;
+            float w = weights[i];
+            sum_l += w * l;
+            sum_l2 += w * l * l;
+            sum_xl += w * l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float mad = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                mad += weights[i] * diff * diff;
+            }
+            if (mad < best_mad) {
+                memcpy(L, Laux, (size_t)n);
+                best_mad = mad;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+static void quantize_q4_K(const float *x, kq_block_q4_K *y, int64_t n) {
+    uint8_t L[KQ_QK_K], Laux[32];
+    float weights[32], mins[KQ_QK_K / 32], scales[KQ_QK_K / 32];
+    for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < KQ_QK_K / 32; j++) {
+            float sum_x2 = 0;
+            for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+            float av_x = sqrtf(sum_x2 / 32);
+            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+        float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        for (int j = 0; j < KQ_QK_K / 32; j++) {
+            uint8_t ls = (uint8_t)MINI(63, nearest_int(inv_scale * scales[j]));
+            uint8_t lm = (uint8_t)MINI(63, nearest_int(inv_min * mins[j]));
+            if (j < 4) {
+                y[b].scales[j] = ls;
+                y[b].scales[j + 4] = lm;
+            } else {
+                y[b].scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+                y[b].scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
+                y[b].scales[j] |= (uint8_t)((lm >> 4) << 6);
+            }
+        }
+        y[b].d = kq_f32_to_f16(max_scale / 63.f);
+        y[b].dmin = kq_f32_to_f16(max_min / 63.f);
+        for (int j = 0; j < KQ_QK_K / 32; j++) {
+            uint8_t sc, m;
+            kq_q4k_scale_min(j, y[b].scales, &sc, &m);
+            const float d = kq_f16_to_f32(y[b].d) * sc;
+            if (d == 0.f) continue;
+            const float dm = kq_f16_to_f32(y[b].dmin) * m;
+            for (int i = 0; i < 32; i++) {
+                int l = nearest_int((x[32 * j + i] + dm) / d);
+                L[32 * j + i] = (uint8_t)MAXI(0, MINI(15, l));
+            }
+        }
+        uint8_t *q = y[b].qs;
+        for (int j = 0; j < KQ_QK_K; j += 64, q += 32)
+            for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+    }
+}
+
+#define GROUP_MAX_EPS 1e-15f
+
+/* ggml's make_qx_quants (rmse_type 1): symmetric scale for levels -nmax..nmax-1. */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) { amax = ax; max = x[i]; }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = MAXI(-nmax, MINI(nmax - 1, nearest_int(iscale * x[i])));
+        L[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 != 0.f ? sumlx / suml2 : 0.f, best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = MAXI(-nmax, MINI(nmax - 1, nearest_int(iscale * x[i])));
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++) {
+                int l = nearest_int(iscale * x[i]);
+                L[i] = (int8_t)(nmax + MAXI(-nmax, MINI(nmax - 1, l)));
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+static void quantize_q6_K(const float *x, kq_block_q6_K *y, int64_t n) {
+    int8_t L[KQ_QK_K];
+    float scales[KQ_QK_K / 16];
+    for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
+        float max_scale = 0, max_abs_scale = 0;
+        for (int ib = 0; ib < KQ_QK_K / 16; ib++) {
+            scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+            if (fabsf(scales[ib]) > max_abs_scale) {
+                max_abs_scale = fabsf(scales[ib]);
+                max_scale = scales[ib];
+            }
+        }
+        if (max_abs_scale < GROUP_MAX_EPS) {
+            memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        float iscale = -128.f / max_scale;
+        y[b].d = kq_f32_to_f16(1 / iscale);
+        for (int ib = 0; ib < KQ_QK_K / 16; ib++) y[b].scales[ib] = (int8_t)MINI(127, nearest_int(iscale * scales[ib]));
+        for (int j = 0; j < KQ_QK_K / 16; j++) {
+            float d = kq_f16_to_f32(y[b].d) * y[b].scales[j];
+            if (d == 0.f) continue;
+            for (int i = 0; i < 16; i++) {
+                int l = MAXI(-32, MINI(31, nearest_int(x[16 * j + i] / d)));
+                L[16 * j + i] = (int8_t)(l + 32);
+            }
+        }
+        uint8_t *ql = y[b].ql, *qh = y[b].qh;
+        for (int j = 0; j < KQ_QK_K; j += 128, ql += 64, qh += 32) {
+            for (int l = 0; l < 32; l++) {
+                const int q1 = L[j + l] & 0xF, q2 = L[j + l + 32] & 0xF;
+                const int q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+                ql[l] = (uint8_t)(q1 | (q3 << 4));
+                ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                                  ((L[j + l + 96] >> 4) << 6));
+            }
+        }
+    }
+}
+
+int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n) {
+    int64_t be = kq_block_elems(dtype);
+    if (be == 0) return SW_ERR_UNSUPPORTED;
+    if (n < 0 || n % be) return SW_ERR_ARG;
+    switch (dtype) {
+    case GGUF_DTYPE_F32: memcpy(dst, src, (size_t)n * 4); return SW_OK;
+    case GGUF_DTYPE_F16:
+        for (int64_t i = 0; i < n; i++) ((kq_f16 *)dst)[i] = kq_f32_to_f16(src[i]);
+        return SW_OK;
+    case GGUF_DTYPE_BF16:
+        for (int64_t i = 0; i < n; i++) ((kq_bf16 *)dst)[i] = kq_f32_to_bf16(src[i]);
+        return SW_OK;
+    case GGUF_DTYPE_Q8_0: quantize_q8_0(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_Q4_0: quantize_q4_0(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_Q4_K: quantize_q4_K(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_Q6_K: quantize_q6_K(src, dst, n); return SW_OK;
+    default: return SW_ERR_UNSUPPORTED;
+    }
+}
+
+/* ---- dequantizers ---------------------------------------------------------------- */
+
+void kq_dequantize_row(uint32_t dtype, const void *src, float *dst, int64_t n) {
+    switch (dtype) {
+    case GGUF_DTYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
+    case GGUF_DTYPE_F16:
+        for (int64_t i = 0; i < n; i++) dst[i] = kq_f16_to_f32(((const kq_f16 *)src)[i]);
+        break;
+    case GGUF_DTYPE_BF16:
+        for (int64_t i = 0; i < n; i++) dst[i] = kq_bf16_to_f32(((const kq_bf16 *)src)[i]);
+        break;
+    case GGUF_DTYPE_Q8_0: {
+        const kq_block_q8_0 *x = src;
+        for (int64_t b = 0; b < n / KQ_QK8_0; b++) {
+            const float d = kq_f16_to_f32(x[b].d);
+            for (int j = 0; j < KQ_QK8_0; j++) dst[b * KQ_QK8_0 + j] = d * x[b].qs[j];
+        }
+        break;
+    }
+    case GGUF_DTYPE_Q4_0: {
+        const kq_block_q4_0 *x = src;
+        for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
+            const float d = kq_f16_to_f32(x[b].d);
+            for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+                dst[b * KQ_QK4_0 + j] = d * ((x[b].qs[j] & 0xF) - 8);
+                dst[b * KQ_QK4_0 + j + 16] = d * ((x[b].qs[j] >> 4) - 8);
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_Q4_K: {
+        const kq_block_q4_K *x = src;
+        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+            const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
+            const uint8_t *q = x[b].qs;
+            float *y = dst + b * KQ_QK_K;
+            for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
+                uint8_t sc, m;
+                kq_q4k_scale_min(2 * j, x[b].scales, &sc, &m);
+                const float d1 = d * sc, m1 = dmin * m;
+                kq_q4k_scale_min(2 * j + 1, x[b].scales, &sc, &m);
+                const float d2 = d * sc, m2 = dmin * m;
+                for (int l = 0; l < 32; l++) y[l] = d1 * (q[l] & 0xF) - m1;
+                for (int l = 0; l < 32; l++) y[l + 32] = d2 * (q[l] >> 4) - m2;
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_Q6_K: {
+        const kq_block_q6_K *x = src;
+        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+            const float d = kq_f16_to_f32(x[b].d);
+            const uint8_t *ql = x[b].ql, *qh = x[b].qh;
+            const int8_t *sc = x[b].scales;
+            float *y = dst + b * KQ_QK_K;
+            for (int h = 0; h < KQ_QK_K; h += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+                for (int l = 0; l < 32; l++) {
+                    int is = l / 16;
+                    int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                    int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                    int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                    int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                    y[l] = d * sc[is] * q1;
+                    y[l + 32] = d * sc[is + 2] * q2;
+                    y[l + 64] = d * sc[is + 4] * q3;
+                    y[l + 96] = d * sc[is + 6] * q4;
+                }
+            }
+        }
+        break;
+    }
+    default: memset(dst, 0, (size_t)n * sizeof *dst); break;
+    }
+}
+
+/* ---- reference block dot products ------------------------------------------------ */
+
+float kq_vec_dot_q8_0_ref(const kq_block_q8_0 *w, const kq_block_q8_0 *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int s = 0;
+        for (int j = 0; j < KQ_QK8_0; j++) s += w[b].qs[j] * x[b].qs[j];
+        sum += (float)s * (kq_f16_to_f32(w[b].d) * kq_f16_to_f32(x[b].d));
+    }
+    return sum;
+}
+
+float kq_vec_dot_q4_0_ref(const kq_block_q4_0 *w, const kq_block_q8_0 *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int s = 0;
+        for (int j = 0; j < KQ_QK4_0 / 2; j++)
+            s += ((w[b].qs[j] & 0xF) - 8) * x[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + 16];
+        sum += (float)s * (kq_f16_to_f32(w[b].d) * kq_f16_to_f32(x[b].d));
+    }
+    return sum;
+}
+
+float kq_vec_dot_q4_K_ref(const kq_block_q4_K *w, const kq_block_q8_K *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *q = w[b].qs;
+        const int8_t *y = x[b].qs;
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
+            uint8_t sc1, m1, sc2, m2;
+            kq_q4k_scale_min(2 * j, w[b].scales, &sc1, &m1);
+            kq_q4k_scale_min(2 * j + 1, w[b].scales, &sc2, &m2);
+            int s1 = 0, s2 = 0;
+            for (int l = 0; l < 32; l++) {
+                s1 += (q[l] & 0xF) * y[l];
+                s2 += (q[l] >> 4) * y[l + 32];
+            }
+            sumi += sc1 * s1 + sc2 * s2;
+            summ += m1 * (x[b].bsums[4 * j] + x[b].bsums[4 * j + 1]) + m2 * (x[b].bsums[4 * j + 2] + x[b].bsums[4 * j + 3]);
+        }
+        sum += kq_f16_to_f32(w[b].d) * x[b].d * (float)sumi - kq_f16_to_f32(w[b].dmin) * x[b].d * (float)summ;
+    }
+    return sum;
+}
+
+float kq_vec_dot_q6_K_ref(const kq_block_q6_K *w, const kq_block_q8_K *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *ql = w[b].ql, *qh = w[b].qh;
+        const int8_t *sc = w[b].scales, *y = x[b].qs;
+        int sumi = 0;
+        for (int h = 0; h < KQ_QK_K; h += 128, ql += 64, qh += 32, sc += 8, y += 128) {
+            int s[8] = {0};
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                s[is] += (((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32) * y[l];
+                s[is + 2] += (((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32) * y[l + 32];
+                s[is + 4] += (((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32) * y[l + 64];
+                s[is + 6] += (((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32) * y[l + 96];
+            }
+            for (int k = 0; k < 8; k++) sumi += sc[k] * s[k];
+        }
+        sum += kq_f16_to_f32(w[b].d) * x[b].d * (float)sumi;
+    }
+    return sum;
+}
+
+/* ---- scalar matmul rows ---------------------------------------------------------- */
+
+static void prep_q8_0(const float *x, void *dst, int64_t n) { kq_quantize_q8_0_act(x, dst, n); }
+static void prep_q8_K(const float *x, void *dst, int64_t n) { kq_quantize_q8_K(x, dst, n); }
+static void prep_f16(const float *x, void *dst, int64_t n) {
+    float *y = dst;
+    for (int64_t i = 0; i < n; i++) y[i] = kq_f16_to_f32(kq_f32_to_f16(x[i]));
+}
+static void prep_bf16(const float *x, void *dst, int64_t n) {
+    float *y = dst;
+    for (int64_t i = 0; i < n; i++) y[i] = kq_bf16_to_f32(kq_f32_to_bf16(x[i]));
+}
+
+#define ROWS_LOOP(body)                                                     \
+    for (int64_t o = o0; o < o1; o++) {                                     \
+        const void *w = a->W + (size_t)o * a->w_row_bytes;                  \
+        for (int64_t t = 0; t < a->n_tok; t++) {                            \
+            const void *x = a->xq + (size_t)t * a->xq_row_bytes;            \
+            a->Y[t * a->n_out + o] = (body);                                \
+        }                                                                   \
+    }
+
+static float dot_f32_double(const float *w, const float *x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)w[i] * x[i];
+    return (float)s;
+}
+static float dot_f16_double(const kq_f16 *w, const float *x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)kq_f16_to_f32(w[i]) * x[i];
+    return (float)s;
+}
+static float dot_bf16_double(const kq_bf16 *w, const float *x, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)kq_bf16_to_f32(w[i]) * x[i];
+    return (float)s;
+}
+
+static void rows_f32(const kq_mm_args *a, int64_t o0, int64_t o1) { ROWS_LOOP(dot_f32_double(w, x, a->n_in)) }
+static void rows_f16(const kq_mm_args *a, int64_t o0, int64_t o1) { ROWS_LOOP(dot_f16_double(w, x, a->n_in)) }
+static void rows_bf16(const kq_mm_args *a, int64_t o0, int64_t o1) { ROWS_LOOP(dot_bf16_double(w, x, a->n_in)) }
+static void rows_q8_0(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q8_0_ref(w, x, a->n_in / KQ_QK8_0))
+}
+static void rows_q4_0(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q4_0_ref(w, x, a->n_in / KQ_QK4_0))
+}
+static void rows_q4_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q4_K_ref(w, x, a->n_in / KQ_QK_K))
+}
+static void rows_q6_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q6_K_ref(w, x, a->n_in / KQ_QK_K))
+}
+
+/* ---- scalar vector ops ----------------------------------------------------------- */
+
+static float dot_f32(const float *a, const float *b, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+static float dot_f16(const kq_f16 *k, const float *q, int64_t n) {
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += kq_f16_to_f32(k[i]) * q[i];
+    return s;
+}
+static void axpy_f32(float *y, float a, const float *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * v[i];
+}
+static void axpy_f16(float *y, float a, const kq_f16 *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * kq_f16_to_f32(v[i]);
+}
+static void store_f16(kq_f16 *dst, const float *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = kq_f32_to_f16(src[i]);
+}
+static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+static void softmax(float *x, int64_t n) {
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n; i++) max = fmaxf(max, x[i]);
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+static void silu_mul(float *out, const float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+}
+static void add(float *out, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void kq_ops_scalar(kq_ops *ops) {
+    memset(ops, 0, sizeof *ops);
+    ops->name = "scalar";
+    ops->mm[KQ_W_F32] = (kq_mm_impl){.prep = NULL, .rows = rows_f32};
+    ops->mm[KQ_W_F16] = (kq_mm_impl){.prep = prep_f16, .rows = rows_f16};
+    ops->mm[KQ_W_BF16] = (kq_mm_impl){.prep = prep_bf16, .rows = rows_bf16};
+    ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_q8_0};
+    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_q4_0};
+    ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q4_K};
+    ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q6_K};
+    ops->dot_f32 = dot_f32;
+    ops->dot_f16 = dot_f16;
+    ops->axpy_f32 = axpy_f32;
+    ops->axpy_f16 = axpy_f16;
+    ops->store_f16 = store_f16;
+    ops->rmsnorm = rmsnorm;
+    ops->softmax = softmax;
+    ops->silu_mul = silu_mul;
+    ops->add = add;
+}

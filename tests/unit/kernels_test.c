@@ -1,0 +1,447 @@
+/* kernels_test.c — checks the compute kernels against independent computations:
+ * F16/BF16 conversions against the compiler's _Float16 and a nearest-value search,
+ * quantize->dequantize error bounds per format, the scalar reference matmul against a
+ * double-precision dot of the dequantized operands, and then every ISA this CPU has
+ * (scalar, avx2, avx512) against the reference: matmul for every dtype over awkward
+ * shapes, the vector ops, RoPE, and the K/V helpers. */
+#include "t.h"
+#include "kernels/kq_internal.h"
+#include <math.h>
+#include <stdint.h>
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd_u32(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+static float rnd_unit(void) { return (float)(rnd_u32() & 0xffffff) / 16777216.0f * 2.0f - 1.0f; } /* [-1, 1) */
+static float rnd_normalish(void) { return (rnd_unit() + rnd_unit() + rnd_unit()) * 0.8f; }
+
+static void fill(float *x, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; i++) x[i] = rnd_normalish() * scale;
+}
+
+static float max_abs(const float *x, int64_t n) {
+    float m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
+    return m;
+}
+
+static const uint32_t all_dtypes[] = {GGUF_DTYPE_F32, GGUF_DTYPE_F16, GGUF_DTYPE_BF16, GGUF_DTYPE_Q8_0,
+                                      GGUF_DTYPE_Q4_0, GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q6_K};
+#define N_DTYPES (int)(sizeof all_dtypes / sizeof all_dtypes[0])
+
+static const char *dname(uint32_t d) {
+    switch (d) {
+    case GGUF_DTYPE_F32: return "F32";
+    case GGUF_DTYPE_F16: return "F16";
+    case GGUF_DTYPE_BF16: return "BF16";
+    case GGUF_DTYPE_Q8_0: return "Q8_0";
+    case GGUF_DTYPE_Q4_0: return "Q4_0";
+    case GGUF_DTYPE_Q4_K: return "Q4_K";
+    case GGUF_DTYPE_Q6_K: return "Q6_K";
+    default: return "?";
+    }
+}
+
+static size_t row_bytes(uint32_t dtype, int64_t n) { return (size_t)(n / kq_block_elems(dtype) * kq_block_bytes(dtype)); }
+
+/* ---- conversions ------------------------------------------------------------------- */
+
+static uint16_t f16_bits_ref(float f) {
+    _Float16 h = (_Float16)f;
+    uint16_t u;
+    memcpy(&u, &h, 2);
+    return u;
+}
+
+/* Nearest bf16 to f by search (ties to even); NaN handled by the caller. */
+static uint16_t bf16_bits_ref(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint16_t lo = (uint16_t)(u >> 16), hi = (uint16_t)(lo + 1);
+    double dl = fabs((double)f - (double)kq_bf16_to_f32(lo));
+    double dh = fabs((double)f - (double)kq_bf16_to_f32(hi));
+    if ((hi & 0x7f80) == 0x7f80 && (hi & 0x7f) == 0) dh = fabs((double)f) < 3.3961e38 ? INFINITY : dh; /* rounding to inf */
+    if ((u & 0xffff) == 0) return lo;
+    if (dl < dh) return lo;
+    if (dh < dl) return hi;
+    return (lo & 1) ? hi : lo;
+}
+
+static void test_conversions(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = kq_f16_to_f32((kq_f16)h);
+        _Float16 r;
+        uint16_t hb = (uint16_t)h;
+        memcpy(&r, &hb, 2);
+        float fr = (float)r;
+        bool nan = isnan(fr);
+        if (nan ? !isnan(f) : memcmp(&f, &fr, 4) != 0) bad++;
+        if (!nan && kq_f32_to_f16(f) != h) bad++;
+    }
+    T_CHECK(bad == 0, "%d half values do not round-trip", bad);
+    bad = 0;
+    for (int i = 0; i < 2000000; i++) {
+        uint32_t u = rnd_u32() ^ (rnd_u32() << 21);
+        if (i % 4 == 0) u = (u & 0x807fffff) | ((uint32_t)(100 + rnd_u32() % 60) << 23); /* near half range */
+        if (i % 4 == 1) u = (u & 0x80001fff) | 0x1000 | ((uint32_t)(103 + rnd_u32() % 40) << 23); /* near ties */
+        float f;
+        memcpy(&f, &u, 4);
+        if (isnan(f)) continue;
+        if (kq_f32_to_f16(f) != f16_bits_ref(f)) {
+            if (bad++ < 3) fprintf(stderr, "f16(%a) = %04x want %04x\n", f, kq_f32_to_f16(f), f16_bits_ref(f));
+        }
+        if (fabsf(f) < 3.38e38f && kq_f32_to_bf16(f) != bf16_bits_ref(f)) {
+            if (bad++ < 6) fprintf(stderr, "bf16(%a) = %04x want %04x\n", f, kq_f32_to_bf16(f), bf16_bits_ref(f));
+        }
+    }
+    T_CHECK(bad == 0, "%d conversions differ from the reference rounding", bad);
+    float nanf_ = NAN, inf = INFINITY;
+    T_CHECK(isnan(kq_f16_to_f32(kq_f32_to_f16(nanf_))), "NaN -> f16 stays NaN");
+    T_CHECK(isnan(kq_bf16_to_f32(kq_f32_to_bf16(nanf_))), "NaN -> bf16 stays NaN");
+    T_EQ_INT(kq_f32_to_f16(inf), 0x7c00);
+    T_EQ_INT(kq_f32_to_f16(65520.f), 0x7c00);
+    T_EQ_INT(kq_f32_to_f16(65519.f), 0x7bff);
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = kq_bf16_to_f32((kq_bf16)h);
+        if (!isnan(f) && kq_f32_to_bf16(f) != h) bad++;
+    }
+    T_CHECK(bad == 0, "%d bf16 values do not round-trip", bad);
+}
+
+/* ---- quantize / dequantize error ------------------------------------------------------ */
+
+static void test_roundtrip(void) {
+    const int64_t n = 4096;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    void *q = malloc(n * 4);
+    /* relative RMS error bound per format for smooth random data */
+    const struct { uint32_t dtype; double bound; } cases[] = {
+        {GGUF_DTYPE_F32, 0}, {GGUF_DTYPE_F16, 6e-4}, {GGUF_DTYPE_BF16, 4e-3}, {GGUF_DTYPE_Q8_0, 0.01},
+        {GGUF_DTYPE_Q4_0, 0.12}, {GGUF_DTYPE_Q4_K, 0.09}, {GGUF_DTYPE_Q6_K, 0.025},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        fill(x, n, 0.5f);
+        x[7] = 3.0f; /* an outlier */
+        T_EQ_INT(kq_quantize_row(cases[c].dtype, x, q, n), SW_OK);
+        kq_dequantize_row(cases[c].dtype, q, y, n);
+        double se = 0, sx = 0, worst = 0;
+        for (int64_t i = 0; i < n; i++) {
+            se += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+            sx += (double)x[i] * x[i];
+            worst = fmax(worst, fabs((double)x[i] - y[i]));
+        }
+        double rel = sqrt(se / sx);
+        T_CHECK(rel <= cases[c].bound, "%s: relative RMS error %g > %g", dname(cases[c].dtype), rel, cases[c].bound);
+        if (cases[c].dtype == GGUF_DTYPE_Q8_0) {
+            /* per element: at most half a step of its block (+ fp16 scale rounding) */
+            for (int64_t b = 0; b < n / 32; b++) {
+                float am = max_abs(x + 32 * b, 32);
+                for (int j = 0; j < 32; j++)
+                    if (fabsf(x[32 * b + j] - y[32 * b + j]) > am / 127 * 0.5f * 1.01f + am * 1e-3f) worst = -1;
+            }
+            T_CHECK(worst >= 0, "Q8_0 element error above half a step");
+        }
+    }
+    /* all-zero input: exact zeros back (no NaN from a zero scale) */
+    memset(x, 0, n * 4);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        kq_quantize_row(cases[c].dtype, x, q, n);
+        kq_dequantize_row(cases[c].dtype, q, y, n);
+        T_CHECK(max_abs(y, n) == 0.0f, "%s: zeros do not round-trip", dname(cases[c].dtype));
+    }
+    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q4_K, x, q, 100), SW_ERR_ARG);
+    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q5_0, x, q, 64), SW_ERR_UNSUPPORTED);
+    free(x);
+    free(y);
+    free(q);
+}
+
+/* Q4_K / Q6_K layout spot checks: a block built by hand decodes as ggml documents. */
+static void test_layouts(void) {
+    kq_block_q4_K b4;
+    memset(&b4, 0, sizeof b4);
+    b4.d = kq_f32_to_f16(0.5f);
+    b4.dmin = kq_f32_to_f16(0.25f);
+    /* sub-block 1: scale 3, min 2 (6-bit fields in bytes 1 and 5); sub-block 6: scale 37, min 41 */
+    b4.scales[1] = 3;
+    b4.scales[5] = 2;
+    b4.scales[10] = (37 & 0xF) | ((41 & 0xF) << 4);
+    b4.scales[2] |= (37 >> 4) << 6;
+    b4.scales[6] |= (41 >> 4) << 6;
+    b4.qs[5] = 0x90;        /* element 32+5 (high nibble of group 0) = 9 */
+    b4.qs[3 * 32 + 7] = 0x0c; /* element 192+7 (low nibble of group 3 -> sub-block 6) = 12 */
+    float y[256];
+    kq_dequantize_row(GGUF_DTYPE_Q4_K, &b4, y, 256);
+    T_CHECK(fabsf(y[37] - (0.5f * 3 * 9 - 0.25f * 2)) < 1e-6f, "q4_K elem 37 = %g", y[37]);
+    T_CHECK(fabsf(y[199] - (0.5f * 37 * 12 - 0.25f * 41)) < 1e-6f, "q4_K elem 199 = %g", y[199]);
+    T_CHECK(fabsf(y[200] - (-0.25f * 41)) < 1e-6f, "q4_K elem 200 = %g", y[200]);
+
+    kq_block_q6_K b6;
+    memset(&b6, 0, sizeof b6);
+    b6.d = kq_f32_to_f16(0.125f);
+    for (int i = 0; i < 16; i++) b6.scales[i] = (int8_t)(i - 5);
+    /* element 128+64+3: second half, ql[64+3] high nibble, qh[32+3] bits 4..5; sub-block 12 */
+    b6.ql[64 + 3] = 0x70;
+    b6.qh[32 + 3] = 2 << 4;
+    kq_dequantize_row(GGUF_DTYPE_Q6_K, &b6, y, 256);
+    T_CHECK(fabsf(y[195] - 0.125f * (12 - 5) * ((7 | (2 << 4)) - 32)) < 1e-6f, "q6_K elem 195 = %g", y[195]);
+    T_CHECK(fabsf(y[0] - 0.125f * (0 - 5) * -32) < 1e-6f, "q6_K elem 0 = %g", y[0]);
+}
+
+/* ---- reference matmul vs double precision ------------------------------------------- */
+
+/* Dequantized activations exactly as the reference quantized them. */
+static void act_dequant(uint32_t dtype, const float *x, float *out, int64_t n) {
+    switch (dtype) {
+    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: {
+        kq_block_q8_0 *b = malloc((size_t)n / 32 * sizeof *b);
+        kq_quantize_q8_0_act(x, b, n);
+        kq_dequantize_row(GGUF_DTYPE_Q8_0, b, out, n);
+        free(b);
+        break;
+    }
+    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K: {
+        kq_block_q8_K *b = malloc((size_t)n / 256 * sizeof *b);
+        kq_quantize_q8_K(x, b, n);
+        for (int64_t i = 0; i < n; i++) out[i] = b[i / 256].d * b[i / 256].qs[i % 256];
+        free(b);
+        break;
+    }
+    case GGUF_DTYPE_F16:
+        for (int64_t i = 0; i < n; i++) out[i] = kq_f16_to_f32(kq_f32_to_f16(x[i]));
+        break;
+    case GGUF_DTYPE_BF16:
+        for (int64_t i = 0; i < n; i++) out[i] = kq_bf16_to_f32(kq_f32_to_bf16(x[i]));
+        break;
+    default: memcpy(out, x, (size_t)n * 4);
+    }
+}
+
+static void test_ref_vs_double(void) {
+    const int64_t n_in = 512, n_out = 19, n_tok = 3;
+    float *wf = malloc(n_in * n_out * 4), *x = malloc(n_in * n_tok * 4), *y = malloc(n_out * n_tok * 4);
+    float *wd = malloc(n_in * 4), *xd = malloc(n_in * 4);
+    void *w = malloc(n_in * n_out * 4);
+    void *scratch = aligned_alloc(64, (kq_matmul_scratch_bytes(GGUF_DTYPE_F32, n_in, n_tok) + 4095) & ~(size_t)4095);
+    fill(wf, n_in * n_out, 0.1f);
+    fill(x, n_in * n_tok, 1.0f);
+    for (int d = 0; d < N_DTYPES; d++) {
+        uint32_t dt = all_dtypes[d];
+        for (int64_t o = 0; o < n_out; o++) kq_quantize_row(dt, wf + o * n_in, (uint8_t *)w + o * row_bytes(dt, n_in), n_in);
+        kq_matmul_ref(dt, w, n_out, n_in, x, n_tok, y, scratch);
+        double worst = 0, scale = 0;
+        for (int64_t t = 0; t < n_tok; t++) {
+            act_dequant(dt, x + t * n_in, xd, n_in);
+            for (int64_t o = 0; o < n_out; o++) {
+                kq_dequantize_row(dt, (uint8_t *)w + o * row_bytes(dt, n_in), wd, n_in);
+                double s = 0, sa = 0;
+                for (int64_t i = 0; i < n_in; i++) {
+                    s += (double)wd[i] * xd[i];
+                    sa += fabs((double)wd[i] * xd[i]);
+                }
+                worst = fmax(worst, fabs(s - y[t * n_out + o]) / sa);
+                scale = fmax(scale, fabs(s));
+            }
+        }
+        T_CHECK(worst < 2e-6 && scale > 0.1, "%s: reference matmul vs double: rel err %g", dname(dt), worst);
+    }
+    free(wf); free(x); free(y); free(wd); free(xd); free(w); free(scratch);
+}
+
+/* ---- every ISA vs the reference ---------------------------------------------------- */
+
+static void test_matmul_isa(const kq_ops *ops) {
+    const int64_t toks[] = {1, 2, 3, 5, 8, 17, 64};
+    const int64_t n_ins[] = {256, 768};
+    const int64_t n_out = 37;
+    for (int d = 0; d < N_DTYPES; d++) {
+        uint32_t dt = all_dtypes[d];
+        for (size_t ii = 0; ii < 2; ii++) {
+            int64_t n_in = n_ins[ii];
+            float *wf = malloc(n_in * n_out * 4), *x = malloc(n_in * 64 * 4);
+            float *y = malloc(n_out * 64 * 4), *yr = malloc(n_out * 64 * 4);
+            void *w = malloc(n_in * n_out * 4);
+            size_t sb = kq_matmul_scratch_bytes(dt, n_in, 64);
+            void *scratch = aligned_alloc(64, (sb + 63) & ~(size_t)63);
+            fill(wf, n_in * n_out, 0.05f);
+            fill(x, n_in * 64, 1.0f);
+            for (int i = 0; i < 40; i++) x[rnd_u32() % (n_in * 64)] *= 8; /* outliers */
+            memset(x + 5 * n_in, 0, (size_t)n_in * 4);                     /* an all-zero token */
+            for (int64_t o = 0; o < n_out; o++) kq_quantize_row(dt, wf + o * n_in, (uint8_t *)w + o * row_bytes(dt, n_in), n_in);
+            for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+                int64_t nt = toks[ti];
+                kq_matmul_ref(dt, w, n_out, n_in, x, nt, yr, scratch);
+                for (int64_t i = 0; i < n_out * nt; i++) y[i] = NAN;
+                kq_matmul_ops(ops, dt, w, n_out, n_in, x, nt, y, scratch);
+                float m = max_abs(yr, n_out * nt);
+                double worst = 0;
+                for (int64_t i = 0; i < n_out * nt; i++) {
+                    double e = fabs((double)y[i] - yr[i]);
+                    if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+                }
+                T_CHECK(worst <= 2e-5 * m + 1e-7, "%s %s n_in=%lld n_tok=%lld: max err %g (max |y| %g)", ops->name, dname(dt),
+                        (long long)n_in, (long long)nt, worst, m);
+            }
+            free(wf); free(x); free(y); free(yr); free(w); free(scratch);
+        }
+    }
+}
+
+static bool close_rel(const float *a, const float *b, int64_t n, float tol) {
+    float m = fmaxf(max_abs(b, n), 1e-30f);
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= tol * m)) return false;
+    return true;
+}
+
+static void test_vector_ops(const kq_ops *ops, const kq_ops *ref) {
+    const int64_t sizes[] = {1, 7, 16, 64, 100, 896, 4864};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int64_t n = sizes[si];
+        float *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4), *r1 = malloc(n * 4), *r2 = malloc(n * 4);
+        kq_f16 *h = malloc(n * 2), *h2 = malloc(n * 2);
+        fill(a, n, 3.0f);
+        fill(b, n, 1.0f);
+        fill(c, n, 1.0f);
+        ops->rmsnorm(r1, a, b, n, 1e-6f);
+        ref->rmsnorm(r2, a, b, n, 1e-6f);
+        T_CHECK(close_rel(r1, r2, n, 1e-5f), "%s rmsnorm n=%lld", ops->name, (long long)n);
+        memcpy(r1, a, n * 4);
+        memcpy(r2, a, n * 4);
+        ops->softmax(r1, n);
+        ref->softmax(r2, n);
+        T_CHECK(close_rel(r1, r2, n, 1e-5f), "%s softmax n=%lld", ops->name, (long long)n);
+        for (int64_t i = 0; i < n; i++) a[i] *= 4; /* silu over a wide range */
+        ops->silu_mul(r1, a, b, n);
+        ref->silu_mul(r2, a, b, n);
+        T_CHECK(close_rel(r1, r2, n, 1e-5f), "%s silu_mul n=%lld", ops->name, (long long)n);
+        ops->add(r1, a, b, n);
+        ref->add(r2, a, b, n);
+        T_CHECK(memcmp(r1, r2, n * 4) == 0, "%s add n=%lld", ops->name, (long long)n);
+        float d1 = ops->dot_f32(a, b, n), d2 = ref->dot_f32(a, b, n);
+        T_CHECK(fabsf(d1 - d2) <= 1e-5f * (float)n * fmaxf(1, fabsf(d2)) / 16, "%s dot_f32 n=%lld: %g vs %g", ops->name,
+                (long long)n, d1, d2);
+        ops->store_f16(h, a, n);
+        ref->store_f16(h2, a, n);
+        T_CHECK(memcmp(h, h2, n * 2) == 0, "%s store_f16 n=%lld", ops->name, (long long)n);
+        d1 = ops->dot_f16(h, b, n);
+        d2 = ref->dot_f16(h, b, n);
+        T_CHECK(fabsf(d1 - d2) <= 1e-5f * (float)n * fmaxf(1, fabsf(d2)) / 16, "%s dot_f16 n=%lld: %g vs %g", ops->name,
+                (long long)n, d1, d2);
+        memcpy(r1, c, n * 4);
+        memcpy(r2, c, n * 4);
+        ops->axpy_f16(r1, 0.37f, h, n);
+        ref->axpy_f16(r2, 0.37f, h, n);
+        T_CHECK(close_rel(r1, r2, n, 1e-6f), "%s axpy_f16 n=%lld", ops->name, (long long)n);
+        memcpy(r1, c, n * 4);
+        memcpy(r2, c, n * 4);
+        ops->axpy_f32(r1, -1.5f, a, n);
+        ref->axpy_f32(r2, -1.5f, a, n);
+        T_CHECK(close_rel(r1, r2, n, 1e-6f), "%s axpy_f32 n=%lld", ops->name, (long long)n);
+        free(a); free(b); free(c); free(r1); free(r2); free(h); free(h2);
+    }
+    /* softmax with -inf entries (masked positions) */
+    float s[5] = {1, -INFINITY, 2, -INFINITY, 0.5f};
+    ops->softmax(s, 5);
+    T_CHECK(s[1] == 0 && s[3] == 0 && fabsf(s[0] + s[2] + s[4] - 1) < 1e-6f, "%s softmax with -inf", ops->name);
+}
+
+/* Public entry points (dispatched table) and RoPE against double-precision formulas. */
+static void test_public_ops(void) {
+    const int64_t hd = 64;
+    float x[2 * 64], y[2 * 64];
+    for (int neox = 0; neox < 2; neox++) {
+        for (int64_t pos = 0; pos < 40; pos += 13) {
+            fill(x, 2 * hd, 1.0f);
+            memcpy(y, x, sizeof x);
+            kq_rope_heads(y, 2, hd, pos, 10000.f, neox);
+            double worst = 0;
+            for (int h = 0; h < 2; h++)
+                for (int64_t i = 0; i < hd / 2; i++) {
+                    double ang = (double)pos * pow(10000.0, -2.0 * (double)i / (double)hd);
+                    int64_t i0 = neox ? i : 2 * i, i1 = neox ? i + hd / 2 : 2 * i + 1;
+                    double x0 = x[h * hd + i0], x1 = x[h * hd + i1];
+                    worst = fmax(worst, fabs(y[h * hd + i0] - (x0 * cos(ang) - x1 * sin(ang))));
+                    worst = fmax(worst, fabs(y[h * hd + i1] - (x0 * sin(ang) + x1 * cos(ang))));
+                }
+            T_CHECK(worst < 2e-4, "rope neox=%d pos=%lld: err %g", neox, (long long)pos, worst);
+            memcpy(y, x, sizeof x);
+            kq_rope(y, hd, pos, 10000.f, neox);
+            kq_rope(x, hd, pos, 10000.f, neox); /* single-head form agrees with itself on head 0 */
+            T_CHECK(memcmp(x, y, hd * 4) == 0, "kq_rope deterministic");
+        }
+    }
+    /* K/V helpers through the public API, F32 and F16 */
+    float q[64], k[64], acc[64], acc2[64];
+    kq_f16 kh[64];
+    fill(q, 64, 1);
+    fill(k, 64, 1);
+    kq_store_kv(GGUF_DTYPE_F16, kh, k, 64);
+    double s = 0, sh = 0;
+    for (int i = 0; i < 64; i++) {
+        s += (double)k[i] * q[i];
+        sh += (double)kq_f16_to_f32(kh[i]) * q[i];
+    }
+    T_CHECK(fabs(kq_dot_kv(GGUF_DTYPE_F32, k, q, 64) - s) < 1e-4, "dot_kv f32");
+    T_CHECK(fabs(kq_dot_kv(GGUF_DTYPE_F16, kh, q, 64) - sh) < 1e-4, "dot_kv f16");
+    float kf[64];
+    kq_store_kv(GGUF_DTYPE_F32, kf, k, 64);
+    T_CHECK(memcmp(kf, k, sizeof kf) == 0, "store_kv f32");
+    memset(acc, 0, sizeof acc);
+    kq_axpy_kv(GGUF_DTYPE_F16, acc, 2.0f, kh, 64);
+    kq_axpy_kv(GGUF_DTYPE_F32, acc, -2.0f, kf, 64);
+    for (int i = 0; i < 64; i++) acc2[i] = 2.0f * (kq_f16_to_f32(kh[i]) - k[i]);
+    T_CHECK(close_rel(acc, acc2, 64, 1e-5f) || max_abs(acc2, 64) < 1e-3f, "axpy_kv");
+    float w[64], o[64];
+    for (int i = 0; i < 64; i++) w[i] = 1.0f + 0.01f * i;
+    kq_rmsnorm(o, q, w, 64, 1e-5f);
+    double ss = 0;
+    for (int i = 0; i < 64; i++) ss += (double)q[i] * q[i];
+    double inv = 1 / sqrt(ss / 64 + 1e-5);
+    double worst = 0;
+    for (int i = 0; i < 64; i++) worst = fmax(worst, fabs(o[i] - q[i] * inv * w[i]));
+    T_CHECK(worst < 1e-5, "rmsnorm vs double: %g", worst);
+    float sm[64];
+    memcpy(sm, q, sizeof sm);
+    kq_softmax(sm, 64);
+    double tot = 0, mx = -1e30;
+    for (int i = 0; i < 64; i++) mx = fmax(mx, q[i]);
+    for (int i = 0; i < 64; i++) tot += exp(q[i] - mx);
+    worst = 0;
+    for (int i = 0; i < 64; i++) worst = fmax(worst, fabs(sm[i] - exp(q[i] - mx) / tot));
+    T_CHECK(worst < 1e-6, "softmax vs double: %g", worst);
+    for (int i = 0; i < 64; i++) x[i] = (float)(i - 32) * 0.7f;
+    kq_silu_mul(o, x, w, 64);
+    worst = 0;
+    for (int i = 0; i < 64; i++) worst = fmax(worst, fabs(o[i] - x[i] / (1 + exp(-(double)x[i])) * w[i]) / (1 + fabs(x[i])));
+    T_CHECK(worst < 1e-6, "silu_mul vs double: %g", worst);
+    T_CHECK(kq_dtype_supported(GGUF_DTYPE_Q4_K) && !kq_dtype_supported(GGUF_DTYPE_Q5_K), "dtype_supported");
+    T_CHECK(strlen(kq_isa_name()) > 0, "isa name");
+}
+
+int main(void) {
+    test_conversions();
+    test_roundtrip();
+    test_layouts();
+    test_ref_vs_double();
+    test_public_ops();
+    kq_ops ref;
+    kq_ops_for_isa("scalar", &ref);
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        kq_ops ops;
+        if (kq_ops_for_isa(isas[i], &ops) != SW_OK) {
+            T_SKIP("ISA %s not available here", isas[i]);
+            continue;
+        }
+        fprintf(stderr, "checking ISA %s\n", isas[i]);
+        test_matmul_isa(&ops);
+        test_vector_ops(&ops, &ref);
+    }
+    return t_done();
+}
