@@ -1,5 +1,234 @@
-/* cmd_serve.c — placeholder until its module lands (replaced by the real subcommand). */
+/* cmd_serve.c — `swiftlet serve`: the OpenAI-compatible HTTP server. Binds first (so
+ * /health answers 503 while the model loads), loads the model (or writes the built-in
+ * random-weight demo model when no -m is given), starts the engine, marks the server
+ * ready and waits for SIGINT/SIGTERM; then stops accepting, ends open streams, stops the
+ * engine and frees everything. */
 #include "cli/cli.h"
+#include "engine/engine.h"
+#include "model/model.h"
+#include "model/model_gen.h"
+#include "server/server.h"
+#include "tokenizer/tok.h"
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
-int cli_serve(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "serve: not built yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#define DEFAULT_VOCAB "ggml-vocab-llama-spm.gguf"
+#define DEFAULT_MODEL_NAME "swiftlet-tiny-demo"
+
+typedef struct serve_opts {
+    const char *model_path;
+    const char *model_name;
+    const char *chat_template;
+    http_config http;
+    engine_config eng;
+} serve_opts;
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: swiftlet serve [-m MODEL.gguf] [options]\n"
+            "  -m, --model PATH        GGUF model (default: a tiny random-weight demo model)\n"
+            "  --host ADDR             bind address (default 127.0.0.1)\n"
+            "  --port N                port (default 8080; 0 = any free port, printed at start)\n"
+            "  --api-key KEY           require 'Authorization: Bearer KEY' on /v1/*\n"
+            "  --max-queue N           waiting requests before answering 429 (default 256)\n"
+            "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma (default: from the GGUF)\n"
+            "  --model-name NAME       model id in the API (default: file name without .gguf)\n"
+            "  --threads N             compute threads (default: all cores)\n"
+            "  --max-batch-tokens N    token budget per engine step\n"
+            "  --max-seqs N            running sequences at most\n"
+            "  --kv-tokens N           KV-cache size in tokens\n"
+            "  --kv-mem MB             KV-cache size in MiB (instead of --kv-tokens)\n"
+            "  --ctx N                 context per sequence (default: the model's)\n"
+            "  --no-prefix-cache       do not share prompt prefixes between requests\n");
+}
+
+static int parse_int(const char *flag, const char *v, long lo, long hi, long *out) {
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || end == v || x < lo || x > hi) {
+        fprintf(stderr, "serve: %s needs an integer in %ld..%ld\n", flag, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Returns 0, 1 for --help, -1 on a bad argument. */
+static int parse_args(int argc, char **argv, serve_opts *o) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long x = 0;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
+        if (!strcmp(a, "--no-prefix-cache")) { o->eng.prefix_cache = false; continue; }
+        if (!v) { fprintf(stderr, "serve: %s needs a value (or is unknown)\n", a); return -1; }
+        i++;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_path = v;
+        else if (!strcmp(a, "--host")) o->http.host = v;
+        else if (!strcmp(a, "--api-key")) o->http.api_key = v;
+        else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "--model-name")) o->model_name = v;
+        else if (!strcmp(a, "--port")) { if (parse_int(a, v, 0, 65535, &x)) return -1; o->http.port = (int)x; }
+        else if (!strcmp(a, "--max-queue")) { if (parse_int(a, v, 0, 1000000, &x)) return -1; o->http.max_queue = (int)x; }
+        else if (!strcmp(a, "--threads")) { if (parse_int(a, v, 0, 1024, &x)) return -1; o->eng.n_threads = (int)x; }
+        else if (!strcmp(a, "--max-batch-tokens")) { if (parse_int(a, v, 1, 65536, &x)) return -1; o->eng.max_batch_tokens = (int)x; }
+        else if (!strcmp(a, "--max-seqs")) { if (parse_int(a, v, 1, 4096, &x)) return -1; o->eng.max_seqs = (int)x; }
+        else if (!strcmp(a, "--kv-tokens")) { if (parse_int(a, v, 1, INT_MAX, &x)) return -1; o->eng.kv_tokens = (int)x; o->eng.kv_mem_bytes = 0; }
+        else if (!strcmp(a, "--kv-mem")) { if (parse_int(a, v, 1, 1 << 20, &x)) return -1; o->eng.kv_mem_bytes = (size_t)x << 20; }
+        else if (!strcmp(a, "--ctx")) { if (parse_int(a, v, 1, INT_MAX, &x)) return -1; o->eng.max_ctx = (int)x; }
+        else { fprintf(stderr, "serve: unknown option %s\n", a); return -1; }
+    }
+    return 0;
+}
+
+/* Finds ../shared/vocab/DEFAULT_VOCAB near the working directory or the binary. */
+static int find_default_vocab(char *out, size_t cap) {
+    char exe[PATH_MAX] = "", dir[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(dir, sizeof dir, "%s", exe);
+    const char *env = getenv("SWIFTLET_VOCAB_DIR");
+    const char *cands[][2] = {
+        {env ? env : "", ""}, {"../shared/vocab", ""}, {"shared/vocab", ""},
+        {dir, "/../../shared/vocab"}, {dir, "/../../../shared/vocab"}, {dir, "/../shared/vocab"},
+    };
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+        if (!cands[i][0][0]) continue;
+        snprintf(out, cap, "%s%s/%s", cands[i][0], cands[i][1], DEFAULT_VOCAB);
+        if (access(out, R_OK) == 0) return 0;
+    }
+    return -1;
+}
+
+/* Writes the built-in demo model (tiny llama, random weights, Llama-2 SentencePiece vocab)
+ * to a fresh temporary file; the caller unlinks it once the model is mapped. */
+static int write_default_model(char *path, size_t cap, sw_err *err) {
+    char vocab[PATH_MAX];
+    if (find_default_vocab(vocab, sizeof vocab) != 0)
+        return sw_err_set(err, SW_ERR_NOTFOUND,
+                          "no -m MODEL given and the demo model's vocabulary (%s) was not found in "
+                          "../shared/vocab (from the working directory or the binary) or $SWIFTLET_VOCAB_DIR",
+                          DEFAULT_VOCAB);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, cap, "%s/swiftlet-demo-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) return sw_err_set(err, SW_ERR_IO, "cannot create a temporary file for the demo model");
+    close(fd);
+    model_gen_params p;
+    model_gen_params_init(&p);
+    p.preset = "tiny";
+    p.type = "q8_0";
+    p.vocab_path = vocab;
+    p.name = DEFAULT_MODEL_NAME;
+    sw_info("serve: no -m given: writing the built-in demo model (tiny llama, RANDOM weights, vocab %s); "
+            "its output is gibberish — pass -m MODEL.gguf for a real model", vocab);
+    int rc = model_gen_write(&p, path, err);
+    if (rc) unlink(path);
+    return rc;
+}
+
+/* Model id for the API: --model-name, else the file name without directory and .gguf. */
+static char *api_model_name(const serve_opts *o, bool demo) {
+    if (o->model_name) return strdup(o->model_name);
+    if (demo) return strdup(DEFAULT_MODEL_NAME);
+    const char *b = strrchr(o->model_path, '/');
+    b = b ? b + 1 : o->model_path;
+    size_t n = strlen(b);
+    if (n > 5 && !strcmp(b + n - 5, ".gguf")) n -= 5;
+    return strndup(b, n);
+}
+
+static tok_chat_family pick_chat(const serve_opts *o, const model *m) {
+    tok_chat_family f = TOK_CHAT_UNKNOWN;
+    if (o->chat_template) {
+        if (tok_chat_family_from_name(o->chat_template, &f) != SW_OK) {
+            sw_warn("serve: unknown --chat-template '%s'; using chatml", o->chat_template);
+            return TOK_CHAT_CHATML;
+        }
+        return f;
+    }
+    const char *tmpl = NULL;
+    size_t len = 0;
+    if (gguf_get_str(model_gguf(m), "tokenizer.chat_template", &tmpl, &len) != SW_OK) tmpl = NULL;
+    f = tok_chat_detect(tmpl);
+    if (f == TOK_CHAT_UNKNOWN) {
+        sw_warn("serve: %s chat template; using chatml", tmpl ? "unrecognised" : "the model has no");
+        return TOK_CHAT_CHATML;
+    }
+    return f;
+}
+
+int cli_serve(int argc, char **argv) {
+    serve_opts o = {0};
+    o.http.host = "127.0.0.1";
+    o.http.port = 8080;
+    o.http.max_queue = 256;
+    engine_config_default(&o.eng);
+    int pr = parse_args(argc, argv, &o);
+    if (pr) {
+        usage();
+        return pr > 0 ? 0 : 2;
+    }
+    /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sw_err err = {0};
+    http_server *srv = NULL;
+    model *m = NULL;
+    tok *tk = NULL;
+    engine *eng = NULL;
+    char *name = NULL;
+    int status = 1;
+    if (http_server_create(&o.http, &srv, &err)) {
+        sw_error("serve: %s", err.msg);
+        return 1;
+    }
+    sw_info("serve: listening on http://%s:%d", o.http.host, http_server_port(srv));
+
+    char demo_path[PATH_MAX] = "";
+    bool demo = o.model_path == NULL;
+    if (demo && write_default_model(demo_path, sizeof demo_path, &err)) goto fail;
+    const char *path = demo ? demo_path : o.model_path;
+    int rc = model_load(path, &m, &err);
+    if (demo) unlink(demo_path); /* mapped (or failed): the file is no longer needed */
+    if (rc) goto fail;
+    if (tok_create(model_gguf(m), &tk, &err)) goto fail;
+    const model_config *mc = model_get_config(m);
+    if (engine_create(m, tk, &o.eng, &eng, &err)) goto fail;
+    name = api_model_name(&o, demo);
+    if (!name) { sw_err_set(&err, SW_ERR_NOMEM, "out of memory"); goto fail; }
+    int ctx = o.eng.max_ctx > 0 ? o.eng.max_ctx : (mc->n_ctx_train > 0 ? mc->n_ctx_train : 4096);
+    if (o.eng.kv_mem_bytes == 0 && o.eng.kv_tokens > 0 && o.eng.kv_tokens < ctx) ctx = o.eng.kv_tokens;
+    http_backend be = {.eng = eng, .tk = tk, .model_name = name, .chat = pick_chat(&o, m),
+                       .max_ctx = ctx, .max_seqs = o.eng.max_seqs};
+    http_server_ready(srv, &be);
+    sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
+            "max %d sequences, queue %d%s",
+            name, mc->arch == MODEL_ARCH_QWEN2 ? "qwen2" : "llama", mc->n_layer, mc->n_embd, mc->n_vocab, ctx,
+            tok_chat_family_name(be.chat), o.eng.max_seqs, o.http.max_queue, o.http.api_key ? ", API key required" : "");
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    sw_info("serve: %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    status = 0;
+    goto out;
+fail:
+    sw_error("serve: %s", err.msg);
+out:
+    http_server_destroy(srv); /* first: no connection may touch the engine afterwards */
+    engine_destroy(eng);
+    tok_destroy(tk);
+    model_free(m);
+    free(name);
+    return status;
+}

@@ -3,8 +3,9 @@
  * tokens into OpenAI responses.
  *
  * A generation (`gen`) owns the parsed request and one engine request per choice (n).
- * The engine's notify hook signals the gen's condvar; the connection thread pumps tokens
- * (poll with timeout 0) through the streaming detokenizer and the stop-string matcher,
+ * The connection thread waits on the engine (engine_req_poll with a short timeout, so a
+ * token is picked up the moment it is sampled), pumps every available token through the
+ * streaming detokenizer and the stop-string matcher,
  * then either appends SSE chunks (stream: a content-reader callback hands them to MHD as
  * soon as they exist) or accumulates the text for one JSON response. While waiting it
  * checks the client socket for hang-up every 100 ms and cancels the engine requests when
@@ -76,9 +77,6 @@ typedef struct gen {
     int n_prompt;
     int n;                   /* choices */
     choice ch[API_MAX_N];
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool news;
     int fd;                  /* client socket (hang-up checks), -1 unknown */
     char id[48];
     api_resp_meta meta;
@@ -133,25 +131,15 @@ static MHD_RESULT_T fail(struct MHD_Connection *c, int status, const char *type,
 
 /* ------------------------------------------------------------------ generation */
 
-static void gen_notify(void *arg) {
-    gen *g = arg;
-    pthread_mutex_lock(&g->mu);
-    g->news = true;
-    pthread_cond_signal(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-}
-
+/* Blocks until the first running choice has news or ms pass. With several choices the
+ * slice is short: the others' tokens usually come in the same engine step. */
 static void gen_wait(gen *g, double ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ns = ts.tv_nsec + (long long)(ms * 1e6);
-    ts.tv_sec += ns / 1000000000LL;
-    ts.tv_nsec = ns % 1000000000LL;
-    pthread_mutex_lock(&g->mu);
-    while (!g->news)
-        if (pthread_cond_timedwait(&g->cv, &g->mu, &ts) != 0) break;
-    g->news = false;
-    pthread_mutex_unlock(&g->mu);
+    for (int i = 0; i < g->n; i++) {
+        if (g->ch[i].done) continue;
+        engine_finish fin;
+        engine_req_poll(g->ch[i].r, NULL, 0, g->n > 1 ? ms / 10 : ms, &fin);
+        return;
+    }
 }
 
 /* True when the peer closed or reset the connection. */
@@ -191,8 +179,6 @@ static void gen_destroy(gen *g) {
     }
     api_request_free(&g->req);
     api_buf_free(&g->out);
-    pthread_cond_destroy(&g->cv);
-    pthread_mutex_destroy(&g->mu);
     free(g);
 }
 
@@ -529,8 +515,6 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     gen *g = calloc(1, sizeof *g);
     if (!g) return fail(c, 500, "server_error", NULL, NULL, "out of memory");
     g->s = s;
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
     int32_t *ids = NULL;
     int n_ids = 0, admitted = 0;
     if (api_request_parse(kind, cn->body.p ? cn->body.p : "", cn->body.len, &g->req, &e)) goto err;
@@ -595,8 +579,8 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         }
         g->n = i + 1;
         admitted--; /* now counted through the choice; released in gen_destroy */
-        engine_req_set_notify(ch->r, gen_notify, g);
         tok_stream_init(&ch->ts, s->be.tk);
+        ch->ts.first = false; /* a continuation: keep the first token's leading space */
         api_stop_init(&ch->stop, g->req.stop, g->req.n_stop);
         if (rq->logprobs && !rq->stream) ch->lp = lp_new(kind);
     }
