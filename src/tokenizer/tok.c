@@ -227,6 +227,8 @@ static void setup_eog(tok *t) {
     }
 }
 
+static bool spm_words_independent(const tok *t);
+
 int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
     *out = NULL;
     if (!ctx) return sw_err_set(err, SW_ERR_ARG, "tokenizer: no GGUF context");
@@ -263,6 +265,7 @@ int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
 
     for (int i = 0; i < 256; i++) t->byte_tok[i] = -1;
     if (spm) {
+        t->spm_word_split = spm_words_independent(t);
         for (int i = 0; i < 256; i++) {
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", i);
@@ -307,14 +310,22 @@ static int spm_try_bigram(const tok *t, const char *text, const spm_sym *sym, in
     return tok_heap_push(h, b);
 }
 
-/* Tokenizes already-escaped text (spaces are U+2581) and appends ids to out. */
-static int spm_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
+/* Scratch reused across the segments of one call. */
+typedef struct spm_work { spm_sym *sym; size_t cap; tok_heap heap; } spm_work;
+
+/* Tokenizes one segment of escaped text (spaces are U+2581) and appends ids to out. */
+static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, tok_vec *out) {
     static const uint8_t utf8_len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     if (len == 0) return SW_OK;
-    spm_sym *sym = malloc(len * sizeof *sym);
-    tok_heap h = {0};
+    if (len > w->cap) {
+        spm_sym *s = realloc(w->sym, len * sizeof *s);
+        if (!s) return SW_ERR_NOMEM;
+        w->sym = s; w->cap = len;
+    }
+    spm_sym *sym = w->sym;
+    tok_heap *h = &w->heap;
+    h->n = 0;
     int rc = SW_OK;
-    if (!sym) return SW_ERR_NOMEM;
     int32_t n = 0;
     for (size_t o = 0; o < len;) {
         size_t l = utf8_len[(uint8_t)text[o] >> 4];
@@ -323,17 +334,17 @@ static int spm_encode(const tok *t, const char *text, size_t len, tok_vec *out) 
         o += l;
         n++;
     }
-    for (int32_t i = 1; i < n && !rc; i++) rc = spm_try_bigram(t, text, sym, i - 1, i, &h);
-    while (h.n && !rc) {
-        tok_bigram b = tok_heap_pop(&h);
+    for (int32_t i = 1; i < n && !rc; i++) rc = spm_try_bigram(t, text, sym, i - 1, i, h);
+    while (h->n && !rc) {
+        tok_bigram b = tok_heap_pop(h);
         spm_sym *l = &sym[b.left], *r = &sym[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* stale */
         l->n += r->n;
         r->n = 0;
         l->next = r->next;
         if (r->next >= 0) sym[r->next].prev = b.left;
-        rc = spm_try_bigram(t, text, sym, l->prev, b.left, &h);
-        if (!rc) rc = spm_try_bigram(t, text, sym, b.left, l->next, &h);
+        rc = spm_try_bigram(t, text, sym, l->prev, b.left, h);
+        if (!rc) rc = spm_try_bigram(t, text, sym, b.left, l->next, h);
     }
     for (int32_t i = 0; i != -1 && !rc; i = sym[i].next) {
         int32_t id = tok_lookup(t, text + sym[i].off, sym[i].n);
@@ -344,9 +355,38 @@ static int spm_encode(const tok *t, const char *text, size_t len, tok_vec *out) 
             if (bid >= 0) rc = tok_vec_push(out, bid);
         }
     }
-    free(h.v);
-    free(sym);
     return rc;
+}
+
+static bool is_sp(const char *s) { return memcmp(s, "\xe2\x96\x81", 3) == 0; }
+
+/* Tokenizes escaped text. When no token holds "X▁" (X not ▁), no merge can cross the
+ * start of a run of ▁ that follows other text, so each such word is merged on its own:
+ * the same result as one queue over the whole text, but cache-sized and fast. */
+static int spm_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
+    spm_work w = {0};
+    int rc = SW_OK;
+    size_t seg = 0;
+    if (t->spm_word_split)
+        for (size_t i = 3; i + 3 <= len && !rc; i++)
+            if (is_sp(text + i) && !is_sp(text + i - 3) && i > seg) {
+                rc = spm_segment(t, text + seg, i - seg, &w, out);
+                seg = i;
+            }
+    if (!rc) rc = spm_segment(t, text + seg, len - seg, &w, out);
+    free(w.sym);
+    free(w.heap.v);
+    return rc;
+}
+
+/* True when no token has a ▁ right after a byte that does not end another ▁. */
+static bool spm_words_independent(const tok *t) {
+    for (int id = 0; id < t->n_vocab; id++) {
+        const char *s = t->blob + t->off[id];
+        for (uint32_t i = 1; i + 3 <= t->len[id]; i++)
+            if (is_sp(s + i) && (i < 3 || !is_sp(s + i - 3))) return false;
+    }
+    return true;
 }
 
 /* Prepends " " when asked, replaces every ' ' by U+2581 and runs spm_encode. */

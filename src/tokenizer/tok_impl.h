@@ -37,6 +37,7 @@ struct tok {
     int n_special;
     int32_t bos, eos, eot, unk;
     bool add_bos, add_space_prefix;
+    bool spm_word_split;      /* SPM: no token spans "X▁", so words merge independently */
     int32_t byte_tok[256];    /* SPM: id of <0xNN>; BPE: id of the byte's mapped character; -1 = none */
     /* byte-level BPE only */
     tok_merge *merges;        /* (mmask + 1) open-addressing table, key 0 = empty */
