@@ -166,7 +166,7 @@ static int sse_line(bench_sse *s, bench_event_fn on_event, void *ctx, sw_err *er
     size_t colon = 0;
     while (colon < n && l[colon] != ':') colon++;
     if (colon != 4 || memcmp(l, "data", 4)) return 0; /* event:, id:, retry: ignored */
-    size_t v = colon + 1;
+    size_t v = colon < n ? colon + 1 : n; /* "data" alone: empty value */
     if (v < n && l[v] == ' ') v++;
     size_t add = n - v + (s->has_data ? 1 : 0);
     if (grow(&s->data, &s->data_cap, s->data_len + add + 1)) return sw_err_set(err, SW_ERR_NOMEM, "out of memory");

@@ -431,7 +431,7 @@ void bench_report_aggregate(bench_report *r) {
         ttft[k] = x->ttft_ms;
         e2e[k++] = x->e2e_ms;
         if (x->tpot_ms >= 0) tpot[kt++] = x->tpot_ms;
-        memcpy(itl + ki, x->itl_ms, (size_t)x->n_itl * sizeof *itl);
+        if (x->n_itl > 0) memcpy(itl + ki, x->itl_ms, (size_t)x->n_itl * sizeof *itl);
         ki += (size_t)x->n_itl;
     }
     bench_stat_compute(ttft, k, &r->ttft);

@@ -64,7 +64,7 @@ struct bench_workload {
     conv *convs;                /* (n_convs) every conversation started so far */
     int n_convs, convs_cap;
     int open[OPEN_CONVS];       /* indices into convs of the open conversations, -1 = none */
-    bench_request *reqs;        /* (n_reqs) generated so far */
+    bench_request **reqs;       /* (n_reqs) generated so far, each allocated alone */
     int n_reqs, reqs_cap;
 };
 
@@ -144,7 +144,7 @@ void bench_workload_destroy(bench_workload *w) {
     for (int c = 0; c < w->n_convs; c++)
         for (int k = 0; k < w->convs[c].n_turns; k++) { free(w->convs[c].user[k]); free(w->convs[c].assistant[k]); }
     free(w->convs);
-    for (int i = 0; i < w->n_reqs; i++) request_free(&w->reqs[i]);
+    for (int i = 0; i < w->n_reqs; i++) { request_free(w->reqs[i]); free(w->reqs[i]); }
     free(w->reqs);
     free(w);
 }
@@ -240,21 +240,21 @@ int bench_workload_get(bench_workload *w, int i, const bench_request **out, sw_e
     while (w->n_reqs <= i) {
         if (w->n_reqs == w->reqs_cap) {
             int nc = w->reqs_cap ? w->reqs_cap * 2 : 64;
-            bench_request *n = realloc(w->reqs, (size_t)nc * sizeof *n);
+            bench_request **n = realloc(w->reqs, (size_t)nc * sizeof *n);
             if (!n) return sw_err_set(err, SW_ERR_NOMEM, "out of memory");
             w->reqs = n;
             w->reqs_cap = nc;
         }
-        bench_request *rq = &w->reqs[w->n_reqs];
-        memset(rq, 0, sizeof *rq);
-        w->n_reqs++; /* counted first so destroy frees a half-built request */
+        bench_request *rq = calloc(1, sizeof *rq);
+        if (!rq) return sw_err_set(err, SW_ERR_NOMEM, "out of memory");
+        w->reqs[w->n_reqs++] = rq; /* counted first so destroy frees a half-built request */
         int rc = w->kind == BENCH_WL_CHAT_SHARED_PREFIX ? gen_chat(w, rq) : gen_single(w, rq);
         if (rc) return sw_err_set(err, SW_ERR_NOMEM, "out of memory generating request %d", w->n_reqs - 1);
         int words = 0;
         for (int m = 0; m < rq->n_msgs; m++) words += bench_count_words(rq->msgs[m].content);
         rq->approx_prompt_tokens = (int)lround(words / BENCH_WORDS_PER_TOKEN);
     }
-    *out = &w->reqs[i];
+    *out = w->reqs[i];
     return SW_OK;
 }
 
