@@ -13,7 +13,7 @@
 #define TOP 56
 #define ML 72
 #define MR 22
-#define MT 40
+#define MT 62
 #define MB 58
 
 typedef struct series {
@@ -21,6 +21,7 @@ typedef struct series {
     int dashed;
     const double *x, *y; /* (n) NaN entries skipped */
     int n;
+    const double *tag;   /* (n) offered rate written beside each point, or NULL */
 } series;
 
 /* A 1-2-5 step giving about 5 intervals up to max; axis end = ceil(max/step)*step. */
@@ -66,7 +67,7 @@ static void panel(FILE *f, int ox, const char *title, const char *xlabel, const 
     double px0 = ox + ML, px1 = ox + PANEL_W - MR, py0 = TOP + PANEL_H - MB, py1 = TOP + MT;
 #define SX(v) (px0 + (v) / xend * (px1 - px0))
 #define SY(v) (py0 - (v) / yend * (py0 - py1))
-    fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">", (px0 + px1) / 2, TOP + 24);
+    fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">", (px0 + px1) / 2, TOP + 20);
     xml_text(f, title);
     fprintf(f, "</text>\n");
     char buf[32];
@@ -100,17 +101,24 @@ static void panel(FILE *f, int ox, const char *title, const char *xlabel, const 
             if (isfinite(s[k].x[i]) && isfinite(s[k].y[i]))
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", SX(s[k].x[i]), SY(s[k].y[i]), s[k].color);
     }
-    /* legend, top-left inside the plot */
-    int lw = 150, lh = 8 + 18 * (ns + (diagonal ? 1 : 0));
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
-            px0 + 8, py1 + 6, lw, lh);
+    for (int k = 0; k < ns; k++) {
+        if (!s[k].tag) continue;
+        for (int i = 0; i < s[k].n; i++)
+            if (isfinite(s[k].x[i]) && isfinite(s[k].y[i]))
+                fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#555\">%g/s</text>\n", SX(s[k].x[i]) + 6,
+                        SY(s[k].y[i]) - 6, s[k].tag[i]);
+    }
+    /* legend: one row between the title and the plot, so it never hides a point */
+    double lx = px0;
     for (int k = 0; k <= ns - (diagonal ? 0 : 1); k++) {
-        double ly = py1 + 20 + 18 * k;
+        double ly = TOP + 44;
         const char *color = k < ns ? s[k].color : "#999";
         const char *dash = k < ns ? (s[k].dashed ? " stroke-dasharray=\"7,4\"" : "") : " stroke-dasharray=\"2,4\"";
+        const char *label = k < ns ? s[k].label : "ideal (y = x)";
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-                px0 + 16, ly, px0 + 44, ly, color, dash);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">%s</text>\n", px0 + 50, ly + 4, k < ns ? s[k].label : "ideal (y = x)");
+                lx, ly, lx + 26, ly, color, dash);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">%s</text>\n", lx + 31, ly + 4, label);
+        lx += 31 + 7.0 * (double)strlen(label) + 16;
     }
 #undef SX
 #undef SY
@@ -140,12 +148,22 @@ int bench_svg_write(const char *path, bench_report *const *reports, int n, sw_er
     fputs(" on ", f);
     xml_text(f, r0->model[0] ? r0->model : (r0->cfg.url ? r0->cfg.url : "?"));
     fprintf(f, " (burstiness %g, %s)</text>\n", r0->cfg.burstiness, r0->cfg.endpoint == BENCH_EP_CHAT ? "chat" : "completions");
-    series ttft[2] = {{"TTFT p50", "#1f77b4", 0, x, t50, n}, {"TTFT p99", "#1f77b4", 1, x, t99, n}};
-    series tpot[2] = {{"TPOT p50", "#d62728", 0, x, p50, n}, {"TPOT p99", "#d62728", 1, x, p99, n}};
-    series gp[2] = {{"goodput", "#2ca02c", 0, rate, good, n}, {"throughput", "#7f7f7f", 0, rate, x, n}};
-    panel(f, 0, "Time to first token", "achieved throughput (req/s)", "TTFT (ms)", ttft, 2, 0);
-    panel(f, PANEL_W, "Time per output token", "achieved throughput (req/s)", "TPOT (ms)", tpot, 2, 0);
-    panel(f, 2 * PANEL_W, "Goodput (requests meeting all SLOs)", "offered rate (req/s)", "req/s", gp, 2, 1);
+    series ttft[2] = {{"TTFT p50", "#1f77b4", 0, x, t50, n, rate}, {"TTFT p99", "#1f77b4", 1, x, t99, n, NULL}};
+    series tpot[2] = {{"TPOT p50", "#d62728", 0, x, p50, n, rate}, {"TPOT p99", "#d62728", 1, x, p99, n, NULL}};
+    series gp[2] = {{"goodput", "#2ca02c", 0, rate, good, n, NULL}, {"achieved throughput", "#7f7f7f", 0, rate, x, n, NULL}};
+    char gtitle[128] = "Goodput";
+    if (r0->cfg.slo_ttft_ms > 0 || r0->cfg.slo_tpot_ms > 0) {
+        int k = snprintf(gtitle, sizeof gtitle, "Goodput (");
+        if (r0->cfg.slo_ttft_ms > 0) k += snprintf(gtitle + k, sizeof gtitle - (size_t)k, "TTFT \u2264 %g ms", r0->cfg.slo_ttft_ms);
+        if (r0->cfg.slo_tpot_ms > 0)
+            k += snprintf(gtitle + k, sizeof gtitle - (size_t)k, "%sTPOT \u2264 %g ms", r0->cfg.slo_ttft_ms > 0 ? ", " : "", r0->cfg.slo_tpot_ms);
+        snprintf(gtitle + k, sizeof gtitle - (size_t)k, ")");
+    } else {
+        snprintf(gtitle, sizeof gtitle, "Goodput (no SLO given: = throughput)");
+    }
+    panel(f, 0, "Time to first token (labels: offered rate)", "achieved throughput (req/s)", "TTFT (ms)", ttft, 2, 0);
+    panel(f, PANEL_W, "Time per output token (labels: offered rate)", "achieved throughput (req/s)", "TPOT (ms)", tpot, 2, 0);
+    panel(f, 2 * PANEL_W, gtitle, "offered rate (req/s)", "req/s", gp, 2, 1);
     fprintf(f, "</svg>\n");
     if (fclose(f)) return sw_err_set(err, SW_ERR_IO, "%s: write failed", path);
     return SW_OK;

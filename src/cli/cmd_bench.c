@@ -22,7 +22,8 @@ static void usage(FILE *f) {
             "  --rate R         open loop: arrivals at R req/s; gaps gamma(shape B, scale 1/(R*B)),\n"
             "                   --burstiness B (default 1 = Poisson; < 1 burstier)\n"
             "  --concurrency C  closed loop: C requests in flight\n"
-            "  --sweep LIST     open loop at each rate; --out gets a JSON array and an .svg chart\n"
+            "  --sweep LIST     open loop at each rate (point k uses seed S+k, so no point warms\n"
+            "                   another's prefix cache); --out gets a JSON array and an .svg chart\n"
             "  --model NAME     default: the first id of GET /v1/models\n"
             "  --extra-body J   JSON object merged into every request (e.g. '{\"priority\":1}')\n"
             "  --timeout S      per connect / read, default 600\n"
@@ -128,10 +129,12 @@ int cli_bench(int argc, char **argv) {
     if (n < 0) { fprintf(stderr, "bench: bad --sweep list '%s' (up to 64 positive rates)\n", sweep); return 2; }
     if (!out) { fprintf(stderr, "bench: --sweep needs --out FILE.json (the chart goes next to it)\n"); return 2; }
     bench_report *reps[64];
+    uint64_t seed0 = cfg.seed;
     int done = 0, rc = 0;
     json_t *arr = json_array();
     for (; done < n; done++) {
         cfg.rate = rates[done];
+        cfg.seed = seed0 + (uint64_t)done; /* fresh prompts per point: no point warms another's prefix cache */
         if (!cfg.quiet) fprintf(stderr, "bench: sweep %d/%d at %g req/s\n", done + 1, n, cfg.rate);
         sw_err err = {0};
         if (bench_run(&cfg, &reps[done], &err)) { fprintf(stderr, "bench: %s\n", err.msg); rc = 1; break; }
