@@ -85,7 +85,8 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
 }
 
 /* Finds ../shared/vocab/DEFAULT_VOCAB near the working directory or the binary. */
-static int find_default_vocab(char *out, size_t cap) {
+/* out must hold PATH_MAX bytes. */
+static int find_default_vocab(char *out) {
     char exe[PATH_MAX] = "", dir[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) exe[n] = 0;
@@ -99,8 +100,9 @@ static int find_default_vocab(char *out, size_t cap) {
     };
     for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
         if (!cands[i][0][0]) continue;
-        snprintf(out, cap, "%s%s/%s", cands[i][0], cands[i][1], DEFAULT_VOCAB);
-        if (access(out, R_OK) == 0) return 0;
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s%s/%s", cands[i][0], cands[i][1], DEFAULT_VOCAB);
+        if (access(path, R_OK) == 0 && realpath(path, out)) return 0;
     }
     return -1;
 }
@@ -109,7 +111,7 @@ static int find_default_vocab(char *out, size_t cap) {
  * to a fresh temporary file; the caller unlinks it once the model is mapped. */
 static int write_default_model(char *path, size_t cap, sw_err *err) {
     char vocab[PATH_MAX];
-    if (find_default_vocab(vocab, sizeof vocab) != 0)
+    if (find_default_vocab(vocab) != 0)
         return sw_err_set(err, SW_ERR_NOTFOUND,
                           "no -m MODEL given and the demo model's vocabulary (%s) was not found in "
                           "../shared/vocab (from the working directory or the binary) or $SWIFTLET_VOCAB_DIR",
