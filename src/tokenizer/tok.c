@@ -198,6 +198,12 @@ static int setup_specials(tok *t, const gguf_ctx *ctx) {
             t->special[t->n_special++] = i;
     }
     qsort_r(t->special, t->n_special, sizeof *t->special, cmp_special, t);
+    t->special_bytes = calloc((size_t)(n ? n : 1) * 4, sizeof *t->special_bytes);
+    if (!t->special_bytes) return SW_ERR_NOMEM;
+    for (int i = 0; i < t->n_special; i++) {
+        const uint8_t *s = (const uint8_t *)t->blob + t->off[t->special[i]];
+        for (uint32_t j = 0; j < t->len[t->special[i]]; j++) t->special_bytes[4 * i + s[j] / 64] |= 1ull << (s[j] % 64);
+    }
 
     const char *name = NULL;
     size_t nlen = 0;
@@ -285,7 +291,7 @@ void tok_destroy(tok *t) {
     if (!t) return;
     tok_bpe_free(t);
     free(t->blob); free(t->off); free(t->len); free(t->score); free(t->ttype); free(t->flags);
-    free(t->hslot); free(t->special);
+    free(t->hslot); free(t->special); free(t->special_bytes);
     free(t);
 }
 
@@ -430,10 +436,14 @@ static int frag_push(frag_vec *f, frag x) {
 static int partition(const tok *t, const char *text, size_t len, bool parse_special, frag_vec *cur) {
     frag_vec nxt = {0};
     int rc = frag_push(cur, (frag){.id = -1, .off = 0, .len = (uint32_t)len});
+    uint64_t present[4] = {0}; /* byte values in the text: a token with others cannot occur */
+    for (size_t i = 0; i < len; i++) present[(uint8_t)text[i] / 64] |= 1ull << ((uint8_t)text[i] % 64);
     for (int s = 0; s < t->n_special && !rc; s++) {
         int32_t id = t->special[s];
         uint8_t ty = t->ttype[id];
         if (!parse_special && ty != TOK_TTYPE_USER_DEFINED) continue;
+        const uint64_t *need = &t->special_bytes[4 * s];
+        if ((need[0] & ~present[0]) | (need[1] & ~present[1]) | (need[2] & ~present[2]) | (need[3] & ~present[3])) continue;
         const char *st = t->blob + t->off[id];
         size_t sl = t->len[id];
         bool hit = false;

@@ -34,6 +34,7 @@ struct tok {
     int32_t *hslot;           /* (hmask + 1) open-addressing table text -> id, -1 = empty */
     uint32_t hmask;
     int32_t *special;         /* (n_special) CONTROL / USER_DEFINED / UNKNOWN ids, longest text first */
+    uint64_t *special_bytes;  /* (n_special, 4) set of the byte values in each special's text */
     int n_special;
     int32_t bos, eos, eot, unk;
     bool add_bos, add_space_prefix;
