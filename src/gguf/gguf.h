@@ -143,7 +143,8 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t dtype, uin
 typedef int (*gguf_fill_fn)(void *user, int64_t row0, int64_t n_rows, void *dst, sw_err *err);
 int gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, uint32_t dtype, uint32_t n_dims,
                               const int64_t *ne, gguf_fill_fn fill, void *user);
-/* Writes path (via path.tmp + rename, so readers never see a half-written file). */
+/* Writes path (via a unique path.tmp-XXXXXX + rename, so readers never see a half-written
+ * file and concurrent writers do not collide). */
 int gguf_writer_write(gguf_writer *w, const char *path, sw_err *err);
 
 #endif

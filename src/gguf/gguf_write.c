@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct wbuf {
     uint8_t *p;
@@ -349,17 +351,24 @@ int gguf_writer_write(gguf_writer *w, const char *path, sw_err *err) {
     uint64_t al;
     int rc = writer_alignment(w, &al, err);
     if (rc) return rc;
+    /* a unique temporary beside path, so concurrent writers of one path never collide */
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
+    char *tmp = malloc(plen + 12);
     if (!tmp) return sw_err_set(err, SW_ERR_NOMEM, "out of memory");
     memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
+    memcpy(tmp + plen, ".tmp-XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
     if (!f) {
-        rc = sw_err_set(err, SW_ERR_IO, "%s: %s", tmp, strerror(errno));
+        rc = sw_err_set(err, SW_ERR_IO, "cannot create %s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            remove(tmp);
+        }
         free(tmp);
         return rc;
     }
+    fchmod(fd, 0644);
     setvbuf(f, NULL, _IOFBF, 1 << 20);
     rc = write_file(w, f, tmp, al, err);
     if (fclose(f) && !rc) rc = sw_err_set(err, SW_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
