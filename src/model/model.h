@@ -68,6 +68,9 @@ int model_load(const char *path, model **out, sw_err *err);
 void model_free(model *m);
 const model_config *model_get_config(const model *m);
 const gguf_ctx *model_gguf(const model *m); /* borrowed: tokenizer reads its metadata */
+/* Bytes of matmul weights one token reads (every layer's projections + the output
+ * matrix): the memory traffic per decode step, for GB/s reports. */
+uint64_t model_weight_bytes(const model *m);
 
 /* Scratch for forward passes of up to max_tokens tokens attending to up to max_ctx
  * positions. One workspace per engine thread; no allocation on the hot path. */
