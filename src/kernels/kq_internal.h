@@ -45,6 +45,7 @@ typedef void (*kq_gemm_fn)(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o
 
 typedef struct kq_mm_impl {
     kq_prep_fn prep;       /* NULL: activations used as given (F32) */
+    size_t (*prep_bytes)(int64_t n_in); /* bytes of one prepared row; NULL: kq_act_row_bytes */
     kq_rows_fn rows;
     kq_pack_fn pack;       /* NULL: no gemm path */
     kq_gemm_fn gemm;
