@@ -212,7 +212,8 @@ int cli_serve(int argc, char **argv) {
     int ctx = o.eng.max_ctx > 0 ? o.eng.max_ctx : (mc->n_ctx_train > 0 ? mc->n_ctx_train : 4096);
     if (o.eng.kv_mem_bytes == 0 && o.eng.kv_tokens > 0 && o.eng.kv_tokens < ctx) ctx = o.eng.kv_tokens;
     http_backend be = {.eng = eng, .tk = tk, .model_name = name, .chat = pick_chat(&o, m),
-                       .max_ctx = ctx, .max_seqs = o.eng.max_seqs};
+                       .max_ctx = ctx, .max_seqs = o.eng.max_seqs,
+                       .kv_block_size = o.eng.kv_block_size};
     http_server_ready(srv, &be);
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
             "max %d sequences, queue %d%s",

@@ -630,7 +630,7 @@ static MHD_RESULT_T handle_metrics(http_server *s, struct MHD_Connection *c) {
     engine_stats st = {0};
     if (atomic_load(&s->ready)) engine_get_stats(s->be.eng, &st);
     api_buf b = {0};
-    if (metrics_render(&s->met, &st, s->model_name ? s->model_name : "", &b) != SW_OK) {
+    if (metrics_render(&s->met, &st, s->model_name ? s->model_name : "", s->be.kv_block_size, &b) != SW_OK) {
         api_buf_free(&b);
         return fail(c, 500, "server_error", NULL, NULL, "out of memory");
     }

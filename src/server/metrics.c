@@ -98,7 +98,7 @@ static int hist(api_buf *o, const char *name, const char *help, const metrics_hi
     return rc;
 }
 
-int metrics_render(metrics *m, const engine_stats *s, const char *model_name, api_buf *o) {
+int metrics_render(metrics *m, const engine_stats *s, const char *model_name, int kv_block_size, api_buf *o) {
     static const char *reasons[METRICS_N_FINISH] = {"stop", "length", "abort", "error"};
     const char *l = model_name;
     double kv = s->kv_blocks_total > 0 ? (double)s->kv_blocks_used / s->kv_blocks_total : 0.0;
@@ -108,6 +108,12 @@ int metrics_render(metrics *m, const engine_stats *s, const char *model_name, ap
     rc = rc ? rc : sample(o, "num_requests_waiting", l, NULL, s->n_waiting);
     rc = rc ? rc : header(o, "kv_cache_usage_perc", "gauge", "Fraction of KV-cache blocks in use (1 = full).");
     rc = rc ? rc : sample(o, "kv_cache_usage_perc", l, NULL, kv);
+    rc = rc ? rc : header(o, "cache_config_info", "gauge", "KV-cache layout (labels); value 1.");
+    if (rc == SW_OK) {
+        char extra[96];
+        snprintf(extra, sizeof extra, "block_size=\"%d\",num_gpu_blocks=\"%d\"", kv_block_size, s->kv_blocks_total);
+        rc = sample(o, "cache_config_info", l, extra, 1);
+    }
     rc = rc ? rc : header(o, "prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.");
     rc = rc ? rc : sample(o, "prefix_cache_queries_total", l, NULL, (double)s->prefix_queries);
     rc = rc ? rc : header(o, "prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.");

@@ -136,8 +136,9 @@ void metrics_init(metrics *m);
 void metrics_destroy(metrics *m);
 /* Records one finished engine request (thread-safe). */
 void metrics_observe(metrics *m, const engine_timing *t, engine_finish f);
-/* Prometheus text format 0.0.4 of m + an engine snapshot, labelled model_name. */
-int metrics_render(metrics *m, const engine_stats *s, const char *model_name, api_buf *out);
+/* Prometheus text format 0.0.4 of m + an engine snapshot, labelled model_name;
+ * kv_block_size (tokens per KV block) goes into swiftlet:cache_config_info. */
+int metrics_render(metrics *m, const engine_stats *s, const char *model_name, int kv_block_size, api_buf *out);
 
 /* ---------- HTTP server ---------- */
 /* Constant-time comparison (time depends only on the lengths). */
@@ -161,6 +162,7 @@ typedef struct http_backend {
     tok_chat_family chat;
     int max_ctx;             /* tokens per sequence (prompt + generated) */
     int max_seqs;            /* engine's cap on running sequences */
+    int kv_block_size;       /* tokens per KV block (reported in /metrics) */
 } http_backend;
 
 typedef struct http_server http_server;

@@ -92,7 +92,7 @@ static void test_render(void) {
                       .prefix_queries = 1000, .prefix_hits = 640, .n_preemptions = 4,
                       .prompt_tokens = 12345, .generation_tokens = 678};
     api_buf b = {0};
-    T_EQ_INT(metrics_render(&m, &s, "tiny \"q\"\\x", &b), 0);
+    T_EQ_INT(metrics_render(&m, &s, "tiny \"q\"\\x", 16, &b), 0);
     T_OK(b.p != NULL);
     if (!b.p) return;
     int n = check_format(b.p);
@@ -102,6 +102,7 @@ static void test_render(void) {
     T_OK(value_of(b.p, "swiftlet:num_requests_waiting" L "}") == 2);
     T_OK(value_of(b.p, "swiftlet:kv_cache_usage_perc" L "}") == 0.25);
     T_OK(value_of(b.p, "swiftlet:prefix_cache_queries_total" L "}") == 1000);
+    T_OK(value_of(b.p, "swiftlet:cache_config_info" L ",block_size=\"16\",num_gpu_blocks=\"200\"}") == 1);
     T_OK(value_of(b.p, "swiftlet:prefix_cache_hits_total" L "}") == 640);
     T_OK(value_of(b.p, "swiftlet:num_preemptions_total" L "}") == 4);
     T_OK(value_of(b.p, "swiftlet:prompt_tokens_total" L "}") == 12345);
@@ -146,7 +147,7 @@ static void test_render(void) {
     /* idle engine: kv usage 0 without dividing by zero */
     engine_stats zero = {0};
     api_buf b2 = {0};
-    T_EQ_INT(metrics_render(&m, &zero, "m", &b2), 0);
+    T_EQ_INT(metrics_render(&m, &zero, "m", 16, &b2), 0);
     T_OK(value_of(b2.p, "swiftlet:kv_cache_usage_perc{model_name=\"m\"}") == 0);
     api_buf_free(&b2);
     api_buf_free(&b);
