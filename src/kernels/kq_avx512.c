@@ -228,6 +228,322 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
 DEF_GEMM_Q80(gemm_q8_0, kq_block_q8_0, wbuf_q8_0)
 DEF_GEMM_Q80(gemm_q4_0, kq_block_q4_0, wbuf_q4_0)
 
+/* ---- Q8_K activations (bit-exact with kq_quantize_q8_K) ------------------------- */
+
+/* One superblock of 256: q[256], *d, bsums of 16 (b16) and of 32 (b32). */
+static inline void quant_block256(const float *x, int8_t *q, float *d, int16_t *b16, int32_t *b32) {
+    __m512 am = _mm512_setzero_ps();
+    for (int i = 0; i < 16; i++) am = _mm512_max_ps(am, _mm512_abs_ps(_mm512_loadu_ps(x + 16 * i)));
+    const float amax = _mm512_reduce_max_ps(am);
+    if (amax == 0.f) {
+        memset(q, 0, 256);
+        *d = 0;
+        memset(b16, 0, 32);
+        memset(b32, 0, 32);
+        return;
+    }
+    /* the first value of largest magnitude, with its sign (as the reference picks it) */
+    float max = 0;
+    const __m512 va = _mm512_set1_ps(amax);
+    for (int i = 0; i < 16; i++) {
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * i)), va, _CMP_EQ_OQ);
+        if (m) {
+            max = x[16 * i + __builtin_ctz(m)];
+            break;
+        }
+    }
+    const float iscale = -127.f / max;
+    const __m512 vs = _mm512_set1_ps(iscale);
+    for (int i = 0; i < 16; i++) {
+        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * i), vs));
+        v = _mm512_min_epi32(v, _mm512_set1_epi32(127));
+        _mm_storeu_si128((__m128i *)(q + 16 * i), _mm512_cvtepi32_epi8(v));
+        b16[i] = (int16_t)_mm512_reduce_add_epi32(v);
+    }
+    for (int j = 0; j < 8; j++) b32[j] = b16[2 * j] + b16[2 * j + 1];
+    *d = 1 / iscale;
+}
+
+/* GEMV row layout for Q4_K/Q6_K weights, per superblock 384 bytes:
+ * qs int8 [256] | b16 int16 [16] | b32 int32 [8] | d float | pad. */
+#define QK_GV 384
+static size_t qk_gemv_bytes(int64_t n) { return (size_t)(n / KQ_QK_K) * QK_GV; }
+static void prep_qk(const float *x, void *dst, int64_t n) {
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++, o += QK_GV)
+        quant_block256(x + b * KQ_QK_K, (int8_t *)o, (float *)(o + 320), (int16_t *)(o + 256), (int32_t *)(o + 288));
+}
+
+/* GEMM group layout for Q4_K/Q6_K, per superblock 4928 bytes:
+ * vals int8 [64 dwords][16 tokens][4] | d float [16] | b32 pairs int16 [4][16][2] |
+ * b16 pairs int16 [8][16][2]. */
+#define QK_GBLK 4928
+static size_t qk_pack_bytes(int64_t n) { return (size_t)(n / KQ_QK_K) * QK_GBLK; }
+static void pack_qk(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) {
+    const int64_t nb = n / KQ_QK_K;
+    uint8_t *g = dst;
+    memset(g, 0, qk_pack_bytes(n));
+    for (int64_t t = 0; t < ntok; t++) {
+        for (int64_t b = 0; b < nb; b++) {
+            int8_t q[256];
+            int16_t b16[16];
+            int32_t b32[8];
+            float d;
+            quant_block256(X + t * ldx + b * KQ_QK_K, q, &d, b16, b32);
+            uint8_t *blk = g + b * QK_GBLK;
+            for (int k = 0; k < 64; k++) memcpy(blk + k * 64 + t * 4, q + 4 * k, 4);
+            ((float *)(blk + 4096))[t] = d;
+            int16_t *p32 = (int16_t *)(blk + 4160), *p16 = (int16_t *)(blk + 4416);
+            for (int i = 0; i < 4; i++) {
+                p32[(i * 16 + t) * 2] = (int16_t)b32[2 * i];
+                p32[(i * 16 + t) * 2 + 1] = (int16_t)b32[2 * i + 1];
+            }
+            for (int i = 0; i < 8; i++) {
+                p16[(i * 16 + t) * 2] = b16[2 * i];
+                p16[(i * 16 + t) * 2 + 1] = b16[2 * i + 1];
+            }
+        }
+    }
+}
+
+/* Q4_K scales and mins of a block as bytes: out[0..7] = scales, out[8..15] = mins. */
+static inline __m128i q4k_scales(const uint8_t *sc12) {
+    uint32_t u[4];
+    memcpy(u, sc12, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    const uint32_t aux = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = aux;
+    u[0] &= k1;
+    return _mm_loadu_si128((const __m128i *)u);
+}
+
+/* ---- Q4_K / Q6_K GEMV ----------------------------------------------------------- */
+
+static inline void rows_q4_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const kq_block_q4_K *w = (const kq_block_q4_K *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    __m256 accm[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m128i smb = q4k_scales(w[b].scales);
+        const __m512i sc32 = _mm512_cvtepu8_epi32(smb); /* lanes 0-7 scales, 8-15 mins */
+        const __m256i m8 = _mm256_cvtepu8_epi32(_mm_srli_si128(smb, 8));
+        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
+        __m512i wz[4], scv[4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j));
+            const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+            wz[j] = _mm512_and_si512(z, lo4);
+            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1);
+            scv[j] = _mm512_permutexvar_epi32(idx, sc32);
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xb = xr[t] + b * QK_GV;
+            __m512i is = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j));
+                is = _mm512_dpwssd_epi32(is, s, scv[j]);
+            }
+            const float dx = *(const float *)(xb + 320);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]);
+            const __m256i mb = _mm256_mullo_epi32(m8, _mm256_loadu_si256((const __m256i *)(xb + 288)));
+            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        const __m256 m = accm[t];
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(h);
+    }
+}
+
+/* The 6-bit values of one 128-element half as two zmm (elements 0-63, 64-127). */
+static inline void q6k_half(const uint8_t *ql, const uint8_t *qh, __m512i *A, __m512i *B) {
+    const __m512i l = _mm512_loadu_si512(ql);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+    const __m512i hz = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 2), 1);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    *A = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_slli_epi16(hz, 4), m30));
+    *B = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_and_si512(hz, m30));
+}
+
+static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const kq_block_q6_K *w = (const kq_block_q6_K *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[b].scales));
+        const __m512i sc32 = _mm512_cvtepu16_epi32(sc16); /* low 16 bits = scale, high = 0 */
+        __m512i wz[4], scv[4];
+        q6k_half(w[b].ql, w[b].qh, &wz[0], &wz[1]);
+        q6k_half(w[b].ql + 64, w[b].qh + 32, &wz[2], &wz[3]);
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+            const __m512i idx = _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2,
+                                                 4 * k + 2, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k);
+            scv[k] = _mm512_permutexvar_epi32(idx, sc32);
+        }
+        const float d = _cvtsh_ss(w[b].d);
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xb = xr[t] + b * QK_GV;
+            /* start at -32 * Σ scale * bsum16 (the codes are stored +32) */
+            const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(xb + 256)));
+            __m512i is = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5)));
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[k], _mm512_loadu_si512(xb + 64 * k));
+                is = _mm512_dpwssd_epi32(is, s, scv[k]);
+            }
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * *(const float *)(xb + 320)), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
+}
+
+#define DEF_GEMV_LOOP(NAME)                                                                \
+    static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                        \
+        for (int64_t o = o0; o < o1; o++)                                                  \
+            for (int64_t t0 = 0; t0 < a->n_tok; t0 += GEMV_TOK) {                          \
+                const int64_t nt = a->n_tok - t0 < GEMV_TOK ? a->n_tok - t0 : GEMV_TOK;    \
+                switch (nt) {                                                              \
+                case 1: NAME##_tile(a, o, t0, 1); break;                                   \
+                case 2: NAME##_tile(a, o, t0, 2); break;                                   \
+                case 3: NAME##_tile(a, o, t0, 3); break;                                   \
+                default: NAME##_tile(a, o, t0, 4); break;                                  \
+                }                                                                          \
+            }                                                                              \
+    }
+DEF_GEMV_LOOP(rows_q4_K)
+DEF_GEMV_LOOP(rows_q6_K)
+
+/* ---- Q4_K / Q6_K GEMM ----------------------------------------------------------- */
+
+static inline void gemm_q4_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
+    const kq_block_q4_K *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {
+        w[r] = (const kq_block_q4_K *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes);
+        acc[r] = _mm512_setzero_ps();
+    }
+    _Alignas(64) uint8_t wb[GEMM_ROWS][256];
+    _Alignas(16) uint8_t sm[GEMM_ROWS][16];
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *xb = xg + b * QK_GBLK;
+        __m512i ai[GEMM_ROWS] = {0}, am[GEMM_ROWS] = {0};
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            for (int j = 0; j < 4; j++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(w[r][b].qs + 32 * j));
+                _mm256_store_si256((__m256i *)(wb[r] + 64 * j), _mm256_and_si256(q, lo4));
+                _mm256_store_si256((__m256i *)(wb[r] + 64 * j + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4));
+            }
+            _mm_store_si128((__m128i *)sm[r], q4k_scales(w[r][b].scales));
+            ai[r] = _mm512_setzero_si512();
+            am[r] = _mm512_setzero_si512();
+        }
+        for (int j = 0; j < 8; j++) {
+            __m512i s[GEMM_ROWS] = {0};
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                const __m512i xk = _mm512_load_si512(xb + (8 * j + k) * 64);
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                    int32_t wd;
+                    memcpy(&wd, wb[r] + 32 * j + 4 * k, 4);
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
+                }
+            }
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(sm[r][j])));
+        }
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+            const __m512i bp = _mm512_load_si512(xb + 4160 + 64 * i);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32(sm[r][8 + 2 * i] | (sm[r][9 + 2 * i] << 16)), bp);
+        }
+        const __m512 dx = _mm512_load_ps((const float *)(xb + 4096));
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]);
+            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].dmin)), dx), acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+}
+
+static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
+    const kq_block_q6_K *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {
+        w[r] = (const kq_block_q6_K *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes);
+        acc[r] = _mm512_setzero_ps();
+    }
+    _Alignas(64) uint8_t wb[GEMM_ROWS][256];
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *xb = xg + b * QK_GBLK;
+        __m512i ai[GEMM_ROWS] = {0};
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            __m512i A, B;
+            q6k_half(w[r][b].ql, w[r][b].qh, &A, &B);
+            _mm512_store_si512(wb[r], A);
+            _mm512_store_si512(wb[r] + 64, B);
+            q6k_half(w[r][b].ql + 64, w[r][b].qh + 32, &A, &B);
+            _mm512_store_si512(wb[r] + 128, A);
+            _mm512_store_si512(wb[r] + 192, B);
+            ai[r] = _mm512_setzero_si512();
+        }
+        /* -32 * Σ scale * bsum16 per token */
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
+            const __m512i bp = _mm512_load_si512(xb + 4416 + 64 * i);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                const int s0 = w[r][b].scales[2 * i] * -32, s1 = w[r][b].scales[2 * i + 1] * -32;
+                ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((s0 & 0xFFFF) | (s1 << 16)), bp);
+            }
+        }
+        for (int j = 0; j < 16; j++) {
+            __m512i s[GEMM_ROWS] = {0};
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                const __m512i xk = _mm512_load_si512(xb + (4 * j + k) * 64);
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                    int32_t wd;
+                    memcpy(&wd, wb[r] + 16 * j + 4 * k, 4);
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
+                }
+            }
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(w[r][b].scales[j])));
+        }
+        const __m512 dx = _mm512_load_ps((const float *)(xb + 4096));
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]);
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+}
+
+#define DEF_GEMM_LOOP(NAME)                                                              \
+    static void NAME(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) {           \
+        int64_t o = o0;                                                                  \
+        for (; o + GEMM_ROWS <= o1; o += GEMM_ROWS) NAME##_tile(a, g, o, GEMM_ROWS);     \
+        for (; o < o1; o++) NAME##_tile(a, g, o, 1);                                     \
+    }
+DEF_GEMM_LOOP(gemm_q4_K)
+DEF_GEMM_LOOP(gemm_q6_K)
+
 void kq_ops_avx512(kq_ops *ops) {
     ops->name = "avx512";
     ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
@@ -235,6 +551,12 @@ void kq_ops_avx512(kq_ops *ops) {
                                       .gemm_min_tok = 16};
     ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q4_0,
                                       .pack = pack_q4_0, .gemm = gemm_q4_0, .pack_bytes = q80_pack_bytes,
+                                      .gemm_min_tok = 16};
+    ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
+                                      .pack = pack_qk, .gemm = gemm_q4_K, .pack_bytes = qk_pack_bytes,
+                                      .gemm_min_tok = 16};
+    ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
+                                      .pack = pack_qk, .gemm = gemm_q6_K, .pack_bytes = qk_pack_bytes,
                                       .gemm_min_tok = 16};
 }
 #endif
