@@ -3,8 +3,8 @@
  * strings are split out before tokenizing), SentencePiece-style BPE (the `llama` model:
  * merge the adjacent pair whose concatenation is the best-scored token, bigram priority
  * queue, byte fallback), and detokenization (pieces, streaming UTF-8 reassembly).
- * Byte-level BPE (`gpt2`) lives in bpe.c. Behaviour follows llama.cpp's llama-vocab.cpp
- * so that ids match the reference on the vocab test vectors. */
+ * Byte-level BPE (`gpt2`) lives in bpe.c, WordPiece (`bert`) in wpm.c. Behaviour follows
+ * llama.cpp's llama-vocab.cpp so that ids match the reference on the vocab test vectors. */
 #include "tokenizer/tok_impl.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 
 #define TOK_MAX_VOCAB (1 << 24)
 #define TOK_MAX_TOKEN_LEN (1 << 16)
-#define TOK_MAX_TEXT ((size_t)1 << 30)
+#define TOK_MAX_TEXT ((size_t)1 << 28) /* 256 MiB: escaped SentencePiece text stays < 2^31 */
 
 /* ---- small containers ---------------------------------------------------------- */
 
@@ -124,6 +124,7 @@ static int load_tokens(tok *t, const gguf_ctx *ctx, sw_err *err) {
             return sw_err_set(err, SW_ERR_FORMAT, "tokenizer: token %llu is %zu bytes long", (unsigned long long)i, l);
         t->off[i] = (uint32_t)total;
         t->len[i] = (uint32_t)l;
+        if ((int)l > t->max_token_len) t->max_token_len = (int)l;
         total += l;
         if (total > UINT32_MAX) return sw_err_set(err, SW_ERR_FORMAT, "tokenizer: token texts too large");
     }
@@ -245,7 +246,8 @@ int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
     int kind;
     if (!strcmp(model, "llama")) kind = TOK_KIND_SPM;
     else if (!strcmp(model, "gpt2")) kind = TOK_KIND_BPE;
-    else return sw_err_set(err, SW_ERR_UNSUPPORTED, "tokenizer: model type '%.64s' not supported (only 'llama' SentencePiece and 'gpt2' byte-level BPE)", model);
+    else if (!strcmp(model, "bert")) kind = TOK_KIND_WPM;
+    else return sw_err_set(err, SW_ERR_UNSUPPORTED, "tokenizer: model type '%.64s' not supported ('llama' SentencePiece, 'gpt2' byte-level BPE, 'bert' WordPiece)", model);
 
     tok *t = calloc(1, sizeof *t);
     if (!t) return sw_err_set(err, SW_ERR_NOMEM, "tokenizer: out of memory");
@@ -256,17 +258,19 @@ int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
         sw_err_set(err, rc, "tokenizer: out of memory");
         goto fail;
     }
-    bool spm = kind == TOK_KIND_SPM;
+    bool spm = kind == TOK_KIND_SPM, wpm = kind == TOK_KIND_WPM;
     t->bos = get_id(t, ctx, "tokenizer.ggml.bos_token_id", spm ? 1 : -1);
+    if (wpm) t->bos = get_id(t, ctx, "tokenizer.ggml.cls_token_id", t->bos); /* BERT: [CLS] ... [SEP] */
+    t->sep = wpm ? get_id(t, ctx, "tokenizer.ggml.seperator_token_id", -1) : -1;
     t->eos = get_id(t, ctx, "tokenizer.ggml.eos_token_id", spm ? 2 : -1);
     t->eot = get_id(t, ctx, "tokenizer.ggml.eot_token_id", -1);
-    t->unk = get_id(t, ctx, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1);
-    t->add_bos = spm;
+    t->unk = get_id(t, ctx, "tokenizer.ggml.unknown_token_id", spm ? 0 : wpm ? 100 : -1);
+    t->add_bos = spm || wpm;
     bool b;
     if (gguf_get_bool(ctx, "tokenizer.ggml.add_bos_token", &b) == SW_OK) t->add_bos = b;
     if (t->bos < 0) t->add_bos = false;
-    t->add_space_prefix = spm;
-    if (gguf_get_bool(ctx, "tokenizer.ggml.add_space_prefix", &b) == SW_OK) t->add_space_prefix = b && spm;
+    t->add_space_prefix = spm || wpm; /* WordPiece words carry a ▁ too (dropped at the start of a decode) */
+    if (gguf_get_bool(ctx, "tokenizer.ggml.add_space_prefix", &b) == SW_OK) t->add_space_prefix = b && (spm || wpm);
     setup_eog(t);
 
     for (int i = 0; i < 256; i++) t->byte_tok[i] = -1;
@@ -277,7 +281,7 @@ int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
             snprintf(name, sizeof name, "<0x%02X>", i);
             t->byte_tok[i] = tok_lookup(t, name, 6);
         }
-    } else if ((rc = tok_bpe_init(t, ctx, err))) {
+    } else if (kind == TOK_KIND_BPE && (rc = tok_bpe_init(t, ctx, err))) {
         goto fail;
     }
     *out = t;
@@ -490,10 +494,13 @@ int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool pa
         }
         if (t->kind == TOK_KIND_SPM)
             rc = spm_encode_raw(t, text + fr.v[i].off, fr.v[i].len, t->add_space_prefix && prev_special, &out);
+        else if (t->kind == TOK_KIND_WPM)
+            rc = tok_wpm_encode(t, text + fr.v[i].off, fr.v[i].len, &out);
         else
             rc = tok_bpe_encode(t, text + fr.v[i].off, fr.v[i].len, &out);
         prev_special = false;
     }
+    if (add_bos && t->add_bos && t->sep >= 0 && !rc) rc = tok_vec_push(&out, t->sep);
     free(fr.v);
     if (!rc && out.n > (size_t)INT32_MAX) rc = SW_ERR_RANGE;
     if (!rc) {
@@ -625,7 +632,7 @@ int tok_stream_feed(tok_stream *s, int32_t id, char *out, int cap) {
         piece(t, id, false, pb, n);
     }
     const char *p = pb;
-    if (n > 0 && s->first && t->kind == TOK_KIND_SPM && t->add_space_prefix && p[0] == ' ') { p++; n--; }
+    if (n > 0 && s->first && t->add_space_prefix && p[0] == ' ') { p++; n--; }
     /* dry run on a copy of the state: the caller's buffer must hold everything */
     char pend[8];
     int np = s->n_pending;

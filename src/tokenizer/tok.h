@@ -26,7 +26,7 @@ bool tok_is_eog(const tok *t, int32_t id); /* end of generation: EOS, EOT, <|im_
  * ones only with parse_special. Bytes that are not valid UTF-8 are kept (byte-level BPE
  * round-trips any input exactly; SentencePiece uses byte tokens). Writes at most cap
  * ids; returns the number of ids the full result has (may exceed cap: call again with a
- * bigger buffer), or a negative status. */
+ * bigger buffer), or a negative status (SW_ERR_RANGE for a text over 256 MiB). */
 int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool parse_special,
                int32_t *ids, int cap);
 

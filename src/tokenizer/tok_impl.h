@@ -7,7 +7,7 @@
 #include <pcre2.h>
 #include "tokenizer/tok.h"
 
-enum tok_kind { TOK_KIND_SPM, TOK_KIND_BPE };
+enum tok_kind { TOK_KIND_SPM, TOK_KIND_BPE, TOK_KIND_WPM };
 
 /* Token types as tokenizer.ggml.token_type numbers them. */
 enum tok_ttype {
@@ -36,7 +36,8 @@ struct tok {
     int32_t *special;         /* (n_special) CONTROL / USER_DEFINED / UNKNOWN ids, longest text first */
     uint64_t *special_bytes;  /* (n_special, 4) set of the byte values in each special's text */
     int n_special;
-    int32_t bos, eos, eot, unk;
+    int32_t bos, eos, eot, unk, sep; /* sep: WordPiece [SEP], appended with BOS ([CLS]) */
+    int max_token_len;        /* longest token text in bytes */
     bool add_bos, add_space_prefix;
     bool spm_word_split;      /* SPM: no token spans "X▁", so words merge independently */
     int32_t byte_tok[256];    /* SPM: id of <0xNN>; BPE: id of the byte's mapped character; -1 = none */
@@ -71,5 +72,16 @@ int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out);
 void tok_bpe_free(tok *t);
 /* Appends the raw bytes that a byte-level BPE token text stands for; returns count (may exceed cap). */
 int tok_bpe_decode_text(const char *s, size_t n, char *buf, int cap);
+
+/* WordPiece (`bert`): encodes one raw text fragment (wpm.c). */
+int tok_wpm_encode(const tok *t, const char *text, size_t len, tok_vec *out);
+
+/* Unicode tables (unicode_data.c), sorted by first code point. */
+typedef struct tok_cp_range { uint32_t first, last; } tok_cp_range;
+typedef struct tok_cp_map { uint32_t first, last, to; } tok_cp_map; /* every cp in [first, last] -> to */
+extern const tok_cp_range tok_ucd_punct[], tok_ucd_control[];
+extern const int tok_ucd_punct_n, tok_ucd_control_n;
+extern const tok_cp_map tok_ucd_nfd[], tok_ucd_lower[];
+extern const int tok_ucd_nfd_n, tok_ucd_lower_n;
 
 #endif
