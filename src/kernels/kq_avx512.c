@@ -544,8 +544,204 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
 DEF_GEMM_LOOP(gemm_q4_K)
 DEF_GEMM_LOOP(gemm_q6_K)
 
+/* ---- F32 / F16 / BF16 weights ----------------------------------------------------- */
+
+/* 16 weights from element i of a row as floats (mask for the tail). */
+static inline __m512 wload_f32(const void *w, int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, (const float *)w + i); }
+static inline __m512 wload_f16(const void *w, int64_t i, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const kq_f16 *)w + i));
+}
+static inline __m512 wload_bf16(const void *w, int64_t i, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const kq_bf16 *)w + i)), 16));
+}
+
+/* Activations rounded to the weight's precision, kept as floats. */
+static void prep_f16(const float *x, void *dst, int64_t n) {
+    float *y = dst;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_cvtph_ps(h));
+    }
+}
+static void prep_bf16(const float *x, void *dst, int64_t n) {
+    float *y = dst;
+    for (int64_t i = 0; i < n; i++) y[i] = kq_bf16_to_f32(kq_f32_to_bf16(x[i]));
+}
+
+#define FT_R 4
+#define FT_T 4
+/* Y for rows [o, o+R) and tokens [t0, t0+T): W rows converted once per 16 columns. */
+#define DEF_ROWS_FLOAT(NAME, WLOAD)                                                                          \
+    static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) {               \
+        const int64_t n = a->n_in;                                                                           \
+        const uint8_t *w[FT_R];                                                                              \
+        const float *x[FT_T];                                                                                \
+        __m512 acc[FT_R][FT_T];                                                                              \
+        _Pragma("GCC unroll 8") for (int r = 0; r < FT_R; r++) {                                             \
+            w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;                                    \
+            _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++) acc[r][t] = _mm512_setzero_ps();          \
+        }                                                                                                    \
+        _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++)                                               \
+            x[t] = (const float *)(a->xq + (size_t)(t0 + (t < T ? t : 0)) * a->xq_row_bytes);                \
+        for (int64_t i = 0; i < n; i += 16) {                                                                \
+            const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);                     \
+            __m512 xv[FT_T];                                                                                 \
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);  \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                            \
+                const __m512 wv = WLOAD(w[r], i, m);                                                         \
+                _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]); \
+            }                                                                                                \
+        }                                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                  \
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)                                              \
+                a->Y[(t0 + t) * a->n_out + o + r] = _mm512_reduce_add_ps(acc[r][t]);                         \
+    }                                                                                                        \
+    static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                                          \
+        for (int64_t o = o0; o < o1; o += FT_R) {                                                            \
+            const int R = o1 - o >= FT_R ? FT_R : (int)(o1 - o);                                             \
+            for (int64_t t0 = 0; t0 < a->n_tok; t0 += FT_T) {                                                \
+                const int T = a->n_tok - t0 >= FT_T ? FT_T : (int)(a->n_tok - t0);                           \
+                if (R == FT_R && T == FT_T) NAME##_tile(a, o, t0, FT_R, FT_T);                               \
+                else if (R == FT_R && T == 1) NAME##_tile(a, o, t0, FT_R, 1);                                \
+                else {                                                                                       \
+                    for (int r = 0; r < R; r++)                                                              \
+                        for (int t = 0; t < T; t++) NAME##_tile(a, o + r, t0 + t, 1, 1);                     \
+                }                                                                                            \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+DEF_ROWS_FLOAT(rows_f32, wload_f32)
+DEF_ROWS_FLOAT(rows_f16, wload_f16)
+DEF_ROWS_FLOAT(rows_bf16, wload_bf16)
+
+/* ---- vector ops ------------------------------------------------------------------ */
+
+static inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1); }
+
+/* e^x, about 1 ulp: 2^(x log2 e) split into an integer power (applied with scalef) and a
+ * degree-6 polynomial on [-ln2/2, ln2/2]. -inf -> 0, large x -> inf. */
+static inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.8f)), _mm512_set1_ps(-104.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+static float v_dot_f32(const float *a, const float *b, int64_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+static float v_dot_f16(const kq_f16 *k, const float *q, int64_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + i))), _mm512_loadu_ps(q + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + i + 16))), _mm512_loadu_ps(q + i + 16), s1);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, k + i)), _mm512_maskz_loadu_ps(m, q + i), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+static void v_axpy_f32(float *y, float a, const float *v, int64_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, v + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+static void v_axpy_f16(float *y, float a, const kq_f16 *v, int64_t n) {
+    const __m512 va = _mm512_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 vv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, v + i));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, vv, _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+static void v_store_f16(kq_f16 *dst, const float *src, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+}
+static void v_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    __m512 s = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
+        s = _mm512_fmadd_ps(v, v, s);
+    }
+    const __m512 scale = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(s) / (float)n + eps));
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), scale), _mm512_maskz_loadu_ps(m, w + i)));
+    }
+}
+static void v_softmax(float *x, int64_t n) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
+    const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 s = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        s = _mm512_add_ps(s, _mm512_maskz_mov_ps(m, e));
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+}
+static void v_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        const __m512 sg = _mm512_div_ps(g, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(sg, _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
+static void v_add(float *out, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+    }
+}
+
 void kq_ops_avx512(kq_ops *ops) {
     ops->name = "avx512";
+    ops->mm[KQ_W_F32] = (kq_mm_impl){.rows = rows_f32};
+    ops->mm[KQ_W_F16] = (kq_mm_impl){.prep = prep_f16, .rows = rows_f16};
+    ops->mm[KQ_W_BF16] = (kq_mm_impl){.prep = prep_bf16, .rows = rows_bf16};
+    ops->dot_f32 = v_dot_f32;
+    ops->dot_f16 = v_dot_f16;
+    ops->axpy_f32 = v_axpy_f32;
+    ops->axpy_f16 = v_axpy_f16;
+    ops->store_f16 = v_store_f16;
+    ops->rmsnorm = v_rmsnorm;
+    ops->softmax = v_softmax;
+    ops->silu_mul = v_silu_mul;
+    ops->add = v_add;
     ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
                                       .pack = pack_q8_0, .gemm = gemm_q8_0, .pack_bytes = q80_pack_bytes,
                                       .gemm_min_tok = 16};
