@@ -1,7 +1,7 @@
 /* tokenizer_roundtrip.c — libFuzzer target: arbitrary bytes -> encode -> decode with the
- * gpt-2 (byte-level BPE) and llama-spm (SentencePiece) vocabs from ../shared/vocab,
- * loaded once. Byte-level BPE must give back the input bytes exactly (control tokens
- * rendered, so parse_special round-trips too); SentencePiece and the streaming decoder
+ * gpt-2 (byte-level BPE), llama-spm (SentencePiece) and bert-bge (WordPiece) vocabs
+ * from ../shared/vocab, loaded once. Byte-level BPE must give back the input bytes exactly (control tokens
+ * rendered, so parse_special round-trips too); the others and the streaming decoder
  * must not crash and must return ids inside the vocab. The same bytes also go through
  * the chat-template renderer and detector. The first input byte picks the options. */
 #include "tokenizer/tok.h"
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static tok *bpe, *spm;
+static tok *bpe, *spm, *wpm;
 
 static tok *load(const char *path) {
     gguf_ctx *ctx = NULL;
@@ -27,6 +27,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc; (void)argv;
     bpe = load("../shared/vocab/ggml-vocab-gpt-2.gguf");
     spm = load("../shared/vocab/ggml-vocab-llama-spm.gguf");
+    wpm = load("../shared/vocab/ggml-vocab-bert-bge.gguf");
     return 0;
 }
 
@@ -68,6 +69,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (k < 0 || k > (int)sizeof chunk) abort();
     }
     if (tok_stream_flush(&s, chunk, sizeof chunk) > 3) abort();
+
+    /* WordPiece: no crash, sane ids */
+    n = tok_encode(wpm, text, len, bos, special, ids, (int)len + 2);
+    if (n < 0) abort();
+    check_ids(wpm, ids, n < (int)len + 2 ? n : (int)len + 2);
 
     /* chat templates: render the bytes as a message, detect them as a template */
     char *z = malloc(len + 1);
