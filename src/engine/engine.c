@@ -522,7 +522,13 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
     int64_t pool_tokens = (int64_t)n_blocks * c.kv_block_size;
     int64_t ctx = c.max_ctx > 0 ? c.max_ctx : (mc->n_ctx_train > 0 ? mc->n_ctx_train : 4096);
     e->ctx_cap = (int)(ctx < pool_tokens ? ctx : pool_tokens);
-    if ((rc = model_ws_create(m, c.max_batch_tokens, e->ctx_cap, &e->ws, err)) != SW_OK) { engine_free(e); return rc; }
+    /* the workspace sizes its per-thread scratch from the calling thread's OpenMP
+     * thread count: give it the engine thread's */
+    int saved_threads = omp_get_max_threads();
+    omp_set_num_threads(c.n_threads > 0 ? c.n_threads : sw_n_threads());
+    rc = model_ws_create(m, c.max_batch_tokens, e->ctx_cap, &e->ws, err);
+    omp_set_num_threads(saved_threads);
+    if (rc != SW_OK) { engine_free(e); return rc; }
     size_t S = (size_t)c.max_seqs, B = (size_t)c.max_batch_tokens;
     e->running = malloc(S * sizeof *e->running);
     e->sched = malloc(S * sizeof *e->sched);
