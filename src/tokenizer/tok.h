@@ -1,7 +1,9 @@
 /* tok.h — tokenizers built from GGUF metadata (`tokenizer.ggml.*`): SentencePiece-style
- * BPE (`llama`) and byte-level BPE (`gpt2`, pre-tokenizer by `tokenizer.ggml.pre`), with
- * special tokens and BOS/EOS rules; detokenization to raw bytes; chat templates.
- * Works on vocab-only GGUF files. Prefix `tok_`. */
+ * BPE (`llama`), byte-level BPE (`gpt2`, pre-tokenizer by `tokenizer.ggml.pre`) and
+ * WordPiece (`bert`), with special tokens and BOS/EOS rules; detokenization to raw
+ * bytes; chat templates. Ids match llama.cpp's on every ../shared/vocab test vector.
+ * Works on vocab-only GGUF files. A tok is read-only after tok_create: any number of
+ * threads may encode/decode with it at once. Prefix `tok_`. */
 #ifndef SW_TOK_H
 #define SW_TOK_H
 #include "base/base.h"
@@ -19,7 +21,8 @@ int32_t tok_eos(const tok *t);          /* -1 if none */
 bool tok_add_bos(const tok *t);         /* tokenizer.ggml.add_bos_token (default by model type) */
 bool tok_is_eog(const tok *t, int32_t id); /* end of generation: EOS, EOT, <|im_end|>, ... */
 
-/* Tokenizes len bytes of text. add_bos: prepend BOS when the vocab wants one.
+/* Tokenizes len bytes of text. add_bos: prepend BOS when the vocab wants one
+ * (WordPiece: [CLS] first and [SEP] last).
  * parse_special: recognise special/control token strings in the text (chat prompts);
  * false = plain text. As in llama.cpp, USER_DEFINED tokens (e.g. deepseek's "ü", the
  * space-run tokens of gpt-neox/mpt) are split out in both modes; CONTROL and UNKNOWN
@@ -43,7 +46,7 @@ int32_t tok_find(const tok *t, const char *text, size_t len);
  * holding back a character split across tokens until it completes; a byte that can
  * never be valid UTF-8 becomes U+FFFD. Control tokens print nothing. Handles the
  * SentencePiece leading space of the first token: while `first` is true, the first
- * non-empty piece loses one leading ' ' (SentencePiece vocabs with a space prefix only).
+ * non-empty piece loses one leading ' ' (SentencePiece / WordPiece vocabs only).
  * To decode a continuation (tokens generated after a prompt), set s->first = false
  * after tok_stream_init so " Paris" keeps its space. */
 typedef struct tok_stream { const tok *t; bool first; char pending[8]; int n_pending; } tok_stream;
@@ -63,7 +66,11 @@ typedef struct tok_chat_msg { const char *role; const char *content; } tok_chat_
 tok_chat_family tok_chat_detect(const char *template_text);     /* NULL text -> UNKNOWN */
 int tok_chat_family_from_name(const char *name, tok_chat_family *out); /* "chatml", "llama3", ... */
 const char *tok_chat_family_name(tok_chat_family f);
-/* Renders messages + the assistant generation prompt into a malloc'd string. */
+/* Renders messages + the assistant generation prompt into a malloc'd string, as the
+ * family's real template does but without its leading BOS: tokenize the result with
+ * add_bos = true (BOS per vocab) and parse_special = true. Roles: ChatML and Llama 3 take
+ * any; the others take system/user/assistant (a system message folds into the next user
+ * turn for Llama 2 and Gemma) and reject anything else with SW_ERR_ARG. */
 int tok_chat_render(tok_chat_family f, const tok_chat_msg *msgs, int n, bool add_generation_prompt,
                     char **out, sw_err *err);
 

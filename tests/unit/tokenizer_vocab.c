@@ -2,8 +2,9 @@
  * ../shared: every vector of vocab/ggml-vocab-NAME.gguf.inp/.out, the prompt_tokens of
  * the golden model cases (with BOS); then edge cases (empty and invalid UTF-8 input,
  * random-byte round trips, streaming detokenization of characters split over tokens,
- * special tokens on/off, EOG, WordPiece's [CLS]/[SEP]), chat-template rendering compared with strings written
- * from the real templates, and the encode speed on ~1 MB of text (printed, not asserted). */
+ * special tokens on/off, EOG, WordPiece's [CLS]/[SEP]), chat-template rendering
+ * compared with strings written from the real templates, and the encode speed on ~1 MB
+ * of text (printed, not asserted). */
 #include "t.h"
 #include "tokenizer/tok.h"
 #include <jansson.h>
