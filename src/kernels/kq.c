@@ -208,7 +208,7 @@ void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_o
         if (o0 < o1) {
             if (gemm) {
                 /* blocks of rows small enough to stay in cache while every group passes */
-                const int64_t rb = 64;
+                const int64_t rb = 96;
                 for (int64_t ob = o0; ob < o1; ob += rb) {
                     int64_t oe = ob + rb < o1 ? ob + rb : o1;
                     for (int64_t g = 0; g < n_groups; g++) im->gemm(&a, g, ob, oe);

@@ -185,7 +185,17 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
     for (int64_t t = 0; t < nt; t++) a->Y[(t0 + t) * a->n_out + o] = tmp[t];
 }
 
-#define GEMM_ROWS 4
+#define GEMM_ROWS 6 /* most rows of a gemm tile (register budget: 6 int + 6 float accumulators + temporaries) */
+/* Rows [o0, o1) of group g: tiles of RMAIN rows, the remainder as 4 / 2 / 1-row tiles. */
+#define DEF_GEMM_LOOP(NAME, RMAIN)                                                  \
+    static void NAME(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) {      \
+        int64_t o = o0;                                                             \
+        for (; o + RMAIN <= o1; o += RMAIN) NAME##_tile(a, g, o, RMAIN);            \
+        if (o1 - o >= 4) { NAME##_tile(a, g, o, 4); o += 4; }                       \
+        if (o1 - o >= 2) { NAME##_tile(a, g, o, 2); o += 2; }                       \
+        if (o1 - o >= 1) NAME##_tile(a, g, o, 1);                                   \
+    }
+
 #define DEF_GEMM_Q80(NAME, BLK, WBUF)                                                                      \
     static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {                     \
         const int64_t nb = a->n_in / KQ_QK8_0;                                                             \
@@ -220,11 +230,7 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
         }                                                                                                  \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);                                      \
     }                                                                                                      \
-    static void NAME(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) {                             \
-        int64_t o = o0;                                                                                    \
-        for (; o + GEMM_ROWS <= o1; o += GEMM_ROWS) NAME##_tile(a, g, o, GEMM_ROWS);                       \
-        for (; o < o1; o++) NAME##_tile(a, g, o, 1);                                                       \
-    }
+    DEF_GEMM_LOOP(NAME, GEMM_ROWS)
 DEF_GEMM_Q80(gemm_q8_0, kq_block_q8_0, wbuf_q8_0)
 DEF_GEMM_Q80(gemm_q4_0, kq_block_q4_0, wbuf_q4_0)
 
@@ -535,14 +541,8 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
 
-#define DEF_GEMM_LOOP(NAME)                                                              \
-    static void NAME(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) {           \
-        int64_t o = o0;                                                                  \
-        for (; o + GEMM_ROWS <= o1; o += GEMM_ROWS) NAME##_tile(a, g, o, GEMM_ROWS);     \
-        for (; o < o1; o++) NAME##_tile(a, g, o, 1);                                     \
-    }
-DEF_GEMM_LOOP(gemm_q4_K)
-DEF_GEMM_LOOP(gemm_q6_K)
+DEF_GEMM_LOOP(gemm_q4_K, GEMM_ROWS)
+DEF_GEMM_LOOP(gemm_q6_K, 4)
 
 /* ---- F32 / F16 / BF16 weights ----------------------------------------------------- */
 
