@@ -256,17 +256,22 @@ int gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, uint32_t dtype, 
     return SW_OK;
 }
 
-/* The alignment to write with: general.alignment when set (must be a u32 power of two). */
+/* The alignment to write with: general.alignment when set (an integer power of two, as
+ * the reader accepts it), else 32. */
 static int writer_alignment(const gguf_writer *w, uint64_t *al, sw_err *err) {
     *al = 32;
     for (uint64_t i = 0; i < w->n_kv; i++) {
-        if (strcmp(w->kv[i].key, "general.alignment")) continue;
-        uint32_t v;
-        if (w->kv[i].type != GGUF_TYPE_UINT32 || w->kv[i].val.len != 4)
-            return sw_err_set(err, SW_ERR_ARG, "general.alignment must be a u32");
-        memcpy(&v, w->kv[i].val.p, 4);
-        if (!v || (v & (v - 1)) || v > (1u << 30))
-            return sw_err_set(err, SW_ERR_ARG, "general.alignment %u is not a power of two", v);
+        const wkv *kv = &w->kv[i];
+        if (strcmp(kv->key, "general.alignment")) continue;
+        uint64_t sz = scalar_size(kv->type), v = 0;
+        bool is_int = kv->type != GGUF_TYPE_FLOAT32 && kv->type != GGUF_TYPE_FLOAT64 && kv->type != GGUF_TYPE_BOOL;
+        if (!sz || !is_int || kv->val.len != sz)
+            return sw_err_set(err, SW_ERR_ARG, "general.alignment must be an integer");
+        memcpy(&v, kv->val.p, sz); /* little-endian; a negative signed value has its top bit set */
+        bool neg = (kv->type == GGUF_TYPE_INT8 || kv->type == GGUF_TYPE_INT16 || kv->type == GGUF_TYPE_INT32 ||
+                    kv->type == GGUF_TYPE_INT64) && (v >> (sz * 8 - 1)) & 1;
+        if (neg || !v || (v & (v - 1)) || v > (1u << 30))
+            return sw_err_set(err, SW_ERR_ARG, "general.alignment %llu is not a power of two (max 2^30)", (unsigned long long)v);
         *al = v;
     }
     return SW_OK;
