@@ -132,7 +132,7 @@ static int gen_fill(void *user, int64_t row0, int64_t n_rows, void *dst, sw_err 
     const gen_tensor *t = user;
     uint64_t rb = gguf_row_bytes(t->dtype, t->ne[0]);
     int bad = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(sw_n_threads())
     {
         float *buf = malloc((size_t)t->ne[0] * sizeof *buf);
         if (!buf) {
@@ -369,7 +369,7 @@ static int requant_fill(void *user, int64_t row0, int64_t n_rows, void *dst, sw_
         return SW_OK;
     }
     int bad = 0;
-#pragma omp parallel
+#pragma omp parallel num_threads(sw_n_threads())
     {
         float *buf = malloc((size_t)t->ne[0] * sizeof *buf);
         if (!buf) {
