@@ -81,7 +81,8 @@ int gguf_get_arr_info(const gguf_ctx *ctx, const char *key, gguf_type *elem_type
 /* i-th string of a string array (NULL if out of range / not strings). */
 const char *gguf_get_arr_str(const gguf_ctx *ctx, const char *key, uint64_t i, size_t *len);
 /* Copies n numeric elements [first, first+n) converted to float / int32 into out;
- * SW_ERR_TYPE if the array is not numeric, SW_ERR_RANGE if out of bounds. */
+ * SW_ERR_TYPE if the array is not numeric (for int32: not integer/bool — float arrays are
+ * refused rather than truncated), SW_ERR_RANGE if out of bounds or a value does not fit. */
 int gguf_get_arr_f32(const gguf_ctx *ctx, const char *key, uint64_t first, uint64_t n, float *out);
 int gguf_get_arr_i32(const gguf_ctx *ctx, const char *key, uint64_t first, uint64_t n, int32_t *out);
 
