@@ -312,17 +312,10 @@ static void pack_qk(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *
     }
 }
 
-/* Q4_K scales and mins of a block as bytes: out[0..7] = scales, out[8..15] = mins. */
 static inline __m128i q4k_scales(const uint8_t *sc12) {
-    uint32_t u[4];
-    memcpy(u, sc12, 12);
-    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
-    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
-    const uint32_t aux = u[1] & k1;
-    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
-    u[2] = aux;
-    u[0] &= k1;
-    return _mm_loadu_si128((const __m128i *)u);
+    uint8_t b[16];
+    kq_q4k_unpack(sc12, b);
+    return _mm_loadu_si128((const __m128i *)b);
 }
 
 /* ---- Q4_K / Q6_K GEMV ----------------------------------------------------------- */
@@ -518,7 +511,7 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
             const __m512i bp = _mm512_load_si512(xb + 4416 + 64 * i);
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
                 const int s0 = w[r][b].scales[2 * i] * -32, s1 = w[r][b].scales[2 * i + 1] * -32;
-                ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((s0 & 0xFFFF) | (s1 << 16)), bp);
+                ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | ((uint32_t)(uint16_t)s1 << 16))), bp);
             }
         }
         for (int j = 0; j < 16; j++) {

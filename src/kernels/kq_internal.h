@@ -15,6 +15,7 @@
 #ifndef SW_KQ_INTERNAL_H
 #define SW_KQ_INTERNAL_H
 #include "kernels/kq.h"
+#include <string.h>
 
 /* Index of a weight dtype in the per-dtype tables. */
 enum { KQ_W_F32, KQ_W_F16, KQ_W_BF16, KQ_W_Q8_0, KQ_W_Q4_0, KQ_W_Q4_K, KQ_W_Q6_K, KQ_W_COUNT };
@@ -98,6 +99,20 @@ static inline void kq_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_
         *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
         *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
     }
+}
+
+/* All Q4_K scales and mins of a block as bytes: out[0..7] = scales, out[8..15] = mins
+ * (ggml's 32-bit mask shuffle of the 12 packed bytes). */
+static inline void kq_q4k_unpack(const uint8_t *sc12, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, sc12, 12);
+    const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & k2) | (((u[1] >> 6) & k3) << 4);
+    const uint32_t aux = u[1] & k1;
+    u[1] = (u[2] & k2) | (((u[0] >> 6) & k3) << 4);
+    u[2] = aux;
+    u[0] &= k1;
+    memcpy(out, u, 16);
 }
 
 /* Elements / bytes per block of a supported weight dtype (0 when unsupported). */
