@@ -259,7 +259,7 @@ int bench_http_request(const bench_url *u, const char *method, const char *path,
                        sw_err *err) {
     *status = 0;
     size_t blen = body ? strlen(body) : 0;
-    char head[1024];
+    char head[2048];
     char auth[600] = "";
     if (api_key && *api_key) {
         if (strlen(api_key) > 500) return sw_err_set(err, SW_ERR_ARG, "API key too long");

@@ -34,6 +34,8 @@ typedef struct run {
     bench_result **res;        /* (n_res) one per issued request, individually allocated */
     int n_res, res_cap;
     int n_errors_printed;
+    int n_done, n_failed;      /* finished so far (progress lines) */
+    double last_progress_ms;
     int issued;                /* closed loop: next request index */
 } run;
 
@@ -110,6 +112,19 @@ static void note_error(run *r, bench_result *res) {
     if (show) sw_warn("bench: request failed: %s", res->err);
 }
 
+/* A progress line on stderr at most every 10 s while requests finish. */
+static void note_done(run *r, const bench_result *res) {
+    pthread_mutex_lock(&r->mu);
+    r->n_done++;
+    r->n_failed += !res->ok;
+    double now = sw_now_ms();
+    int show = !r->cfg->quiet && now - r->last_progress_ms >= 10000;
+    if (show) r->last_progress_ms = now;
+    int done = r->n_done, failed = r->n_failed;
+    pthread_mutex_unlock(&r->mu);
+    if (show) sw_info("bench: %d requests finished (%d failed) after %.0f s", done, failed, (now - r->t_start_ms) / 1000);
+}
+
 static void do_request(run *r, const char *body, bench_result *res) {
     exchange *x = calloc(1, sizeof *x);
     if (!x) { snprintf(res->err, sizeof res->err, "out of memory"); note_error(r, res); return; }
@@ -142,6 +157,7 @@ static void do_request(run *r, const char *body, bench_result *res) {
         x->st.itl_ms = NULL;
     }
     if (!res->ok) note_error(r, res);
+    note_done(r, res);
     bench_stream_free(&x->st);
     bench_sse_free(&x->sse);
     free(x);
@@ -369,7 +385,7 @@ int bench_run(const bench_config *cfg, bench_report **out, sw_err *err) {
     } else {
         discover_model(r);
     }
-    r->t_start_ms = sw_now_ms();
+    r->t_start_ms = r->last_progress_ms = sw_now_ms();
     rc = cfg->concurrency > 0 ? run_closed(r, err) : run_open(r, err);
     double t_end = sw_now_ms();
     if (rc) goto done;

@@ -130,6 +130,10 @@ int cli_bench(int argc, char **argv) {
     if (!out) { fprintf(stderr, "bench: --sweep needs --out FILE.json (the chart goes next to it)\n"); return 2; }
     bench_report *reps[64];
     uint64_t seed0 = cfg.seed;
+    char svg[4096];
+    size_t l = strlen(out);
+    if (l > 5 && !strcmp(out + l - 5, ".json")) snprintf(svg, sizeof svg, "%.*s.svg", (int)(l - 5), out);
+    else snprintf(svg, sizeof svg, "%s.svg", out);
     int done = 0, rc = 0;
     json_t *arr = json_array();
     for (; done < n; done++) {
@@ -139,18 +143,13 @@ int cli_bench(int argc, char **argv) {
         sw_err err = {0};
         if (bench_run(&cfg, &reps[done], &err)) { fprintf(stderr, "bench: %s\n", err.msg); rc = 1; break; }
         bench_report_print(reps[done], stdout);
+        fflush(stdout);
         json_array_append_new(arr, bench_report_json(reps[done]));
-        if (write_json(out, arr)) { rc = 1; done++; break; } /* rewritten after every point */
+        /* JSON and chart rewritten after every point, so a run cut short keeps its results */
+        if (write_json(out, arr)) { rc = 1; done++; break; }
+        if (bench_svg_write(svg, reps, done + 1, &err)) { fprintf(stderr, "bench: %s\n", err.msg); rc = 1; done++; break; }
     }
-    if (done > 0) {
-        char svg[4096];
-        size_t l = strlen(out);
-        if (l > 5 && !strcmp(out + l - 5, ".json")) snprintf(svg, sizeof svg, "%.*s.svg", (int)(l - 5), out);
-        else snprintf(svg, sizeof svg, "%s.svg", out);
-        sw_err err = {0};
-        if (bench_svg_write(svg, reps, done, &err)) { fprintf(stderr, "bench: %s\n", err.msg); rc = 1; }
-        else if (!cfg.quiet) fprintf(stderr, "bench: wrote %s and %s\n", out, svg);
-    }
+    if (!rc && !cfg.quiet) fprintf(stderr, "bench: wrote %s and %s\n", out, svg);
     for (int i = 0; i < done; i++) bench_report_destroy(reps[i]);
     json_decref(arr);
     return rc;
