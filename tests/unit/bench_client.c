@@ -360,6 +360,43 @@ static void test_token_counts(void) {
     fixture_stop(&fx);
 }
 
+/* --duration: closed and open loop stop issuing after the given time, then drain. */
+static void test_duration(void) {
+    fixture fx = {0};
+    fx.mode = FX_STREAM; fx.ttft_ms = 30; fx.itl_ms = 10; fx.n_tokens = 4; fx.usage_tokens = 4;
+    T_OK(fixture_start(&fx) == 0);
+    char url[64];
+    bench_config c = base_config(url, sizeof url, fx.port);
+    c.concurrency = 2;
+    c.duration_s = 0.3;
+    c.model = "m";
+    bench_report *r = NULL;
+    sw_err err = {0};
+    T_CHECK(bench_run(&c, &r, &err) == 0, "%s", err.msg);
+    if (r) {
+        /* ~60 ms per request, 2 at a time: about 10 in 0.3 s, the last ones finish after it */
+        T_CHECK(r->completed >= 6 && r->completed <= 12 && r->failed == 0, "closed loop, 0.3 s: %d completed", r->completed);
+        T_CHECK(r->duration_s >= 0.3 && r->duration_s < 0.5, "duration %.3f s", r->duration_s);
+        T_EQ_INT(r->n_results, fx.n_posts);
+    }
+    bench_report_destroy(r);
+    c.concurrency = 0;
+    c.rate = 40;
+    c.duration_s = 0.5;
+    int before = fx.n_posts;
+    r = NULL;
+    T_CHECK(bench_run(&c, &r, &err) == 0, "%s", err.msg);
+    if (r) {
+        int late = 0;
+        for (int i = 0; i < r->n_results; i++) late += r->results[i].sched_ms >= 500;
+        T_EQ_INT(late, 0);
+        T_CHECK(r->n_results >= 6 && r->n_results <= 45 && r->failed == 0, "open loop, 40/s for 0.5 s: %d requests", r->n_results);
+        T_EQ_INT(r->n_results, fx.n_posts - before);
+    }
+    bench_report_destroy(r);
+    fixture_stop(&fx);
+}
+
 /* Chat format: a role-only first chunk at t = 0 must not count as the first token. */
 static void test_chat(void) {
     fixture fx = {0};
@@ -475,6 +512,7 @@ int main(void) {
     with_retries(test_open_loop, "open loop");
     with_retries(test_token_counts, "token counts");
     with_retries(test_chat, "chat");
+    with_retries(test_duration, "duration");
     test_failures();
     return t_done();
 }
