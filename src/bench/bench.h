@@ -101,17 +101,18 @@ void bench_stream_free(bench_stream *s);
 int bench_stream_event(bench_stream *s, const char *data, size_t n, double now_ms);
 
 /* ---- workloads (bench_workload.c) ---- */
-/* Lengths are approximated in words: a target of T tokens becomes round(0.75*T) words
- * drawn from a fixed English word list (the usual ~0.75 words/token rule of thumb;
- * the server's usage.prompt_tokens reports the true count). */
-#define BENCH_WORDS_PER_TOKEN 0.75
+/* Lengths are approximated in words: a target of T tokens becomes round(0.9*T) words
+ * drawn from a fixed list of common English words, in sentences. 0.9 words/token was
+ * measured for this list with the GPT-2 and Llama-2 tokenizers (plain English prose is
+ * nearer the usual 0.75); the server's usage.prompt_tokens reports the true count. */
+#define BENCH_WORDS_PER_TOKEN 0.9
 enum bench_workload_kind { BENCH_WL_CHAT_SHARED_PREFIX, BENCH_WL_MIXED_LENGTHS, BENCH_WL_LONG_PROMPT };
 typedef struct bench_msg { const char *role; char *content; } bench_msg;
 typedef struct bench_request {
     bench_msg *msgs;     /* (n_msgs) system?, then user/assistant turns ending with user */
     int n_msgs;
     int max_tokens;      /* fixed output length (sent with ignore_eos) */
-    int approx_prompt_tokens; /* words / 0.75 over all message contents */
+    int approx_prompt_tokens; /* words / BENCH_WORDS_PER_TOKEN over all message contents */
     char user[32];       /* tenant name ("" = none) */
     int conv_id, turn;   /* chat-shared-prefix: conversation and 1-based turn, else -1 */
 } bench_request;

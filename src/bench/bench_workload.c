@@ -1,6 +1,6 @@
 /* bench_workload.c — the built-in workloads, generated on demand and deterministic per
  * seed. Text is random English words from a fixed list, in sentences; a target of T
- * tokens becomes round(0.75*T) words (BENCH_WORDS_PER_TOKEN).
+ * tokens becomes round(0.9*T) words (BENCH_WORDS_PER_TOKEN, measured for this list).
  *  - chat-shared-prefix: 4 tenants, each with its own ~300-token system prompt (the
  *    same bytes in every request of that tenant; `user` = tenant name); 8 conversations
  *    open at a time, each 2–6 turns; a request is the next turn of a randomly chosen

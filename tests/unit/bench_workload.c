@@ -1,5 +1,5 @@
 /* bench_workload.c — the built-in workloads: deterministic per seed, the promised
- * length distributions (in the word-based token estimate, 0.75 words/token), and for
+ * length distributions (in the word-based token estimate, BENCH_WORDS_PER_TOKEN), and for
  * chat-shared-prefix: byte-identical per-tenant system prompts of ~300 tokens, `user`
  * set to the tenant, and conversations whose every turn's prompt is a byte prefix of
  * the next turn's (so prefix caches can hit). */
