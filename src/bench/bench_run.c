@@ -251,6 +251,9 @@ static int run_open(run *r, sw_err *err) {
         next_s += bench_arrival_gap(&arr, c->rate, c->burstiness);
     }
     pthread_attr_destroy(&attr);
+    /* with --duration the observation window is the whole duration, even when the next
+     * arrival would have fallen after it (else throughput would be overstated) */
+    if (!rc && c->n_requests == 0) sleep_until_ms(r->t_start_ms + c->duration_s * 1000.0);
     pthread_mutex_lock(&r->mu);
     while (r->in_flight > 0) pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);

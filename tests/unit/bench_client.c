@@ -392,6 +392,7 @@ static void test_duration(void) {
         T_EQ_INT(late, 0);
         T_CHECK(r->n_results >= 6 && r->n_results <= 45 && r->failed == 0, "open loop, 40/s for 0.5 s: %d requests", r->n_results);
         T_EQ_INT(r->n_results, fx.n_posts - before);
+        T_CHECK(r->duration_s >= 0.5, "the window is the whole duration: %.3f s", r->duration_s);
     }
     bench_report_destroy(r);
     fixture_stop(&fx);
