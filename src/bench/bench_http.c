@@ -265,10 +265,11 @@ int bench_http_request(const bench_url *u, const char *method, const char *path,
         if (strlen(api_key) > 500) return sw_err_set(err, SW_ERR_ARG, "API key too long");
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", api_key);
     }
+    int v6 = strchr(u->host, ':') != NULL; /* IPv6 literal: bracketed in Host */
     int hl = snprintf(head, sizeof head,
-                      "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: swiftlet-bench\r\nAccept: */*\r\n"
+                      "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: swiftlet-bench\r\nAccept: */*\r\n"
                       "Connection: close\r\n%s%s",
-                      method, u->base, path, u->host, u->port, auth,
+                      method, u->base, path, v6 ? "[" : "", u->host, v6 ? "]" : "", u->port, auth,
                       body ? "Content-Type: application/json\r\n" : "");
     if (hl < 0 || (size_t)hl >= sizeof head - 64) return sw_err_set(err, SW_ERR_ARG, "request line too long");
     hl += snprintf(head + hl, sizeof head - (size_t)hl, "Content-Length: %zu\r\n\r\n", blen);

@@ -147,7 +147,57 @@ static void test_aggregate(void) {
     json_decref(j);
 }
 
+/* The sweep chart: three panels with titles, axes, legends, one polyline per series,
+ * the SLOs in the goodput title, and a point with no data (NaN) left out, never "nan". */
+static void test_svg(void) {
+    bench_report reps[3];
+    bench_report *ptrs[3];
+    memset(reps, 0, sizeof reps);
+    for (int i = 0; i < 3; i++) {
+        reps[i].cfg.rate = 1 << i;
+        reps[i].cfg.burstiness = 1;
+        reps[i].cfg.slo_ttft_ms = 250;
+        reps[i].cfg.slo_tpot_ms = 40;
+        reps[i].cfg.workload = BENCH_WL_MIXED_LENGTHS;
+        snprintf(reps[i].model, sizeof reps[i].model, "m<&>");
+        reps[i].request_throughput = 0.9 * (1 << i);
+        reps[i].goodput = 0.8 * (1 << i);
+        reps[i].ttft = (bench_stat){5, 100.0 * (i + 1), 90.0 * (i + 1), 150, 200.0 * (i + 1)};
+        reps[i].tpot = (bench_stat){5, 20, 18, 25, 30.0 + i};
+        ptrs[i] = &reps[i];
+    }
+    reps[2].ttft = (bench_stat){0, NAN, NAN, NAN, NAN};
+    char path[] = "/tmp/bench_svg_XXXXXX";
+    int fd = mkstemp(path);
+    T_OK(fd >= 0);
+    close(fd);
+    sw_err err;
+    T_CHECK(bench_svg_write(path, ptrs, 3, &err) == 0, "%s", err.msg);
+    char *svg = NULL;
+    size_t len = 0;
+    T_OK(sw_read_file(path, &svg, &len, &err) == 0);
+    if (svg) {
+        T_OK(!strncmp(svg, "<?xml", 5) && strstr(svg, "</svg>\n"));
+        T_OK(strstr(svg, "Time to first token") && strstr(svg, "Time per output token"));
+        T_CHECK(strstr(svg, "Goodput (TTFT \u2264 250 ms, TPOT \u2264 40 ms)") != NULL, "SLOs in the goodput title");
+        T_OK(strstr(svg, "achieved throughput (req/s)") && strstr(svg, "offered rate (req/s)"));
+        T_OK(strstr(svg, "TTFT p99") && strstr(svg, "ideal (y = x)"));
+        T_OK(strstr(svg, "m&lt;&amp;&gt;") != NULL); /* escaped model name */
+        T_CHECK(!strstr(svg, "nan") && !strstr(svg, "inf"), "no nan/inf in the SVG");
+        int polylines = 0, circles = 0;
+        for (const char *p = svg; (p = strstr(p, "<polyline")); p++) polylines++;
+        for (const char *p = svg; (p = strstr(p, "<circle")); p++) circles++;
+        T_EQ_INT(polylines, 6);
+        T_EQ_INT(circles, 6 * 3 - 2); /* the NaN TTFT point of the last report is left out twice */
+    }
+    free(svg);
+    unlink(path);
+    T_CHECK(bench_svg_write("/nonexistent-dir/x.svg", ptrs, 3, &err) == SW_ERR_IO, "unwritable path refused");
+    T_CHECK(bench_svg_write(path, ptrs, 0, &err) == SW_ERR_ARG, "no reports refused");
+}
+
 int main(void) {
+    test_svg();
     test_percentiles();
     test_arrivals();
     test_aggregate();
