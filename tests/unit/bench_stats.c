@@ -1,7 +1,8 @@
 /* bench_stats.c — the arithmetic of `swiftlet bench` against hand-computed values:
  * numpy-default (linear) percentiles, summary statistics, the report aggregation
  * (throughputs, goodput, SLO attainment with failures), and the arrival generators:
- * Poisson and gamma gaps have the promised mean 1/R and variance 1/(R^2 B). */
+ * Poisson and gamma gaps have the promised mean 1/R and variance 1/(R^2 B); and the
+ * sweep chart's structure (panels, legends, escaping, NaN points left out). */
 #include "bench/bench.h"
 #include "t.h"
 #include <math.h>
