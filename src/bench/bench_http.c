@@ -394,6 +394,7 @@ int bench_stream_event(bench_stream *s, const char *data, size_t n, double now_m
         if (!text) text = json_string_value(json_object_get(json_object_get(c0, "delta"), "content"));
     }
     if (text && *text) {
+        if (s->n_content >= (1 << 22)) { json_decref(j); return stream_fail(s, "%s", "stream longer than 4M content chunks"); }
         if (s->n_content == 0) {
             s->t_first_ms = now_ms;
         } else {

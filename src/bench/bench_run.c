@@ -496,7 +496,8 @@ void bench_report_print(const bench_report *r, FILE *f) {
     if (c->slo_ttft_ms > 0) n += snprintf(slo + n, sizeof slo - (size_t)n, "TTFT <= %g ms", c->slo_ttft_ms);
     if (c->slo_tpot_ms > 0) snprintf(slo + n, sizeof slo - (size_t)n, "%sTPOT <= %g ms", n ? ", " : "", c->slo_tpot_ms);
     fprintf(f, "%-34s %.3f  (%s)\n", "Goodput (req/s):", r->goodput, slo[0] ? slo : "no SLO given");
-    fprintf(f, "%-34s %.1f%%\n", "SLO attainment:", 100.0 * r->slo_attainment);
+    if (isfinite(r->slo_attainment)) fprintf(f, "%-34s %.1f%%\n", "SLO attainment:", 100.0 * r->slo_attainment);
+    else fprintf(f, "%-34s -\n", "SLO attainment:");
     fprintf(f, "---------------- latency (ms) ---------------------------\n");
     fprintf(f, "%-6s %10s %10s %10s %10s\n", "", "mean", "p50", "p90", "p99");
     print_stat(f, "TTFT", &r->ttft);
