@@ -10,10 +10,11 @@
  * for the rows that asked for logits only. Every buffer lives in model_ws.
  *
  * Numerics follow the reference engine: with an F16 K/V store, q and the softmax weights
- * are rounded to F16 inside attention; with F16 weights the activations entering a
- * matmul are rounded to F16. */
+ * are rounded to F16 inside attention; with F16 weights the kernels round the activations
+ * entering a matmul to F16. */
 #include "model/model.h"
 #include "kernels/kq.h"
+#include "model/model_attn.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ struct model {
     model_mat output;         /* (n_vocab, n_embd) output, or token_embd when tied */
     const float *output_norm; /* (n_embd) */
     model_layer *layers;      /* (n_layer) */
+    model_attn_fn attn;       /* attention implementation for this CPU and head_dim */
     float **owned;            /* 1-D vectors converted to F32 (non-F32 in the file) */
     int n_owned, cap_owned;
 };
@@ -69,7 +71,7 @@ struct model_ws {
     float *att;     /* (max_tokens, q_dim) attention output */
     float *gate;    /* (max_tokens, n_ff) */
     float *up;      /* (max_tokens, n_ff) */
-    float *scores;  /* (n_threads, max_ctx) attention scores per thread */
+    float *scores;  /* (n_threads, n_head / n_head_kv, max_ctx) attention scores per thread */
     void *mm;       /* matmul scratch, mm_bytes */
     size_t mm_bytes;
 };
@@ -250,6 +252,7 @@ int model_load(const char *path, model **out, sw_err *err) {
     for (int il = 0; il < c->n_layer; il++)
         if ((rc = load_layer(m, il, err))) goto fail;
     c->weight_dtype = main_dtype(m);
+    m->attn = model_attn_pick(c->head_dim);
     *out = m;
     return SW_OK;
 fail:
@@ -358,7 +361,7 @@ int model_ws_create(const model *m, int max_tokens, int max_ctx, model_ws **out,
     ws->att = alloc64(T * (size_t)ws->q_dim * f);
     ws->gate = alloc64(T * (size_t)ws->n_ff * f);
     ws->up = alloc64(T * (size_t)ws->n_ff * f);
-    ws->scores = alloc64((size_t)ws->n_threads * (size_t)max_ctx * f);
+    ws->scores = alloc64((size_t)ws->n_threads * (size_t)(c->n_head / c->n_head_kv) * (size_t)max_ctx * f);
     size_t mm = kq_matmul_scratch_bytes(m->output.dtype, c->n_embd, max_tokens);
     for (int il = 0; il < c->n_layer; il++) {
         const model_layer *L = &m->layers[il];
@@ -384,17 +387,13 @@ void model_ws_destroy(model_ws *ws) {
 
 /* ---------------------------------------------------------------- forward */
 
-static float round_f16(float x) { return kq_f16_to_f32(kq_f32_to_f16(x)); }
-
-/* Rounds n values to F16 in place (what the reference does to activations it feeds to an
- * F16 matmul or to an F16 K/V dot product). */
+/* Rounds n values to F16 in place: q before it meets an F16 K store, as the reference does. */
 static void round_f16_rows(float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] = round_f16(x[i]);
+    for (int64_t i = 0; i < n; i++) x[i] = kq_f16_to_f32(kq_f32_to_f16(x[i]));
 }
 
-/* Y (n_tok, W.n_out) = X (n_tok, W.n_in) · Wᵀ. F16 weights see F16-rounded activations. */
-static void matmul(model_ws *ws, const model_mat *W, float *X, int64_t n_tok, float *Y) {
-    if (W->dtype == GGUF_DTYPE_F16) round_f16_rows(X, n_tok * W->n_in);
+/* Y (n_tok, W.n_out) = X (n_tok, W.n_in) · Wᵀ (F16 weights: the kernel rounds X to F16). */
+static void matmul(model_ws *ws, const model_mat *W, const float *X, int64_t n_tok, float *Y) {
     kq_matmul(W->dtype, W->data, W->n_out, W->n_in, X, n_tok, Y, ws->mm);
 }
 
@@ -422,50 +421,22 @@ static int check_batch(const model *m, const model_ws *ws, const model_kv *kv, c
     return SW_OK;
 }
 
-/* Causal attention of one query head vector q (head_dim, already F16-rounded when K/V
- * are F16) over positions 0..pos of the sequence with block table bt, K/V head kvh of
- * layer il. scores: (pos+1) scratch. out (head_dim). */
-static void attend_one(const model_kv *kv, int il, const int32_t *bt, int pos, int kvh, int head_dim,
-                       const float *q, float scale, float *scores, float *out) {
-    int bs = kv->block_size;
-    size_t off = (size_t)kvh * (size_t)head_dim;
-    size_t esz = kv_elem_size(kv->dtype);
-    float mx = -INFINITY;
-    for (int p = 0; p <= pos; p++) {
-        const char *krow = model_kv_row(kv, kv->k, il, bt[p / bs], p % bs);
-        float s = kq_dot_kv(kv->dtype, krow + off * esz, q, head_dim) * scale;
-        scores[p] = s;
-        if (s > mx) mx = s;
-    }
-    double sum = 0;
-    for (int p = 0; p <= pos; p++) {
-        float e = expf(scores[p] - mx);
-        scores[p] = e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
-    memset(out, 0, (size_t)head_dim * sizeof *out);
-    bool f16 = kv->dtype == GGUF_DTYPE_F16;
-    for (int p = 0; p <= pos; p++) {
-        float w = scores[p] * inv;
-        if (f16) w = round_f16(w);
-        const char *vrow = model_kv_row(kv, kv->v, il, bt[p / bs], p % bs);
-        kq_axpy_kv(kv->dtype, out, w, vrow + off * esz, head_dim);
-    }
-}
-
+/* Attention for every (token, K/V head) pair of the batch, in parallel; each pair handles
+ * the query heads of its GQA group (model_attn.h). */
 static void attention(model_ws *ws, const model *m, const model_kv *kv, const model_batch *b, int il) {
     const model_config *c = &m->cfg;
-    int n_tok = b->n_tokens, H = c->n_head, hd = c->head_dim, group = c->n_head / c->n_head_kv;
-    float scale = 1.0f / sqrtf((float)hd);
-    int n_items = n_tok * H;
+    const int n_tok = b->n_tokens, HK = c->n_head_kv, hd = c->head_dim, group = c->n_head / c->n_head_kv;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int n_items = n_tok * HK;
+    const size_t per_thread = (size_t)group * (size_t)ws->max_ctx;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads) if (n_items > 1)
     for (int it = 0; it < n_items; it++) {
-        int j = it / H, h = it % H;
-        float *scores = ws->scores + (size_t)omp_get_thread_num() * (size_t)ws->max_ctx;
-        attend_one(kv, il, b->block_tables[b->seq[j]], b->pos[j], h / group, hd,
-                   ws->q + (size_t)j * ws->q_dim + (size_t)h * hd, scale, scores,
-                   ws->att + (size_t)j * ws->q_dim + (size_t)h * hd);
+        int j = it / HK, g = it % HK;
+        size_t qoff = (size_t)j * ws->q_dim + (size_t)g * group * hd;
+        model_attn_job job = {.kv = kv, .layer = il, .block_table = b->block_tables[b->seq[j]], .pos = b->pos[j],
+                              .kv_head = g, .head_dim = hd, .group = group, .scale = scale, .q = ws->q + qoff,
+                              .out = ws->att + qoff, .scores = ws->scores + (size_t)omp_get_thread_num() * per_thread};
+        m->attn(&job);
     }
 }
 
@@ -490,8 +461,8 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
         for (int j = 0; j < T; j++) {
             float *q = ws->q + (size_t)j * QD, *k = ws->k + (size_t)j * KD, *v = ws->v + (size_t)j * KD;
             if (L->bq) { kq_add(q, q, L->bq, QD); kq_add(k, k, L->bk, KD); kq_add(v, v, L->bv, KD); }
-            for (int h = 0; h < c->n_head; h++) kq_rope(q + (size_t)h * hd, hd, b->pos[j], c->rope_theta, c->rope_neox);
-            for (int h = 0; h < c->n_head_kv; h++) kq_rope(k + (size_t)h * hd, hd, b->pos[j], c->rope_theta, c->rope_neox);
+            kq_rope_heads(q, c->n_head, hd, b->pos[j], c->rope_theta, c->rope_neox);
+            kq_rope_heads(k, c->n_head_kv, hd, b->pos[j], c->rope_theta, c->rope_neox);
             if (kv->dtype == GGUF_DTYPE_F16) round_f16_rows(q, QD);
             const int32_t *bt = b->block_tables[b->seq[j]];
             int blk = bt[b->pos[j] / kv->block_size], row = b->pos[j] % kv->block_size;

@@ -1,0 +1,35 @@
+/* model_attn.h — internal to the model module: causal attention of the query heads that
+ * share one K/V head (a GQA group) for one token, over positions 0..pos of its sequence
+ * in the paged K/V store. Two passes: scores (q·k · scale) for every position, softmax,
+ * then the weighted sum of V rows. With an F16 store the softmax weights are rounded to
+ * F16 before the V sum (what the reference does); q arrives already rounded.
+ * A generic version (kq_dot_kv / kq_axpy_kv) and an AVX-512 one (K/V rows converted once
+ * per head in registers, vector exp); the model picks one at load time. */
+#ifndef SW_MODEL_ATTN_H
+#define SW_MODEL_ATTN_H
+#include "model/model.h"
+
+typedef struct model_attn_job {
+    const model_kv *kv;
+    int layer;
+    const int32_t *block_table; /* the token's sequence: (pos / block_size + 1) block ids */
+    int pos;                    /* attends to 0..pos */
+    int kv_head;
+    int head_dim;
+    int group;                  /* query heads sharing kv_head */
+    float scale;                /* 1/sqrt(head_dim) */
+    const float *q;             /* (group, head_dim) */
+    float *out;                 /* (group, head_dim) */
+    float *scores;              /* (group, pos + 1) scratch */
+} model_attn_job;
+
+typedef void (*model_attn_fn)(const model_attn_job *j);
+
+void model_attn_generic(const model_attn_job *j);
+/* Needs head_dim % 16 == 0 and head_dim <= 256; built only where the compiler has AVX-512. */
+void model_attn_avx512(const model_attn_job *j);
+
+/* The best implementation for this CPU (as the kernels chose: kq_isa_name()) and shape. */
+model_attn_fn model_attn_pick(int head_dim);
+
+#endif
