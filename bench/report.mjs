@@ -1,6 +1,4 @@
 // bench/report.mjs — node helper for bench/run.sh (no dependencies):
-//   node bench/report.mjs prompts N WORDS   N JSONL lines {"prompt": ...} of WORDS words each,
-//                                           distinct (no shared prefix), deterministic
 //   node bench/report.mjs calib FILE.json   from a closed-loop, concurrency-1 `swiftlet bench`
 //                                           report: "R1,R2,R3,R4 SLO_TTFT_MS SLO_TPOT_MS" with
 //                                           rates 0.5/1/2/4 x the single-stream request rate
@@ -15,33 +13,6 @@ const REFERENCE = {
   q4_0: { prefill: 489, decode: 68 },
   q4_k_m: { prefill: 196, decode: 35 },
 };
-
-const WORDS = ('the of and to in is that for it as was with be by on not he this are or his from at which but have ' +
-  'an had they you were their one all we can her has there been if more when will would who so no time people year ' +
-  'way day man thing woman life child world school state family student group country problem hand part place case ' +
-  'week company system program question work government number night point home water room mother area money story ' +
-  'fact month lot right study book eye job word business issue side kind head house service friend father power hour ' +
-  'game line end member law car city community name president team minute idea body information back parent face').split(' ');
-
-function rng(seed) { // mulberry32
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function prompts(n, words) {
-  const r = rng(1234);
-  for (let i = 0; i < n; i++) {
-    const w = [`Story ${i + 1}:`];
-    for (let k = 0; k < words; k++) w.push(WORDS[Math.floor(r() * WORDS.length)]);
-    console.log(JSON.stringify({ prompt: w.join(' ') + '.' }));
-  }
-}
 
 const sig3 = (x) => Number(x.toPrecision(3));
 
@@ -101,34 +72,29 @@ function summary(dir) {
     const ref = REFERENCE[t];
     if (!m) { L.push(`| ${t} | – | (ref ${ref.prefill}) | – | (ref ${ref.decode}) | – |`); continue; }
     anyM = true;
-    const pp = pick(m, [/prompt|prefill|pp/i, /tok.*s|per_s|tps/i], /ms$|_ms\b|tokens$/i);
-    const tg = pick(m, [/decode|gen|tg/i, /tok.*s|per_s|tps/i], /ms$|_ms\b|tokens$|gb/i);
-    const gbs = pick(m, [/decode|gen|tg/i, /gb/i], /bandwidth|machine|read_bw/i);
+    // mbench's field names, with a loose match as a fallback should they change
+    const pp = m.prompt_tok_s ?? pick(m, [/prompt|prefill|pp/i, /tok.*s|per_s|tps/i], /ms$|_ms\b|tokens$/i);
+    const tg = m.decode_tok_s ?? pick(m, [/decode|gen|tg/i, /tok.*s|per_s|tps/i], /ms$|_ms\b|tokens$|gb/i);
+    const gbs = m.decode_weight_gbs ?? pick(m, [/decode|gen|tg/i, /gb/i], /bandwidth|machine|read_bw/i);
+    const bw = m.read_bandwidth_gbs;
     L.push(`| ${t} | ${fmt(pp)} | ${pp ? fmt(pp / ref.prefill, 2) + 'x' : '–'} (ref ${ref.prefill}) | ${fmt(tg)} | ` +
-      `${tg ? fmt(tg / ref.decode, 2) + 'x' : '–'} (ref ${ref.decode}) | ${fmt(gbs)} |`);
+      `${tg ? fmt(tg / ref.decode, 2) + 'x' : '–'} (ref ${ref.decode}) | ${fmt(gbs)}${gbs && bw ? ` (${fmt(100 * gbs / bw, 0)}% of ${fmt(bw)})` : ''} |`);
   }
   if (!anyM) L.push('', '_mbench not run (see skipped sections)_');
   L.push('', 'Reference: llama.cpp on the same files (Q8_0 538 / 48, Q4_0 489 / 68, Q4_K_M 196 / 35 tok/s prefill / decode).', '');
 
-  L.push('## Batch scaling (`swiftlet generate`, q8_0, ~128-token prompts, 128 new tokens each)', '');
-  const rows = [];
-  for (const b of [1, 4, 16, 32]) {
-    const meta = readJson(`${dir}/generate-${b}.json`);
-    if (!meta || !existsSync(`${dir}/generate-${b}.jsonl`)) continue;
-    const lines = readFileSync(`${dir}/generate-${b}.jsonl`, 'utf8').split('\n').filter((l) => l.trim().startsWith('{')).map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
-    const gen = lines.reduce((s, l) => s + (Array.isArray(l.ids) ? l.ids.length : 0), 0);
-    const span = Math.max(0, ...lines.map((l) => l.total_ms || 0)) / 1000;
-    const log = existsSync(`${dir}/generate-${b}.log`) ? readFileSync(`${dir}/generate-${b}.log`, 'utf8') : '';
-    const own = (log.match(/([0-9.]+)\s*tok\/s/g) || []).pop();
-    rows.push({ b, n: lines.length, gen, tps: span > 0 ? gen / span : gen / meta.wall_s, wall: meta.wall_s, own });
-  }
-  if (rows.length) {
-    L.push('| sequences | completed | tokens generated | aggregate tok/s | vs 1 sequence | wall s | engine says |', '|---:|---:|---:|---:|---:|---:|---|');
-    const base = rows.find((r) => r.b === 1)?.tps;
-    for (const r of rows)
-      L.push(`| ${r.b} | ${r.n} | ${r.gen} | ${fmt(r.tps)} | ${base ? fmt(r.tps / base, 2) + 'x' : '–'} | ${fmt(r.wall, 1)} | ${r.own || '–'} |`);
-    L.push('', 'aggregate tok/s = generated tokens / longest request time (prefill included).');
+  L.push('## Batch scaling (`swiftlet generate --bench`, q8_0)', '');
+  const sc = readJson(`${dir}/generate-scaling.json`);
+  if (sc && Array.isArray(sc.results)) {
+    L.push(`${sc.prompt}-token prompts, ${sc.gen} new tokens per sequence; aggregate decode tok/s over the window in which all sequences decode.`, '');
+    L.push('| sequences | aggregate decode tok/s | vs 1 sequence | preemptions |', '|---:|---:|---:|---:|');
+    for (const r of sc.results) L.push(`| ${r.concurrency} | ${fmt(r.decode_tok_s)} | ${fmt(r.speedup, 2)}x | ${r.preemptions ?? '–'} |`);
   } else L.push('_not run (see skipped sections)_');
+  const tt = readJson(`${dir}/generate-ttft.json`);
+  if (tt && tt.cold_ttft_ms) {
+    L.push('', `Prefix cache: TTFT of a cold ${tt.cold_tokens}-token prompt ${fmt(tt.cold_ttft_ms)} ms; ` +
+      `a ${tt.prefix_tokens}-token prompt with ${tt.cached_tokens} cached tokens ${fmt(tt.cached_ttft_ms)} ms (${fmt(tt.ratio, 2)}x the cold one).`);
+  }
   L.push('');
 
   L.push('## Serving (`swiftlet serve` q8_0 + `swiftlet bench --sweep`, open loop, Poisson)', '');
@@ -156,8 +122,7 @@ function summary(dir) {
   console.log(L.join('\n'));
 }
 
-const [cmd, a, b] = process.argv.slice(2);
-if (cmd === 'prompts') prompts(Number(a), Number(b));
-else if (cmd === 'calib') calib(a);
+const [cmd, a] = process.argv.slice(2);
+if (cmd === 'calib') calib(a);
 else if (cmd === 'summary') summary(a);
-else { console.error('usage: node bench/report.mjs prompts N WORDS | calib FILE | summary DIR'); process.exit(2); }
+else { console.error('usage: node bench/report.mjs calib FILE | summary DIR'); process.exit(2); }

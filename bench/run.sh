@@ -4,8 +4,8 @@
 #      in bench/work/ (git-ignored; reused when present)
 #   2. swiftlet kbench --json                      -> bench/results/kbench.json
 #   3. swiftlet mbench --json per type             -> bench/results/mbench-TYPE.json
-#   4. batch scaling: swiftlet generate, 1/4/16/32 prompts of ~128 tokens, 128 new tokens
-#                                                  -> bench/results/generate-B.{jsonl,log,json}
+#   4. batch scaling: swiftlet generate --bench 1,4,16,32 (aggregate decode tok/s) and
+#      --bench-ttft (cold vs prefix-cached TTFT) -> bench/results/generate-{scaling,ttft}.json
 #   5. serving: swiftlet serve (q8_0) on a loopback port, swiftlet bench --sweep on
 #      chat-shared-prefix and mixed-lengths        -> bench/results/sweep-WORKLOAD.{json,svg}
 #   6. bench/results/summary.md (bench/report.mjs, node)
@@ -70,21 +70,17 @@ for t in $MODELS; do
 done
 
 Q8=$WORK/qwen2.5-0.5b.q8_0.gguf
-# ---- 4. batch scaling through the engine ----
-if [ -s "$Q8" ] && command -v node >/dev/null 2>&1; then
-  for b in 1 4 16 32; do
-    node bench/report.mjs prompts $b 128 > "$WORK/prompts-$b.jsonl"
-    say "generate: $b sequences"
-    t0=$(node -e 'console.log(Date.now())')
-    if run_for 240 "$BIN" generate -m "$Q8" --prompts "$WORK/prompts-$b.jsonl" -n 128 >"$RES/generate-$b.jsonl" 2>"$RES/generate-$b.log"; then
-      t1=$(node -e 'console.log(Date.now())')
-      echo "{\"batch\": $b, \"wall_s\": $(( (t1 - t0) / 1000 )).$(printf '%03d' $(( (t1 - t0) % 1000 )))}" > "$RES/generate-$b.json"
-      tail -n 3 "$RES/generate-$b.log"
-    else
-      rm -f "$RES/generate-$b.jsonl"; skip "generate batch $b" "$(tail -n 1 "$RES/generate-$b.log")"; break
-    fi
-  done
-else skip "batch scaling" "needs the q8_0 model and node"; fi
+# ---- 4. batch scaling through the engine (generate's own --bench modes) ----
+if [ -s "$Q8" ]; then
+  say "generate --bench 1,4,16,32 (128-token prompts, 128 new tokens each)"
+  if run_for 300 "$BIN" generate -m "$Q8" --bench 1,4,16,32 --bench-prompt 128 --bench-gen 128 \
+       >"$RES/generate-scaling.json" 2>"$RES/generate-scaling.log"; then cat "$RES/generate-scaling.log" >&2
+  else rm -f "$RES/generate-scaling.json"; skip "batch scaling" "$(tail -n 1 "$RES/generate-scaling.log")"; fi
+  say "generate --bench-ttft (cold 50-token prompt vs 1,000 cached prefix tokens)"
+  if run_for 180 "$BIN" generate -m "$Q8" --bench-ttft >"$RES/generate-ttft.json" 2>"$RES/generate-ttft.log"; then
+    cat "$RES/generate-ttft.log" >&2
+  else rm -f "$RES/generate-ttft.json"; skip "prefix-cache TTFT" "$(tail -n 1 "$RES/generate-ttft.log")"; fi
+else skip "batch scaling" "needs the q8_0 model"; fi
 
 # ---- 5. serving sweep ----
 serve_sweep() {
