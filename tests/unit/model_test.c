@@ -1,0 +1,177 @@
+/* model_test.c — the loader and the forward pass's input checks: configs read from the
+ * shared models, clear errors for a missing file, a non-GGUF file, a vocab-only file, an
+ * unknown architecture, a wrong tensor shape and an unsupported tensor type (files written
+ * with the gguf writer), the K/V row layout of model.h, bad batches refused (token, position,
+ * sequence, block id, size), and weights borrowed from the mapping, not copied. */
+#include "kernels/kq.h"
+#include "model/model.h"
+#include "t.h"
+#include <stdint.h>
+
+#define TMP "/tmp/swiftlet_model_test.gguf"
+
+/* A tiny llama file: D=32, 1 layer, 2 heads, 1 kv head, ff 64, vocab 16. Knobs break it. */
+typedef struct knobs { const char *arch; int64_t bad_q_rows; uint32_t ffn_dtype; bool drop_output_norm; } knobs;
+
+static int write_model(const knobs *k) {
+    enum { D = 32, F = 64, V = 16, KD = 16 };
+    gguf_writer *w = gguf_writer_create();
+    const char *arch = k->arch ? k->arch : "llama";
+    char key[128];
+    gguf_writer_set_str(w, "general.architecture", arch);
+#define SETU(name, v) (snprintf(key, sizeof key, "%s." name, arch), gguf_writer_set_u32(w, key, v))
+    SETU("context_length", 64);
+    SETU("embedding_length", D);
+    SETU("block_count", 1);
+    SETU("feed_forward_length", F);
+    SETU("attention.head_count", 2);
+    SETU("attention.head_count_kv", 1);
+#undef SETU
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+    gguf_writer_set_f32(w, key, 1e-5f);
+    static float buf[V * F * 2];
+    for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++) buf[i] = (float)((i * 37) % 11) * 0.01f - 0.05f;
+    static uint8_t qbuf[F * D];
+    struct { const char *name; int64_t ne0, ne1; uint32_t dt; } ts[] = {
+        {"token_embd.weight", D, V, GGUF_DTYPE_F32},
+        {"output_norm.weight", D, 1, GGUF_DTYPE_F32},
+        {"blk.0.attn_norm.weight", D, 1, GGUF_DTYPE_F32},
+        {"blk.0.attn_q.weight", D, k->bad_q_rows ? k->bad_q_rows : D, GGUF_DTYPE_F32},
+        {"blk.0.attn_k.weight", D, KD, GGUF_DTYPE_F32},
+        {"blk.0.attn_v.weight", D, KD, GGUF_DTYPE_F32},
+        {"blk.0.attn_output.weight", D, D, GGUF_DTYPE_F32},
+        {"blk.0.ffn_norm.weight", D, 1, GGUF_DTYPE_F32},
+        {"blk.0.ffn_gate.weight", D, F, k->ffn_dtype},
+        {"blk.0.ffn_up.weight", D, F, GGUF_DTYPE_F32},
+        {"blk.0.ffn_down.weight", F, D, GGUF_DTYPE_F32},
+    };
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        if (k->drop_output_norm && !strcmp(ts[i].name, "output_norm.weight")) continue;
+        int64_t ne[2] = {ts[i].ne0, ts[i].ne1};
+        uint64_t nb = gguf_row_bytes(ts[i].dt, ne[0]) * (uint64_t)ne[1];
+        const void *data = ts[i].dt == GGUF_DTYPE_F32 ? (const void *)buf : (const void *)qbuf;
+        if (nb == 0) nb = (uint64_t)ne[0] * (uint64_t)ne[1]; /* a dtype the writer cannot size: raw bytes */
+        gguf_writer_add_tensor(w, ts[i].name, ts[i].dt, ts[i].ne1 > 1 ? 2 : 1, ne, data, nb);
+    }
+    sw_err e = {0};
+    int rc = gguf_writer_write(w, TMP, &e);
+    gguf_writer_destroy(w);
+    return rc;
+}
+
+static void expect_load_error(const char *path, int code, const char *needle) {
+    model *m = (model *)1;
+    sw_err e = {0};
+    int rc = model_load(path, &m, &e);
+    T_CHECK(rc == code, "%s: rc %d (%s), expected %d", path, rc, e.msg, code);
+    T_CHECK(m == NULL, "out not cleared");
+    T_CHECK(strstr(e.msg, needle) != NULL, "message '%s' lacks '%s'", e.msg, needle);
+    if (rc == SW_OK) model_free(m);
+}
+
+static void test_errors(void) {
+    expect_load_error("/nonexistent/model.gguf", SW_ERR_IO, "nonexistent");
+    expect_load_error("Makefile", SW_ERR_FORMAT, "Makefile");
+    if (!t_shared_missing()) expect_load_error(SHARED "/vocab/ggml-vocab-llama-spm.gguf", SW_ERR_FORMAT, "");
+
+    knobs k = {.ffn_dtype = GGUF_DTYPE_F32};
+    T_EQ_INT(write_model(&k), SW_OK);
+    model *m;
+    sw_err e = {0};
+    T_EQ_INT(model_load(TMP, &m, &e), SW_OK);
+    if (m) {
+        const model_config *c = model_get_config(m);
+        T_EQ_INT(c->n_embd, 32);
+        T_EQ_INT(c->head_dim, 16);
+        T_EQ_INT(c->n_vocab, 16);
+        T_OK(c->tied_output);
+        T_OK(c->rope_theta == 10000.0f); /* default when absent */
+        model_free(m);
+    }
+    k = (knobs){.arch = "gpt2", .ffn_dtype = GGUF_DTYPE_F32};
+    T_EQ_INT(write_model(&k), SW_OK);
+    expect_load_error(TMP, SW_ERR_UNSUPPORTED, "gpt2");
+    k = (knobs){.bad_q_rows = 48, .ffn_dtype = GGUF_DTYPE_F32};
+    T_EQ_INT(write_model(&k), SW_OK);
+    expect_load_error(TMP, SW_ERR_FORMAT, "blk.0.attn_q.weight");
+    k = (knobs){.ffn_dtype = GGUF_DTYPE_I8};
+    if (write_model(&k) == SW_OK) expect_load_error(TMP, SW_ERR_UNSUPPORTED, "blk.0.ffn_gate.weight");
+    k = (knobs){.ffn_dtype = GGUF_DTYPE_F32, .drop_output_norm = true};
+    T_EQ_INT(write_model(&k), SW_OK);
+    expect_load_error(TMP, SW_ERR_FORMAT, "output_norm.weight");
+    unlink(TMP);
+}
+
+static void test_shared_config(void) {
+    if (t_shared_missing()) { T_SKIP("%s missing", SHARED); return; }
+    model *m;
+    sw_err e = {0};
+    T_EQ_INT(model_load(SHARED "/models/qwen2-gpt2-tiny.f32.gguf", &m, &e), SW_OK);
+    if (!m) return;
+    const model_config *c = model_get_config(m);
+    T_EQ_INT(c->arch, MODEL_ARCH_QWEN2);
+    T_OK(c->rope_neox && c->tied_output);
+    T_EQ_INT(c->n_embd, 64);
+    T_EQ_INT(c->n_layer, 2);
+    T_EQ_INT(c->n_head, 4);
+    T_EQ_INT(c->n_head_kv, 2);
+    T_EQ_INT(c->n_ff, 128);
+    T_EQ_INT(c->n_vocab, 50257);
+    T_OK(c->rope_theta == 1e6f);
+    /* weights are borrowed from the mapping: the per-token weight bytes fit inside the file */
+    T_OK(model_weight_bytes(m) <= gguf_file_size(model_gguf(m)));
+    model_free(m);
+
+    T_EQ_INT(model_load(SHARED "/models/llama-spm-kq.q4_k_m.gguf", &m, &e), SW_OK);
+    if (!m) return;
+    c = model_get_config(m);
+    T_EQ_INT(c->arch, MODEL_ARCH_LLAMA);
+    T_OK(!c->rope_neox && !c->tied_output);
+    T_EQ_INT(c->n_head_kv, 1);
+    T_EQ_INT(c->weight_dtype, GGUF_DTYPE_Q4_K);
+
+    /* K/V layout: (n_layer, n_blocks, block_size, kv_dim) */
+    model_kv *kv;
+    T_EQ_INT(model_kv_create(c, GGUF_DTYPE_F16, 4, 3, &kv, &e), SW_OK);
+    size_t kd = (size_t)c->n_head_kv * c->head_dim;
+    T_OK((char *)model_kv_row(kv, kv->k, 1, 2, 3) - (char *)kv->k == (long)(((1 * 3 + 2) * 4 + 3) * kd * 2));
+    T_EQ_INT(model_kv_create(c, GGUF_DTYPE_Q8_0, 4, 3, &(model_kv *){NULL}, &e), SW_ERR_ARG);
+
+    /* bad batches */
+    model_ws *ws;
+    T_EQ_INT(model_ws_create(m, 4, 12, &ws, &e), SW_OK);
+    float *out = malloc((size_t)4 * c->n_vocab * sizeof *out);
+    int32_t tokens[4] = {1, 2, 3, 4}, pos[4] = {0, 1, 2, 3}, seq[4] = {0, 0, 0, 0}, bt[3] = {2, 0, 1};
+    const int32_t *tables[1] = {bt};
+    model_batch b = {.n_tokens = 4, .tokens = tokens, .pos = pos, .seq = seq, .n_seqs = 1, .block_tables = tables};
+    T_EQ_INT(model_forward(m, ws, kv, &b, out, &e), SW_OK);
+    tokens[1] = c->n_vocab;
+    T_EQ_INT(model_forward(m, ws, kv, &b, out, &e), SW_ERR_ARG);
+    T_CHECK(strstr(e.msg, "token") != NULL, "%s", e.msg);
+    tokens[1] = 2;
+    pos[3] = 12; /* beyond the workspace's context */
+    T_EQ_INT(model_forward(m, ws, kv, &b, out, &e), SW_ERR_ARG);
+    pos[3] = 3;
+    seq[2] = 1;
+    T_EQ_INT(model_forward(m, ws, kv, &b, out, &e), SW_ERR_ARG);
+    seq[2] = 0;
+    bt[0] = 3; /* no such block */
+    T_EQ_INT(model_forward(m, ws, kv, &b, out, &e), SW_ERR_ARG);
+    T_CHECK(strstr(e.msg, "block") != NULL, "%s", e.msg);
+    bt[0] = 2;
+    b.n_tokens = 5;
+    T_EQ_INT(model_forward(m, ws, kv, &b, out, &e), SW_ERR_ARG);
+    b.n_tokens = 0;
+    T_EQ_INT(model_forward(m, ws, kv, &b, out, &e), SW_ERR_ARG);
+    T_EQ_INT(model_ws_create(m, 0, 12, &(model_ws *){NULL}, &e), SW_ERR_ARG);
+    free(out);
+    model_ws_destroy(ws);
+    model_kv_destroy(kv);
+    model_free(m);
+}
+
+int main(void) {
+    test_errors();
+    test_shared_config();
+    return t_done();
+}
