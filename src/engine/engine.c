@@ -36,6 +36,8 @@
 #include <time.h>
 
 #define ENGINE_MAX_STOP_IDS 1024
+/* TTFT objective of a request that names none (ordering under the slo policy only). */
+#define ENGINE_DEFAULT_SLO_TTFT_MS 10000.0
 
 struct engine_req {
     /* fixed at submit */
@@ -45,6 +47,7 @@ struct engine_req {
     int32_t *stop_ids;     /* (n_stop_ids) */
     int n_stop_ids;
     int priority;
+    double deadline_ms;    /* slo policy: t_submit + TTFT objective */
     int n_logprobs;
     sampler *smp;
 
@@ -248,12 +251,15 @@ static void wait_insert_before(engine *e, engine_req *r, engine_req *at) {
     e->n_waiting++;
 }
 
-/* New request: FCFS appends; the priority policy keeps the queue ordered by priority
- * (larger first), FCFS among equals. (slo is scheduled as fcfs for now.) */
+/* New request: fcfs appends; priority keeps the queue ordered by priority (larger
+ * first), slo by TTFT deadline (earliest first, EDF); arrival order among equals.
+ * Preempted requests go to the front regardless (wait_insert_before the head). */
 static void wait_enqueue(engine *e, engine_req *r) {
     engine_req *at = NULL;
     if (e->cfg.policy == ENGINE_POLICY_PRIORITY)
         for (at = e->wait_head; at && at->priority >= r->priority; at = at->next) {}
+    else if (e->cfg.policy == ENGINE_POLICY_SLO)
+        for (at = e->wait_head; at && at->deadline_ms <= r->deadline_ms; at = at->next) {}
     wait_insert_before(e, r, at);
 }
 
@@ -620,6 +626,7 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     if (p->n_stop_ids) memcpy(r->stop_ids, p->stop_ids, (size_t)p->n_stop_ids * sizeof *r->stop_ids);
     for (int i = 0; i < p->n_prompt; i++) sampler_accept(r->smp, p->prompt[i], true);
     r->timing.t_submit_ms = sw_now_ms();
+    r->deadline_ms = r->timing.t_submit_ms + (p->slo_ttft_ms > 0 ? p->slo_ttft_ms : ENGINE_DEFAULT_SLO_TTFT_MS);
     r->timing.n_prompt = p->n_prompt;
 
     pthread_mutex_lock(&e->mu);

@@ -28,7 +28,9 @@ typedef struct engine_config {
     int max_seqs;           /* cap on running sequences */
     int max_ctx;            /* per-sequence context cap (0 = model's n_ctx_train) */
     bool prefix_cache;      /* share full blocks across requests (default true) */
-    engine_policy policy;
+    engine_policy policy;   /* order of the waiting queue: fcfs (arrival); priority (larger
+                             * first); slo (earliest TTFT deadline = submit + slo_ttft_ms,
+                             * 10 s when unset). Preempted requests always go first. */
 } engine_config;
 void engine_config_default(engine_config *c);
 

@@ -386,24 +386,29 @@ static void test_notify_and_priority(void) {
     T_OK(res.tm.t_finish_ms >= res.tm.t_last_token_ms);
     engine_destroy(e);
 
-    /* priority: with max_seqs 1, a later high-priority request runs before earlier low ones */
-    engine_config c;
-    engine_config_default(&c);
-    c.n_threads = 2; c.kv_tokens = 512; c.max_seqs = 1; c.policy = ENGINE_POLICY_PRIORITY;
-    T_EQ_INT(engine_create(f.m, f.t, &c, &e, &err), SW_OK);
-    engine_req *rs[4];
-    p.max_tokens = 20;
-    for (int i = 0; i < 4; i++) {
-        p.priority = i == 3 ? 10 : 0;
-        T_EQ_INT(engine_submit(e, &p, &rs[i], &err), SW_OK);
+    /* priority / slo: with max_seqs 1, a later urgent request runs before earlier ones */
+    for (int pol = 0; pol < 2; pol++) {
+        engine_config c;
+        engine_config_default(&c);
+        c.n_threads = 1; c.kv_tokens = 512; c.max_seqs = 1;
+        c.policy = pol ? ENGINE_POLICY_SLO : ENGINE_POLICY_PRIORITY;
+        T_EQ_INT(engine_create(f.m, f.t, &c, &e, &err), SW_OK);
+        engine_req *rs[4];
+        p.max_tokens = 20;
+        for (int i = 0; i < 4; i++) {
+            p.priority = i == 3 ? 10 : 0;
+            p.slo_ttft_ms = i == 3 ? 1.0 : 0.0;
+            T_EQ_INT(engine_submit(e, &p, &rs[i], &err), SW_OK);
+        }
+        result rr[4];
+        for (int i = 0; i < 4; i++) { collect(rs[i], &rr[i]); engine_req_release(rs[i]); }
+        /* request 0 may already run; request 3 must start before requests 1 and 2 */
+        T_CHECK(rr[3].tm.t_first_sched_ms <= rr[1].tm.t_first_sched_ms && rr[3].tm.t_first_sched_ms <= rr[2].tm.t_first_sched_ms,
+                "%s: urgent request scheduled at %.1f, others at %.1f %.1f", pol ? "slo" : "priority",
+                rr[3].tm.t_first_sched_ms, rr[1].tm.t_first_sched_ms, rr[2].tm.t_first_sched_ms);
+        T_OK(rr[1].tm.t_first_sched_ms <= rr[2].tm.t_first_sched_ms);
+        engine_destroy(e);
     }
-    result rr[4];
-    for (int i = 0; i < 4; i++) { collect(rs[i], &rr[i]); engine_req_release(rs[i]); }
-    /* request 0 may already run; request 3 must start before requests 1 and 2 */
-    T_CHECK(rr[3].tm.t_first_sched_ms <= rr[1].tm.t_first_sched_ms && rr[3].tm.t_first_sched_ms <= rr[2].tm.t_first_sched_ms,
-            "priority request scheduled at %.1f, others at %.1f %.1f", rr[3].tm.t_first_sched_ms, rr[1].tm.t_first_sched_ms,
-            rr[2].tm.t_first_sched_ms);
-    engine_destroy(e);
     unload(&f);
 }
 
