@@ -1,6 +1,6 @@
 /* model_attn_avx512.c — AVX-512 GQA attention for one token and one K/V head (contract
  * in model_attn.h). Per query head, q stays in registers while each K row (F16 or F32) is
- * loaded and converted once; scores are reduced per position; softmax uses a vector exp
+ * loaded and converted once; the scores of 16 positions share one transposed reduction; softmax uses a vector exp
  * (Cody-Waite range reduction + degree-6 polynomial, ~1 ulp) and rounds the weights to
  * F16 with vcvtps2ph when the store is F16; the V sum keeps the head's output in
  * registers. Compiled with AVX-512 flags (file name); called only when the kernels chose
@@ -11,11 +11,38 @@
 
 #define MAXV 16 /* head_dim <= 256 */
 
-static inline const char *kv_row(const model_kv *kv, const void *base, int layer, const int32_t *bt, int p, size_t off) {
+/* Walks the K or V rows of one head through the block table, position 0 upward, without
+ * a division per row; a block's start is looked up only when the walk enters it. */
+typedef struct row_walk {
+    const char *base, *cur;  /* store base + head offset; next row */
+    const int32_t *bt;
+    size_t block_bytes, stride, layer_off;
+    int bs, blk, r;
+} row_walk;
+
+static inline void walk_init(row_walk *w, const model_kv *kv, const void *base, int layer, const int32_t *bt, size_t off) {
     size_t esz = kv->dtype == GGUF_DTYPE_F16 ? 2 : 4;
-    size_t idx = (((size_t)layer * (size_t)kv->n_blocks + (size_t)bt[p / kv->block_size]) * (size_t)kv->block_size +
-                  (size_t)(p % kv->block_size)) * (size_t)kv->kv_dim;
-    return (const char *)base + idx * esz + off;
+    w->stride = (size_t)kv->kv_dim * esz;
+    w->block_bytes = (size_t)kv->block_size * w->stride;
+    w->layer_off = (size_t)layer * (size_t)kv->n_blocks;
+    w->base = (const char *)base + off;
+    w->bt = bt;
+    w->bs = kv->block_size;
+    w->blk = 0;
+    w->r = 0;
+    w->cur = w->base + (w->layer_off + (size_t)bt[0]) * w->block_bytes;
+}
+
+static inline const char *walk_next(row_walk *w) {
+    if (w->r == w->bs) {
+        w->r = 0;
+        w->blk++;
+        w->cur = w->base + (w->layer_off + (size_t)w->bt[w->blk]) * w->block_bytes;
+    }
+    const char *row = w->cur;
+    w->cur += w->stride;
+    w->r++;
+    return row;
 }
 
 static inline __m512 load16(const char *row, int i, bool f16) {
@@ -40,6 +67,23 @@ static inline __m512 exp512(__m512 x) {
     p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r);
     p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
+}
+
+/* Lane sums of 16 vectors: result lane t = Σ lanes of a[t]. Three levels of in-lane
+ * unpack/shuffle + add and one of 128-bit shuffles (45 ops instead of 16 full reductions). */
+static inline __m512 reduce16(const __m512 a[16]) {
+    __m512 b[8], c[4];
+    for (int k = 0; k < 8; k++)
+        b[k] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * k], a[2 * k + 1]), _mm512_unpackhi_ps(a[2 * k], a[2 * k + 1]));
+    for (int k = 0; k < 4; k++)
+        c[k] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * k], b[2 * k + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(b[2 * k], b[2 * k + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 d0 = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 d1 = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(d0, d1, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(d0, d1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 /* Softmax of sc (n) in place; weights rounded to F16 when f16. */
@@ -71,29 +115,59 @@ static void softmax_row(float *sc, int n, bool f16) {
     }
 }
 
-void model_attn_avx512(const model_attn_job *j) {
+/* One query head: scores, softmax, V sum. NV (= head_dim / 16) and F16 are constants in
+ * the specialised copies below, so the vector loops unroll and acc stays in registers. */
+static inline __attribute__((always_inline)) void attn_head(const model_attn_job *j, int h, const int NV, const bool F16) {
     const model_kv *kv = j->kv;
-    const int n = j->pos + 1, hd = j->head_dim, nv = hd / 16;
-    const bool f16 = kv->dtype == GGUF_DTYPE_F16;
-    const size_t off = (size_t)j->kv_head * (size_t)hd * (f16 ? 2 : 4);
-    for (int h = 0; h < j->group; h++) {
-        const float *q = j->q + (size_t)h * hd;
-        float *sc = j->scores + (size_t)h * n, *out = j->out + (size_t)h * hd;
-        __m512 vq[MAXV], acc[MAXV];
-        for (int i = 0; i < nv; i++) vq[i] = _mm512_loadu_ps(q + 16 * i);
-        for (int p = 0; p < n; p++) {
-            const char *kr = kv_row(kv, kv->k, j->layer, j->block_table, p, off);
-            __m512 s = _mm512_mul_ps(load16(kr, 0, f16), vq[0]);
-            for (int i = 1; i < nv; i++) s = _mm512_fmadd_ps(load16(kr, i, f16), vq[i], s);
-            sc[p] = _mm512_reduce_add_ps(s) * j->scale;
+    const int n = j->pos + 1, hd = j->head_dim;
+    const size_t off = (size_t)j->kv_head * (size_t)hd * (F16 ? 2 : 4);
+    const float *q = j->q + (size_t)h * hd;
+    float *sc = j->scores + (size_t)h * n, *out = j->out + (size_t)h * hd;
+    __m512 vq[MAXV], acc[MAXV];
+    for (int i = 0; i < NV; i++) vq[i] = _mm512_loadu_ps(q + 16 * i);
+    const __m512 vscale = _mm512_set1_ps(j->scale);
+    row_walk w;
+    walk_init(&w, kv, kv->k, j->layer, j->block_table, off);
+    int p = 0;
+    for (; p + 16 <= n; p += 16) { /* 16 positions, one transposed reduction */
+        __m512 a[16];
+        for (int t = 0; t < 16; t++) {
+            const char *kr = walk_next(&w);
+            __m512 s = _mm512_mul_ps(load16(kr, 0, F16), vq[0]);
+            for (int i = 1; i < NV; i++) s = _mm512_fmadd_ps(load16(kr, i, F16), vq[i], s);
+            a[t] = s;
         }
-        softmax_row(sc, n, f16);
-        for (int i = 0; i < nv; i++) acc[i] = _mm512_setzero_ps();
-        for (int p = 0; p < n; p++) {
-            const char *vr = kv_row(kv, kv->v, j->layer, j->block_table, p, off);
-            __m512 w = _mm512_set1_ps(sc[p]);
-            for (int i = 0; i < nv; i++) acc[i] = _mm512_fmadd_ps(w, load16(vr, i, f16), acc[i]);
-        }
-        for (int i = 0; i < nv; i++) _mm512_storeu_ps(out + 16 * i, acc[i]);
+        _mm512_storeu_ps(sc + p, _mm512_mul_ps(reduce16(a), vscale));
     }
+    for (; p < n; p++) {
+        const char *kr = walk_next(&w);
+        __m512 s = _mm512_mul_ps(load16(kr, 0, F16), vq[0]);
+        for (int i = 1; i < NV; i++) s = _mm512_fmadd_ps(load16(kr, i, F16), vq[i], s);
+        sc[p] = _mm512_reduce_add_ps(s) * j->scale;
+    }
+    softmax_row(sc, n, F16);
+    for (int i = 0; i < NV; i++) acc[i] = _mm512_setzero_ps();
+    walk_init(&w, kv, kv->v, j->layer, j->block_table, off);
+    for (p = 0; p < n; p++) {
+        const char *vr = walk_next(&w);
+        __m512 wt = _mm512_set1_ps(sc[p]);
+        for (int i = 0; i < NV; i++) acc[i] = _mm512_fmadd_ps(wt, load16(vr, i, F16), acc[i]);
+    }
+    for (int i = 0; i < NV; i++) _mm512_storeu_ps(out + 16 * i, acc[i]);
+}
+
+static void head_any_f16(const model_attn_job *j, int h) { attn_head(j, h, j->head_dim / 16, true); }
+static void head_any_f32(const model_attn_job *j, int h) { attn_head(j, h, j->head_dim / 16, false); }
+static void head_64_f16(const model_attn_job *j, int h) { attn_head(j, h, 4, true); }
+static void head_64_f32(const model_attn_job *j, int h) { attn_head(j, h, 4, false); }
+static void head_128_f16(const model_attn_job *j, int h) { attn_head(j, h, 8, true); }
+static void head_128_f32(const model_attn_job *j, int h) { attn_head(j, h, 8, false); }
+
+void model_attn_avx512(const model_attn_job *j) {
+    const bool f16 = j->kv->dtype == GGUF_DTYPE_F16;
+    void (*fn)(const model_attn_job *, int);
+    if (j->head_dim == 64) fn = f16 ? head_64_f16 : head_64_f32;
+    else if (j->head_dim == 128) fn = f16 ? head_128_f16 : head_128_f32;
+    else fn = f16 ? head_any_f16 : head_any_f32;
+    for (int h = 0; h < j->group; h++) fn(j, h);
 }
