@@ -52,7 +52,9 @@ function summary(dir) {
   L.push(`| machine | ${cpu}, ${cores} cores |`);
   L.push(`| date | ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC |`);
   L.push(`| git commit | ${commit || '?'} |`);
-  L.push('| model | qwen2.5-0.5b preset, random weights, GPT-2 vocab (`swiftlet gen-model`) |', '');
+  const preset = readJson(`${dir}/meta.json`)?.preset || 'qwen2.5-0.5b';
+  const comparable = preset === 'qwen2.5-0.5b';
+  L.push(`| model | ${preset} preset, random weights, GPT-2 vocab (\`swiftlet gen-model\`) |`, '');
 
   const kb = readJson(`${dir}/kbench.json`);
   L.push('## Kernels (`swiftlet kbench`)', '');
@@ -77,11 +79,13 @@ function summary(dir) {
     const tg = m.decode_tok_s ?? pick(m, [/decode|gen|tg/i, /tok.*s|per_s|tps/i], /ms$|_ms\b|tokens$|gb/i);
     const gbs = m.decode_weight_gbs ?? pick(m, [/decode|gen|tg/i, /gb/i], /bandwidth|machine|read_bw/i);
     const bw = m.read_bandwidth_gbs;
-    L.push(`| ${t} | ${fmt(pp)} | ${pp ? fmt(pp / ref.prefill, 2) + 'x' : '–'} (ref ${ref.prefill}) | ${fmt(tg)} | ` +
-      `${tg ? fmt(tg / ref.decode, 2) + 'x' : '–'} (ref ${ref.decode}) | ${fmt(gbs)}${gbs && bw ? ` (${fmt(100 * gbs / bw, 0)}% of ${fmt(bw)})` : ''} |`);
+    const ratio = (x, r) => (x && comparable ? fmt(x / r, 2) + 'x' : '–');
+    L.push(`| ${t} | ${fmt(pp)} | ${ratio(pp, ref.prefill)} (ref ${ref.prefill}) | ${fmt(tg)} | ` +
+      `${ratio(tg, ref.decode)} (ref ${ref.decode}) | ${fmt(gbs)}${gbs && bw ? ` (${fmt(100 * gbs / bw, 0)}% of ${fmt(bw)})` : ''} |`);
   }
   if (!anyM) L.push('', '_mbench not run (see skipped sections)_');
-  L.push('', 'Reference: llama.cpp on the same files (Q8_0 538 / 48, Q4_0 489 / 68, Q4_K_M 196 / 35 tok/s prefill / decode).', '');
+  L.push('', 'Reference: llama.cpp on the qwen2.5-0.5b files (Q8_0 538 / 48, Q4_0 489 / 68, Q4_K_M 196 / 35 tok/s prefill / decode)' +
+    (comparable ? '.' : `; no ratios for the ${preset} preset.`), '');
 
   L.push('## Batch scaling (`swiftlet generate --bench`, q8_0)', '');
   const sc = readJson(`${dir}/generate-scaling.json`);
@@ -118,7 +122,7 @@ function summary(dir) {
 
   const sk = existsSync(`${dir}/skipped.txt`) ? readFileSync(`${dir}/skipped.txt`, 'utf8').trim() : '';
   L.push('## Skipped sections', '', sk ? sk.split('\n').map((l) => `- ${l}`).join('\n') : 'none', '');
-  L.push(`Files: ${readdirSync(dir).sort().join(', ')}`);
+  L.push(`Files: ${readdirSync(dir).filter((f) => /\.(json|svg)$/.test(f)).sort().join(', ')} (logs: *.log)`);
   console.log(L.join('\n'));
 }
 

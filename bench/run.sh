@@ -12,17 +12,21 @@
 # Each section is skipped with a message when its command fails (or is not built yet),
 # and every command runs under a timeout taken from one overall budget.
 # Environment: SWIFTLET_BIN (default build/swiftlet), BENCH_BUDGET_S (default 1140),
-# BENCH_PORT (default: first free of 18080..18099), SWIFTLET_THREADS (passed through).
+# BENCH_PORT (default: first free of 18080..18099), SWIFTLET_THREADS (passed through),
+# BENCH_PRESET (default qwen2.5-0.5b; e.g. `BENCH_PRESET=tiny make bench` is a one-minute
+# smoke run of the whole pipeline — its figures are not comparable with llama.cpp's).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BIN=${SWIFTLET_BIN:-build/swiftlet}
 WORK=bench/work
 RES=bench/results
 VOCAB=../shared/vocab/ggml-vocab-gpt-2.gguf
+PRESET=${BENCH_PRESET:-qwen2.5-0.5b}
 BUDGET=${BENCH_BUDGET_S:-1140}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
 rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
+echo "{\"preset\": \"$PRESET\"}" > "$RES/meta.json"
 
 say() { echo "bench: $*" >&2; }
 skip() { say "SKIPPED $1: $2"; echo "$1: $2" >> "$RES/skipped.txt"; }
@@ -45,10 +49,10 @@ command -v node >/dev/null 2>&1 || say "node not found: summary.md will not be w
 # ---- 1. models ----
 MODELS=""
 for t in q8_0 q4_0 q4_k_m; do
-  m=$WORK/qwen2.5-0.5b.$t.gguf
+  m=$WORK/$PRESET.$t.gguf
   if [ ! -s "$m" ]; then
     say "generating $m"
-    if run_for 240 "$BIN" gen-model --arch qwen2 --preset qwen2.5-0.5b --type $t --vocab "$VOCAB" -o "$m.tmp" >"$RES/gen-model-$t.log" 2>&1 \
+    if run_for 240 "$BIN" gen-model --preset "$PRESET" --type $t --vocab "$VOCAB" -o "$m.tmp" >"$RES/gen-model-$t.log" 2>&1 \
        && mv "$m.tmp" "$m"; then :; else
       rm -f "$m.tmp"; skip "model $t" "gen-model failed: $(tail -n 1 "$RES/gen-model-$t.log")"; continue
     fi
@@ -64,12 +68,12 @@ else rm -f "$RES/kbench.json"; skip kbench "$(tail -n 1 "$RES/kbench.log")"; fi
 # ---- 3. single stream per type ----
 for t in $MODELS; do
   say "mbench $t"
-  if run_for 200 "$BIN" mbench -m "$WORK/qwen2.5-0.5b.$t.gguf" --json "$RES/mbench-$t.json" >"$RES/mbench-$t.log" 2>&1; then
+  if run_for 200 "$BIN" mbench -m "$WORK/$PRESET.$t.gguf" --json "$RES/mbench-$t.json" >"$RES/mbench-$t.log" 2>&1; then
     cat "$RES/mbench-$t.log"
   else rm -f "$RES/mbench-$t.json"; skip "mbench $t" "$(tail -n 1 "$RES/mbench-$t.log")"; fi
 done
 
-Q8=$WORK/qwen2.5-0.5b.q8_0.gguf
+Q8=$WORK/$PRESET.q8_0.gguf
 # ---- 4. batch scaling through the engine (generate's own --bench modes) ----
 if [ -s "$Q8" ]; then
   say "generate --bench 1,4,16,32 (128-token prompts, 128 new tokens each)"
@@ -93,7 +97,7 @@ serve_sweep() {
   [ -n "$PORT" ] || { skip "serving sweep" "no free port in 18080..18099"; return; }
   URL=http://127.0.0.1:$PORT
   say "serve $Q8 on $URL"
-  "$BIN" serve -m "$Q8" --host 127.0.0.1 --port "$PORT" --model-name qwen2.5-0.5b-q8_0 >"$RES/serve.log" 2>&1 &
+  "$BIN" serve -m "$Q8" --host 127.0.0.1 --port "$PORT" --model-name "$PRESET-q8_0" >"$RES/serve.log" 2>&1 &
   SPID=$!
   ready=0
   for i in $(seq 1 120); do

@@ -10,6 +10,7 @@
  * TPOT = (e2e - TTFT) / (output_tokens - 1), output_tokens from the usage chunk when
  * present, else the number of content chunks. */
 #include "bench/bench.h"
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -213,7 +214,7 @@ static void sleep_until_ms(double t_ms) {
     ts.tv_nsec = (long)((t_ms - (double)ts.tv_sec * 1000.0) * 1e6);
     if (ts.tv_nsec < 0) ts.tv_nsec = 0;
     if (ts.tv_nsec > 999999999) ts.tv_nsec = 999999999;
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == 4 /* EINTR */) {}
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {}
 }
 
 static int run_open(run *r, sw_err *err) {
