@@ -1,0 +1,87 @@
+/* model_attn_test.c — the attention implementations against a direct double-precision
+ * computation of softmax(q·K/sqrt(d))·V over a paged store with a scattered block table:
+ * head dims 16/48/64/128, F16 and F32 stores, lengths that are and are not multiples of
+ * 16 or of the block size, GQA groups of 1 and 7. The AVX-512 version runs when the
+ * kernels chose avx512. */
+#include "kernels/kq.h"
+#include "model/model_attn.h"
+#include "t.h"
+#include <math.h>
+
+static float frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static void check(model_attn_fn fn, const char *name, int hd, int group, int n_head_kv, uint32_t dtype, int pos) {
+    enum { BS = 16, NB = 24 };
+    model_config c = {.n_layer = 2, .n_head_kv = n_head_kv, .head_dim = hd};
+    model_kv *kv;
+    sw_err e = {0};
+    if (model_kv_create(&c, dtype, BS, NB, &kv, &e)) { T_CHECK(0, "%s", e.msg); return; }
+    int32_t bt[NB];
+    for (int i = 0; i < NB; i++) bt[i] = (i * 7 + 3) % NB; /* a permutation */
+    unsigned s = 99;
+    int kvd = n_head_kv * hd, layer = 1, kvh = n_head_kv - 1;
+    float *row = malloc((size_t)kvd * sizeof *row);
+    for (int p = 0; p <= pos; p++)
+        for (int which = 0; which < 2; which++) {
+            for (int i = 0; i < kvd; i++) row[i] = frand(&s) * 2.0f;
+            kq_store_kv(dtype, model_kv_row(kv, which ? kv->v : kv->k, layer, bt[p / BS], p % BS), row, kvd);
+        }
+    float *q = malloc((size_t)group * hd * sizeof *q), *out = malloc((size_t)group * hd * sizeof *out);
+    float *scores = malloc((size_t)group * (pos + 1) * sizeof *scores);
+    for (int i = 0; i < group * hd; i++) q[i] = frand(&s) * 3.0f;
+    model_attn_job j = {.kv = kv, .layer = layer, .block_table = bt, .pos = pos, .kv_head = kvh, .head_dim = hd,
+                        .group = group, .scale = 1.0f / sqrtf((float)hd), .q = q, .out = out, .scores = scores};
+    fn(&j);
+    double worst = 0;
+    double *w = malloc((size_t)(pos + 1) * sizeof *w);
+    float *kr = malloc((size_t)kvd * sizeof *kr), *vr = malloc((size_t)kvd * sizeof *vr);
+    for (int h = 0; h < group; h++) {
+        double mx = -INFINITY, z = 0;
+        for (int p = 0; p <= pos; p++) {
+            kq_dequantize_row(dtype, model_kv_row(kv, kv->k, layer, bt[p / BS], p % BS), kr, kvd);
+            double d = 0;
+            for (int i = 0; i < hd; i++) d += (double)q[h * hd + i] * kr[kvh * hd + i];
+            w[p] = d / sqrt((double)hd);
+            if (w[p] > mx) mx = w[p];
+        }
+        for (int p = 0; p <= pos; p++) z += (w[p] = exp(w[p] - mx));
+        for (int i = 0; i < hd; i++) {
+            double o = 0;
+            for (int p = 0; p <= pos; p++) {
+                kq_dequantize_row(dtype, model_kv_row(kv, kv->v, layer, bt[p / BS], p % BS), vr, kvd);
+                o += w[p] / z * vr[kvh * hd + i];
+            }
+            double err = fabs(o - out[h * hd + i]);
+            if (err > worst) worst = err;
+        }
+    }
+    /* F16 stores round the weights to F16 (relative 2^-11), values are O(1) */
+    double tol = dtype == GGUF_DTYPE_F16 ? 2e-3 : 1e-5;
+    T_CHECK(worst <= tol, "%s hd %d group %d %s pos %d: max err %.3g", name, hd, group, gguf_dtype_name(dtype), pos, worst);
+    free(w); free(kr); free(vr); free(q); free(out); free(scores); free(row);
+    model_kv_destroy(kv);
+}
+
+int main(void) {
+    struct { model_attn_fn fn; const char *name; } impls[2] = {{model_attn_generic, "generic"}, {NULL, "avx512"}};
+#if defined(__x86_64__)
+    if (!strcmp(kq_isa_name(), "avx512")) impls[1].fn = model_attn_avx512;
+#endif
+    if (!impls[1].fn) T_SKIP("avx512 attention: kernels chose %s", kq_isa_name());
+    int hds[] = {16, 48, 64, 128}, poss[] = {0, 7, 15, 16, 31, 100, 255};
+    uint32_t dts[] = {GGUF_DTYPE_F16, GGUF_DTYPE_F32};
+    for (int f = 0; f < 2; f++) {
+        if (!impls[f].fn) continue;
+        for (size_t a = 0; a < 4; a++)
+            for (size_t b = 0; b < 7; b++)
+                for (size_t d = 0; d < 2; d++) {
+                    check(impls[f].fn, impls[f].name, hds[a], 7, 2, dts[d], poss[b]);
+                    check(impls[f].fn, impls[f].name, hds[a], 1, 1, dts[d], poss[b]);
+                }
+    }
+    T_OK(model_attn_pick(64) != NULL);
+    return t_done();
+}
