@@ -100,8 +100,9 @@ void kq_store_kv(uint32_t dtype, void *dst, const float *src, int64_t n);       
 const char *kq_isa_name(void);
 
 /* The machine's streaming read bandwidth in GB/s (1e9 bytes/s): all threads read a fresh
- * buffer of `bytes` (use >> L3, e.g. 1 GiB) a few times; the best pass counts. Returns
- * 0 when the buffer cannot be allocated. Takes about a second for 1 GiB. */
+ * buffer of `bytes` (use several times the L3 size) slice by slice (4 MiB each, the size of a typical weight matrix); the
+ * fastest slice counts. Returns 0 when bytes < 8 MiB or the buffer cannot be allocated.
+ * About 0.1 s per GiB plus the time to fill it. */
 double kq_read_bandwidth(size_t bytes);
 
 #endif

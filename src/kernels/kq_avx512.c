@@ -63,7 +63,6 @@ static inline void q80_gemv_prep(const float *x, void *dst, int64_t n, int off) 
     }
 }
 static void prep_q8_0(const float *x, void *dst, int64_t n) { q80_gemv_prep(x, dst, n, 128); }
-static void prep_q4_0(const float *x, void *dst, int64_t n) { q80_gemv_prep(x, dst, n, 8); }
 
 /* GEMM group layout for Q8_0/Q4_0: per block 640 bytes:
  * vals int8 [8][16 tokens][4] | start int32 [16] | scale float [16]. */
@@ -100,21 +99,6 @@ static inline __m512i w2_q8_0(const kq_block_q8_0 *w) {
 }
 static inline __m512i w1_q8_0(const kq_block_q8_0 *w) {
     return _mm512_zextsi256_si512(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w[0].qs), _mm256_set1_epi8((char)0x80)));
-}
-static inline __m512i w2_q4_0(const kq_block_q4_0 *w) {
-    const __m128i q0 = _mm_loadu_si128((const __m128i *)w[0].qs), q1 = _mm_loadu_si128((const __m128i *)w[1].qs);
-    __m512i z = _mm512_inserti32x4(_mm512_castsi128_si512(q0), q0, 1);
-    z = _mm512_inserti32x4(z, q1, 2);
-    z = _mm512_inserti32x4(z, q1, 3);
-    const __m512i sh = _mm512_set_epi64(4 * 0x0001000100010001ll, 4 * 0x0001000100010001ll, 0, 0,
-                                        4 * 0x0001000100010001ll, 4 * 0x0001000100010001ll, 0, 0);
-    return _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(0x0F));
-}
-static inline __m512i w1_q4_0(const kq_block_q4_0 *w) {
-    const __m128i q0 = _mm_loadu_si128((const __m128i *)w[0].qs);
-    const __m256i lo = _mm256_castsi128_si256(_mm_and_si128(q0, _mm_set1_epi8(0x0F)));
-    const __m256i z = _mm256_inserti128_si256(lo, _mm_and_si128(_mm_srli_epi16(q0, 4), _mm_set1_epi8(0x0F)), 1);
-    return _mm512_zextsi256_si512(z);
 }
 static inline __m512 d2(kq_f16 a, kq_f16 b) {
     return _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(a)), _mm256_set1_ps(_cvtsh_ss(b)), 1);
@@ -165,7 +149,68 @@ static inline __m512 d2(kq_f16 a, kq_f16 b) {
             }                                                                                                 \
     }
 DEF_GEMV_Q80(rows_q8_0, kq_block_q8_0, w2_q8_0, w1_q8_0)
-DEF_GEMV_Q80(rows_q4_0, kq_block_q4_0, w2_q4_0, w1_q4_0)
+
+/* Q4_0 GEMV works on 4 blocks at a time: one zmm of their 64 packed bytes gives the low
+ * nibbles (elements 0-15 of each block) and the high nibbles (16-31), so the activation
+ * row is stored to match: per 4-block group (nbq groups, zero padded)
+ *   lo int8 [4 blocks][16] | hi int8 [4][16] | start int32 [16] | scale float [16]
+ * with lanes 4k..4k+3 belonging to block k (start: -8 × Σx in lane 4k). */
+#define Q40_GV 256
+static size_t q40_gemv_bytes(int64_t n) { return (size_t)((n / KQ_QK4_0 + 3) / 4) * Q40_GV; }
+static void prep_q4_0(const float *x, void *dst, int64_t n) {
+    const int64_t nb = n / KQ_QK4_0, nbq = (nb + 3) / 4;
+    uint8_t *o = dst;
+    memset(o, 0, (size_t)nbq * Q40_GV);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *g = o + (b / 4) * Q40_GV;
+        const int k = (int)(b % 4);
+        int8_t q[32];
+        float d;
+        int sum;
+        quant_block32(x + b * KQ_QK4_0, q, &d, &sum);
+        memcpy(g + 16 * k, q, 16);
+        memcpy(g + 64 + 16 * k, q + 16, 16);
+        ((int32_t *)(g + 128))[4 * k] = -8 * sum;
+        for (int l = 0; l < 4; l++) ((float *)(g + 192))[4 * k + l] = d;
+    }
+}
+
+static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
+    const kq_block_q4_0 *w = (const kq_block_q4_0 *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i didx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    kq_block_q4_0 tail[4];
+    for (int64_t g = 0; g < nbq; g++) {
+        const kq_block_q4_0 *wb = w + 4 * g;
+        if (4 * g + 4 > nb) { /* last, partial group: zero blocks after the row's end */
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, wb, (size_t)(nb - 4 * g) * sizeof *wb);
+            wb = tail;
+        }
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)wb[0].qs));
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)wb[1].qs), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)wb[2].qs), 2);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)wb[3].qs), 3);
+        const __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+        const __m128i dh = _mm_setr_epi16((short)wb[0].d, (short)wb[1].d, (short)wb[2].d, (short)wb[3].d, 0, 0, 0, 0);
+        const __m512 dw = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(_mm_cvtph_ps(dh)));
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xg = xr[t] + g * Q40_GV;
+            __m512i s = _mm512_loadu_si512(xg + 128);
+            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg + 192)), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
+}
 
 /* ---- Q8_0 / Q4_0 GEMM ----------------------------------------------------------- */
 
@@ -426,6 +471,7 @@ static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
                 }                                                                          \
             }                                                                              \
     }
+DEF_GEMV_LOOP(rows_q4_0)
 DEF_GEMV_LOOP(rows_q4_K)
 DEF_GEMV_LOOP(rows_q6_K)
 
@@ -738,7 +784,7 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
                                       .pack = pack_q8_0, .gemm = gemm_q8_0, .pack_bytes = q80_pack_bytes,
                                       .gemm_min_tok = 16};
-    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q4_0,
+    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q4_0,
                                       .pack = pack_q4_0, .gemm = gemm_q4_0, .pack_bytes = q80_pack_bytes,
                                       .gemm_min_tok = 16};
     ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
