@@ -7,7 +7,8 @@
  *    open conversation: system + the whole history + a new 20–80-token user message,
  *    output 32–128 tokens. The assistant turns in the history are synthetic text of
  *    the length that turn asked for (the workload never depends on server output), so
- *    each turn's prompt is a byte prefix of the next turn's.
+ *    each turn's prompt is a byte prefix of the next turn's (in open loop a turn may be
+ *    sent before the previous one has finished).
  *  - mixed-lengths: one user message of log-uniform 32–2,000 tokens, output 16–256.
  *  - long-prompt: a 1,400–1,600-token document plus a question, output 16–32. */
 #include "bench/bench.h"
