@@ -6,6 +6,7 @@
  * registers. Compiled with AVX-512 flags (file name); called only when the kernels chose
  * avx512. */
 #include "model/model_attn.h"
+#if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
 
@@ -171,3 +172,4 @@ void model_attn_avx512(const model_attn_job *j) {
     else fn = f16 ? head_any_f16 : head_any_f32;
     for (int h = 0; h < j->group; h++) fn(j, h);
 }
+#endif
