@@ -91,25 +91,19 @@ size_t kq_matmul_scratch_bytes(uint32_t dtype, int64_t n_in, int64_t n_tok) {
 
 /* ---- dispatch -------------------------------------------------------------------- */
 
-static bool cpu_has_avx2(void) {
 #if defined(__x86_64__)
+static bool cpu_has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return false;
-#endif
 }
 
 static bool cpu_has_avx512(void) {
-#if defined(__x86_64__)
     __builtin_cpu_init();
     return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
            __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
-#else
-    return false;
-#endif
 }
+#endif
 
 int kq_ops_for_isa(const char *name, kq_ops *ops) {
     kq_ops_scalar(ops);
@@ -127,6 +121,12 @@ int kq_ops_for_isa(const char *name, kq_ops *ops) {
         return SW_OK;
     }
 #endif
+#if defined(__ARM_NEON) && defined(__aarch64__)
+    if (!strcmp(name, "neon")) {
+        kq_ops_neon(ops);
+        return SW_OK;
+    }
+#endif
     return SW_ERR_UNSUPPORTED;
 }
 
@@ -139,6 +139,7 @@ static void ops_init(void) {
         if (kq_ops_for_isa(want, &g_ops) == SW_OK) return;
         sw_warn("SWIFTLET_ISA=%s is not available on this CPU/build; choosing automatically", want);
     }
+    if (kq_ops_for_isa("neon", &g_ops) == SW_OK) return;
     if (kq_ops_for_isa("avx512", &g_ops) == SW_OK) return;
     if (kq_ops_for_isa("avx2", &g_ops) == SW_OK) return;
     kq_ops_for_isa("scalar", &g_ops);

@@ -4,7 +4,7 @@
  *
  * Each kernel has a scalar reference (kq_*_ref / the `scalar` ISA) and, where it matters,
  * AVX2 and AVX-512 (VNNI) versions, chosen once at run time from cpuid (SWIFTLET_ISA=
- * scalar|avx2|avx512 forces one for tests and comparisons). NEON paths sit behind
+ * scalar|avx2|avx512|neon forces one for tests and comparisons). NEON paths sit behind
  * #ifdef __ARM_NEON. The dispatch table is filled once (pthread_once) and read-only after.
  *
  * Matmul contract: W is a row-major weight matrix of n_out rows × n_in columns (a GGUF
@@ -14,6 +14,10 @@
  * For quantized W the activations are quantized once per call (Q8_0 blocks of 32 for
  * Q8_0/Q4_0, Q8_K blocks of 256 for Q4_K/Q6_K) into caller scratch, then integer dot
  * products are used — the reference engine does the same, so results match it closely.
+ * F16 / BF16 W: the activations are rounded to F16 / BF16 first (as the reference does),
+ * W rows are widened to F32 on the fly and the products summed in F32. F32 W: plain F32.
+ * From 16 tokens on, the AVX-512 path packs the quantized activations of 16 tokens
+ * interleaved so one vpdpbusd serves 16 tokens (see kq_avx512.c).
  * Every weight block is read once per call for all n_tok rows (tiles of rows × outputs),
  * and the work is split over output rows with OpenMP (all threads). */
 #ifndef SW_KQ_H
@@ -96,7 +100,7 @@ float kq_dot_kv(uint32_t dtype, const void *k, const float *q, int64_t n);      
 void kq_axpy_kv(uint32_t dtype, float *y, float a, const void *v, int64_t n);           /* y += a*v */
 void kq_store_kv(uint32_t dtype, void *dst, const float *src, int64_t n);               /* F32 -> dtype */
 
-/* Which instruction set the dispatcher chose ("scalar", "avx2", "avx512"). */
+/* Which instruction set the dispatcher chose ("scalar", "avx2", "avx512", "neon"). */
 const char *kq_isa_name(void);
 
 /* The machine's streaming read bandwidth in GB/s (1e9 bytes/s): all threads read a fresh

@@ -72,10 +72,11 @@ typedef struct kq_ops {
 void kq_ops_scalar(kq_ops *ops);
 void kq_ops_avx2(kq_ops *ops);   /* overrides entries of a scalar table */
 void kq_ops_avx512(kq_ops *ops); /* overrides entries of an avx2 table */
+void kq_ops_neon(kq_ops *ops);   /* AArch64 only: overrides entries of a scalar table */
 
 /* The table chosen for this process (pthread_once). */
 const kq_ops *kq_ops_get(void);
-/* Fills *ops with the named ISA's table ("scalar", "avx2", "avx512"); SW_ERR_UNSUPPORTED
+/* Fills *ops with the named ISA's table ("scalar", "avx2", "avx512", "neon"); SW_ERR_UNSUPPORTED
  * when this CPU (or build) lacks it. Tests use it to compare every path. */
 int kq_ops_for_isa(const char *name, kq_ops *ops);
 /* kq_matmul on an explicit table. */

@@ -2,7 +2,7 @@
  * F16/BF16 conversions against the compiler's _Float16 and a nearest-value search,
  * quantize->dequantize error bounds per format, the scalar reference matmul against a
  * double-precision dot of the dequantized operands, and then every ISA this CPU has
- * (scalar, avx2, avx512) against the reference: matmul for every dtype over awkward
+ * (scalar, avx2, avx512, neon) against the reference: matmul for every dtype over awkward
  * shapes, the vector ops, RoPE, and the K/V helpers. */
 #include "t.h"
 #include "kernels/kq_internal.h"
@@ -433,8 +433,8 @@ int main(void) {
     test_public_ops();
     kq_ops ref;
     kq_ops_for_isa("scalar", &ref);
-    const char *isas[] = {"scalar", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++) {
+    const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
+    for (int i = 0; i < 4; i++) {
         kq_ops ops;
         if (kq_ops_for_isa(isas[i], &ops) != SW_OK) {
             T_SKIP("ISA %s not available here", isas[i]);
