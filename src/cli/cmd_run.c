@@ -171,6 +171,7 @@ int cli_run(int argc, char **argv) {
     double t1 = sw_now_ms();
     tok_stream ts;
     tok_stream_init(&ts, t);
+    ts.first = false; /* a continuation of the prompt: keep the first token's leading space */
     char buf[256];
     int n_gen = 0;
     const char *reason = "length";
