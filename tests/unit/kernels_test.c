@@ -433,8 +433,12 @@ int main(void) {
     test_public_ops();
     kq_ops ref;
     kq_ops_for_isa("scalar", &ref);
-    const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
-    for (int i = 0; i < 4; i++) {
+#if defined(__aarch64__)
+    const char *isas[] = {"scalar", "neon"};
+#else
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+#endif
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         kq_ops ops;
         if (kq_ops_for_isa(isas[i], &ops) != SW_OK) {
             T_SKIP("ISA %s not available here", isas[i]);
