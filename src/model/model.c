@@ -397,6 +397,17 @@ static void matmul(model_ws *ws, const model_mat *W, const float *X, int64_t n_t
     kq_matmul(W->dtype, W->data, W->n_out, W->n_in, X, n_tok, Y, ws->mm);
 }
 
+/* Per batch row j: x[j] += delta[j] (when delta), then xn[j] = rmsnorm(x[j]) * w (when w).
+ * One pass over the residual stream for the add and the next layer's norm. delta may be xn. */
+static void residual_norm(model_ws *ws, int T, int D, const float *delta, const float *w, float eps) {
+#pragma omp parallel for num_threads(ws->n_threads) if (T >= 16)
+    for (int j = 0; j < T; j++) {
+        float *x = ws->x + (size_t)j * D;
+        if (delta) kq_add(x, x, delta + (size_t)j * D, D);
+        if (w) kq_rmsnorm(ws->xn + (size_t)j * D, x, w, D, eps);
+    }
+}
+
 static int check_batch(const model *m, const model_ws *ws, const model_kv *kv, const model_batch *b, sw_err *err) {
     const model_config *c = &m->cfg;
     if (!b || b->n_tokens <= 0 || b->n_tokens > ws->max_tokens)
@@ -450,10 +461,9 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
     for (int j = 0; j < T; j++)
         kq_dequantize_row(m->embd.dtype, (const char *)m->embd.data + (uint64_t)b->tokens[j] * erow, ws->x + (size_t)j * D, D);
 
+    residual_norm(ws, T, D, NULL, m->layers[0].attn_norm, c->rms_eps);
     for (int il = 0; il < c->n_layer; il++) {
         const model_layer *L = &m->layers[il];
-#pragma omp parallel for num_threads(nt) if (T >= 16)
-        for (int j = 0; j < T; j++) kq_rmsnorm(ws->xn + (size_t)j * D, ws->x + (size_t)j * D, L->attn_norm, D, c->rms_eps);
         matmul(ws, &L->wq, ws->xn, T, ws->q);
         matmul(ws, &L->wk, ws->xn, T, ws->k);
         matmul(ws, &L->wv, ws->xn, T, ws->v);
@@ -471,16 +481,14 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
         }
         attention(ws, m, kv, b, il);
         matmul(ws, &L->wo, ws->att, T, ws->xn);
-        kq_add(ws->x, ws->x, ws->xn, (int64_t)T * D);
-#pragma omp parallel for num_threads(nt) if (T >= 16)
-        for (int j = 0; j < T; j++) kq_rmsnorm(ws->xn + (size_t)j * D, ws->x + (size_t)j * D, L->ffn_norm, D, c->rms_eps);
+        residual_norm(ws, T, D, ws->xn, L->ffn_norm, c->rms_eps);
         matmul(ws, &L->gate, ws->xn, T, ws->gate);
         matmul(ws, &L->up, ws->xn, T, ws->up);
 #pragma omp parallel for num_threads(nt) if (T >= 4)
         for (int j = 0; j < T; j++)
             kq_silu_mul(ws->gate + (size_t)j * F, ws->gate + (size_t)j * F, ws->up + (size_t)j * F, F);
         matmul(ws, &L->down, ws->gate, T, ws->xn);
-        kq_add(ws->x, ws->x, ws->xn, (int64_t)T * D);
+        residual_norm(ws, T, D, ws->xn, il + 1 < c->n_layer ? m->layers[il + 1].attn_norm : NULL, c->rms_eps);
     }
 
     /* Final norm only for the rows that want logits, gathered to the front of xn. */
