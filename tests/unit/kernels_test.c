@@ -300,6 +300,27 @@ static bool close_rel(const float *a, const float *b, int64_t n, float tol) {
     return true;
 }
 
+/* Degenerate shapes: one block per row, fewer rows than a tile, a 16-token group plus one. */
+static void test_matmul_tiny(const kq_ops *ops) {
+    for (int d = 0; d < N_DTYPES; d++) {
+        const uint32_t dt = all_dtypes[d];
+        const int64_t n_in = kq_block_elems(dt) == 1 ? 7 : kq_block_elems(dt), n_out = 3, n_tok = 17;
+        float wf[3 * 256], x[17 * 256], y[17 * 3], yr[17 * 3];
+        uint8_t w[3 * 1024];
+        fill(wf, n_in * n_out, 0.1f);
+        fill(x, n_in * n_tok, 1.0f);
+        for (int64_t o = 0; o < n_out; o++) kq_quantize_row(dt, wf + o * n_in, w + o * row_bytes(dt, n_in), n_in);
+        size_t sb = kq_matmul_scratch_bytes(dt, n_in, n_tok);
+        void *scratch = aligned_alloc(64, (sb + 63) & ~(size_t)63);
+        for (int64_t nt = 1; nt <= n_tok; nt += 16) {
+            kq_matmul_ref(dt, w, n_out, n_in, x, nt, yr, scratch);
+            kq_matmul_ops(ops, dt, w, n_out, n_in, x, nt, y, scratch);
+            T_CHECK(close_rel(y, yr, n_out * nt, 2e-5f), "%s %s tiny shape n_tok=%lld", ops->name, dname(dt), (long long)nt);
+        }
+        free(scratch);
+    }
+}
+
 static void test_vector_ops(const kq_ops *ops, const kq_ops *ref) {
     const int64_t sizes[] = {1, 7, 16, 64, 100, 896, 4864};
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
@@ -446,6 +467,7 @@ int main(void) {
         }
         fprintf(stderr, "checking ISA %s\n", isas[i]);
         test_matmul_isa(&ops);
+        test_matmul_tiny(&ops);
         test_vector_ops(&ops, &ref);
     }
     return t_done();
