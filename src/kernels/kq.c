@@ -177,6 +177,8 @@ void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_o
     const kq_mm_impl *im = &ops->mm[wi];
     kq_mm_args a = {.W = W, .w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in,
                     .n_out = n_out, .n_tok = n_tok, .Y = Y};
+    /* the SIMD layouts use aligned loads; kq_matmul_scratch_bytes leaves 64 bytes to spare */
+    scratch = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     const bool gemm = im->gemm && n_tok >= im->gemm_min_tok;
     const int64_t n_groups = (n_tok + KQ_GEMM_TOK - 1) / KQ_GEMM_TOK;
     if (gemm) {

@@ -74,7 +74,8 @@ int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n);
 /* Scratch bytes kq_matmul needs for n_tok rows of n_in against a dtype weight. */
 size_t kq_matmul_scratch_bytes(uint32_t dtype, int64_t n_in, int64_t n_tok);
 /* Y (n_tok, n_out) = X (n_tok, n_in) · Wᵀ, W (n_out, n_in) of dtype. scratch: at least
- * kq_matmul_scratch_bytes, 64-byte aligned. Runs on all OpenMP threads. */
+ * kq_matmul_scratch_bytes (any alignment; 64-byte aligned wastes nothing). Runs on
+ * sw_n_threads() OpenMP threads. */
 void kq_matmul(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
                const float *X, int64_t n_tok, float *Y, void *scratch);
 /* Same contract, scalar reference (single thread, no SIMD): the tests' yardstick. */
