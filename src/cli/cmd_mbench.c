@@ -38,7 +38,7 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
 int cli_mbench(int argc, char **argv) {
     const char *path = NULL, *json = NULL;
     long threads = 0, n_prompt = 512, n_gen = 128;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* OPTION VALUE pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
@@ -50,7 +50,6 @@ int cli_mbench(int argc, char **argv) {
         else if (!strcmp(a, "--gen")) bad = parse_long(v, 1, 1 << 20, &n_gen);
         else { fprintf(stderr, "mbench: unknown option '%s'\n", a); usage(); return 2; }
         if (bad) { fprintf(stderr, "mbench: bad value '%s' for %s\n", v, a); return 2; }
-        i++;
     }
     if (!path) { fprintf(stderr, "mbench: -m MODEL is required\n"); usage(); return 2; }
     if (threads > 0) omp_set_num_threads((int)threads);
@@ -105,9 +104,9 @@ int cli_mbench(int argc, char **argv) {
     double t_tg = sw_now_ms() - t0;
     double pp = n_prompt * 1000.0 / t_pp, tg = n_gen * 1000.0 / t_tg;
     double wbytes = (double)model_weight_bytes(m), gbs = wbytes * tg / 1e9;
-    double bw = kq_read_bandwidth((size_t)1 << 30);
-    struct rusage ru;
+    struct rusage ru; /* before the bandwidth test, whose 1 GiB buffer would count */
     getrusage(RUSAGE_SELF, &ru);
+    double bw = kq_read_bandwidth((size_t)1 << 30);
     double rss_mb = ru.ru_maxrss / 1024.0, file_mb = gguf_file_size(model_gguf(m)) / 1048576.0;
     int nt = omp_get_max_threads();
 

@@ -103,7 +103,7 @@ static double log_sum_exp(const float *x, int n) {
 int cli_score(int argc, char **argv) {
     const char *path = NULL, *text = NULL, *list = NULL;
     long k = 5, threads = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* OPTION VALUE pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
         if (!v) { fprintf(stderr, "score: option '%s' needs a value (or is unknown)\n", a); usage(); return 2; }
@@ -113,7 +113,6 @@ int cli_score(int argc, char **argv) {
         else if (!strcmp(a, "--top")) { if (parse_long(v, 1, SCORE_MAX_TOP, &k)) { fprintf(stderr, "score: --top must be 1..%d\n", SCORE_MAX_TOP); return 2; } }
         else if (!strcmp(a, "--threads")) { if (parse_long(v, 1, 1024, &threads)) { fprintf(stderr, "score: bad --threads '%s'\n", v); return 2; } }
         else { fprintf(stderr, "score: unknown option '%s'\n", a); usage(); return 2; }
-        i++;
     }
     if (!path || (!text) == (!list)) { fprintf(stderr, "score: -m MODEL and exactly one of -p TEXT / --tokens LIST are required\n"); usage(); return 2; }
     if (threads > 0) omp_set_num_threads((int)threads);
