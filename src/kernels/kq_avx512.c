@@ -185,7 +185,12 @@ static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
         acc[t] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i didx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    /* word w of the gathered qs: block k = w/8 sits at group word 1 + 9k + w%8; words 32+
+     * of the group come from B (which starts 4 words later) */
+    _Alignas(64) static const int16_t qidx_w[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
+                                                     19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 60, 61, 62, 63};
+    _Alignas(64) static const int16_t didx_w[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+    const __m512i qidx = _mm512_load_si512(qidx_w), didx = _mm512_load_si512(didx_w);
     kq_block_q4_0 tail[4];
     for (int64_t g = 0; g < nbq; g++) {
         const kq_block_q4_0 *wb = w + 4 * g;
@@ -194,13 +199,12 @@ static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
             memcpy(tail, wb, (size_t)(nb - 4 * g) * sizeof *wb);
             wb = tail;
         }
-        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)wb[0].qs));
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)wb[1].qs), 1);
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)wb[2].qs), 2);
-        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)wb[3].qs), 3);
+        /* the 4 blocks are 72 contiguous bytes: two loads (bytes 0-63 and 8-71) and one
+         * word permute gather the 64 nibble bytes; another permute spreads the scales */
+        const __m512i A = _mm512_loadu_si512(wb), B = _mm512_loadu_si512((const uint8_t *)wb + 8);
+        const __m512i z = _mm512_permutex2var_epi16(A, qidx, B);
         const __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-        const __m128i dh = _mm_setr_epi16((short)wb[0].d, (short)wb[1].d, (short)wb[2].d, (short)wb[3].d, 0, 0, 0, 0);
-        const __m512 dw = _mm512_permutexvar_ps(didx, _mm512_castps128_ps512(_mm_cvtph_ps(dh)));
+        const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx, A)));
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
             const uint8_t *xg = xr[t] + g * Q40_GV;
             __m512i s = _mm512_loadu_si512(xg + 128);
