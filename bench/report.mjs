@@ -47,12 +47,15 @@ function summary(dir) {
   const cpu = (sh("lscpu | sed -n 's/^Model name: *//p'") || os.cpus()[0]?.model || '?').split('\n')[0];
   const cores = sh('nproc') || String(os.cpus().length);
   const commit = sh('git rev-parse --short HEAD') + (sh('git status --porcelain --untracked-files=no') ? ' (+ local changes)' : '');
+  const meta = readJson(`${dir}/meta.json`) || {};
   L.push('# swiftlet benchmark summary', '');
   L.push('| | |', '|---|---|');
   L.push(`| machine | ${cpu}, ${cores} cores |`);
   L.push(`| date | ${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC |`);
   L.push(`| git commit | ${commit || '?'} |`);
-  const preset = readJson(`${dir}/meta.json`)?.preset || 'qwen2.5-0.5b';
+  if (typeof meta.loadavg_start === 'number')
+    L.push(`| load average at start | ${meta.loadavg_start}${meta.loadavg_start >= 1 ? ' — other work was running: figures are pessimistic' : ''} |`);
+  const preset = meta.preset || 'qwen2.5-0.5b';
   const comparable = preset === 'qwen2.5-0.5b';
   L.push(`| model | ${preset} preset, random weights, GPT-2 vocab (\`swiftlet gen-model\`) |`, '');
 

@@ -26,7 +26,9 @@ BUDGET=${BENCH_BUDGET_S:-1140}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
 rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
-echo "{\"preset\": \"$PRESET\"}" > "$RES/meta.json"
+LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
+echo "{\"preset\": \"$PRESET\", \"loadavg_start\": ${LOAD:-0}}" > "$RES/meta.json"
+[ "${LOAD%%.*}" -ge 1 ] 2>/dev/null && say "warning: load average $LOAD at start — other work is running; figures will be low"
 
 say() { echo "bench: $*" >&2; }
 skip() { say "SKIPPED $1: $2"; echo "$1: $2" >> "$RES/skipped.txt"; }
