@@ -72,6 +72,7 @@ struct model_ws {
     float *gate;    /* (max_tokens, n_ff) */
     float *up;      /* (max_tokens, n_ff) */
     float *scores;  /* (n_threads, n_head / n_head_kv, max_ctx) attention scores per thread */
+    float *tile;    /* (n_threads, MODEL_ATTN_TILE, head_dim) converted K/V rows per thread */
     void *mm;       /* matmul scratch, mm_bytes */
     size_t mm_bytes;
 };
@@ -362,6 +363,7 @@ int model_ws_create(const model *m, int max_tokens, int max_ctx, model_ws **out,
     ws->gate = alloc64(T * (size_t)ws->n_ff * f);
     ws->up = alloc64(T * (size_t)ws->n_ff * f);
     ws->scores = alloc64((size_t)ws->n_threads * (size_t)(c->n_head / c->n_head_kv) * (size_t)max_ctx * f);
+    ws->tile = alloc64((size_t)ws->n_threads * MODEL_ATTN_TILE * (size_t)c->head_dim * f);
     size_t mm = kq_matmul_scratch_bytes(m->output.dtype, c->n_embd, max_tokens);
     for (int il = 0; il < c->n_layer; il++) {
         const model_layer *L = &m->layers[il];
@@ -370,7 +372,7 @@ int model_ws_create(const model *m, int max_tokens, int max_ctx, model_ws **out,
     }
     ws->mm_bytes = mm;
     ws->mm = alloc64(mm);
-    if (!ws->x || !ws->xn || !ws->q || !ws->k || !ws->v || !ws->att || !ws->gate || !ws->up || !ws->scores || !ws->mm) {
+    if (!ws->x || !ws->xn || !ws->q || !ws->k || !ws->v || !ws->att || !ws->gate || !ws->up || !ws->scores || !ws->tile || !ws->mm) {
         model_ws_destroy(ws);
         return sw_err_set(err, SW_ERR_NOMEM, "model: cannot allocate a workspace of %d tokens x %d context", max_tokens, max_ctx);
     }
@@ -381,7 +383,7 @@ int model_ws_create(const model *m, int max_tokens, int max_ctx, model_ws **out,
 void model_ws_destroy(model_ws *ws) {
     if (!ws) return;
     free(ws->x); free(ws->xn); free(ws->q); free(ws->k); free(ws->v);
-    free(ws->att); free(ws->gate); free(ws->up); free(ws->scores); free(ws->mm);
+    free(ws->att); free(ws->gate); free(ws->up); free(ws->scores); free(ws->tile); free(ws->mm);
     free(ws);
 }
 
@@ -446,7 +448,8 @@ static void attention(model_ws *ws, const model *m, const model_kv *kv, const mo
         size_t qoff = (size_t)j * ws->q_dim + (size_t)g * group * hd;
         model_attn_job job = {.kv = kv, .layer = il, .block_table = b->block_tables[b->seq[j]], .pos = b->pos[j],
                               .kv_head = g, .head_dim = hd, .group = group, .scale = scale, .q = ws->q + qoff,
-                              .out = ws->att + qoff, .scores = ws->scores + (size_t)omp_get_thread_num() * per_thread};
+                              .out = ws->att + qoff, .scores = ws->scores + (size_t)omp_get_thread_num() * per_thread,
+                              .tile = ws->tile + (size_t)omp_get_thread_num() * MODEL_ATTN_TILE * (size_t)hd};
         m->attn(&job);
     }
 }

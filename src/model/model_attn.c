@@ -37,7 +37,7 @@ void model_attn_generic(const model_attn_job *j) {
 
 model_attn_fn model_attn_pick(int head_dim) {
 #if defined(__x86_64__)
-    if (!strcmp(kq_isa_name(), "avx512") && head_dim % 16 == 0 && head_dim <= 256) return model_attn_avx512;
+    if (!strcmp(kq_isa_name(), "avx512") && model_attn_avx512_supports(head_dim)) return model_attn_avx512;
 #endif
     return model_attn_generic;
 }

@@ -3,8 +3,9 @@
  * in the paged K/V store. Two passes: scores (q·k · scale) for every position, softmax,
  * then the weighted sum of V rows. With an F16 store the softmax weights are rounded to
  * F16 before the V sum (what the reference does); q arrives already rounded.
- * A generic version (kq_dot_kv / kq_axpy_kv) and an AVX-512 one (K/V rows converted once
- * per head in registers, vector exp); the model picks one at load time. */
+ * A generic version (kq_dot_kv / kq_axpy_kv) and an AVX-512 one (K/V rows converted to F32
+ * once per tile of positions for all heads of the group, vector exp); the model picks one
+ * at load time. */
 #ifndef SW_MODEL_ATTN_H
 #define SW_MODEL_ATTN_H
 #include "model/model.h"
@@ -21,13 +22,18 @@ typedef struct model_attn_job {
     const float *q;             /* (group, head_dim) */
     float *out;                 /* (group, head_dim) */
     float *scores;              /* (group, pos + 1) scratch */
+    float *tile;                /* (MODEL_ATTN_TILE, head_dim) scratch, 64-byte aligned */
 } model_attn_job;
+
+/* Positions whose K (then V) rows are converted to F32 once and shared by the group's heads. */
+#define MODEL_ATTN_TILE 256
 
 typedef void (*model_attn_fn)(const model_attn_job *j);
 
 void model_attn_generic(const model_attn_job *j);
-/* Needs head_dim % 16 == 0 and head_dim <= 256; built only where the compiler has AVX-512. */
+/* For head_dim in {16, 32, 64, 96, 128, 256} (model_attn_avx512_supports); x86-64 only. */
 void model_attn_avx512(const model_attn_job *j);
+bool model_attn_avx512_supports(int head_dim);
 
 /* The best implementation for this CPU (as the kernels chose: kq_isa_name()) and shape. */
 model_attn_fn model_attn_pick(int head_dim);

@@ -1,6 +1,7 @@
 /* model_attn_avx512.c — AVX-512 GQA attention for one token and one K/V head (contract
- * in model_attn.h). Per query head, q stays in registers while each K row (F16 or F32) is
- * loaded and converted once; the scores of 16 positions share one transposed reduction; softmax uses a vector exp
+ * in model_attn.h). K (then V) rows of a tile of positions are converted to F32 once into
+ * scratch and shared by all query heads of the GQA group; per head q stays in registers,
+ * the scores of 16 positions share one transposed reduction; softmax uses a vector exp
  * (Cody-Waite range reduction + degree-6 polynomial, ~1 ulp) and rounds the weights to
  * F16 with vcvtps2ph when the store is F16; the V sum keeps the head's output in
  * registers. Compiled with AVX-512 flags (file name); called only when the kernels chose
@@ -116,60 +117,95 @@ static void softmax_row(float *sc, int n, bool f16) {
     }
 }
 
-/* One query head: scores, softmax, V sum. NV (= head_dim / 16) and F16 are constants in
- * the specialised copies below, so the vector loops unroll and acc stays in registers. */
-static inline __attribute__((always_inline)) void attn_head(const model_attn_job *j, int h, const int NV, const bool F16) {
-    const model_kv *kv = j->kv;
-    const int n = j->pos + 1, hd = j->head_dim;
-    const size_t off = (size_t)j->kv_head * (size_t)hd * (F16 ? 2 : 4);
-    const float *q = j->q + (size_t)h * hd;
-    float *sc = j->scores + (size_t)h * n, *out = j->out + (size_t)h * hd;
-    __m512 vq[MAXV], acc[MAXV];
-    for (int i = 0; i < NV; i++) vq[i] = _mm512_loadu_ps(q + 16 * i);
-    const __m512 vscale = _mm512_set1_ps(j->scale);
-    row_walk w;
-    walk_init(&w, kv, kv->k, j->layer, j->block_table, off);
-    int p = 0;
-    for (; p + 16 <= n; p += 16) { /* 16 positions, one transposed reduction */
-        __m512 a[16];
-        for (int t = 0; t < 16; t++) {
-            const char *kr = walk_next(&w);
-            __m512 s = _mm512_mul_ps(load16(kr, 0, F16), vq[0]);
-            for (int i = 1; i < NV; i++) s = _mm512_fmadd_ps(load16(kr, i, F16), vq[i], s);
-            a[t] = s;
-        }
-        _mm512_storeu_ps(sc + p, _mm512_mul_ps(reduce16(a), vscale));
+/* Converts the next cnt rows of the walk to F32 rows of buf (cnt, NV * 16). */
+static inline __attribute__((always_inline)) void tile_load(row_walk *w, int cnt, float *buf, const int NV, const bool F16) {
+    for (int t = 0; t < cnt; t++) {
+        const char *r = walk_next(w);
+        _Pragma("GCC unroll 16") for (int i = 0; i < NV; i++) _mm512_store_ps(buf + (size_t)t * NV * 16 + 16 * i, load16(r, i, F16));
     }
-    for (; p < n; p++) {
-        const char *kr = walk_next(&w);
-        __m512 s = _mm512_mul_ps(load16(kr, 0, F16), vq[0]);
-        for (int i = 1; i < NV; i++) s = _mm512_fmadd_ps(load16(kr, i, F16), vq[i], s);
-        sc[p] = _mm512_reduce_add_ps(s) * j->scale;
-    }
-    softmax_row(sc, n, F16);
-    for (int i = 0; i < NV; i++) acc[i] = _mm512_setzero_ps();
-    walk_init(&w, kv, kv->v, j->layer, j->block_table, off);
-    for (p = 0; p < n; p++) {
-        const char *vr = walk_next(&w);
-        __m512 wt = _mm512_set1_ps(sc[p]);
-        for (int i = 0; i < NV; i++) acc[i] = _mm512_fmadd_ps(wt, load16(vr, i, F16), acc[i]);
-    }
-    for (int i = 0; i < NV; i++) _mm512_storeu_ps(out + 16 * i, acc[i]);
 }
 
-static void head_any_f16(const model_attn_job *j, int h) { attn_head(j, h, j->head_dim / 16, true); }
-static void head_any_f32(const model_attn_job *j, int h) { attn_head(j, h, j->head_dim / 16, false); }
-static void head_64_f16(const model_attn_job *j, int h) { attn_head(j, h, 4, true); }
-static void head_64_f32(const model_attn_job *j, int h) { attn_head(j, h, 4, false); }
-static void head_128_f16(const model_attn_job *j, int h) { attn_head(j, h, 8, true); }
-static void head_128_f32(const model_attn_job *j, int h) { attn_head(j, h, 8, false); }
+/* All heads of the group: scores, softmax, V sum. NV (= head_dim / 16) and F16 are
+ * compile-time constants in the specialised copies below, so the vector loops unroll and the
+ * accumulators stay in registers. K and V rows are converted once per tile. */
+static inline __attribute__((always_inline)) void attn_group(const model_attn_job *j, const int NV, const bool F16) {
+    const model_kv *kv = j->kv;
+    const int n = j->pos + 1, hd = NV * 16, G = j->group;
+    const size_t off = (size_t)j->kv_head * (size_t)hd * (F16 ? 2 : 4);
+    const __m512 vscale = _mm512_set1_ps(j->scale);
+    float *buf = j->tile;
+    row_walk w;
+    walk_init(&w, kv, kv->k, j->layer, j->block_table, off);
+    for (int p0 = 0; p0 < n; p0 += MODEL_ATTN_TILE) {
+        const int cnt = n - p0 < MODEL_ATTN_TILE ? n - p0 : MODEL_ATTN_TILE;
+        tile_load(&w, cnt, buf, NV, F16);
+        for (int h = 0; h < G; h++) {
+            __m512 vq[MAXV];
+            _Pragma("GCC unroll 16") for (int i = 0; i < NV; i++) vq[i] = _mm512_loadu_ps(j->q + (size_t)h * hd + 16 * i);
+            float *sc = j->scores + (size_t)h * n + p0;
+            int t = 0;
+            for (; t + 16 <= cnt; t += 16) { /* 16 positions, one transposed reduction */
+                __m512 a[16];
+                _Pragma("GCC unroll 16") for (int u = 0; u < 16; u++) {
+                    const float *kr = buf + (size_t)(t + u) * hd;
+                    __m512 s = _mm512_mul_ps(_mm512_load_ps(kr), vq[0]);
+                    _Pragma("GCC unroll 16") for (int i = 1; i < NV; i++) s = _mm512_fmadd_ps(_mm512_load_ps(kr + 16 * i), vq[i], s);
+                    a[u] = s;
+                }
+                _mm512_storeu_ps(sc + t, _mm512_mul_ps(reduce16(a), vscale));
+            }
+            for (; t < cnt; t++) {
+                const float *kr = buf + (size_t)t * hd;
+                __m512 s = _mm512_mul_ps(_mm512_load_ps(kr), vq[0]);
+                _Pragma("GCC unroll 16") for (int i = 1; i < NV; i++) s = _mm512_fmadd_ps(_mm512_load_ps(kr + 16 * i), vq[i], s);
+                sc[t] = _mm512_reduce_add_ps(s) * j->scale;
+            }
+        }
+    }
+    for (int h = 0; h < G; h++) softmax_row(j->scores + (size_t)h * n, n, F16);
+    walk_init(&w, kv, kv->v, j->layer, j->block_table, off);
+    for (int p0 = 0; p0 < n; p0 += MODEL_ATTN_TILE) {
+        const int cnt = n - p0 < MODEL_ATTN_TILE ? n - p0 : MODEL_ATTN_TILE;
+        tile_load(&w, cnt, buf, NV, F16);
+        for (int h = 0; h < G; h++) {
+            float *out = j->out + (size_t)h * hd;
+            const float *sc = j->scores + (size_t)h * n + p0;
+            __m512 acc[MAXV];
+            _Pragma("GCC unroll 16") for (int i = 0; i < NV; i++) acc[i] = p0 ? _mm512_loadu_ps(out + 16 * i) : _mm512_setzero_ps();
+            for (int t = 0; t < cnt; t++) {
+                const __m512 wt = _mm512_set1_ps(sc[t]);
+                const float *vr = buf + (size_t)t * hd;
+                _Pragma("GCC unroll 16") for (int i = 0; i < NV; i++) acc[i] = _mm512_fmadd_ps(wt, _mm512_load_ps(vr + 16 * i), acc[i]);
+            }
+            _Pragma("GCC unroll 16") for (int i = 0; i < NV; i++) _mm512_storeu_ps(out + 16 * i, acc[i]);
+        }
+    }
+}
+
+#define GROUP_FNS(NV)                                                                   \
+    static void group_##NV##_f16(const model_attn_job *j) { attn_group(j, NV, true); }  \
+    static void group_##NV##_f32(const model_attn_job *j) { attn_group(j, NV, false); }
+GROUP_FNS(1)
+GROUP_FNS(2)
+GROUP_FNS(4)
+GROUP_FNS(6)
+GROUP_FNS(8)
+GROUP_FNS(16)
+
+bool model_attn_avx512_supports(int head_dim) {
+    int nv = head_dim / 16;
+    return head_dim % 16 == 0 && (nv == 1 || nv == 2 || nv == 4 || nv == 6 || nv == 8 || nv == 16);
+}
 
 void model_attn_avx512(const model_attn_job *j) {
     const bool f16 = j->kv->dtype == GGUF_DTYPE_F16;
-    void (*fn)(const model_attn_job *, int);
-    if (j->head_dim == 64) fn = f16 ? head_64_f16 : head_64_f32;
-    else if (j->head_dim == 128) fn = f16 ? head_128_f16 : head_128_f32;
-    else fn = f16 ? head_any_f16 : head_any_f32;
-    for (int h = 0; h < j->group; h++) fn(j, h);
+    switch (j->head_dim / 16) {
+    case 1: (f16 ? group_1_f16 : group_1_f32)(j); break;
+    case 2: (f16 ? group_2_f16 : group_2_f32)(j); break;
+    case 4: (f16 ? group_4_f16 : group_4_f32)(j); break;
+    case 6: (f16 ? group_6_f16 : group_6_f32)(j); break;
+    case 8: (f16 ? group_8_f16 : group_8_f32)(j); break;
+    default: (f16 ? group_16_f16 : group_16_f32)(j); break;
+    }
 }
 #endif

@@ -1,6 +1,6 @@
 /* model_attn_test.c — the attention implementations against a direct double-precision
  * computation of softmax(q·K/sqrt(d))·V over a paged store with a scattered block table:
- * head dims 16/48/64/128, F16 and F32 stores, lengths that are and are not multiples of
+ * head dims 16/48/64/96/128 (48: generic only), F16 and F32 stores, lengths that are and are not multiples of
  * 16 or of the block size, GQA groups of 1 and 7. The AVX-512 version runs when the
  * kernels chose avx512. */
 #include "kernels/kq.h"
@@ -14,7 +14,7 @@ static float frand(unsigned *s) {
 }
 
 static void check(model_attn_fn fn, const char *name, int hd, int group, int n_head_kv, uint32_t dtype, int pos) {
-    enum { BS = 16, NB = 24 };
+    enum { BS = 16, NB = 40 };
     model_config c = {.n_layer = 2, .n_head_kv = n_head_kv, .head_dim = hd};
     model_kv *kv;
     sw_err e = {0};
@@ -31,9 +31,11 @@ static void check(model_attn_fn fn, const char *name, int hd, int group, int n_h
         }
     float *q = malloc((size_t)group * hd * sizeof *q), *out = malloc((size_t)group * hd * sizeof *out);
     float *scores = malloc((size_t)group * (pos + 1) * sizeof *scores);
+    float *tile = aligned_alloc(64, (size_t)MODEL_ATTN_TILE * hd * sizeof *tile);
     for (int i = 0; i < group * hd; i++) q[i] = frand(&s) * 3.0f;
     model_attn_job j = {.kv = kv, .layer = layer, .block_table = bt, .pos = pos, .kv_head = kvh, .head_dim = hd,
-                        .group = group, .scale = 1.0f / sqrtf((float)hd), .q = q, .out = out, .scores = scores};
+                        .group = group, .scale = 1.0f / sqrtf((float)hd), .q = q, .out = out, .scores = scores,
+                        .tile = tile};
     fn(&j);
     double worst = 0;
     double *w = malloc((size_t)(pos + 1) * sizeof *w);
@@ -61,7 +63,7 @@ static void check(model_attn_fn fn, const char *name, int hd, int group, int n_h
     /* F16 stores round the weights to F16 (relative 2^-11), values are O(1) */
     double tol = dtype == GGUF_DTYPE_F16 ? 2e-3 : 1e-5;
     T_CHECK(worst <= tol, "%s hd %d group %d %s pos %d: max err %.3g", name, hd, group, gguf_dtype_name(dtype), pos, worst);
-    free(w); free(kr); free(vr); free(q); free(out); free(scores); free(row);
+    free(w); free(kr); free(vr); free(q); free(out); free(scores); free(tile); free(row);
     model_kv_destroy(kv);
 }
 
@@ -71,17 +73,18 @@ int main(void) {
     if (!strcmp(kq_isa_name(), "avx512")) impls[1].fn = model_attn_avx512;
 #endif
     if (!impls[1].fn) T_SKIP("avx512 attention: kernels chose %s", kq_isa_name());
-    int hds[] = {16, 48, 64, 128}, poss[] = {0, 7, 15, 16, 31, 100, 255};
+    int hds[] = {16, 48, 64, 96, 128}, poss[] = {0, 7, 15, 16, 31, 100, 255, 256, 300, 511};
     uint32_t dts[] = {GGUF_DTYPE_F16, GGUF_DTYPE_F32};
     for (int f = 0; f < 2; f++) {
         if (!impls[f].fn) continue;
-        for (size_t a = 0; a < 4; a++)
-            for (size_t b = 0; b < 7; b++)
+        for (size_t a = 0; a < 5; a++)
+            for (size_t b = 0; b < 10; b++)
                 for (size_t d = 0; d < 2; d++) {
+                    if (f == 1 && !model_attn_avx512_supports(hds[a])) continue;
                     check(impls[f].fn, impls[f].name, hds[a], 7, 2, dts[d], poss[b]);
                     check(impls[f].fn, impls[f].name, hds[a], 1, 1, dts[d], poss[b]);
                 }
     }
-    T_OK(model_attn_pick(64) != NULL);
+    T_OK(model_attn_pick(64) != NULL && model_attn_pick(40) == model_attn_generic);
     return t_done();
 }
