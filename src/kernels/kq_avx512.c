@@ -641,10 +641,15 @@ static void prep_bf16(const float *x, void *dst, int64_t n) {
                 a->Y[(t0 + t) * a->n_out + o + r] = _mm512_reduce_add_ps(acc[r][t]);                         \
     }                                                                                                        \
     static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                                          \
+        /* token blocks whose activations stay in L2 (~512 KiB) while all rows pass */                      \
+        int64_t tb = ((int64_t)(512 << 10) / (a->n_in * 4)) & ~(int64_t)(FT_T - 1);                         \
+        if (tb < FT_T) tb = FT_T;                                                                            \
+        for (int64_t b0 = 0; b0 < a->n_tok; b0 += tb)                                                        \
         for (int64_t o = o0; o < o1; o += FT_R) {                                                            \
             const int R = o1 - o >= FT_R ? FT_R : (int)(o1 - o);                                             \
-            for (int64_t t0 = 0; t0 < a->n_tok; t0 += FT_T) {                                                \
-                const int T = a->n_tok - t0 >= FT_T ? FT_T : (int)(a->n_tok - t0);                           \
+            const int64_t b1 = b0 + tb < a->n_tok ? b0 + tb : a->n_tok;                                      \
+            for (int64_t t0 = b0; t0 < b1; t0 += FT_T) {                                                     \
+                const int T = b1 - t0 >= FT_T ? FT_T : (int)(b1 - t0);                                       \
                 if (R == FT_R && T == FT_T) NAME##_tile(a, o, t0, FT_R, FT_T);                               \
                 else if (R == FT_R && T == 1) NAME##_tile(a, o, t0, FT_R, 1);                                \
                 else {                                                                                       \

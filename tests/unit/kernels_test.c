@@ -271,11 +271,13 @@ static void test_ref_vs_double(void) {
 
 static void test_matmul_isa(const kq_ops *ops) {
     const int64_t toks[] = {1, 2, 3, 5, 8, 17, 64};
-    const int64_t n_ins[] = {256, 768, 352}; /* 352: 11 blocks of 32 (odd, not a multiple of 4) */
+    /* 352: 11 blocks of 32 (odd, not a multiple of 4); 4100 (float weights only): a tail
+     * of 4 columns and token blocks that do not divide 64 */
+    const int64_t n_ins[] = {256, 768, 352, 4100};
     const int64_t n_out = 37;
     for (int d = 0; d < N_DTYPES; d++) {
         uint32_t dt = all_dtypes[d];
-        for (size_t ii = 0; ii < 3; ii++) {
+        for (size_t ii = 0; ii < 4; ii++) {
             int64_t n_in = n_ins[ii];
             if (n_in % kq_block_elems(dt)) continue;
             float *wf = malloc(n_in * n_out * 4), *x = malloc(n_in * 64 * 4);
