@@ -52,7 +52,7 @@ int cli_mbench(int argc, char **argv) {
         if (bad) { fprintf(stderr, "mbench: bad value '%s' for %s\n", v, a); return 2; }
     }
     if (!path) { fprintf(stderr, "mbench: -m MODEL is required\n"); usage(); return 2; }
-    if (threads > 0) omp_set_num_threads((int)threads);
+    omp_set_num_threads(threads > 0 ? (int)threads : sw_n_threads());
 
     sw_err e = {0};
     model *m = NULL;

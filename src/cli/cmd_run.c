@@ -30,7 +30,7 @@ static void usage(void) {
             "  --repeat-penalty R  llama.cpp repetition penalty over the last 64 tokens (1 = off)\n"
             "  --seed S          RNG seed (default 1)\n"
             "  --ids             print only the generated token ids, space-separated\n"
-            "  --threads N       compute threads (default: all cores)\n");
+            "  --threads N       compute threads (default: SWIFTLET_THREADS, else all cores)\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out) {
@@ -113,7 +113,7 @@ int cli_run(int argc, char **argv) {
     run_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : 2;
-    if (o.threads > 0) omp_set_num_threads((int)o.threads);
+    omp_set_num_threads(o.threads > 0 ? (int)o.threads : sw_n_threads());
 
     sw_err e = {0};
     model *m = NULL;

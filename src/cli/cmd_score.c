@@ -27,7 +27,7 @@ static void usage(void) {
             "  -p TEXT        text, tokenized with BOS when the vocab adds one\n"
             "  --tokens LIST  comma-separated token ids, fed exactly as given\n"
             "  --top K        logits per line (default 5, at most %d)\n"
-            "  --threads N    compute threads (default: all cores)\n", SCORE_MAX_TOP);
+            "  --threads N    compute threads (default: SWIFTLET_THREADS, else all cores)\n", SCORE_MAX_TOP);
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out) {
@@ -115,7 +115,7 @@ int cli_score(int argc, char **argv) {
         else { fprintf(stderr, "score: unknown option '%s'\n", a); usage(); return 2; }
     }
     if (!path || (!text) == (!list)) { fprintf(stderr, "score: -m MODEL and exactly one of -p TEXT / --tokens LIST are required\n"); usage(); return 2; }
-    if (threads > 0) omp_set_num_threads((int)threads);
+    omp_set_num_threads(threads > 0 ? (int)threads : sw_n_threads());
 
     sw_err e = {0};
     model *m = NULL;
