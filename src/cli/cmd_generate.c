@@ -51,7 +51,7 @@ typedef struct gen_item {
 static void usage(void) {
     fprintf(stderr,
             "usage: swiftlet generate -m MODEL.gguf --prompts FILE.jsonl [-n 128] [--temp 0.8] [--seed S] [--ids]\n"
-            "         [--ignore-eos] [--threads N] [--max-batch-tokens 256] [--max-seqs 32]\n"
+            "         [--ignore-eos] [--threads N] [--max-batch-tokens 128] [--max-seqs 32]\n"
             "         [--kv-tokens 8192 | --kv-mem MB] [--kv-type f16|f32] [--block-size 16]\n"
             "         [--no-prefix-cache] [--policy fcfs|priority]\n"
             "       swiftlet generate -m MODEL.gguf --bench 1,4,16,32 [--bench-prompt 128] [--bench-gen 128]\n"
