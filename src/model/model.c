@@ -134,6 +134,14 @@ static int read_config(model *m, sw_err *err) {
         (rc = get_float(g, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &c->rms_eps, err)))
         return rc;
     c->rope_neox = c->arch == MODEL_ARCH_QWEN2;
+    char key[128];
+    const char *scaling = NULL;
+    size_t slen;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if (gguf_get_str(g, key, &scaling, &slen) == SW_OK && strcmp(scaling, "none") != 0)
+        sw_warn("model: RoPE scaling '%.32s' is not implemented; plain RoPE is used (outputs differ from the reference)", scaling);
+    else if (gguf_find_tensor(g, "rope_freqs.weight") >= 0)
+        sw_warn("model: rope_freqs.weight (Llama 3 RoPE frequency factors) is not implemented; plain RoPE is used");
     return SW_OK;
 }
 
