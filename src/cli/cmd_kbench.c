@@ -49,23 +49,24 @@ static size_t big_buffer_bytes(void) {
     return b;
 }
 
-/* A buffer of `bytes` filled with valid blocks of dtype: random rows quantized once and
- * tiled (timings do not depend on the values, only on them being ordinary numbers). */
-static uint8_t *make_weights(uint32_t dtype, size_t bytes) {
+/* Fills w (bytes) with valid blocks of dtype: random rows quantized once and tiled
+ * (timings do not depend on the values, only on them being ordinary numbers). */
+static int fill_weights(uint32_t dtype, uint8_t *w, size_t bytes) {
     const int64_t n = 64 * 4864; /* a multiple of every block size */
     const size_t pat = gguf_row_bytes(dtype, n);
-    uint8_t *w = malloc(bytes), *p = malloc(pat);
+    uint8_t *p = malloc(pat);
     float *f = malloc((size_t)n * sizeof(float));
-    if (!w || !p || !f || !pat) {
-        free(w); free(p); free(f);
-        return NULL;
+    if (!p || !f || !pat) {
+        free(p);
+        free(f);
+        return SW_ERR_NOMEM;
     }
     for (int64_t i = 0; i < n; i++) f[i] = kb_rand() * 0.1f;
     kq_quantize_row(dtype, f, p, n);
     for (size_t off = 0; off < bytes; off += pat) memcpy(w + off, p, bytes - off < pat ? bytes - off : pat);
     free(p);
     free(f);
-    return w;
+    return SW_OK;
 }
 
 /* GEMV over copies of the matrix laid end to end in w (wsize bytes, more than any cache),
@@ -153,13 +154,19 @@ int cli_kbench(int argc, char **argv) {
     printf("%-5s %13s | %9s %8s %6s | %9s %8s\n", "dtype", "n_in x n_out", "gemv ms", "GB/s", "%bw", "gemm ms", "GOPS");
     kb_result res[32];
     int nres = 0;
+    /* several copies of every shape, together far beyond the last-level cache; one buffer
+     * refilled per dtype */
+    const size_t wsize = big_buffer_bytes();
+    uint8_t *w = malloc(wsize);
+    if (!w) {
+        fprintf(stderr, "kbench: out of memory\n");
+        return 1;
+    }
     for (size_t d = 0; d < sizeof kb_dtypes / sizeof kb_dtypes[0]; d++) {
         if (only && strcmp(only, kb_dtypes[d].name)) continue;
-        /* several copies of every shape, together far beyond the last-level cache */
-        const size_t wsize = big_buffer_bytes();
-        uint8_t *w = make_weights(kb_dtypes[d].dtype, wsize);
-        if (!w) {
+        if (fill_weights(kb_dtypes[d].dtype, w, wsize)) {
             fprintf(stderr, "kbench: out of memory\n");
+            free(w);
             return 1;
         }
         for (size_t s = 0; s < sizeof kb_shapes / sizeof kb_shapes[0]; s++) {
@@ -185,8 +192,8 @@ int cli_kbench(int argc, char **argv) {
                    bw > 0 ? 100 * r->gemv_gbs / bw : 0, r->gemm_ms, r->gemm_gops);
             fflush(stdout);
         }
-        free(w);
     }
+    free(w);
     printf("\n(gemv: n_tok=1, weights cycled through copies > L3; gemm: n_tok=%lld, GOPS = 2*n_in*n_out*n_tok/s)\n",
            (long long)n_tok);
     if (json_path) {
