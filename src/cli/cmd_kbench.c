@@ -146,6 +146,15 @@ int cli_kbench(int argc, char **argv) {
             return !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h") ? 0 : 2;
         }
     }
+    if (only) {
+        bool known = false;
+        for (size_t d = 0; d < sizeof kb_dtypes / sizeof kb_dtypes[0]; d++) known |= !strcmp(only, kb_dtypes[d].name);
+        if (!known) {
+            fprintf(stderr, "kbench: unknown --dtype '%s'\n", only);
+            usage();
+            return 2;
+        }
+    }
     const double min_ms = quick ? 40 : 120;
     const int threads = sw_n_threads();
     printf("swiftlet kbench: isa %s, %d threads\n", kq_isa_name(), threads);
