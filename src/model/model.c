@@ -5,9 +5,11 @@
  *
  * Forward: embeddings (dequantized per token) -> per layer: RMSNorm, Q/K/V for all batch
  * rows in one matmul each, biases, RoPE, K/V written into the paged store through each
- * sequence's block table, causal GQA attention per (token, head) in parallel, output
- * projection, residual, RMSNorm, SwiGLU FFN, residual -> final norm and output matmul
- * for the rows that asked for logits only. Every buffer lives in model_ws.
+ * sequence's block table, causal attention per (token, K/V head) in parallel, each job
+ * serving the query heads of its GQA group (model_attn.h), output projection, residual
+ * add fused with the next RMSNorm, SwiGLU FFN, residual -> final norm and output matmul
+ * for the rows that asked for logits only. Every buffer lives in model_ws; nothing is
+ * allocated inside model_forward.
  *
  * Numerics follow the reference engine: with an F16 K/V store, q and the softmax weights
  * are rounded to F16 inside attention; with F16 weights the kernels round the activations
@@ -73,8 +75,7 @@ struct model_ws {
     float *up;      /* (max_tokens, n_ff) */
     float *scores;  /* (n_threads, n_head / n_head_kv, max_ctx) attention scores per thread */
     float *tile;    /* (n_threads, MODEL_ATTN_TILE, head_dim) converted K/V rows per thread */
-    void *mm;       /* matmul scratch, mm_bytes */
-    size_t mm_bytes;
+    void *mm;       /* matmul scratch: the largest kq_matmul_scratch_bytes of any weight */
 };
 
 /* ---------------------------------------------------------------- loading */
@@ -378,7 +379,6 @@ int model_ws_create(const model *m, int max_tokens, int max_ctx, model_ws **out,
         const model_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
         for (int a = 0; a < 7; a++) mm = max_sz(mm, kq_matmul_scratch_bytes(mats[a]->dtype, mats[a]->n_in, max_tokens));
     }
-    ws->mm_bytes = mm;
     ws->mm = alloc64(mm);
     if (!ws->x || !ws->xn || !ws->q || !ws->k || !ws->v || !ws->att || !ws->gate || !ws->up || !ws->scores || !ws->tile || !ws->mm) {
         model_ws_destroy(ws);
