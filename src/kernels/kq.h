@@ -16,7 +16,7 @@
  * products are used — the reference engine does the same, so results match it closely.
  * F16 / BF16 W: the activations are rounded to F16 / BF16 first (as the reference does),
  * W rows are widened to F32 on the fly and the products summed in F32. F32 W: plain F32.
- * From 16 tokens on, the AVX-512 path packs the quantized activations of 16 tokens
+ * From 4-8 tokens on (by dtype), the AVX-512 path packs the quantized activations of 16 tokens
  * interleaved so one vpdpbusd serves 16 tokens (see kq_avx512.c).
  * Every weight block is read once per call for all n_tok rows (tiles of rows × outputs),
  * and the work is split over output rows with OpenMP (all threads). */
