@@ -3,6 +3,7 @@
  * over OpenMP threads), RoPE, the K/V row helpers, and the read-bandwidth probe.
  * The kernels themselves live in kq_ref.c (scalar), kq_avx2.c and kq_avx512.c. */
 #include "kernels/kq_internal.h"
+#include <assert.h>
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -57,7 +58,8 @@ size_t kq_act_row_bytes(uint32_t dtype, int64_t n_in) {
     }
 }
 
-/* Upper bound of one packed 16-token group of any ISA's gemm path (asserted there). */
+/* Upper bound of one packed 16-token group of any ISA's gemm path (kernels_test runs every
+ * ISA with exactly kq_matmul_scratch_bytes of scratch under ASan). */
 static size_t pack_bound(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
     case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
@@ -68,7 +70,7 @@ static size_t pack_bound(uint32_t dtype, int64_t n_in) {
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-/* Upper bound of one prepared activation row of any ISA (asserted by the tests). */
+/* Upper bound of one prepared activation row of any ISA (checked the same way). */
 static size_t prep_bound(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
     case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
@@ -191,6 +193,9 @@ void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_o
         a.xq = (const uint8_t *)X;
         a.xq_row_bytes = (size_t)n_in * sizeof(float);
     }
+    /* the layouts of every ISA fit the bound kq_matmul_scratch_bytes promised */
+    assert(!a.xq || a.xq == (const uint8_t *)X ||
+           (gemm ? (size_t)n_groups : (size_t)n_tok) * a.xq_row_bytes + 64 <= kq_matmul_scratch_bytes(dtype, n_in, n_tok));
     int nth = sw_n_threads();
     if ((n_out + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK < nth) nth = (int)((n_out + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK);
 #pragma omp parallel num_threads(nth)
