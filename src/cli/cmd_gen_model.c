@@ -9,7 +9,7 @@
 
 static void gen_usage(void) {
     fprintf(stderr,
-            "usage: swiftlet gen-model --vocab VOCAB.gguf -o OUT.gguf [--preset NAME] [--arch llama|qwen2]\n"
+            "usage: swiftlet gen-model [--vocab VOCAB.gguf|builtin] -o OUT.gguf [--preset NAME] [--arch llama|qwen2]\n"
             "         [--type f32|f16|q8_0|q4_0|q4_k_m] [--seed S] [--name NAME]\n"
             "         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--ffn N] [--vocab-size N]\n"
             "         [--ctx N] [--theta F] [--tied 0|1]\n"
@@ -47,7 +47,7 @@ int cli_gen_model(int argc, char **argv) {
         const char *v = argv[++i];
         int64_t n = 0;
         int bad = 0;
-        if (!strcmp(a, "--vocab")) p.vocab_path = v;
+        if (!strcmp(a, "--vocab")) p.vocab_path = strcmp(v, "builtin") ? v : NULL;
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--preset")) p.preset = strcmp(v, "none") ? v : NULL;
         else if (!strcmp(a, "--arch")) p.arch = v;
@@ -76,8 +76,8 @@ int cli_gen_model(int argc, char **argv) {
             return 2;
         }
     }
-    if (!out || !p.vocab_path) {
-        fprintf(stderr, "gen-model: --vocab and -o are required\n");
+    if (!out) {
+        fprintf(stderr, "gen-model: -o is required\n");
         gen_usage();
         return 2;
     }

@@ -107,15 +107,12 @@ static int find_default_vocab(char *out) {
     return -1;
 }
 
-/* Writes the built-in demo model (tiny llama, random weights, Llama-2 SentencePiece vocab)
+/* Writes the built-in demo model (tiny llama, random weights; Llama-2 SentencePiece vocab from
+ * ../shared/vocab when found, else the built-in byte-level vocab)
  * to a fresh temporary file; the caller unlinks it once the model is mapped. */
 static int write_default_model(char *path, size_t cap, sw_err *err) {
     char vocab[PATH_MAX];
-    if (find_default_vocab(vocab) != 0)
-        return sw_err_set(err, SW_ERR_NOTFOUND,
-                          "no -m MODEL given and the demo model's vocabulary (%s) was not found in "
-                          "../shared/vocab (from the working directory or the binary) or $SWIFTLET_VOCAB_DIR",
-                          DEFAULT_VOCAB);
+    bool have_vocab = find_default_vocab(vocab) == 0;
     const char *tmp = getenv("TMPDIR");
     snprintf(path, cap, "%s/swiftlet-demo-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     int fd = mkstemp(path);
@@ -125,10 +122,10 @@ static int write_default_model(char *path, size_t cap, sw_err *err) {
     model_gen_params_init(&p);
     p.preset = "tiny";
     p.type = "q8_0";
-    p.vocab_path = vocab;
+    p.vocab_path = have_vocab ? vocab : NULL;
     p.name = DEFAULT_MODEL_NAME;
     sw_info("serve: no -m given: writing the built-in demo model (tiny llama, RANDOM weights, vocab %s); "
-            "its output is gibberish — pass -m MODEL.gguf for a real model", vocab);
+            "its output is gibberish — pass -m MODEL.gguf for a real model", have_vocab ? vocab : "built-in bytes");
     int rc = model_gen_write(&p, path, err);
     if (rc) unlink(path);
     return rc;

@@ -248,6 +248,48 @@ out:
     return rc;
 }
 
+/* The built-in vocabulary (vocab_path NULL): byte-level BPE with the 256 GPT-2 byte
+ * tokens, no merges, and the ChatML specials, so a demo model needs no file at all. */
+#define BUILTIN_N_SPECIAL 3
+static const char *const builtin_specials[BUILTIN_N_SPECIAL] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+#define BUILTIN_N_VOCAB (256 + BUILTIN_N_SPECIAL)
+
+static int write_builtin_vocab(gguf_writer *w, int64_t n_vocab, sw_err *err) {
+    if (n_vocab != BUILTIN_N_VOCAB)
+        return sw_err_set(err, SW_ERR_ARG, "the built-in vocab has %d tokens; vocab size %lld needs a --vocab file",
+                          BUILTIN_N_VOCAB, (long long)n_vocab);
+    char bytes[256][4];
+    const char *toks[BUILTIN_N_VOCAB];
+    int32_t types[BUILTIN_N_VOCAB];
+    /* GPT-2's byte -> code point map: printable Latin-1 bytes map to themselves, the
+     * others to U+0100 upwards in byte order. */
+    int next = 256;
+    for (int b = 0; b < 256; b++) {
+        bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+        int cp = printable ? b : next++;
+        if (cp < 0x80) { bytes[b][0] = (char)cp; bytes[b][1] = 0; }
+        else { bytes[b][0] = (char)(0xC0 | (cp >> 6)); bytes[b][1] = (char)(0x80 | (cp & 0x3F)); bytes[b][2] = 0; }
+        toks[b] = bytes[b];
+        types[b] = 1; /* NORMAL */
+    }
+    for (int i = 0; i < BUILTIN_N_SPECIAL; i++) { toks[256 + i] = builtin_specials[i]; types[256 + i] = 3; /* CONTROL */ }
+    static const char chatml[] =
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
+        "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    int rc;
+    if ((rc = gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2")) ||
+        (rc = gguf_writer_set_str(w, "tokenizer.ggml.pre", "default")) ||
+        (rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, BUILTIN_N_VOCAB)) ||
+        (rc = gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, BUILTIN_N_VOCAB)) ||
+        (rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", toks, 0)) ||
+        (rc = gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 256)) ||
+        (rc = gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 256 + 2)) ||
+        (rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false)) ||
+        (rc = gguf_writer_set_str(w, "tokenizer.chat_template", chatml)))
+        return sw_err_set(err, rc, "writing the built-in vocab failed");
+    return SW_OK;
+}
+
 /* Sets "ARCH.suffix" to a u32 / f32. */
 static int set_arch_u32(gguf_writer *w, const char *arch, const char *suffix, int64_t v) {
     char key[128];
@@ -273,12 +315,14 @@ int model_gen_write(const model_gen_params *p, const char *out_path, sw_err *err
     uint32_t llama_ftype;
     if (parse_ftype(p->type, &ft, &llama_ftype))
         return sw_err_set(err, SW_ERR_ARG, "unknown weight type '%s' (f32, f16, q8_0, q4_0, q4_k_m)", p->type ? p->type : "");
-    if (!p->vocab_path) return sw_err_set(err, SW_ERR_ARG, "a vocab GGUF is required (--vocab)");
-    gguf_ctx *v;
-    int rc = gguf_open(p->vocab_path, &v, err);
-    if (rc) return rc;
-    uint64_t n_tok = 0;
-    gguf_get_arr_info(v, "tokenizer.ggml.tokens", NULL, &n_tok);
+    gguf_ctx *v = NULL;
+    uint64_t n_tok = BUILTIN_N_VOCAB;
+    if (p->vocab_path) {
+        int rc = gguf_open(p->vocab_path, &v, err);
+        if (rc) return rc;
+        gguf_get_arr_info(v, "tokenizer.ggml.tokens", NULL, &n_tok);
+    }
+    int rc;
     shape s = {0};
     gguf_writer *w = NULL;
     gen_tensor *ts = NULL;
@@ -305,7 +349,7 @@ int model_gen_write(const model_gen_params *p, const char *out_path, sw_err *err
         rc = sw_err_set(err, rc, "setting metadata failed");
         goto out;
     }
-    if ((rc = copy_vocab(w, v, s.n_vocab, err))) goto out;
+    if ((rc = v ? copy_vocab(w, v, s.n_vocab, err) : write_builtin_vocab(w, s.n_vocab, err))) goto out;
 
     /* The tensor list, in the reference's order. */
     int64_t k = 0;

@@ -22,7 +22,7 @@ typedef struct model_gen_params {
     float rope_theta;
     int tied;
     const char *type;       /* "f32" | "f16" | "q8_0" | "q4_0" | "q4_k_m" */
-    const char *vocab_path; /* GGUF whose tokenizer.* keys are copied (required) */
+    const char *vocab_path; /* GGUF whose tokenizer.* keys are copied; NULL = built-in byte-level vocab (259 tokens, ChatML) */
     const char *name;       /* general.name; NULL = the preset's name or "random" */
     uint64_t seed;
 } model_gen_params;
