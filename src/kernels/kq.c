@@ -21,6 +21,9 @@ int kq_w_index(uint32_t dtype) {
     case GGUF_DTYPE_Q4_0: return KQ_W_Q4_0;
     case GGUF_DTYPE_Q4_K: return KQ_W_Q4_K;
     case GGUF_DTYPE_Q6_K: return KQ_W_Q6_K;
+    case GGUF_DTYPE_Q5_0: return KQ_W_Q5_0;
+    case GGUF_DTYPE_Q5_1: return KQ_W_Q5_1;
+    case GGUF_DTYPE_Q5_K: return KQ_W_Q5_K;
     default: return -1;
     }
 }
@@ -29,8 +32,8 @@ int64_t kq_block_elems(uint32_t dtype) {
     switch (dtype) {
     case GGUF_DTYPE_F32: case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return 1;
     case GGUF_DTYPE_Q8_0: return KQ_QK8_0;
-    case GGUF_DTYPE_Q4_0: return KQ_QK4_0;
-    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K: return KQ_QK_K;
+    case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: return KQ_QK4_0;
+    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K: return KQ_QK_K;
     default: return 0;
     }
 }
@@ -43,6 +46,9 @@ int64_t kq_block_bytes(uint32_t dtype) {
     case GGUF_DTYPE_Q4_0: return sizeof(kq_block_q4_0);
     case GGUF_DTYPE_Q4_K: return sizeof(kq_block_q4_K);
     case GGUF_DTYPE_Q6_K: return sizeof(kq_block_q6_K);
+    case GGUF_DTYPE_Q5_0: return sizeof(kq_block_q5_0);
+    case GGUF_DTYPE_Q5_1: return sizeof(kq_block_q5_1);
+    case GGUF_DTYPE_Q5_K: return sizeof(kq_block_q5_K);
     default: return 0;
     }
 }
@@ -51,8 +57,11 @@ bool kq_dtype_supported(uint32_t dtype) { return kq_w_index(dtype) >= 0; }
 
 size_t kq_act_row_bytes(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
-    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: return (size_t)(n_in / KQ_QK8_0) * sizeof(kq_block_q8_0);
-    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K: return (size_t)(n_in / KQ_QK_K) * sizeof(kq_block_q8_K);
+    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0:
+        return (size_t)(n_in / KQ_QK8_0) * sizeof(kq_block_q8_0);
+    case GGUF_DTYPE_Q5_1: return (size_t)(n_in / KQ_QK8_0) * sizeof(kq_block_q8_1);
+    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K:
+        return (size_t)(n_in / KQ_QK_K) * sizeof(kq_block_q8_K);
     case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return (size_t)n_in * sizeof(float);
     default: return 0; /* F32: X is used in place */
     }
@@ -63,6 +72,7 @@ size_t kq_act_row_bytes(uint32_t dtype, int64_t n_in) {
 static size_t pack_bound(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
     case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
+    case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: case GGUF_DTYPE_Q5_K:
         return (size_t)n_in * 20 + 256;
     default: return (size_t)n_in * KQ_GEMM_TOK * 4 + 256;
     }
@@ -74,6 +84,7 @@ static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 static size_t prep_bound(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
     case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
+    case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: case GGUF_DTYPE_Q5_K:
         return (size_t)n_in * 4 + 256;
     default: return kq_act_row_bytes(dtype, n_in);
     }

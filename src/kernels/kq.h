@@ -12,7 +12,8 @@
  * activation rows of n_in floats. Y = X · Wᵀ is n_tok rows of n_out floats:
  *   Y[t][o] = Σ_i X[t][i] · W[o][i].
  * For quantized W the activations are quantized once per call (Q8_0 blocks of 32 for
- * Q8_0/Q4_0, Q8_K blocks of 256 for Q4_K/Q6_K) into caller scratch, then integer dot
+ * Q8_0/Q4_0/Q5_0, Q8_1 blocks of 32 for Q5_1, Q8_K blocks of 256 for Q4_K/Q5_K/Q6_K)
+ * into caller scratch, then integer dot
  * products are used — the reference engine does the same, so results match it closely.
  * F16 / BF16 W: the activations are rounded to F16 / BF16 first (as the reference does),
  * W rows are widened to F32 on the fly and the products summed in F32. F32 W: plain F32.
@@ -37,12 +38,36 @@ typedef struct { kq_f16 d; int8_t qs[KQ_QK8_0]; } kq_block_q8_0;       /* x = d 
 static_assert(sizeof(kq_block_q8_0) == 34, "q8_0 block");
 typedef struct { kq_f16 d; uint8_t qs[KQ_QK4_0 / 2]; } kq_block_q4_0;  /* x = d * (nibble - 8); low nibbles = elems 0..15 */
 static_assert(sizeof(kq_block_q4_0) == 18, "q4_0 block");
+typedef struct {                                                         /* x = d * (5-bit code - 16) */
+    kq_f16 d;
+    uint8_t qh[4];             /* bit j (little-endian u32) = high bit of element j */
+    uint8_t qs[KQ_QK4_0 / 2];  /* low 4 bits: low nibbles = elements 0..15, high = 16..31 */
+} kq_block_q5_0;
+static_assert(sizeof(kq_block_q5_0) == 22, "q5_0 block");
+typedef struct {                                                         /* x = d * (5-bit code) + m */
+    kq_f16 d, m;
+    uint8_t qh[4];
+    uint8_t qs[KQ_QK4_0 / 2];
+} kq_block_q5_1;
+static_assert(sizeof(kq_block_q5_1) == 24, "q5_1 block");
+typedef struct {                                                         /* activations for Q5_1 dots */
+    kq_f16 d, s;               /* s = fp16(d * Σ qs), d before its fp16 rounding (as ggml) */
+    int8_t qs[KQ_QK8_0];
+} kq_block_q8_1;
+static_assert(sizeof(kq_block_q8_1) == 36, "q8_1 block");
 typedef struct {                                                         /* 8 sub-blocks of 32, 6-bit scales/mins */
     kq_f16 d, dmin;
     uint8_t scales[12];
     uint8_t qs[KQ_QK_K / 2];
 } kq_block_q4_K;
 static_assert(sizeof(kq_block_q4_K) == 144, "q4_K block");
+typedef struct {                                                         /* Q4_K + a 5th bit per element */
+    kq_f16 d, dmin;
+    uint8_t scales[12];        /* packed as Q4_K's */
+    uint8_t qh[KQ_QK_K / 8];   /* element 64j+l: bit 2j of qh[l]; 64j+32+l: bit 2j+1 */
+    uint8_t qs[KQ_QK_K / 2];   /* as Q4_K: 32 bytes per 64 elements, low nibbles first */
+} kq_block_q5_K;
+static_assert(sizeof(kq_block_q5_K) == 176, "q5_K block");
 typedef struct {                                                         /* 16 sub-blocks of 16, int8 scales */
     uint8_t ql[KQ_QK_K / 2];
     uint8_t qh[KQ_QK_K / 4];
@@ -68,7 +93,8 @@ bool kq_dtype_supported(uint32_t dtype);
 
 /* Row conversion: n elements (multiple of the block size). */
 void kq_dequantize_row(uint32_t dtype, const void *src, float *dst, int64_t n);
-/* F32 -> dtype (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K); writes gguf_row_bytes(dtype, n). */
+/* F32 -> dtype (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K); writes
+ * gguf_row_bytes(dtype, n). */
 int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n);
 
 /* Scratch bytes kq_matmul needs for n_tok rows of n_in against a dtype weight. */

@@ -4,8 +4,8 @@
  *
  * Matmul data flow (kq.c drives it):
  *   1. "prep": each activation row X[t] (n_in floats) is turned into the activation
- *      format of the weight dtype — Q8_0 blocks (Q8_0/Q4_0 weights), Q8_K blocks
- *      (Q4_K/Q6_K), floats rounded to F16 / BF16 precision (F16 / BF16 weights), or used
+ *      format of the weight dtype — Q8_0 blocks (Q8_0/Q4_0/Q5_0 weights), Q8_1 blocks
+ *      (Q5_1), Q8_K blocks (Q4_K/Q5_K/Q6_K), floats rounded to F16 / BF16 precision (F16 / BF16 weights), or used
  *      as is (F32). These rows live in the caller's scratch, xq_row_bytes apart.
  *   2. "rows": the kernel computes Y[t][o] for every token t and outputs o in [o0, o1);
  *      threads get disjoint output ranges.
@@ -18,7 +18,8 @@
 #include <string.h>
 
 /* Index of a weight dtype in the per-dtype tables. */
-enum { KQ_W_F32, KQ_W_F16, KQ_W_BF16, KQ_W_Q8_0, KQ_W_Q4_0, KQ_W_Q4_K, KQ_W_Q6_K, KQ_W_COUNT };
+enum { KQ_W_F32, KQ_W_F16, KQ_W_BF16, KQ_W_Q8_0, KQ_W_Q4_0, KQ_W_Q4_K, KQ_W_Q6_K, KQ_W_Q5_0, KQ_W_Q5_1, KQ_W_Q5_K,
+       KQ_W_COUNT };
 
 /* Tokens per packed group of the gemm path. */
 #define KQ_GEMM_TOK 16
@@ -86,11 +87,15 @@ int kq_w_index(uint32_t dtype); /* KQ_W_* or -1 */
 
 /* Scalar reference pieces (kq_ref.c). */
 void kq_quantize_q8_0_act(const float *x, kq_block_q8_0 *y, int64_t n); /* activation rounding */
+void kq_quantize_q8_1_act(const float *x, kq_block_q8_1 *y, int64_t n); /* Q8_0 rounding + s */
 void kq_quantize_q8_K(const float *x, kq_block_q8_K *y, int64_t n);
 float kq_vec_dot_q8_0_ref(const kq_block_q8_0 *w, const kq_block_q8_0 *x, int64_t nb);
 float kq_vec_dot_q4_0_ref(const kq_block_q4_0 *w, const kq_block_q8_0 *x, int64_t nb);
 float kq_vec_dot_q4_K_ref(const kq_block_q4_K *w, const kq_block_q8_K *x, int64_t nb);
 float kq_vec_dot_q6_K_ref(const kq_block_q6_K *w, const kq_block_q8_K *x, int64_t nb);
+float kq_vec_dot_q5_0_ref(const kq_block_q5_0 *w, const kq_block_q8_0 *x, int64_t nb);
+float kq_vec_dot_q5_1_ref(const kq_block_q5_1 *w, const kq_block_q8_1 *x, int64_t nb);
+float kq_vec_dot_q5_K_ref(const kq_block_q5_K *w, const kq_block_q8_K *x, int64_t nb);
 /* Q4_K 6-bit scale and min of sub-block j (0..7). */
 static inline void kq_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     if (j < 4) {

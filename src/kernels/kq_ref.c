@@ -7,7 +7,9 @@
  *   Q8_0 (for Q8_0/Q4_0 weights): per 32 values, amax = max|x|, d = fp16(amax/127),
  *     q = round-to-nearest-even(x * (127/amax)) — as ggml's x86 quantize_row_q8_0 (the
  *     AVX2/AVX-512 path llama.cpp runs on these machines) computes it.
- *   Q8_K (for Q4_K/Q6_K): per 256 values, max = the value of largest magnitude (with its
+ *   Q8_1 (for Q5_1): the Q8_0 rounding, plus s = fp16(amax/127 * Σq) (the scale before
+ *     its fp16 rounding, as ggml's quantize_row_q8_1 computes it).
+ *   Q8_K (for Q4_K/Q5_K/Q6_K): per 256 values, max = the value of largest magnitude (with its
  *     sign), iscale = -127/max, q = min(127, nearest_int(iscale*x)), d = 1/iscale,
  *     bsums = sums of 16 consecutive q — ggml's quantize_row_q8_K_ref. */
 #include "kernels/kq_internal.h"
@@ -74,6 +76,21 @@ void kq_quantize_q8_0_act(const float *x, kq_block_q8_0 *y, int64_t n) {
     }
 }
 
+void kq_quantize_q8_1_act(const float *x, kq_block_q8_1 *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++, x += KQ_QK8_0) {
+        float amax = 0;
+        for (int j = 0; j < KQ_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.f;
+        int sum = 0;
+        for (int j = 0; j < KQ_QK8_0; j++) {
+            y[b].qs[j] = (int8_t)nearbyintf(x[j] * id);
+            sum += y[b].qs[j];
+        }
+        y[b].d = kq_f32_to_f16(d);
+        y[b].s = kq_f32_to_f16(d * (float)sum);
+    }
+}
+
 void kq_quantize_q8_K(const float *x, kq_block_q8_K *y, int64_t n) {
     for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
         float max = 0, amax = 0;
@@ -123,6 +140,52 @@ static void quantize_q4_0(const float *x, kq_block_q4_0 *y, int64_t n) {
             int hi = MINI(15, (int)(int8_t)(x[j + KQ_QK4_0 / 2] * id + 8.5f));
             y[b].qs[j] = (uint8_t)(lo | (hi << 4));
         }
+    }
+}
+
+/* The 5th bits of a 32-element block: bit j of the u32 = bit 4 of code j. */
+static void put_qh(uint8_t qh[4], uint32_t bits) { memcpy(qh, &bits, 4); }
+static uint32_t get_qh(const uint8_t qh[4]) {
+    uint32_t u;
+    memcpy(&u, qh, 4);
+    return u;
+}
+
+static void quantize_q5_0(const float *x, kq_block_q5_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK4_0; b++, x += KQ_QK4_0) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < KQ_QK4_0; j++)
+            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+        const float d = max / -16, id = d != 0.f ? 1.f / d : 0.f;
+        y[b].d = kq_f32_to_f16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            const int lo = MINI(31, (int)(int8_t)(x[j] * id + 16.5f));
+            const int hi = MINI(31, (int)(int8_t)(x[j + 16] * id + 16.5f));
+            y[b].qs[j] = (uint8_t)((lo & 0xF) | ((hi & 0xF) << 4));
+            qh |= (uint32_t)((lo >> 4) & 1) << j | (uint32_t)((hi >> 4) & 1) << (j + 16);
+        }
+        put_qh(y[b].qh, qh);
+    }
+}
+
+static void quantize_q5_1(const float *x, kq_block_q5_1 *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK4_0; b++, x += KQ_QK4_0) {
+        float min = x[0], max = x[0];
+        for (int j = 1; j < KQ_QK4_0; j++) {
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
+        }
+        const float d = (max - min) / 31, id = d != 0.f ? 1.f / d : 0.f;
+        y[b].d = kq_f32_to_f16(d);
+        y[b].m = kq_f32_to_f16(min);
+        uint32_t qh = 0;
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            const int lo = (uint8_t)((x[j] - min) * id + 0.5f), hi = (uint8_t)((x[j + 16] - min) * id + 0.5f);
+            y[b].qs[j] = (uint8_t)((lo & 0xF) | ((hi & 0xF) << 4));
+            qh |= (uint32_t)((lo >> 4) & 1) << j | (uint32_t)((hi >> 4) & 1) << (j + 16);
+        }
+        put_qh(y[b].qh, qh);
     }
 }
 
@@ -235,6 +298,59 @@ static void quantize_q4_K(const float *x, kq_block_q4_K *y, int64_t n) {
     }
 }
 
+static void quantize_q5_K(const float *x, kq_block_q5_K *y, int64_t n) {
+    uint8_t L[KQ_QK_K], Laux[32];
+    float weights[32], mins[KQ_QK_K / 32], scales[KQ_QK_K / 32];
+    for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < KQ_QK_K / 32; j++) {
+            float sum_x2 = 0;
+            for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+            float av_x = sqrtf(sum_x2 / 32);
+            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+            scales[j] = make_qkx2_quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+        float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        for (int j = 0; j < KQ_QK_K / 32; j++) {
+            uint8_t ls = (uint8_t)MINI(63, nearest_int(inv_scale * scales[j]));
+            uint8_t lm = (uint8_t)MINI(63, nearest_int(inv_min * mins[j]));
+            if (j < 4) {
+                y[b].scales[j] = ls;
+                y[b].scales[j + 4] = lm;
+            } else {
+                y[b].scales[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+                y[b].scales[j - 4] |= (uint8_t)((ls >> 4) << 6);
+                y[b].scales[j] |= (uint8_t)((lm >> 4) << 6);
+            }
+        }
+        y[b].d = kq_f32_to_f16(max_scale / 63.f);
+        y[b].dmin = kq_f32_to_f16(max_min / 63.f);
+        for (int j = 0; j < KQ_QK_K / 32; j++) {
+            uint8_t sc, m;
+            kq_q4k_scale_min(j, y[b].scales, &sc, &m);
+            const float d = kq_f16_to_f32(y[b].d) * sc;
+            if (d == 0.f) continue;
+            const float dm = kq_f16_to_f32(y[b].dmin) * m;
+            for (int i = 0; i < 32; i++) {
+                int l = nearest_int((x[32 * j + i] + dm) / d);
+                L[32 * j + i] = (uint8_t)MAXI(0, MINI(31, l));
+            }
+        }
+        uint8_t *q = y[b].qs, *qh = y[b].qh;
+        memset(qh, 0, sizeof y[b].qh);
+        for (int j = 0, bit = 0; j < KQ_QK_K; j += 64, q += 32, bit += 2)
+            for (int l = 0; l < 32; l++) {
+                const int l1 = L[j + l], l2 = L[j + l + 32];
+                qh[l] |= (uint8_t)(((l1 >> 4) << bit) | ((l2 >> 4) << (bit + 1)));
+                q[l] = (uint8_t)((l1 & 0xF) | ((l2 & 0xF) << 4));
+            }
+    }
+}
+
 #define GROUP_MAX_EPS 1e-15f
 
 /* ggml's make_qx_quants (rmse_type 1): symmetric scale for levels -nmax..nmax-1. */
@@ -336,6 +452,9 @@ int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n) {
     case GGUF_DTYPE_Q4_0: quantize_q4_0(src, dst, n); return SW_OK;
     case GGUF_DTYPE_Q4_K: quantize_q4_K(src, dst, n); return SW_OK;
     case GGUF_DTYPE_Q6_K: quantize_q6_K(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_Q5_0: quantize_q5_0(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_Q5_1: quantize_q5_1(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_Q5_K: quantize_q5_K(src, dst, n); return SW_OK;
     default: return SW_ERR_UNSUPPORTED;
     }
 }
@@ -407,6 +526,48 @@ void kq_dequantize_row(uint32_t dtype, const void *src, float *dst, int64_t n) {
                     y[l + 64] = d * sc[is + 4] * q3;
                     y[l + 96] = d * sc[is + 6] * q4;
                 }
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_Q5_0: {
+        const kq_block_q5_0 *x = src;
+        for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
+            const float d = kq_f16_to_f32(x[b].d);
+            const uint32_t qh = get_qh(x[b].qh);
+            for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+                dst[b * KQ_QK4_0 + j] = d * (int)(((x[b].qs[j] & 0xF) | ((qh >> j) & 1) << 4) - 16);
+                dst[b * KQ_QK4_0 + j + 16] = d * (int)(((x[b].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_Q5_1: {
+        const kq_block_q5_1 *x = src;
+        for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
+            const float d = kq_f16_to_f32(x[b].d), m = kq_f16_to_f32(x[b].m);
+            const uint32_t qh = get_qh(x[b].qh);
+            for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+                dst[b * KQ_QK4_0 + j] = d * (float)((x[b].qs[j] & 0xF) | ((qh >> j) & 1) << 4) + m;
+                dst[b * KQ_QK4_0 + j + 16] = d * (float)((x[b].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) + m;
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_Q5_K: {
+        const kq_block_q5_K *x = src;
+        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+            const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
+            const uint8_t *q = x[b].qs, *qh = x[b].qh;
+            float *y = dst + b * KQ_QK_K;
+            for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
+                uint8_t sc, m;
+                kq_q4k_scale_min(2 * j, x[b].scales, &sc, &m);
+                const float d1 = d * sc, m1 = dmin * m;
+                kq_q4k_scale_min(2 * j + 1, x[b].scales, &sc, &m);
+                const float d2 = d * sc, m2 = dmin * m;
+                for (int l = 0; l < 32; l++) y[l] = d1 * ((q[l] & 0xF) | ((qh[l] >> (2 * j)) & 1) << 4) - m1;
+                for (int l = 0; l < 32; l++) y[l + 32] = d2 * ((q[l] >> 4) | ((qh[l] >> (2 * j + 1)) & 1) << 4) - m2;
             }
         }
         break;
@@ -483,9 +644,63 @@ float kq_vec_dot_q6_K_ref(const kq_block_q6_K *w, const kq_block_q8_K *x, int64_
     return sum;
 }
 
+float kq_vec_dot_q5_0_ref(const kq_block_q5_0 *w, const kq_block_q8_0 *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint32_t qh = get_qh(w[b].qh);
+        int s = 0;
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            const int lo = (int)((w[b].qs[j] & 0xF) | ((qh >> j) & 1) << 4) - 16;
+            const int hi = (int)((w[b].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
+            s += lo * x[b].qs[j] + hi * x[b].qs[j + 16];
+        }
+        sum += (float)s * (kq_f16_to_f32(w[b].d) * kq_f16_to_f32(x[b].d));
+    }
+    return sum;
+}
+
+float kq_vec_dot_q5_1_ref(const kq_block_q5_1 *w, const kq_block_q8_1 *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint32_t qh = get_qh(w[b].qh);
+        int s = 0;
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            const int lo = (int)((w[b].qs[j] & 0xF) | ((qh >> j) & 1) << 4);
+            const int hi = (int)((w[b].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+            s += lo * x[b].qs[j] + hi * x[b].qs[j + 16];
+        }
+        sum += (kq_f16_to_f32(w[b].d) * kq_f16_to_f32(x[b].d)) * (float)s + kq_f16_to_f32(w[b].m) * kq_f16_to_f32(x[b].s);
+    }
+    return sum;
+}
+
+float kq_vec_dot_q5_K_ref(const kq_block_q5_K *w, const kq_block_q8_K *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *q = w[b].qs, *qh = w[b].qh;
+        const int8_t *y = x[b].qs;
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
+            uint8_t sc1, m1, sc2, m2;
+            kq_q4k_scale_min(2 * j, w[b].scales, &sc1, &m1);
+            kq_q4k_scale_min(2 * j + 1, w[b].scales, &sc2, &m2);
+            int s1 = 0, s2 = 0;
+            for (int l = 0; l < 32; l++) {
+                s1 += ((q[l] & 0xF) | ((qh[l] >> (2 * j)) & 1) << 4) * y[l];
+                s2 += ((q[l] >> 4) | ((qh[l] >> (2 * j + 1)) & 1) << 4) * y[l + 32];
+            }
+            sumi += sc1 * s1 + sc2 * s2;
+            summ += m1 * (x[b].bsums[4 * j] + x[b].bsums[4 * j + 1]) + m2 * (x[b].bsums[4 * j + 2] + x[b].bsums[4 * j + 3]);
+        }
+        sum += kq_f16_to_f32(w[b].d) * x[b].d * (float)sumi - kq_f16_to_f32(w[b].dmin) * x[b].d * (float)summ;
+    }
+    return sum;
+}
+
 /* ---- scalar matmul rows ---------------------------------------------------------- */
 
 static void prep_q8_0(const float *x, void *dst, int64_t n) { kq_quantize_q8_0_act(x, dst, n); }
+static void prep_q8_1(const float *x, void *dst, int64_t n) { kq_quantize_q8_1_act(x, dst, n); }
 static void prep_q8_K(const float *x, void *dst, int64_t n) { kq_quantize_q8_K(x, dst, n); }
 static void prep_f16(const float *x, void *dst, int64_t n) {
     float *y = dst;
@@ -535,6 +750,15 @@ static void rows_q4_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
 }
 static void rows_q6_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
     ROWS_LOOP(kq_vec_dot_q6_K_ref(w, x, a->n_in / KQ_QK_K))
+}
+static void rows_q5_0(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q5_0_ref(w, x, a->n_in / KQ_QK4_0))
+}
+static void rows_q5_1(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q5_1_ref(w, x, a->n_in / KQ_QK4_0))
+}
+static void rows_q5_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q5_K_ref(w, x, a->n_in / KQ_QK_K))
 }
 
 /* ---- scalar vector ops ----------------------------------------------------------- */
@@ -592,6 +816,9 @@ void kq_ops_scalar(kq_ops *ops) {
     ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_q4_0};
     ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q4_K};
     ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q6_K};
+    ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_q5_0};
+    ops->mm[KQ_W_Q5_1] = (kq_mm_impl){.prep = prep_q8_1, .rows = rows_q5_1};
+    ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q5_K};
     ops->dot_f32 = dot_f32;
     ops->dot_f16 = dot_f16;
     ops->axpy_f32 = axpy_f32;

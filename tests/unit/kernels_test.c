@@ -30,7 +30,8 @@ static float max_abs(const float *x, int64_t n) {
 }
 
 static const uint32_t all_dtypes[] = {GGUF_DTYPE_F32, GGUF_DTYPE_F16, GGUF_DTYPE_BF16, GGUF_DTYPE_Q8_0,
-                                      GGUF_DTYPE_Q4_0, GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q6_K};
+                                      GGUF_DTYPE_Q4_0, GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q6_K, GGUF_DTYPE_Q5_0,
+                                      GGUF_DTYPE_Q5_1, GGUF_DTYPE_Q5_K};
 #define N_DTYPES (int)(sizeof all_dtypes / sizeof all_dtypes[0])
 
 static const char *dname(uint32_t d) {
@@ -42,6 +43,9 @@ static const char *dname(uint32_t d) {
     case GGUF_DTYPE_Q4_0: return "Q4_0";
     case GGUF_DTYPE_Q4_K: return "Q4_K";
     case GGUF_DTYPE_Q6_K: return "Q6_K";
+    case GGUF_DTYPE_Q5_0: return "Q5_0";
+    case GGUF_DTYPE_Q5_1: return "Q5_1";
+    case GGUF_DTYPE_Q5_K: return "Q5_K";
     default: return "?";
     }
 }
@@ -137,6 +141,7 @@ static void test_roundtrip(void) {
     const struct { uint32_t dtype; double bound; } cases[] = {
         {GGUF_DTYPE_F32, 0}, {GGUF_DTYPE_F16, 6e-4}, {GGUF_DTYPE_BF16, 4e-3}, {GGUF_DTYPE_Q8_0, 0.01},
         {GGUF_DTYPE_Q4_0, 0.12}, {GGUF_DTYPE_Q4_K, 0.09}, {GGUF_DTYPE_Q6_K, 0.025},
+        {GGUF_DTYPE_Q5_0, 0.06}, {GGUF_DTYPE_Q5_1, 0.05}, {GGUF_DTYPE_Q5_K, 0.045},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         fill(x, n, 0.5f);
@@ -169,7 +174,8 @@ static void test_roundtrip(void) {
         T_CHECK(max_abs(y, n) == 0.0f, "%s: zeros do not round-trip", dname(cases[c].dtype));
     }
     T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q4_K, x, q, 100), SW_ERR_ARG);
-    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q5_0, x, q, 64), SW_ERR_UNSUPPORTED);
+    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q5_K, x, q, 100), SW_ERR_ARG);
+    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q2_K, x, q, 256), SW_ERR_UNSUPPORTED);
     free(x);
     free(y);
     free(q);
@@ -207,19 +213,64 @@ static void test_layouts(void) {
     T_CHECK(fabsf(y[0] - 0.125f * (0 - 5) * -32) < 1e-6f, "q6_K elem 0 = %g", y[0]);
 }
 
+/* Q5_0 / Q5_1 / Q5_K layout spot checks (ggml-common.h's bit positions). */
+static void test_layouts_q5(void) {
+    float y[256];
+    kq_block_q5_0 b0;
+    memset(&b0, 0, sizeof b0);
+    b0.d = kq_f32_to_f16(0.5f);
+    b0.qs[3] = 0x7a;   /* element 3: low nibble 10; element 19: high nibble 7 */
+    b0.qh[2] = 1 << 3; /* bit 19: element 19 gets +16 */
+    kq_dequantize_row(GGUF_DTYPE_Q5_0, &b0, y, 32);
+    T_CHECK(y[3] == 0.5f * (10 - 16) && y[19] == 0.5f * (7 + 16 - 16) && y[0] == 0.5f * -16, "q5_0 elems 3/19/0 = %g %g %g",
+            y[3], y[19], y[0]);
+    kq_block_q5_1 b1;
+    memset(&b1, 0, sizeof b1);
+    b1.d = kq_f32_to_f16(0.25f);
+    b1.m = kq_f32_to_f16(-1.0f);
+    b1.qs[15] = 0x05;  /* element 15 = 5 | 16 (bit 15), element 31 = 0 */
+    b1.qh[1] = 0x80;
+    kq_dequantize_row(GGUF_DTYPE_Q5_1, &b1, y, 32);
+    T_CHECK(y[15] == 0.25f * 21 - 1.0f && y[31] == -1.0f, "q5_1 elems 15/31 = %g %g", y[15], y[31]);
+    kq_block_q5_K b5;
+    memset(&b5, 0, sizeof b5);
+    b5.d = kq_f32_to_f16(0.5f);
+    b5.dmin = kq_f32_to_f16(0.25f);
+    b5.scales[1] = 3; /* sub-block 1 (elements 32..63): scale 3, min 2 */
+    b5.scales[5] = 2;
+    b5.scales[10] = (37 & 0xF) | ((41 & 0xF) << 4); /* sub-block 6 (192..223): scale 37, min 41 */
+    b5.scales[2] |= (37 >> 4) << 6;
+    b5.scales[6] |= (41 >> 4) << 6;
+    b5.qs[5] = 0x90;          /* element 37 low bits 9 */
+    b5.qh[5] = 1 << 1;        /* element 32+5: bit 1 -> +16 */
+    b5.qs[3 * 32 + 7] = 0x0c; /* element 199 low bits 12 */
+    b5.qh[7] = 1 << 6;        /* element 192+7: bit 6 -> +16 */
+    kq_dequantize_row(GGUF_DTYPE_Q5_K, &b5, y, 256);
+    T_CHECK(fabsf(y[37] - (0.5f * 3 * 25 - 0.25f * 2)) < 1e-6f, "q5_K elem 37 = %g", y[37]);
+    T_CHECK(fabsf(y[199] - (0.5f * 37 * 28 - 0.25f * 41)) < 1e-6f, "q5_K elem 199 = %g", y[199]);
+    T_CHECK(fabsf(y[7] - 0) < 1e-6f, "q5_K elem 7 = %g (bit 6 belongs to element 199)", y[7]);
+}
+
 /* ---- reference matmul vs double precision ------------------------------------------- */
 
 /* Dequantized activations exactly as the reference quantized them. */
 static void act_dequant(uint32_t dtype, const float *x, float *out, int64_t n) {
     switch (dtype) {
-    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: {
+    case GGUF_DTYPE_Q5_1: {
+        kq_block_q8_1 *b = malloc((size_t)n / 32 * sizeof *b);
+        kq_quantize_q8_1_act(x, b, n);
+        for (int64_t i = 0; i < n; i++) out[i] = kq_f16_to_f32(b[i / 32].d) * b[i / 32].qs[i % 32];
+        free(b);
+        break;
+    }
+    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0: {
         kq_block_q8_0 *b = malloc((size_t)n / 32 * sizeof *b);
         kq_quantize_q8_0_act(x, b, n);
         kq_dequantize_row(GGUF_DTYPE_Q8_0, b, out, n);
         free(b);
         break;
     }
-    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K: {
+    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K: {
         kq_block_q8_K *b = malloc((size_t)n / 256 * sizeof *b);
         kq_quantize_q8_K(x, b, n);
         for (int64_t i = 0; i < n; i++) out[i] = b[i / 256].d * b[i / 256].qs[i % 256];
@@ -234,6 +285,26 @@ static void act_dequant(uint32_t dtype, const float *x, float *out, int64_t n) {
         break;
     default: memcpy(out, x, (size_t)n * 4);
     }
+}
+
+/* Q5_1 · Q8_1 as ggml defines it, in double: per block d_w·d_x·Σ code·q + m_w·s_x, where
+ * s_x = fp16(d·Σq) carries the activation scale before its fp16 rounding (so the min term
+ * is not Σ m_w · dequantized x). Codes decoded here from the documented bit layout. */
+static double q5_1_dot_double(const kq_block_q5_1 *w, const float *x, int64_t n) {
+    kq_block_q8_1 *b = malloc((size_t)n / 32 * sizeof *b);
+    kq_quantize_q8_1_act(x, b, n);
+    double s = 0;
+    for (int64_t k = 0; k < n / 32; k++) {
+        const uint32_t qh = (uint32_t)w[k].qh[0] | (uint32_t)w[k].qh[1] << 8 | (uint32_t)w[k].qh[2] << 16 | (uint32_t)w[k].qh[3] << 24;
+        double si = 0;
+        for (int j = 0; j < 32; j++) {
+            const int nib = j < 16 ? w[k].qs[j] & 15 : w[k].qs[j - 16] >> 4;
+            si += (double)(nib | (int)((qh >> j) & 1) << 4) * b[k].qs[j];
+        }
+        s += (double)kq_f16_to_f32(w[k].d) * kq_f16_to_f32(b[k].d) * si + (double)kq_f16_to_f32(w[k].m) * kq_f16_to_f32(b[k].s);
+    }
+    free(b);
+    return s;
 }
 
 static void test_ref_vs_double(void) {
@@ -258,6 +329,7 @@ static void test_ref_vs_double(void) {
                     s += (double)wd[i] * xd[i];
                     sa += fabs((double)wd[i] * xd[i]);
                 }
+                if (dt == GGUF_DTYPE_Q5_1) s = q5_1_dot_double((const kq_block_q5_1 *)((uint8_t *)w + o * row_bytes(dt, n_in)), x + t * n_in, n_in);
                 worst = fmax(worst, fabs(s - y[t * n_out + o]) / sa);
                 scale = fmax(scale, fabs(s));
             }
@@ -459,7 +531,9 @@ static void test_public_ops(void) {
     worst = 0;
     for (int i = 0; i < 64; i++) worst = fmax(worst, fabs(o[i] - x[i] / (1 + exp(-(double)x[i])) * w[i]) / (1 + fabs(x[i])));
     T_CHECK(worst < 1e-6, "silu_mul vs double: %g", worst);
-    T_CHECK(kq_dtype_supported(GGUF_DTYPE_Q4_K) && !kq_dtype_supported(GGUF_DTYPE_Q5_K), "dtype_supported");
+    T_CHECK(kq_dtype_supported(GGUF_DTYPE_Q4_K) && kq_dtype_supported(GGUF_DTYPE_Q5_0) && kq_dtype_supported(GGUF_DTYPE_Q5_1) &&
+                kq_dtype_supported(GGUF_DTYPE_Q5_K) && !kq_dtype_supported(GGUF_DTYPE_Q2_K),
+            "dtype_supported");
     T_CHECK(strlen(kq_isa_name()) > 0, "isa name");
 }
 
@@ -467,6 +541,7 @@ int main(void) {
     test_conversions();
     test_roundtrip();
     test_layouts();
+    test_layouts_q5();
     test_ref_vs_double();
     test_public_ops();
     kq_ops ref;
