@@ -394,15 +394,20 @@ static void test_notify_and_priority(void) {
         c.policy = pol ? ENGINE_POLICY_SLO : ENGINE_POLICY_PRIORITY;
         T_EQ_INT(engine_create(f.m, f.t, &c, &e, &err), SW_OK);
         engine_req *rs[4];
-        p.max_tokens = 20;
         for (int i = 0; i < 4; i++) {
+            p.max_tokens = i == 0 ? 60 : 20;
             p.priority = i == 3 ? 10 : 0;
             p.slo_ttft_ms = i == 3 ? 1.0 : 0.0;
             T_EQ_INT(engine_submit(e, &p, &rs[i], &err), SW_OK);
+            if (i == 0) { /* request 0 holds the only seat while 1..3 queue up */
+                engine_token tk;
+                engine_finish fin;
+                T_EQ_INT(engine_req_poll(rs[0], &tk, 1, 5000, &fin), 1);
+            }
         }
         result rr[4];
         for (int i = 0; i < 4; i++) { collect(rs[i], &rr[i]); engine_req_release(rs[i]); }
-        /* request 0 may already run; request 3 must start before requests 1 and 2 */
+        /* request 3 must start before requests 1 and 2 */
         T_CHECK(rr[3].tm.t_first_sched_ms <= rr[1].tm.t_first_sched_ms && rr[3].tm.t_first_sched_ms <= rr[2].tm.t_first_sched_ms,
                 "%s: urgent request scheduled at %.1f, others at %.1f %.1f", pol ? "slo" : "priority",
                 rr[3].tm.t_first_sched_ms, rr[1].tm.t_first_sched_ms, rr[2].tm.t_first_sched_ms);
