@@ -22,13 +22,13 @@ typedef struct kb_result {
 } kb_result;
 
 static const struct { uint32_t dtype; const char *name; } kb_dtypes[] = {
-    {GGUF_DTYPE_Q8_0, "Q8_0"}, {GGUF_DTYPE_Q4_0, "Q4_0"}, {GGUF_DTYPE_Q4_K, "Q4_K"},
-    {GGUF_DTYPE_Q6_K, "Q6_K"}, {GGUF_DTYPE_F16, "F16"},
+    {GGUF_DTYPE_Q8_0, "Q8_0"}, {GGUF_DTYPE_Q4_0, "Q4_0"}, {GGUF_DTYPE_Q5_0, "Q5_0"}, {GGUF_DTYPE_Q5_1, "Q5_1"},
+    {GGUF_DTYPE_Q4_K, "Q4_K"}, {GGUF_DTYPE_Q5_K, "Q5_K"}, {GGUF_DTYPE_Q6_K, "Q6_K"}, {GGUF_DTYPE_F16, "F16"},
 };
 static const int64_t kb_shapes[][2] = {{896, 896}, {896, 4864}, {4864, 896}, {896, 151936}}; /* n_in, n_out */
 
 static void usage(void) {
-    fprintf(stderr, "usage: swiftlet kbench [--threads N] [--tokens N] [--dtype Q8_0|Q4_0|Q4_K|Q6_K|F16] [--json FILE] [--quick]\n");
+    fprintf(stderr, "usage: swiftlet kbench [--threads N] [--tokens N] [--dtype Q8_0|Q4_0|Q5_0|Q5_1|Q4_K|Q5_K|Q6_K|F16] [--json FILE] [--quick]\n");
 }
 
 static uint64_t kb_rng = 0x2545f4914f6cdd1dull;

@@ -9,11 +9,13 @@
  * 2/sqrt(n_in), other matrices 1/sqrt(n_in), untied output 3/sqrt(n_embd), norms
  * 1 ± 0.1, biases ± 0.1.
  *
- * Per-tensor types (llama.cpp's rules): 1-D tensors stay F32; q4_k_m uses Q6_K for the
- * output matrix (token_embd when tied) and for attn_v / ffn_down of the layers llama.cpp's
- * use_more_bits picks, Q4_K elsewhere; q4_0 uses Q8_0 for the output matrix; rows not a
- * multiple of 256 fall back Q4_K -> Q4_0 and Q6_K -> Q8_0 (and to F16 when not a multiple
- * of 32). */
+ * Per-tensor types (llama.cpp's llama_tensor_get_type for these ftypes): 1-D tensors stay
+ * F32. The output matrix (token_embd when tied) gets Q8_0 when its rows do not hold whole
+ * blocks of the file's base type, else Q6_K (Q8_0 files: Q8_0). q4_k_m / q5_k_m use Q6_K
+ * for attn_v / ffn_down of the layers llama.cpp's use_more_bits picks, and their base type
+ * (Q4_K / Q5_K) elsewhere; q4_0 / q5_0 / q8_0 use the base type elsewhere. Rows that are
+ * not a multiple of 256 then fall back as llama.cpp does: Q4_K -> Q5_0, Q5_K -> Q5_1,
+ * Q6_K -> Q8_0 (and to F16 when not a multiple of 32). */
 #include "model/model_gen.h"
 #include "gguf/gguf.h"
 #include "kernels/kq.h"
@@ -36,10 +38,15 @@ static const preset presets[] = {
     {"tiny", "llama", 64, 2, 4, 2, 128, 0, 2048, 1e4f, 0},
 };
 
-typedef enum ftype { FT_F32, FT_F16, FT_Q8_0, FT_Q4_0, FT_Q4_K_M } ftype;
-static const struct { const char *name; ftype ft; uint32_t llama_ftype; } ftypes[] = {
-    {"f32", FT_F32, 0}, {"f16", FT_F16, 1}, {"q8_0", FT_Q8_0, 7}, {"q4_0", FT_Q4_0, 2}, {"q4_k_m", FT_Q4_K_M, 15},
+typedef enum ftype { FT_F32, FT_F16, FT_Q8_0, FT_Q4_0, FT_Q5_0, FT_Q4_K_M, FT_Q5_K_M } ftype;
+/* llama_ftype: LLAMA_FTYPE_ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q5_0 8, Q4_K_M 15, Q5_K_M 17 */
+static const struct { const char *name; ftype ft; uint32_t llama_ftype; uint32_t base; } ftypes[] = {
+    {"f32", FT_F32, 0, GGUF_DTYPE_F32},        {"f16", FT_F16, 1, GGUF_DTYPE_F16},
+    {"q8_0", FT_Q8_0, 7, GGUF_DTYPE_Q8_0},     {"q4_0", FT_Q4_0, 2, GGUF_DTYPE_Q4_0},
+    {"q5_0", FT_Q5_0, 8, GGUF_DTYPE_Q5_0},     {"q4_k_m", FT_Q4_K_M, 15, GGUF_DTYPE_Q4_K},
+    {"q5_k_m", FT_Q5_K_M, 17, GGUF_DTYPE_Q5_K},
 };
+#define FTYPE_NAMES "f32, f16, q8_0, q4_0, q5_0, q4_k_m, q5_k_m"
 
 static int parse_ftype(const char *s, ftype *ft, uint32_t *llama_ftype) {
     for (size_t i = 0; s && i < sizeof ftypes / sizeof ftypes[0]; i++)
@@ -51,7 +58,13 @@ static int parse_ftype(const char *s, ftype *ft, uint32_t *llama_ftype) {
     return SW_ERR_ARG;
 }
 
-/* llama.cpp's use_more_bits: the layers whose attn_v / ffn_down Q4_K_M keeps in Q6_K. */
+static uint32_t base_dtype(ftype ft) {
+    for (size_t i = 0; i < sizeof ftypes / sizeof ftypes[0]; i++)
+        if (ftypes[i].ft == ft) return ftypes[i].base;
+    return GGUF_DTYPE_F32;
+}
+
+/* llama.cpp's use_more_bits: the layers whose attn_v / ffn_down Q4_K_M / Q5_K_M keep in Q6_K. */
 static bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
 
 /* Layer index of "blk.N.*", else -1. */
@@ -66,18 +79,23 @@ static int64_t layer_of(const char *name) {
 static uint32_t pick_dtype(ftype ft, const char *name, uint32_t n_dims, int64_t ne0, int64_t n_layer, bool tied) {
     if (n_dims < 2 || ft == FT_F32) return GGUF_DTYPE_F32;
     if (ft == FT_F16) return GGUF_DTYPE_F16;
-    bool is_output = !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
-    uint32_t dt;
-    if (ft == FT_Q8_0) dt = GGUF_DTYPE_Q8_0;
-    else if (ft == FT_Q4_0) dt = is_output ? GGUF_DTYPE_Q8_0 : GGUF_DTYPE_Q4_0;
-    else {
-        int64_t il = layer_of(name);
-        bool more = il >= 0 && (strstr(name, ".attn_v.") || strstr(name, ".ffn_down.")) && use_more_bits(il, n_layer);
-        dt = is_output || more ? GGUF_DTYPE_Q6_K : GGUF_DTYPE_Q4_K;
+    const uint32_t base = base_dtype(ft);
+    const bool is_output = !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
+    const bool k_m = ft == FT_Q4_K_M || ft == FT_Q5_K_M;
+    uint32_t dt = base;
+    if (is_output) {
+        dt = ne0 % gguf_dtype_block_elems(base) ? GGUF_DTYPE_Q8_0 : base == GGUF_DTYPE_Q8_0 ? base : GGUF_DTYPE_Q6_K;
+    } else if (k_m && (strstr(name, "attn_v.weight") || strstr(name, "ffn_down"))) {
+        const int64_t il = layer_of(name);
+        if (il >= 0 && use_more_bits(il, n_layer)) dt = GGUF_DTYPE_Q6_K;
     }
-    if (ne0 % gguf_dtype_block_elems(dt))
-        dt = dt == GGUF_DTYPE_Q6_K ? GGUF_DTYPE_Q8_0 : dt == GGUF_DTYPE_Q4_K ? GGUF_DTYPE_Q4_0 : dt;
-    if (ne0 % gguf_dtype_block_elems(dt)) dt = GGUF_DTYPE_F16;
+    if (ne0 % gguf_dtype_block_elems(dt)) {
+        dt = dt == GGUF_DTYPE_Q4_K   ? GGUF_DTYPE_Q5_0
+             : dt == GGUF_DTYPE_Q5_K ? GGUF_DTYPE_Q5_1
+             : dt == GGUF_DTYPE_Q6_K ? GGUF_DTYPE_Q8_0
+                                     : dt;
+        if (ne0 % gguf_dtype_block_elems(dt)) dt = GGUF_DTYPE_F16;
+    }
     return dt;
 }
 
@@ -314,7 +332,7 @@ int model_gen_write(const model_gen_params *p, const char *out_path, sw_err *err
     ftype ft;
     uint32_t llama_ftype;
     if (parse_ftype(p->type, &ft, &llama_ftype))
-        return sw_err_set(err, SW_ERR_ARG, "unknown weight type '%s' (f32, f16, q8_0, q4_0, q4_k_m)", p->type ? p->type : "");
+        return sw_err_set(err, SW_ERR_ARG, "unknown weight type '%s' (" FTYPE_NAMES ")", p->type ? p->type : "");
     gguf_ctx *v = NULL;
     uint64_t n_tok = BUILTIN_N_VOCAB;
     if (p->vocab_path) {
@@ -439,7 +457,7 @@ int model_gen_quantize(const char *in_path, const char *out_path, const char *ty
     ftype ft;
     uint32_t llama_ftype;
     if (parse_ftype(type, &ft, &llama_ftype) || ft == FT_F32)
-        return sw_err_set(err, SW_ERR_ARG, "unknown quantization type '%s' (f16, q8_0, q4_0, q4_k_m)", type ? type : "");
+        return sw_err_set(err, SW_ERR_ARG, "unknown quantization type '%s' (f16, q8_0, q4_0, q5_0, q4_k_m, q5_k_m)", type ? type : "");
     gguf_ctx *g;
     int rc = gguf_open(in_path, &g, err);
     if (rc) return rc;

@@ -1,7 +1,9 @@
 /* model_gen_test.c — the random-model generator and requantizer. Generates tiny models
  * of every weight type into /tmp and checks, through the GGUF reader: metadata and
  * tokenizer keys (copied from the vocab, padded with [PADn] tokens), tensor names /
- * shapes / per-tensor types (llama.cpp's Q4_K_M and Q4_0 rules, hard-coded here), that
+ * shapes / per-tensor types (llama.cpp's Q4_K_M, Q5_K_M, Q4_0 and Q5_0 rules with their
+ * fallbacks for rows that are not a multiple of 256, hard-coded here, and compared with
+ * the types of ../shared/models/llama-spm-kq.q4_k_m.gguf written by llama.cpp), that
  * quantized tensors dequantize close to the F32 file of the same seed, same seed ->
  * identical bytes, requantizing the F32 file reproduces the generated quantized file,
  * and that the logits are O(10) and separated — with a one-token (position 0) F32
@@ -397,10 +399,12 @@ static void test_q4_k_m(void) {
         fprintf(stderr, "info: rel rms error q4_K %.2e q6_K %.2e\n", e4, e6);
         T_CHECK(e4 > 0.01 && e4 < 0.1, "q4_K rel err %g", e4);
         T_CHECK(e6 > 0 && e6 < 0.03, "q6_K rel err %g", e6);
-        /* rows of 64 cannot hold K-quant blocks: Q4_K -> Q4_0, Q6_K -> Q8_0 */
-        expect ext[] = {{"token_embd.weight", GGUF_DTYPE_Q4_0, 64, 32000}, {"output.weight", GGUF_DTYPE_Q8_0, 64, 32000},
-                        {"blk.1.attn_v.weight", GGUF_DTYPE_Q8_0, 64, 32}, {"blk.0.attn_v.weight", GGUF_DTYPE_Q4_0, 64, 32}};
-        check_tensors(t, ext, 4, 21, "tiny q4_k_m");
+        /* rows of 64 cannot hold K-quant blocks: Q4_K -> Q5_0, Q6_K -> Q8_0 (output: Q8_0 directly) */
+        expect ext[] = {{"token_embd.weight", GGUF_DTYPE_Q5_0, 64, 32000}, {"output.weight", GGUF_DTYPE_Q8_0, 64, 32000},
+                        {"blk.1.attn_v.weight", GGUF_DTYPE_Q8_0, 64, 32}, {"blk.0.attn_v.weight", GGUF_DTYPE_Q5_0, 64, 32},
+                        {"blk.0.ffn_down.weight", GGUF_DTYPE_Q5_0, 128, 64}, {"blk.1.ffn_down.weight", GGUF_DTYPE_Q8_0, 128, 64},
+                        {"blk.0.ffn_gate.weight", GGUF_DTYPE_Q5_0, 64, 128}};
+        check_tensors(t, ext, 7, 21, "tiny q4_k_m");
         /* requantize the F32 file: identical tensors */
         char rq[64];
         tmp_path(rq, sizeof rq);
@@ -424,6 +428,112 @@ static void test_q4_k_m(void) {
     remove(pf);
     remove(pq);
     remove(pt);
+}
+
+/* The shape of ../shared/models/llama-spm-kq.q4_k_m.gguf (llama.cpp's own Q4_K_M file):
+ * every tensor gets the type llama.cpp chose. */
+static void test_q4_k_m_vs_llama_cpp(void) {
+    gguf_ctx *ref;
+    sw_err e;
+    if (gguf_open(SHARED "/models/llama-spm-kq.q4_k_m.gguf", &ref, &e)) {
+        T_SKIP("llama-spm-kq.q4_k_m.gguf: %s", e.msg);
+        return;
+    }
+    char p[64];
+    tmp_path(p, sizeof p);
+    model_gen_params mp;
+    model_gen_params_init(&mp);
+    mp.type = "q4_k_m";
+    mp.vocab_path = VOCAB_SPM;
+    mp.preset = NULL;
+    mp.arch = "llama";
+    mp.n_embd = 256, mp.n_layer = 2, mp.n_head = 4, mp.n_head_kv = 1, mp.n_ff = 768, mp.tied = 0;
+    T_CHECK(model_gen_write(&mp, p, &e) == 0, "%s", e.msg);
+    gguf_ctx *g;
+    if (gguf_open(p, &g, &e) == 0) {
+        T_EQ_INT(gguf_n_tensors(g), gguf_n_tensors(ref));
+        int bad = 0;
+        for (int64_t i = 0; i < gguf_n_tensors(ref); i++) {
+            const gguf_tensor *a = gguf_tensor_at(ref, i), *b = tensor(g, a->name);
+            if (!b || a->dtype != b->dtype) {
+                fprintf(stderr, "%s: llama.cpp %s, generated %s\n", a->name, gguf_dtype_name(a->dtype), b ? gguf_dtype_name(b->dtype) : "absent");
+                bad++;
+            }
+        }
+        T_EQ_INT(bad, 0);
+        gguf_close(g);
+    }
+    gguf_close(ref);
+    remove(p);
+}
+
+/* Q5_K_M and Q5_0: base types, Q6_K where llama.cpp uses it, fallbacks on 64-wide rows
+ * (Q5_K -> Q5_1, Q6_K -> Q8_0), errors against the F32 file, and requantization. */
+static void test_q5_types(void) {
+    char pf[64], pq[64], pt[64], p0[64], p0w[64];
+    tmp_path(pf, sizeof pf);
+    tmp_path(pq, sizeof pq);
+    tmp_path(pt, sizeof pt);
+    tmp_path(p0, sizeof p0);
+    tmp_path(p0w, sizeof p0w);
+    T_EQ_INT(gen("f32", NULL, VOCAB_SPM, 256, 512, 0, 3, pf), 0);
+    T_EQ_INT(gen("q5_k_m", NULL, VOCAB_SPM, 256, 512, 0, 3, pq), 0);
+    T_EQ_INT(gen("q5_k_m", NULL, VOCAB_SPM, 0, 0, 0, 3, pt), 0);
+    T_EQ_INT(gen("q5_0", NULL, VOCAB_SPM, 0, 0, 0, 3, p0), 0);
+    T_EQ_INT(gen("q5_0", NULL, VOCAB_SPM, 256, 512, 0, 3, p0w), 0);
+    gguf_ctx *f = NULL, *q = NULL, *t = NULL, *z = NULL, *zw = NULL;
+    sw_err e;
+    T_CHECK(gguf_open(pf, &f, &e) == 0 && gguf_open(pq, &q, &e) == 0 && gguf_open(pt, &t, &e) == 0 &&
+                gguf_open(p0, &z, &e) == 0 && gguf_open(p0w, &zw, &e) == 0,
+            "%s", e.msg);
+    if (f && q && t && z && zw) {
+        expect ex[] = {{"token_embd.weight", GGUF_DTYPE_Q5_K, 256, 32000}, {"output.weight", GGUF_DTYPE_Q6_K, 256, 32000},
+                       {"blk.0.attn_v.weight", GGUF_DTYPE_Q5_K, 256, 128}, {"blk.1.attn_v.weight", GGUF_DTYPE_Q6_K, 256, 128},
+                       {"blk.0.ffn_down.weight", GGUF_DTYPE_Q5_K, 512, 256}, {"blk.1.ffn_down.weight", GGUF_DTYPE_Q6_K, 512, 256},
+                       {"blk.1.attn_q.weight", GGUF_DTYPE_Q5_K, 256, 256}, {"blk.1.ffn_norm.weight", GGUF_DTYPE_F32, 256, 1}};
+        check_tensors(q, ex, 8, 21, "q5_k_m");
+        uint32_t u;
+        T_CHECK(gguf_get_u32(q, "general.file_type", &u) == 0 && u == 17, "q5_k_m file_type 17");
+        T_CHECK(gguf_get_u32(z, "general.file_type", &u) == 0 && u == 8, "q5_0 file_type 8");
+        double e5 = max_rel_err(f, q, GGUF_DTYPE_Q5_K), e50 = max_rel_err(f, zw, GGUF_DTYPE_Q5_0);
+        fprintf(stderr, "info: rel rms error q5_K %.2e q5_0 %.2e\n", e5, e50);
+        T_CHECK(e5 > 0.005 && e5 < 0.05, "q5_K rel err %g", e5);
+        T_CHECK(e50 > 0.005 && e50 < 0.06, "q5_0 rel err %g", e50);
+        expect ext[] = {{"token_embd.weight", GGUF_DTYPE_Q5_1, 64, 32000}, {"output.weight", GGUF_DTYPE_Q8_0, 64, 32000},
+                        {"blk.1.attn_v.weight", GGUF_DTYPE_Q8_0, 64, 32}, {"blk.0.attn_v.weight", GGUF_DTYPE_Q5_1, 64, 32},
+                        {"blk.1.ffn_down.weight", GGUF_DTYPE_Q8_0, 128, 64}, {"blk.0.attn_output.weight", GGUF_DTYPE_Q5_1, 64, 64}};
+        check_tensors(t, ext, 6, 21, "tiny q5_k_m");
+        expect ex0[] = {{"token_embd.weight", GGUF_DTYPE_Q5_0, 64, 32000}, {"output.weight", GGUF_DTYPE_Q8_0, 64, 32000},
+                        {"blk.1.attn_v.weight", GGUF_DTYPE_Q5_0, 64, 32}, {"blk.1.ffn_down.weight", GGUF_DTYPE_Q5_0, 128, 64}};
+        check_tensors(z, ex0, 4, 21, "tiny q5_0");
+        expect ex0w[] = {{"output.weight", GGUF_DTYPE_Q6_K, 256, 32000}, {"blk.1.attn_v.weight", GGUF_DTYPE_Q5_0, 256, 128}};
+        check_tensors(zw, ex0w, 2, 21, "q5_0");
+        char rq[64];
+        tmp_path(rq, sizeof rq);
+        T_CHECK(model_gen_quantize(pf, rq, "q5_k_m", &e) == 0, "%s", e.msg);
+        gguf_ctx *r;
+        T_CHECK(gguf_open(rq, &r, &e) == 0, "%s", e.msg);
+        if (r) {
+            int bad = 0;
+            for (int64_t k = 0; k < gguf_n_tensors(q); k++) {
+                const gguf_tensor *a = gguf_tensor_at(q, k), *b = tensor(r, a->name);
+                bad += !b || a->dtype != b->dtype || memcmp(a->data, b->data, a->nbytes);
+            }
+            T_EQ_INT(bad, 0);
+            gguf_close(r);
+        }
+        remove(rq);
+    }
+    gguf_close(f);
+    gguf_close(q);
+    gguf_close(t);
+    gguf_close(z);
+    gguf_close(zw);
+    remove(pf);
+    remove(pq);
+    remove(pt);
+    remove(p0);
+    remove(p0w);
 }
 
 /* qwen2: biases, tied output, eps 1e-6, vocab padded with [PADn] tokens. */
@@ -490,6 +600,7 @@ static void test_bad_params(void) {
     p.vocab_path = VOCAB_SPM;
     T_CHECK(model_gen_write(&p, path, &e) == SW_ERR_ARG && strstr(e.msg, "arch"), "%s", e.msg);
     model_gen_params_init(&p);
+    p.n_vocab = 1000; /* the built-in vocab (no vocab_path) has 259 tokens */
     T_CHECK(model_gen_write(&p, path, &e) == SW_ERR_ARG && strstr(e.msg, "vocab"), "%s", e.msg);
     p.vocab_path = "/nonexistent.gguf";
     T_EQ_INT(model_gen_write(&p, path, &e), SW_ERR_IO);
@@ -509,6 +620,8 @@ int main(void) {
     test_forward_vs_golden();
     test_tiny_llama();
     test_q4_k_m();
+    test_q4_k_m_vs_llama_cpp();
+    test_q5_types();
     test_qwen2_padded();
     test_bad_params();
     return t_done();
