@@ -1,8 +1,9 @@
 /* kq_avx2.c — AVX2 + FMA + F16C kernels (compiled with those flags; chosen at run time
  * only when cpuid reports them). Overrides entries of the scalar table.
  *
- * Matmul: activations in the standard formats (Q8_0 blocks for Q8_0/Q4_0 weights, Q8_K
- * for Q4_K/Q6_K, quantized by the reference code so results match it), and a row kernel
+ * Matmul: activations in the standard formats (Q8_0 blocks for Q8_0/Q4_0/Q5_0 weights,
+ * Q8_1 for Q5_1, Q8_K for Q4_K/Q5_K/Q6_K, quantized by the reference code so results
+ * match it), and a row kernel
  * that reads each weight block once for up to 4 tokens. Signed×signed byte products use
  * the usual sign transfer (|x| × sign(w, x) through vpmaddubsw), K-quant sub-block scales
  * are applied with vpmaddwd. No separate batched (gemm) layout on this ISA. */
@@ -36,6 +37,24 @@ static inline __m256i wq_q4_0(const kq_block_q4_0 *b) {
     return _mm256_sub_epi8(z, _mm256_set1_epi8(8));
 }
 
+/* 0xFF in byte i where bit i of x is set. */
+static inline __m256i bits_to_bytes(uint32_t x) {
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit);
+}
+
+/* The 32 unsigned 5-bit codes of a Q5_0 / Q5_1 block in element order. */
+static inline __m256i codes_q5(const uint8_t *qs, const uint8_t *qh) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0F);
+    const __m256i z = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m)), _mm_and_si128(_mm_srli_epi16(q, 4), m), 1);
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    return _mm256_or_si256(z, _mm256_and_si256(bits_to_bytes(h), _mm256_set1_epi8(0x10)));
+}
+static inline __m256i wq_q5_0(const kq_block_q5_0 *b) { return _mm256_sub_epi8(codes_q5(b->qs, b->qh), _mm256_set1_epi8(16)); }
+
 #define DEF_ROWS_Q80(NAME, BLK, WQ)                                                                   \
     static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {              \
         const int64_t nb = a->n_in / KQ_QK8_0;                                                        \
@@ -58,48 +77,89 @@ static inline __m256i wq_q4_0(const kq_block_q4_0 *b) {
     }
 DEF_ROWS_Q80(rows_q8_0, kq_block_q8_0, wq_q8_0)
 DEF_ROWS_Q80(rows_q4_0, kq_block_q4_0, wq_q4_0)
+DEF_ROWS_Q80(rows_q5_0, kq_block_q5_0, wq_q5_0)
 
-/* ---- Q4_K / Q6_K ------------------------------------------------------------------ */
-
-static inline void rows_q4_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
-    const int64_t nb = a->n_in / KQ_QK_K;
-    const kq_block_q4_K *w = (const kq_block_q4_K *)(a->W + (size_t)o * a->w_row_bytes);
-    const kq_block_q8_K *x[TOK];
+/* Q5_1 against Q8_1: codes are unsigned, so one vpmaddubsw; the min term m·s per block. */
+static inline void rows_q5_1_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK4_0;
+    const kq_block_q5_1 *w = (const kq_block_q5_1 *)(a->W + (size_t)o * a->w_row_bytes);
+    const kq_block_q8_1 *x[TOK];
     __m256 acc[TOK];
     float accm[TOK];
     _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {
-        x[t] = (const kq_block_q8_K *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
+        x[t] = (const kq_block_q8_1 *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm256_setzero_ps();
         accm[t] = 0;
     }
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t sm[16];
-        kq_q4k_unpack(w[b].scales, sm);
-        __m256i lo[4], hi[4];
-        for (int j = 0; j < 4; j++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j));
-            lo[j] = _mm256_and_si256(q, m4);
-            hi[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        }
-        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
+        const __m256i wv = codes_q5(w[b].qs, w[b].qh);
+        const float dw = _cvtsh_ss(w[b].d), mw = _cvtsh_ss(w[b].m);
         _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {
-            const int8_t *q8 = x[t][b].qs;
-            __m256i is = _mm256_setzero_si256();
-            for (int j = 0; j < 4; j++) {
-                const __m256i p0 = _mm256_maddubs_epi16(lo[j], _mm256_loadu_si256((const __m256i *)(q8 + 64 * j)));
-                const __m256i p1 = _mm256_maddubs_epi16(hi[j], _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32)));
-                is = _mm256_add_epi32(is, _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * j])));
-                is = _mm256_add_epi32(is, _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * j + 1])));
-            }
-            int summ = 0;
-            for (int j = 0; j < 8; j++) summ += sm[8 + j] * (x[t][b].bsums[2 * j] + x[t][b].bsums[2 * j + 1]);
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_set1_ps(d * x[t][b].d), acc[t]);
-            accm[t] += dmin * x[t][b].d * (float)summ;
+            const __m256i p = _mm256_maddubs_epi16(wv, _mm256_loadu_si256((const __m256i *)x[t][b].qs));
+            const __m256i s = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * _cvtsh_ss(x[t][b].d)), acc[t]);
+            accm[t] += mw * _cvtsh_ss(x[t][b].s);
         }
     }
-    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]) - accm[t];
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]) + accm[t];
 }
+
+/* ---- Q4_K / Q6_K ------------------------------------------------------------------ */
+
+/* The 5th bits of a K-quant block: none for Q4_K; Q5_K's qh (element 64j+l: bit 2j of
+ * qh[l], 64j+32+l: bit 2j+1). */
+static inline const uint8_t *qh_q4_K(const kq_block_q4_K *b) { (void)b; return NULL; }
+static inline const uint8_t *qh_q5_K(const kq_block_q5_K *b) { return b->qh; }
+
+/* Q4_K and Q5_K rows. */
+#define DEF_ROWS_QK45(NAME, BLK, QH) \
+static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { \
+    const int64_t nb = a->n_in / KQ_QK_K; \
+    const BLK *w = (const BLK *)(a->W + (size_t)o * a->w_row_bytes); \
+    const kq_block_q8_K *x[TOK]; \
+    __m256 acc[TOK]; \
+    float accm[TOK]; \
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) { \
+        x[t] = (const kq_block_q8_K *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes); \
+        acc[t] = _mm256_setzero_ps(); \
+        accm[t] = 0; \
+    } \
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1); \
+    for (int64_t b = 0; b < nb; b++) { \
+        uint8_t sm[16]; \
+        kq_q4k_unpack(w[b].scales, sm); \
+        __m256i lo[4], hi[4]; \
+        const uint8_t *qh = QH(&w[b]); \
+        for (int j = 0; j < 4; j++) { \
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j)); \
+            lo[j] = _mm256_and_si256(q, m4); \
+            hi[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); \
+            if (qh) { \
+                const __m256i h = _mm256_loadu_si256((const __m256i *)qh); \
+                lo[j] = _mm256_or_si256(lo[j], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j), one), 4)); \
+                hi[j] = _mm256_or_si256(hi[j], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j + 1), one), 4)); \
+            } \
+        } \
+        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin); \
+        _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) { \
+            const int8_t *q8 = x[t][b].qs; \
+            __m256i is = _mm256_setzero_si256(); \
+            for (int j = 0; j < 4; j++) { \
+                const __m256i p0 = _mm256_maddubs_epi16(lo[j], _mm256_loadu_si256((const __m256i *)(q8 + 64 * j))); \
+                const __m256i p1 = _mm256_maddubs_epi16(hi[j], _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32))); \
+                is = _mm256_add_epi32(is, _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * j]))); \
+                is = _mm256_add_epi32(is, _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * j + 1]))); \
+            } \
+            int summ = 0; \
+            for (int j = 0; j < 8; j++) summ += sm[8 + j] * (x[t][b].bsums[2 * j] + x[t][b].bsums[2 * j + 1]); \
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_set1_ps(d * x[t][b].d), acc[t]); \
+            accm[t] += dmin * x[t][b].d * (float)summ; \
+        } \
+    } \
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]) - accm[t]; \
+}
+DEF_ROWS_QK45(rows_q4_K, kq_block_q4_K, qh_q4_K)
+DEF_ROWS_QK45(rows_q5_K, kq_block_q5_K, qh_q5_K)
 
 static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK_K;
@@ -158,6 +218,9 @@ static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
 DEF_ROWS_LOOP(rows_q8_0)
 DEF_ROWS_LOOP(rows_q4_0)
 DEF_ROWS_LOOP(rows_q4_K)
+DEF_ROWS_LOOP(rows_q5_0)
+DEF_ROWS_LOOP(rows_q5_1)
+DEF_ROWS_LOOP(rows_q5_K)
 DEF_ROWS_LOOP(rows_q6_K)
 
 /* ---- F32 / F16 / BF16 ----------------------------------------------------------- */
@@ -334,6 +397,9 @@ void kq_ops_avx2(kq_ops *ops) {
     ops->mm[KQ_W_Q4_0].rows = rows_q4_0;
     ops->mm[KQ_W_Q4_K].rows = rows_q4_K;
     ops->mm[KQ_W_Q6_K].rows = rows_q6_K;
+    ops->mm[KQ_W_Q5_0].rows = rows_q5_0;
+    ops->mm[KQ_W_Q5_1].rows = rows_q5_1;
+    ops->mm[KQ_W_Q5_K].rows = rows_q5_K;
     ops->dot_f32 = v_dot_f32;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f32 = v_axpy_f32;
