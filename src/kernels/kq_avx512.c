@@ -2,8 +2,8 @@
  * chosen at run time only when cpuid reports them). Overrides entries of the avx2 table.
  *
  * Integer dot products use vpdpbusd (u8 × s8 -> s32). Activations keep their sign (s8)
- * and the weights are made unsigned: Q8_0 weights by w ^ 0x80 (= w + 128), Q4_0/Q4_K/Q6_K
- * nibbles/6-bit codes already are. The offset this adds, off × Σx per block, is removed
+ * and the weights are made unsigned: Q8_0 weights by w ^ 0x80 (= w + 128), Q4_0/Q5_0/
+ * Q4_K/Q5_K/Q6_K codes already are (Q5_0's 5th bit is added with a byte-masked add). The offset this adds, off × Σx per block, is removed
  * by starting the accumulator at -off × Σx, which the activation prep precomputes.
  *
  * Two layouts of the activations:
@@ -88,6 +88,7 @@ static inline void q80_pack(const float *X, int64_t ldx, int64_t ntok, int64_t n
 }
 static void pack_q8_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) { q80_pack(X, ldx, ntok, n, dst, 128); }
 static void pack_q4_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) { q80_pack(X, ldx, ntok, n, dst, 8); }
+static void pack_q5_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) { q80_pack(X, ldx, ntok, n, dst, 16); }
 
 /* ---- weight unpacking ----------------------------------------------------------- */
 
@@ -154,10 +155,11 @@ DEF_GEMV_Q80(rows_q8_0, kq_block_q8_0, w2_q8_0, w1_q8_0)
  * nibbles (elements 0-15 of each block) and the high nibbles (16-31), so the activation
  * row is stored to match: per 4-block group (nbq groups, zero padded)
  *   lo int8 [4 blocks][16] | hi int8 [4][16] | start int32 [16] | scale float [16]
- * with lanes 4k..4k+3 belonging to block k (start: -8 × Σx in lane 4k). */
+ * with lanes 4k..4k+3 belonging to block k (start: -8 × Σx in lane 4k; Q5_0: -16 × Σx). */
 #define Q40_GV 256
 static size_t q40_gemv_bytes(int64_t n) { return (size_t)((n / KQ_QK4_0 + 3) / 4) * Q40_GV; }
-static void prep_q4_0(const float *x, void *dst, int64_t n) {
+/* off: the code offset of the weights (8 for Q4_0, 16 for Q5_0). */
+static inline void q40_gemv_prep(const float *x, void *dst, int64_t n, int off) {
     const int64_t nb = n / KQ_QK4_0, nbq = (nb + 3) / 4;
     uint8_t *o = dst;
     memset(o, 0, (size_t)nbq * Q40_GV);
@@ -170,10 +172,12 @@ static void prep_q4_0(const float *x, void *dst, int64_t n) {
         quant_block32(x + b * KQ_QK4_0, q, &d, &sum);
         memcpy(g + 16 * k, q, 16);
         memcpy(g + 64 + 16 * k, q + 16, 16);
-        ((int32_t *)(g + 128))[4 * k] = -8 * sum;
+        ((int32_t *)(g + 128))[4 * k] = -off * sum;
         for (int l = 0; l < 4; l++) ((float *)(g + 192))[4 * k + l] = d;
     }
 }
+static void prep_q4_0(const float *x, void *dst, int64_t n) { q40_gemv_prep(x, dst, n, 8); }
+static void prep_q5_0(const float *x, void *dst, int64_t n) { q40_gemv_prep(x, dst, n, 16); }
 
 static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
@@ -216,6 +220,55 @@ static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
 }
 
+/* Q5_0 GEMV on the Q4_0 activation layout: 4 blocks (22 bytes each, so four 16-byte
+ * loads) per zmm; the 5th bits (qh, one u32 per block) become byte masks that add 16. */
+static inline uint64_t rep4_u16(kq_f16 h) { return (uint64_t)h * 0x0001000100010001ull; }
+static inline void rows_q5_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
+    const kq_block_q5_0 *w = (const kq_block_q5_0 *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16);
+    kq_block_q5_0 tail[4];
+    for (int64_t g = 0; g < nbq; g++) {
+        const kq_block_q5_0 *wb = w + 4 * g;
+        if (4 * g + 4 > nb) { /* last, partial group: zero blocks after the row's end */
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, wb, (size_t)(nb - 4 * g) * sizeof *wb);
+            wb = tail;
+        }
+        const __m256i q01 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)wb[0].qs)),
+                                                     _mm_loadu_si128((const __m128i *)wb[1].qs), 1);
+        const __m256i q23 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)wb[2].qs)),
+                                                     _mm_loadu_si128((const __m128i *)wb[3].qs), 1);
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q01), q23, 1);
+        uint64_t mlo = 0, mhi = 0;
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+            uint32_t h;
+            memcpy(&h, wb[k].qh, 4);
+            mlo |= (uint64_t)(h & 0xFFFF) << (16 * k);
+            mhi |= (uint64_t)(h >> 16) << (16 * k);
+        }
+        __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+        lo = _mm512_mask_add_epi8(lo, mlo, lo, v16);
+        hi = _mm512_mask_add_epi8(hi, mhi, hi, v16);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_setr_epi64x((long long)rep4_u16(wb[0].d), (long long)rep4_u16(wb[1].d),
+                                                              (long long)rep4_u16(wb[2].d), (long long)rep4_u16(wb[3].d)));
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xg = xr[t] + g * Q40_GV;
+            __m512i s = _mm512_loadu_si512(xg + 128);
+            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg + 192)), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
+}
+
 /* ---- Q8_0 / Q4_0 GEMM ----------------------------------------------------------- */
 
 static inline void wbuf_q8_0(const kq_block_q8_0 *w, uint8_t *buf) {
@@ -225,6 +278,15 @@ static inline void wbuf_q4_0(const kq_block_q4_0 *w, uint8_t *buf) {
     const __m128i q = _mm_loadu_si128((const __m128i *)w->qs);
     _mm_storeu_si128((__m128i *)buf, _mm_and_si128(q, _mm_set1_epi8(0x0F)));
     _mm_storeu_si128((__m128i *)(buf + 16), _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0F)));
+}
+
+static inline void wbuf_q5_0(const kq_block_q5_0 *w, uint8_t *buf) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)w->qs), m = _mm_set1_epi8(0x0F);
+    __m256i z = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m)), _mm_and_si128(_mm_srli_epi16(q, 4), m), 1);
+    uint32_t h;
+    memcpy(&h, w->qh, 4);
+    z = _mm256_mask_add_epi8(z, (__mmask32)h, z, _mm256_set1_epi8(16));
+    _mm256_storeu_si256((__m256i *)buf, z);
 }
 
 static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512 acc) {
@@ -282,6 +344,7 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
     DEF_GEMM_LOOP(NAME, GEMM_ROWS)
 DEF_GEMM_Q80(gemm_q8_0, kq_block_q8_0, wbuf_q8_0)
 DEF_GEMM_Q80(gemm_q4_0, kq_block_q4_0, wbuf_q4_0)
+DEF_GEMM_Q80(gemm_q5_0, kq_block_q5_0, wbuf_q5_0)
 
 /* ---- Q8_K activations (bit-exact with kq_quantize_q8_K) ------------------------- */
 
@@ -369,52 +432,68 @@ static inline __m128i q4k_scales(const uint8_t *sc12) {
 
 /* ---- Q4_K / Q6_K GEMV ----------------------------------------------------------- */
 
-static inline void rows_q4_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
-    const int64_t nb = a->n_in / KQ_QK_K;
-    const kq_block_q4_K *w = (const kq_block_q4_K *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
-    __m512 acc[GEMV_TOK];
-    __m256 accm[GEMV_TOK];
-    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
-        acc[t] = _mm512_setzero_ps();
-        accm[t] = _mm256_setzero_ps();
-    }
-    const __m512i lo4 = _mm512_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++) {
-        const __m128i smb = q4k_scales(w[b].scales);
-        const __m512i sc32 = _mm512_cvtepu8_epi32(smb); /* lanes 0-7 scales, 8-15 mins */
-        const __m256i m8 = _mm256_cvtepu8_epi32(_mm_srli_si128(smb, 8));
-        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
-        __m512i wz[4], scv[4];
-        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j));
-            const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-            wz[j] = _mm512_and_si512(z, lo4);
-            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1);
-            scv[j] = _mm512_permutexvar_epi32(idx, sc32);
-        }
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xb = xr[t] + b * QK_GV;
-            __m512i is = _mm512_setzero_si512();
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j));
-                is = _mm512_dpwssd_epi32(is, s, scv[j]);
-            }
-            const float dx = *(const float *)(xb + 320);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]);
-            const __m256i mb = _mm256_mullo_epi32(m8, _mm256_loadu_si256((const __m256i *)(xb + 288)));
-            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]);
-        }
-    }
-    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        const __m256 m = accm[t];
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_movehdup_ps(h));
-        a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(h);
-    }
+/* The 5th bits of a K-quant block: none for Q4_K; Q5_K's qh (element 64j+l: bit 2j of
+ * qh[l], 64j+32+l: bit 2j+1). */
+static inline const uint8_t *qh_q4_K(const kq_block_q4_K *b) { (void)b; return NULL; }
+static inline const uint8_t *qh_q5_K(const kq_block_q5_K *b) { return b->qh; }
+
+/* Q4_K / Q5_K GEMV (QH: the block's 5th bits or NULL). */
+#define DEF_ROWS_QK45(NAME, BLK, QH) \
+static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { \
+    const int64_t nb = a->n_in / KQ_QK_K; \
+    const BLK *w = (const BLK *)(a->W + (size_t)o * a->w_row_bytes); \
+    const uint8_t *xr[GEMV_TOK]; \
+    __m512 acc[GEMV_TOK]; \
+    __m256 accm[GEMV_TOK]; \
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes; \
+        acc[t] = _mm512_setzero_ps(); \
+        accm[t] = _mm256_setzero_ps(); \
+    } \
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16); \
+    for (int64_t b = 0; b < nb; b++) { \
+        const uint8_t *qh = QH(&w[b]); \
+        __m512i qhz = _mm512_setzero_si512(); \
+        if (qh) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh)); \
+        const __m128i smb = q4k_scales(w[b].scales); \
+        const __m512i sc32 = _mm512_cvtepu8_epi32(smb); /* lanes 0-7 scales, 8-15 mins */ \
+        const __m256i m8 = _mm256_cvtepu8_epi32(_mm_srli_si128(smb, 8)); \
+        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin); \
+        __m512i wz[4], scv[4]; \
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) { \
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j)); \
+            const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1); \
+            wz[j] = _mm512_and_si512(z, lo4); \
+            if (qh) { /* low half: bit 2j of qh[l], high half: bit 2j+1 */ \
+                const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * j)), _mm256_set1_epi8((char)(2 << 2 * j)), 1); \
+                wz[j] = _mm512_mask_add_epi8(wz[j], _mm512_test_epi8_mask(qhz, sel), wz[j], v16); \
+            } \
+            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1); \
+            scv[j] = _mm512_permutexvar_epi32(idx, sc32); \
+        } \
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
+            const uint8_t *xb = xr[t] + b * QK_GV; \
+            __m512i is = _mm512_setzero_si512(); \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) { \
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j)); \
+                is = _mm512_dpwssd_epi32(is, s, scv[j]); \
+            } \
+            const float dx = *(const float *)(xb + 320); \
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]); \
+            const __m256i mb = _mm256_mullo_epi32(m8, _mm256_loadu_si256((const __m256i *)(xb + 288))); \
+            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]); \
+        } \
+    } \
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
+        const __m256 m = accm[t]; \
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1)); \
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h)); \
+        h = _mm_add_ss(h, _mm_movehdup_ps(h)); \
+        a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(h); \
+    } \
 }
+DEF_ROWS_QK45(rows_q4_K, kq_block_q4_K, qh_q4_K)
+DEF_ROWS_QK45(rows_q5_K, kq_block_q5_K, qh_q5_K)
 
 /* The 6-bit values of one 128-element half as two zmm (elements 0-63, 64-127). */
 static inline void q6k_half(const uint8_t *ql, const uint8_t *qh, __m512i *A, __m512i *B) {
@@ -477,61 +556,74 @@ static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
     }
 DEF_GEMV_LOOP(rows_q4_0)
 DEF_GEMV_LOOP(rows_q4_K)
+DEF_GEMV_LOOP(rows_q5_0)
+DEF_GEMV_LOOP(rows_q5_K)
 DEF_GEMV_LOOP(rows_q6_K)
 
 /* ---- Q4_K / Q6_K GEMM ----------------------------------------------------------- */
 
-static inline void gemm_q4_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
-    const int64_t nb = a->n_in / KQ_QK_K;
-    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
-    const kq_block_q4_K *w[GEMM_ROWS];
-    __m512 acc[GEMM_ROWS];
-    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {
-        w[r] = (const kq_block_q4_K *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes);
-        acc[r] = _mm512_setzero_ps();
-    }
-    _Alignas(64) uint8_t wb[GEMM_ROWS][256];
-    _Alignas(16) uint8_t sm[GEMM_ROWS][16];
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *xb = xg + b * QK_GBLK;
-        __m512i ai[GEMM_ROWS] = {0}, am[GEMM_ROWS] = {0};
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
-            for (int j = 0; j < 4; j++) {
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(w[r][b].qs + 32 * j));
-                _mm256_store_si256((__m256i *)(wb[r] + 64 * j), _mm256_and_si256(q, lo4));
-                _mm256_store_si256((__m256i *)(wb[r] + 64 * j + 32), _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4));
-            }
-            _mm_store_si128((__m128i *)sm[r], q4k_scales(w[r][b].scales));
-            ai[r] = _mm512_setzero_si512();
-            am[r] = _mm512_setzero_si512();
-        }
-        for (int j = 0; j < 8; j++) {
-            __m512i s[GEMM_ROWS] = {0};
-            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
-                const __m512i xk = _mm512_load_si512(xb + (8 * j + k) * 64);
-                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
-                    int32_t wd;
-                    memcpy(&wd, wb[r] + 32 * j + 4 * k, 4);
-                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
-                }
-            }
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
-                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(sm[r][j])));
-        }
-        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
-            const __m512i bp = _mm512_load_si512(xb + 4160 + 64 * i);
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
-                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32(sm[r][8 + 2 * i] | (sm[r][9 + 2 * i] << 16)), bp);
-        }
-        const __m512 dx = _mm512_load_ps((const float *)(xb + 4096));
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]);
-            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].dmin)), dx), acc[r]);
-        }
-    }
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+/* Q4_K / Q5_K GEMM tile (QH as for the GEMV). */
+#define DEF_GEMM_QK45(NAME, BLK, QH) \
+static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { \
+    const int64_t nb = a->n_in / KQ_QK_K; \
+    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes; \
+    const BLK *w[GEMM_ROWS]; \
+    __m512 acc[GEMM_ROWS]; \
+    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) { \
+        w[r] = (const BLK *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes); \
+        acc[r] = _mm512_setzero_ps(); \
+    } \
+    _Alignas(64) uint8_t wb[GEMM_ROWS][256]; \
+    _Alignas(16) uint8_t sm[GEMM_ROWS][16]; \
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), v16 = _mm256_set1_epi8(16); \
+    for (int64_t b = 0; b < nb; b++) { \
+        const uint8_t *xb = xg + b * QK_GBLK; \
+        __m512i ai[GEMM_ROWS] = {0}, am[GEMM_ROWS] = {0}; \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
+            const uint8_t *qh = QH(&w[r][b]); \
+            const __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256(); \
+            for (int j = 0; j < 4; j++) { \
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(w[r][b].qs + 32 * j)); \
+                __m256i lo = _mm256_and_si256(q, lo4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4); \
+                if (qh) { \
+                    lo = _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << 2 * j))), lo, v16); \
+                    hi = _mm256_mask_add_epi8(hi, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(2 << 2 * j))), hi, v16); \
+                } \
+                _mm256_store_si256((__m256i *)(wb[r] + 64 * j), lo); \
+                _mm256_store_si256((__m256i *)(wb[r] + 64 * j + 32), hi); \
+            } \
+            _mm_store_si128((__m128i *)sm[r], q4k_scales(w[r][b].scales)); \
+            ai[r] = _mm512_setzero_si512(); \
+            am[r] = _mm512_setzero_si512(); \
+        } \
+        for (int j = 0; j < 8; j++) { \
+            __m512i s[GEMM_ROWS] = {0}; \
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) { \
+                const __m512i xk = _mm512_load_si512(xb + (8 * j + k) * 64); \
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
+                    int32_t wd; \
+                    memcpy(&wd, wb[r] + 32 * j + 4 * k, 4); \
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk); \
+                } \
+            } \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) \
+                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(sm[r][j]))); \
+        } \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) { \
+            const __m512i bp = _mm512_load_si512(xb + 4160 + 64 * i); \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) \
+                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32(sm[r][8 + 2 * i] | (sm[r][9 + 2 * i] << 16)), bp); \
+        } \
+        const __m512 dx = _mm512_load_ps((const float *)(xb + 4096)); \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]); \
+            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].dmin)), dx), acc[r]); \
+        } \
+    } \
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]); \
 }
+DEF_GEMM_QK45(gemm_q4_K, kq_block_q4_K, qh_q4_K)
+DEF_GEMM_QK45(gemm_q5_K, kq_block_q5_K, qh_q5_K)
 
 static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
     const int64_t nb = a->n_in / KQ_QK_K;
@@ -585,6 +677,7 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
 }
 
 DEF_GEMM_LOOP(gemm_q4_K, GEMM_ROWS)
+DEF_GEMM_LOOP(gemm_q5_K, GEMM_ROWS)
 DEF_GEMM_LOOP(gemm_q6_K, 4)
 
 /* ---- F32 / F16 / BF16 weights ----------------------------------------------------- */
@@ -800,6 +893,12 @@ void kq_ops_avx512(kq_ops *ops) {
                                       .gemm_min_tok = 6};
     ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
                                       .pack = pack_qk, .gemm = gemm_q4_K, .pack_bytes = qk_pack_bytes,
+                                      .gemm_min_tok = 7};
+    ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q5_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_0,
+                                      .pack = pack_q5_0, .gemm = gemm_q5_0, .pack_bytes = q80_pack_bytes,
+                                      .gemm_min_tok = 6};
+    ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q5_K,
+                                      .pack = pack_qk, .gemm = gemm_q5_K, .pack_bytes = qk_pack_bytes,
                                       .gemm_min_tok = 7};
     ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
                                       .pack = pack_qk, .gemm = gemm_q6_K, .pack_bytes = qk_pack_bytes,
