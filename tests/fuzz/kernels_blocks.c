@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uint32_t fz_dtypes[] = {GGUF_DTYPE_F32, GGUF_DTYPE_F16, GGUF_DTYPE_BF16, GGUF_DTYPE_Q8_0,
-                                     GGUF_DTYPE_Q4_0, GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q6_K};
+static const uint32_t fz_dtypes[] = {GGUF_DTYPE_F32,  GGUF_DTYPE_F16,  GGUF_DTYPE_BF16, GGUF_DTYPE_Q8_0, GGUF_DTYPE_Q4_0,
+                                     GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q6_K, GGUF_DTYPE_Q5_0, GGUF_DTYPE_Q5_1, GGUF_DTYPE_Q5_K};
+#define FZ_N_DTYPES (sizeof fz_dtypes / sizeof fz_dtypes[0])
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 4) return 0;
-    const uint32_t dtype = fz_dtypes[data[0] % 7];
+    const uint32_t dtype = fz_dtypes[data[0] % FZ_N_DTYPES];
     const int64_t n_tok = 1 + data[1] % 20, n_out = 1 + data[2] % 9;
     const int64_t be = kq_block_elems(dtype), bb = kq_block_bytes(dtype);
     data += 3;
@@ -43,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         kq_ops ops;
         if (kq_ops_for_isa(isas[i], &ops) == SW_OK) kq_matmul_ops(&ops, dtype, w, n_out, n_in, x, n_tok, y, scratch);
     }
-    for (size_t d = 0; d < sizeof fz_dtypes / sizeof fz_dtypes[0]; d++) {
+    for (size_t d = 0; d < FZ_N_DTYPES; d++) {
         const int64_t m = n_in / 256 * 256 ? n_in / 256 * 256 : (n_in / 32) * 32;
         if (m && m % kq_block_elems(fz_dtypes[d]) == 0 && kq_quantize_row(fz_dtypes[d], x, q, m) == SW_OK)
             kq_dequantize_row(fz_dtypes[d], q, row, m);
