@@ -220,9 +220,10 @@ static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
 }
 
-/* Q5_0 GEMV on the Q4_0 activation layout: 4 blocks (22 bytes each, so four 16-byte
- * loads) per zmm; the 5th bits (qh, one u32 per block) become byte masks that add 16. */
-static inline uint64_t rep4_u16(kq_f16 h) { return (uint64_t)h * 0x0001000100010001ull; }
+/* Q5_0 GEMV on the Q4_0 activation layout. 4 blocks are 88 contiguous bytes whose fields
+ * all start at even offsets (block k: d at word 11k, qh at words 11k+1..2, qs at words
+ * 11k+3..10), so two loads (bytes 0-63 and 24-87) and word permutes gather the 64 qs
+ * bytes, the 5th-bit masks and the scales; the 5th bits then add 16 by byte mask. */
 static inline void rows_q5_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
     const kq_block_q5_0 *w = (const kq_block_q5_0 *)(a->W + (size_t)o * a->w_row_bytes);
@@ -233,6 +234,13 @@ static inline void rows_q5_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
         acc[t] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16);
+    /* group word gw: from A when gw < 32 (index gw), else from B (index gw - 12 + 32) */
+    _Alignas(64) static const int16_t qidx_w[32] = {3,  4,  5,  6,  7,  8,  9,  10, 14, 15, 16, 17, 18, 19, 20, 21,
+                                                     25, 26, 27, 28, 29, 30, 31, 52, 56, 57, 58, 59, 60, 61, 62, 63};
+    /* words 0-3: qh low halves of blocks 0-3, 4-7: high halves; 16-31: each d four times */
+    _Alignas(64) static const int16_t hidx_w[32] = {1,  12, 23, 54, 2,  13, 24, 55, 0,  0,  0,  0,  0,  0,  0,  0,
+                                                     0,  0,  0,  0,  11, 11, 11, 11, 22, 22, 22, 22, 53, 53, 53, 53};
+    const __m512i qidx = _mm512_load_si512(qidx_w), hidx = _mm512_load_si512(hidx_w);
     kq_block_q5_0 tail[4];
     for (int64_t g = 0; g < nbq; g++) {
         const kq_block_q5_0 *wb = w + 4 * g;
@@ -241,23 +249,13 @@ static inline void rows_q5_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
             memcpy(tail, wb, (size_t)(nb - 4 * g) * sizeof *wb);
             wb = tail;
         }
-        const __m256i q01 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)wb[0].qs)),
-                                                     _mm_loadu_si128((const __m128i *)wb[1].qs), 1);
-        const __m256i q23 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)wb[2].qs)),
-                                                     _mm_loadu_si128((const __m128i *)wb[3].qs), 1);
-        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q01), q23, 1);
-        uint64_t mlo = 0, mhi = 0;
-        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
-            uint32_t h;
-            memcpy(&h, wb[k].qh, 4);
-            mlo |= (uint64_t)(h & 0xFFFF) << (16 * k);
-            mhi |= (uint64_t)(h >> 16) << (16 * k);
-        }
+        const __m512i A = _mm512_loadu_si512(wb), B = _mm512_loadu_si512((const uint8_t *)wb + 24);
+        const __m512i z = _mm512_permutex2var_epi16(A, qidx, B), hd = _mm512_permutex2var_epi16(A, hidx, B);
+        const __m128i hm = _mm512_castsi512_si128(hd);
         __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-        lo = _mm512_mask_add_epi8(lo, mlo, lo, v16);
-        hi = _mm512_mask_add_epi8(hi, mhi, hi, v16);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_setr_epi64x((long long)rep4_u16(wb[0].d), (long long)rep4_u16(wb[1].d),
-                                                              (long long)rep4_u16(wb[2].d), (long long)rep4_u16(wb[3].d)));
+        lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(hm), lo, v16);
+        hi = _mm512_mask_add_epi8(hi, (__mmask64)_mm_extract_epi64(hm, 1), hi, v16);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(hd, 1));
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
             const uint8_t *xg = xr[t] + g * Q40_GV;
             __m512i s = _mm512_loadu_si512(xg + 128);
