@@ -90,6 +90,28 @@ static void pack_q8_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void
 static void pack_q4_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) { q80_pack(X, ldx, ntok, n, dst, 8); }
 static void pack_q5_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) { q80_pack(X, ldx, ntok, n, dst, 16); }
 
+/* Q5_1 (Q8_1 activations): the same 640-byte blocks, with the int32 start slot holding
+ * instead the float s = fp16(amax/127 · Σq) of each token (kq_quantize_q8_1_act's). */
+static void pack_q5_1(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) {
+    const int64_t nb = n / KQ_QK8_0;
+    uint8_t *g = dst;
+    memset(g, 0, q80_pack_bytes(n));
+    for (int64_t t = 0; t < ntok; t++) {
+        for (int64_t b = 0; b < nb; b++) {
+            const float *x = X + t * ldx + b * KQ_QK8_0;
+            int8_t q[32];
+            float d;
+            int sum;
+            quant_block32(x, q, &d, &sum);
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x)), _mm512_abs_ps(_mm512_loadu_ps(x + 16))));
+            uint8_t *blk = g + b * Q80_GBLK;
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) memcpy(blk + k * 64 + t * 4, q + 4 * k, 4);
+            ((float *)(blk + 512))[t] = _cvtsh_ss(_cvtss_sh(amax / 127.f * (float)sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            ((float *)(blk + 576))[t] = d;
+        }
+    }
+}
+
 /* ---- weight unpacking ----------------------------------------------------------- */
 
 /* Two consecutive blocks as 64 unsigned bytes in activation order. */
@@ -343,6 +365,51 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
 DEF_GEMM_Q80(gemm_q8_0, kq_block_q8_0, wbuf_q8_0)
 DEF_GEMM_Q80(gemm_q4_0, kq_block_q4_0, wbuf_q4_0)
 DEF_GEMM_Q80(gemm_q5_0, kq_block_q5_0, wbuf_q5_0)
+
+static inline void wbuf_q5_1(const kq_block_q5_1 *w, uint8_t *buf) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)w->qs), m = _mm_set1_epi8(0x0F);
+    __m256i z = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m)), _mm_and_si128(_mm_srli_epi16(q, 4), m), 1);
+    uint32_t h;
+    memcpy(&h, w->qh, 4);
+    z = _mm256_mask_add_epi8(z, (__mmask32)h, z, _mm256_set1_epi8(16));
+    _mm256_storeu_si256((__m256i *)buf, z);
+}
+
+/* Q5_1 GEMM: d_w·d_x·Σ code·q + m_w·s_x per block and token (ggml's Q5_1 · Q8_1). */
+static inline void gemm_q5_1_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
+    const int64_t nb = a->n_in / KQ_QK8_0;
+    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
+    const kq_block_q5_1 *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+        w[r] = (const kq_block_q5_1 *)(a->W + (size_t)(o + r) * a->w_row_bytes);
+        acc[r] = _mm512_setzero_ps();
+    }
+    _Alignas(64) uint8_t wb[GEMM_ROWS][32];
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *xb = xg + b * Q80_GBLK;
+        __m512i s[GEMM_ROWS];
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            wbuf_q5_1(w[r] + b, wb[r]);
+            s[r] = _mm512_setzero_si512();
+        }
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+            const __m512i xk = _mm512_load_si512(xb + k * 64);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                int32_t wd;
+                memcpy(&wd, wb[r] + 4 * k, 4);
+                s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
+            }
+        }
+        const __m512 sx = _mm512_load_ps((const float *)(xb + 512)), dx = _mm512_load_ps((const float *)(xb + 576));
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].m)), sx, acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+}
+DEF_GEMM_LOOP(gemm_q5_1, GEMM_ROWS)
 
 /* ---- Q8_K activations (bit-exact with kq_quantize_q8_K) ------------------------- */
 
@@ -895,6 +962,11 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q5_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_0,
                                       .pack = pack_q5_0, .gemm = gemm_q5_0, .pack_bytes = q80_pack_bytes,
                                       .gemm_min_tok = 6};
+    /* Q5_1: the avx2 table's prep (Q8_1 blocks) and rows for decode, a gemm path for batches */
+    ops->mm[KQ_W_Q5_1].pack = pack_q5_1;
+    ops->mm[KQ_W_Q5_1].gemm = gemm_q5_1;
+    ops->mm[KQ_W_Q5_1].pack_bytes = q80_pack_bytes;
+    ops->mm[KQ_W_Q5_1].gemm_min_tok = 6;
     ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q5_K,
                                       .pack = pack_qk, .gemm = gemm_q5_K, .pack_bytes = qk_pack_bytes,
                                       .gemm_min_tok = 7};
