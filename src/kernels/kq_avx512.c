@@ -289,6 +289,76 @@ static inline void rows_q5_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
 }
 
+/* Q5_1 GEMV: activation rows as the Q4_0 layout, with the start slot holding the float
+ * s = fp16(amax/127 · Σq) of block k in lane 4k (zero elsewhere) instead of an int32 start:
+ *   lo int8 [4][16] | hi int8 [4][16] | s float [16] | scale float [16].
+ * 4 weight blocks are 96 bytes (block k: d at word 12k, m at 12k+1, qh at 12k+2..3, qs at
+ * 12k+4..11): two loads (bytes 0-63, 32-95) and word permutes gather them. */
+static void prep_q5_1(const float *x, void *dst, int64_t n) {
+    const int64_t nb = n / KQ_QK4_0, nbq = (nb + 3) / 4;
+    uint8_t *o = dst;
+    memset(o, 0, (size_t)nbq * Q40_GV);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *g = o + (b / 4) * Q40_GV;
+        const int k = (int)(b % 4);
+        const float *xb = x + b * KQ_QK4_0;
+        int8_t q[32];
+        float d;
+        int sum;
+        quant_block32(xb, q, &d, &sum);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb)), _mm512_abs_ps(_mm512_loadu_ps(xb + 16))));
+        memcpy(g + 16 * k, q, 16);
+        memcpy(g + 64 + 16 * k, q + 16, 16);
+        ((float *)(g + 128))[4 * k] = _cvtsh_ss(_cvtss_sh(amax / 127.f * (float)sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        for (int l = 0; l < 4; l++) ((float *)(g + 192))[4 * k + l] = d;
+    }
+}
+
+static inline void rows_q5_1_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
+    const kq_block_q5_1 *w = (const kq_block_q5_1 *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16);
+    /* group word gw: from A when gw < 32, else from B (index gw - 16 + 32) */
+    _Alignas(64) static const int16_t qidx_w[32] = {4,  5,  6,  7,  8,  9,  10, 11, 16, 17, 18, 19, 20, 21, 22, 23,
+                                                     28, 29, 30, 31, 48, 49, 50, 51, 56, 57, 58, 59, 60, 61, 62, 63};
+    /* words 0-3: qh low halves, 4-7: high halves, 16-31: each m four times */
+    _Alignas(64) static const int16_t hidx_w[32] = {2, 14, 26, 54, 3,  15, 27, 55, 0,  0,  0,  0,  0,  0,  0,  0,
+                                                     1, 1,  1,  1,  13, 13, 13, 13, 25, 25, 25, 25, 53, 53, 53, 53};
+    _Alignas(64) static const int16_t didx_w[32] = {0, 0, 0, 0, 12, 12, 12, 12, 24, 24, 24, 24, 52, 52, 52, 52};
+    const __m512i qidx = _mm512_load_si512(qidx_w), hidx = _mm512_load_si512(hidx_w), didx = _mm512_load_si512(didx_w);
+    kq_block_q5_1 tail[4];
+    for (int64_t g = 0; g < nbq; g++) {
+        const kq_block_q5_1 *wb = w + 4 * g;
+        if (4 * g + 4 > nb) { /* last, partial group: zero blocks after the row's end */
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, wb, (size_t)(nb - 4 * g) * sizeof *wb);
+            wb = tail;
+        }
+        const __m512i A = _mm512_loadu_si512(wb), B = _mm512_loadu_si512((const uint8_t *)wb + 32);
+        const __m512i z = _mm512_permutex2var_epi16(A, qidx, B), hm = _mm512_permutex2var_epi16(A, hidx, B);
+        const __m128i h = _mm512_castsi512_si128(hm);
+        __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+        lo = _mm512_mask_add_epi8(lo, (__mmask64)_mm_cvtsi128_si64(h), lo, v16);
+        hi = _mm512_mask_add_epi8(hi, (__mmask64)_mm_extract_epi64(h, 1), hi, v16);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(A, didx, B)));
+        const __m512 mw = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(hm, 1));
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xg = xr[t] + g * Q40_GV;
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg + 192)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(mw, _mm512_loadu_ps(xg + 128), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
+}
+
 /* ---- Q8_0 / Q4_0 GEMM ----------------------------------------------------------- */
 
 static inline void wbuf_q8_0(const kq_block_q8_0 *w, uint8_t *buf) {
@@ -622,6 +692,7 @@ static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
 DEF_GEMV_LOOP(rows_q4_0)
 DEF_GEMV_LOOP(rows_q4_K)
 DEF_GEMV_LOOP(rows_q5_0)
+DEF_GEMV_LOOP(rows_q5_1)
 DEF_GEMV_LOOP(rows_q5_K)
 DEF_GEMV_LOOP(rows_q6_K)
 
@@ -962,11 +1033,9 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q5_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_0,
                                       .pack = pack_q5_0, .gemm = gemm_q5_0, .pack_bytes = q80_pack_bytes,
                                       .gemm_min_tok = 6};
-    /* Q5_1: the avx2 table's prep (Q8_1 blocks) and rows for decode, a gemm path for batches */
-    ops->mm[KQ_W_Q5_1].pack = pack_q5_1;
-    ops->mm[KQ_W_Q5_1].gemm = gemm_q5_1;
-    ops->mm[KQ_W_Q5_1].pack_bytes = q80_pack_bytes;
-    ops->mm[KQ_W_Q5_1].gemm_min_tok = 6;
+    ops->mm[KQ_W_Q5_1] = (kq_mm_impl){.prep = prep_q5_1, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_1,
+                                      .pack = pack_q5_1, .gemm = gemm_q5_1, .pack_bytes = q80_pack_bytes,
+                                      .gemm_min_tok = 6};
     ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q5_K,
                                       .pack = pack_qk, .gemm = gemm_q5_K, .pack_bytes = qk_pack_bytes,
                                       .gemm_min_tok = 7};
