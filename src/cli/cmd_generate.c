@@ -435,9 +435,6 @@ static int run_bench(engine *e, const tok *t, int n_vocab, const gen_opts *o) {
     const char *s = o->bench;
     double base = 0;
     uint64_t round = 1;
-    printf("{\"bench\":\"decode\",\"prompt\":%d,\"gen\":%d,\"max_batch_tokens\":%d,\"results\":[", o->bench_prompt,
-           o->bench_gen, o->ec.max_batch_tokens);
-    bool first = true;
     while (*s) {
         char *end;
         long c = strtol(s, &end, 10);
@@ -453,13 +450,13 @@ static int run_bench(engine *e, const tok *t, int n_vocab, const gen_opts *o) {
         if (c == 1 || base == 0) base = tps;
         fprintf(stderr, "bench: %3ld concurrent: %8.1f tok/s aggregate decode (%.2fx single), %llu preemptions\n", c,
                 tps, base > 0 ? tps / base : 0, (unsigned long long)(st1.n_preemptions - st0.n_preemptions));
-        printf("%s{\"concurrency\":%ld,\"decode_tok_s\":%.2f,\"speedup\":%.3f,\"preemptions\":%llu}", first ? "" : ",", c,
-               tps, base > 0 ? tps / base : 0, (unsigned long long)(st1.n_preemptions - st0.n_preemptions));
+        printf("{\"bench\":\"decode\",\"concurrency\":%ld,\"prompt\":%d,\"gen\":%d,\"max_batch_tokens\":%d,"
+               "\"decode_tok_s\":%.2f,\"speedup\":%.3f,\"preemptions\":%llu}\n",
+               c, o->bench_prompt, o->bench_gen, o->ec.max_batch_tokens, tps, base > 0 ? tps / base : 0,
+               (unsigned long long)(st1.n_preemptions - st0.n_preemptions));
         fflush(stdout);
-        first = false;
         s = *end ? end + 1 : end;
     }
-    printf("]}\n");
     return 0;
 }
 
