@@ -53,7 +53,7 @@ static void usage(void) {
             "usage: swiftlet generate -m MODEL.gguf --prompts FILE.jsonl [-n 128] [--temp 0.8] [--seed S] [--ids]\n"
             "         [--ignore-eos] [--threads N] [--max-batch-tokens 128] [--max-seqs 32]\n"
             "         [--kv-tokens 8192 | --kv-mem MB] [--kv-type f16|f32] [--block-size 16]\n"
-            "         [--no-prefix-cache] [--policy fcfs|priority]\n"
+            "         [--no-prefix-cache] [--policy fcfs|priority|slo] [--ctx N]\n"
             "       swiftlet generate -m MODEL.gguf --bench 1,4,16,32 [--bench-prompt 128] [--bench-gen 128]\n"
             "       swiftlet generate -m MODEL.gguf --bench-ttft [--bench-cold 50] [--bench-prefix 1000]\n"
             "  FILE.jsonl: one {\"prompt\": \"...\"} (or {\"prompt_ids\": [...]}) per line, optional\n"
@@ -109,7 +109,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--kv-tokens")) { bad = parse_long(v, 1, 1 << 26, &x); o->ec.kv_tokens = (int)x; o->ec.kv_mem_bytes = 0; }
         else if (!strcmp(a, "--kv-mem")) { bad = parse_long(v, 1, 1 << 24, &x); o->ec.kv_mem_bytes = (size_t)x << 20; }
         else if (!strcmp(a, "--block-size")) { bad = parse_long(v, 1, 1024, &x); o->ec.kv_block_size = (int)x; }
-        else if (!strcmp(a, "--max-ctx")) { bad = parse_long(v, 1, 1 << 24, &x); o->ec.max_ctx = (int)x; }
+        else if (!strcmp(a, "--ctx") || !strcmp(a, "--max-ctx")) { bad = parse_long(v, 1, 1 << 24, &x); o->ec.max_ctx = (int)x; }
         else if (!strcmp(a, "--bench-prompt")) { bad = parse_long(v, 1, 1 << 20, &x); o->bench_prompt = (int)x; }
         else if (!strcmp(a, "--bench-gen")) { bad = parse_long(v, 1, 1 << 20, &x); o->bench_gen = (int)x; }
         else if (!strcmp(a, "--bench-cold")) { bad = parse_long(v, 1, 1 << 20, &x); o->ttft_cold = (int)x; }
@@ -121,6 +121,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         } else if (!strcmp(a, "--policy")) {
             if (!strcmp(v, "fcfs")) o->ec.policy = ENGINE_POLICY_FCFS;
             else if (!strcmp(v, "priority")) o->ec.policy = ENGINE_POLICY_PRIORITY;
+            else if (!strcmp(v, "slo")) o->ec.policy = ENGINE_POLICY_SLO;
             else bad = 1;
         } else { fprintf(stderr, "generate: unknown option '%s'\n", a); return 2; }
         if (bad) { fprintf(stderr, "generate: bad value '%s' for %s\n", v, a); return 2; }
