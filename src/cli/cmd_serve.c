@@ -43,7 +43,8 @@ static void usage(void) {
             "  --kv-tokens N           KV-cache size in tokens\n"
             "  --kv-mem MB             KV-cache size in MiB (instead of --kv-tokens)\n"
             "  --ctx N                 context per sequence (default: the model's)\n"
-            "  --no-prefix-cache       do not share prompt prefixes between requests\n");
+            "  --no-prefix-cache       do not share prompt prefixes between requests\n"
+            "  --policy NAME           scheduling: fcfs (default), priority, slo (earliest TTFT deadline first)\n");
 }
 
 static int parse_int(const char *flag, const char *v, long lo, long hi, long *out) {
@@ -79,6 +80,12 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         else if (!strcmp(a, "--kv-tokens")) { if (parse_int(a, v, 1, INT_MAX, &x)) return -1; o->eng.kv_tokens = (int)x; o->eng.kv_mem_bytes = 0; }
         else if (!strcmp(a, "--kv-mem")) { if (parse_int(a, v, 1, 1 << 20, &x)) return -1; o->eng.kv_mem_bytes = (size_t)x << 20; }
         else if (!strcmp(a, "--ctx")) { if (parse_int(a, v, 1, INT_MAX, &x)) return -1; o->eng.max_ctx = (int)x; }
+        else if (!strcmp(a, "--policy")) {
+            if (!strcmp(v, "fcfs")) o->eng.policy = ENGINE_POLICY_FCFS;
+            else if (!strcmp(v, "priority")) o->eng.policy = ENGINE_POLICY_PRIORITY;
+            else if (!strcmp(v, "slo")) o->eng.policy = ENGINE_POLICY_SLO;
+            else { fprintf(stderr, "serve: unknown --policy '%s' (fcfs, priority, slo)\n", v); return -1; }
+        }
         else { fprintf(stderr, "serve: unknown option %s\n", a); return -1; }
     }
     return 0;
