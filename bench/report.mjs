@@ -91,7 +91,12 @@ function summary(dir) {
     (comparable ? '.' : `; no ratios for the ${preset} preset.`), '');
 
   L.push('## Batch scaling (`swiftlet generate --bench`, q8_0)', '');
-  const sc = readJson(`${dir}/generate-scaling.json`);
+  // generate --bench prints one JSON object per concurrency, one per line
+  let sc = null;
+  try {
+    const rows = readFileSync(`${dir}/generate-scaling.json`, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    if (rows.length) sc = { prompt: rows[0].prompt, gen: rows[0].gen, results: rows };
+  } catch { sc = null; }
   if (sc && Array.isArray(sc.results)) {
     L.push(`${sc.prompt}-token prompts, ${sc.gen} new tokens per sequence; aggregate decode tok/s over the window in which all sequences decode.`, '');
     L.push('| sequences | aggregate decode tok/s | vs 1 sequence | preemptions |', '|---:|---:|---:|---:|');

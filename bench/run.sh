@@ -28,11 +28,11 @@ mkdir -p "$WORK" "$RES"
 rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
 LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
 echo "{\"preset\": \"$PRESET\", \"loadavg_start\": ${LOAD:-0}}" > "$RES/meta.json"
-[ "${LOAD%%.*}" -ge 1 ] 2>/dev/null && say "warning: load average $LOAD at start — other work is running; figures will be low"
 
 say() { echo "bench: $*" >&2; }
 skip() { say "SKIPPED $1: $2"; echo "$1: $2" >> "$RES/skipped.txt"; }
 left() { echo $((BUDGET - ($(date +%s) - START))); }
+[ "${LOAD%%.*}" -ge 1 ] 2>/dev/null && say "warning: load average $LOAD at start — other work is running; figures will be low"
 # run_for SECONDS CMD...: the command under a timeout of min(SECONDS, budget left - 30 s reserve)
 run_for() {
   want=$1; shift
