@@ -386,6 +386,9 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
     for (int64_t t = 0; t < nt; t++) a->Y[(t0 + t) * a->n_out + o] = tmp[t];
 }
 
+/* Weight rows stream from memory when few tokens share them (decode batches): fetch this
+ * many blocks ahead of use; the hardware prefetcher alone leaves the 6 row streams stalling. */
+#define GEMM_PF_BLOCKS 64
 #define GEMM_ROWS 6 /* most rows of a gemm tile (register budget: 6 int + 6 float accumulators + temporaries) */
 /* Rows [o0, o1) of group g: tiles of RMAIN rows, the remainder as 4 / 2 / 1-row tiles. */
 #define DEF_GEMM_LOOP(NAME, RMAIN)                                                  \
@@ -410,9 +413,10 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
         _Alignas(64) uint8_t wb[GEMM_ROWS][32];                                                            \
         for (int64_t b = 0; b < nb; b++) {                                                                 \
             const uint8_t *xb = xg + b * Q80_GBLK;                                                         \
-            __m512i s[GEMM_ROWS];                                                                          \
+            __m512i s[GEMM_ROWS] = {0};                                                                      \
             const __m512i st = _mm512_loadu_si512(xb + 512);                                               \
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                                  \
+                _mm_prefetch((const char *)(w[r] + b + GEMM_PF_BLOCKS), _MM_HINT_T0);                      \
                 WBUF(w[r] + b, wb[r]);                                                                     \
                 s[r] = st;                                                                                 \
             }                                                                                              \
