@@ -173,12 +173,9 @@ static int parse_line(const char *line, int lineno, const tok *t, int n_vocab, c
     if (json_is_string(p)) {
         const char *s = json_string_value(p);
         size_t len = json_string_length(p);
-        int n = tok_encode(t, s, len, tok_add_bos(t), true, NULL, 0);
+        int n = tok_encode_alloc(t, s, len, true, true, &it->ids);
         if (n < 0) { fprintf(stderr, "generate: line %d: tokenizer failed (%s)\n", lineno, sw_status_name(n)); goto out; }
-        it->ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *it->ids);
-        if (!it->ids) { fprintf(stderr, "generate: out of memory\n"); goto out; }
-        it->n_ids = tok_encode(t, s, len, tok_add_bos(t), true, it->ids, n);
-        if (it->n_ids != n) { fprintf(stderr, "generate: line %d: tokenizer failed\n", lineno); goto out; }
+        it->n_ids = n;
     } else if (json_is_array(pi)) {
         size_t n = json_array_size(pi);
         if (n > (1u << 24)) { fprintf(stderr, "generate: line %d: prompt_ids too long\n", lineno); goto out; }

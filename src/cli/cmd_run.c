@@ -91,24 +91,6 @@ static int parse_args(int argc, char **argv, run_opts *o) {
     return 0;
 }
 
-/* Tokenizes text into a malloc'd array; returns the count or a negative status. */
-static int encode(const tok *t, const char *text, int32_t **out) {
-    size_t len = strlen(text);
-    int cap = (int)(len < 1000000 ? len : 1000000) + 8;
-    int32_t *ids = malloc((size_t)cap * sizeof *ids);
-    if (!ids) return SW_ERR_NOMEM;
-    int n = tok_encode(t, text, len, tok_add_bos(t), false, ids, cap);
-    if (n > cap) {
-        int32_t *bigger = realloc(ids, (size_t)n * sizeof *ids);
-        if (!bigger) { free(ids); return SW_ERR_NOMEM; }
-        ids = bigger;
-        n = tok_encode(t, text, len, tok_add_bos(t), false, ids, n);
-    }
-    if (n < 0) { free(ids); return n; }
-    *out = ids;
-    return n;
-}
-
 int cli_run(int argc, char **argv) {
     run_opts o;
     int rc = parse_args(argc, argv, &o);
@@ -136,7 +118,7 @@ int cli_run(int argc, char **argv) {
         fprintf(stderr, "run: -n %ld out of range (1..%d, the model's context)\n", o.n_gen, n_ctx);
         goto out;
     }
-    int n_prompt = encode(t, o.prompt, &ids);
+    int n_prompt = tok_encode_alloc(t, o.prompt, strlen(o.prompt), true, false, &ids);
     if (n_prompt < 0) { fprintf(stderr, "run: cannot tokenize the prompt (%s)\n", sw_status_name(n_prompt)); goto out; }
     if (n_prompt == 0) { fprintf(stderr, "run: the prompt is empty (no tokens)\n"); goto out; }
     if (n_prompt >= n_ctx) {

@@ -64,23 +64,6 @@ static int parse_tokens(const char *s, int32_t **out) {
     return n;
 }
 
-static int encode(const tok *t, const char *text, int32_t **out) {
-    size_t len = strlen(text);
-    int cap = (int)(len < 1000000 ? len : 1000000) + 8;
-    int32_t *ids = malloc((size_t)cap * sizeof *ids);
-    if (!ids) return SW_ERR_NOMEM;
-    int n = tok_encode(t, text, len, tok_add_bos(t), false, ids, cap);
-    if (n > cap) {
-        int32_t *bigger = realloc(ids, (size_t)n * sizeof *ids);
-        if (!bigger) { free(ids); return SW_ERR_NOMEM; }
-        ids = bigger;
-        n = tok_encode(t, text, len, tok_add_bos(t), false, ids, n);
-    }
-    if (n < 0) { free(ids); return n; }
-    *out = ids;
-    return n;
-}
-
 /* Indices of the k largest of x (n), best first (k <= SCORE_MAX_TOP: insertion). */
 static void top_k(const float *x, int n, int k, int32_t *idx) {
     int have = 0;
@@ -132,7 +115,7 @@ int cli_score(int argc, char **argv) {
         if ((n = parse_tokens(list, &ids)) < 0) goto out;
     } else {
         if (tok_create(model_gguf(m), &t, &e)) { fprintf(stderr, "score: %s: tokenizer: %s\n", path, e.msg); goto out; }
-        if ((n = encode(t, text, &ids)) < 0) { fprintf(stderr, "score: cannot tokenize the text (%s)\n", sw_status_name(n)); goto out; }
+        if ((n = tok_encode_alloc(t, text, strlen(text), true, false, &ids)) < 0) { fprintf(stderr, "score: cannot tokenize the text (%s)\n", sw_status_name(n)); goto out; }
     }
     if (n == 0) { fprintf(stderr, "score: no tokens to score\n"); goto out; }
     for (int i = 0; i < n; i++)

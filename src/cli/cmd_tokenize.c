@@ -72,11 +72,8 @@ int cli_tokenize(int argc, char **argv) {
         fprintf(stderr, "tokenize: %s: %s\n", path, err.msg);
         goto done;
     }
-    int n = tok_encode(t, text, o, bos, special, NULL, 0);
+    int n = tok_encode_alloc(t, text, o, bos, special, &ids);
     if (n < 0) { fprintf(stderr, "tokenize: cannot tokenize the text: %s\n", sw_status_name(n)); goto done; }
-    ids = malloc(((size_t)n + 1) * sizeof *ids);
-    if (!ids) { fprintf(stderr, "tokenize: out of memory\n"); goto done; }
-    n = tok_encode(t, text, o, bos, special, ids, n);
     for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
     printf("\n");
     rc = 0;

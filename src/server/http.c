@@ -454,15 +454,8 @@ static int build_prompt(http_server *s, const api_request *rq, int32_t **ids, in
         free(text);
         return api_error_set(e, 400, "invalid_request_error", NULL, param, "'%s' is too long", param);
     }
-    /* upper bound: one token per byte + BOS */
-    int cap = (int)len + 2;
-    int32_t *buf = malloc((size_t)cap * sizeof *buf);
-    int n = buf ? tok_encode(tk, src, len, tok_add_bos(tk), special, buf, cap) : SW_ERR_NOMEM;
-    if (n > cap) { /* cannot happen with byte-level fallbacks, but the contract allows it */
-        int32_t *nb = realloc(buf, (size_t)n * sizeof *buf);
-        if (!nb) n = SW_ERR_NOMEM;
-        else { buf = nb; cap = n; n = tok_encode(tk, src, len, tok_add_bos(tk), special, buf, cap); }
-    }
+    int32_t *buf;
+    int n = tok_encode_alloc(tk, src, len, true, special, &buf);
     free(text);
     if (n < 0) {
         free(buf);

@@ -512,6 +512,24 @@ int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool pa
     return rc;
 }
 
+int tok_encode_alloc(const tok *t, const char *text, size_t len, bool add_bos, bool parse_special, int32_t **out) {
+    *out = NULL;
+    if (len > (size_t)INT32_MAX / 2) return SW_ERR_RANGE;
+    int cap = (int)len + 2; /* one id per byte + BOS covers every vocab with byte fallback */
+    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    if (!ids) return SW_ERR_NOMEM;
+    int n = tok_encode(t, text, len, add_bos, parse_special, ids, cap);
+    if (n > cap) {
+        int32_t *bigger = realloc(ids, (size_t)n * sizeof *ids);
+        if (!bigger) { free(ids); return SW_ERR_NOMEM; }
+        ids = bigger;
+        n = tok_encode(t, text, len, add_bos, parse_special, ids, n);
+    }
+    if (n < 0) { free(ids); return n; }
+    *out = ids;
+    return n;
+}
+
 /* ---- detokenization ------------------------------------------------------------------ */
 
 static int put(char *buf, int cap, int n, const char *s, size_t k) {

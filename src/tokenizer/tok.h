@@ -33,6 +33,10 @@ bool tok_is_eog(const tok *t, int32_t id); /* end of generation: EOS, EOT, <|im_
 int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool parse_special,
                int32_t *ids, int cap);
 
+/* tok_encode into a malloc'd array (*out, release with free()); returns the id count or
+ * a negative status (*out = NULL then). */
+int tok_encode_alloc(const tok *t, const char *text, size_t len, bool add_bos, bool parse_special, int32_t **out);
+
 /* Bytes of one token as they appear in the text (byte tokens decoded; SentencePiece '▁'
  * -> ' '). Control tokens give "" unless render_special. Returns byte count written
  * (at most cap), or the needed count if larger than cap (then buf holds a prefix);
