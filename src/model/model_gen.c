@@ -146,13 +146,15 @@ static void gen_row(const gen_tensor *t, int64_t row, float *out) {
     }
 }
 
-static int gen_fill(void *user, int64_t row0, int64_t n_rows, void *dst, sw_err *err) {
-    const gen_tensor *t = user;
-    uint64_t rb = gguf_row_bytes(t->dtype, t->ne[0]);
+/* Writes n_rows rows of n floats, each produced by make_row(ctx, r, buf), converted to
+ * dtype into dst (rows of gguf_row_bytes(dtype, n)); OpenMP over rows. */
+static int convert_rows(void (*make_row)(const void *ctx, int64_t r, float *buf), const void *ctx, int64_t n_rows,
+                        int64_t n, uint32_t dtype, void *dst) {
+    uint64_t rb = gguf_row_bytes(dtype, n);
     int bad = 0;
 #pragma omp parallel num_threads(sw_n_threads())
     {
-        float *buf = malloc((size_t)t->ne[0] * sizeof *buf);
+        float *buf = malloc((size_t)n * sizeof *buf);
         if (!buf) {
 #pragma omp atomic write
             bad = 1;
@@ -160,15 +162,28 @@ static int gen_fill(void *user, int64_t row0, int64_t n_rows, void *dst, sw_err 
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < n_rows; r++) {
             if (!buf) continue;
-            gen_row(t, row0 + r, buf);
-            if (kq_quantize_row(t->dtype, buf, (char *)dst + (uint64_t)r * rb, t->ne[0])) {
+            make_row(ctx, r, buf);
+            if (kq_quantize_row(dtype, buf, (char *)dst + (uint64_t)r * rb, n)) {
 #pragma omp atomic write
                 bad = 1;
             }
         }
         free(buf);
     }
-    if (bad) return sw_err_set(err, SW_ERR_NOMEM, "tensor '%s': generating rows failed", t->name);
+    return bad ? SW_ERR_NOMEM : SW_OK;
+}
+
+typedef struct gen_rows { const gen_tensor *t; int64_t row0; } gen_rows;
+static void gen_make_row(const void *ctx, int64_t r, float *buf) {
+    const gen_rows *g = ctx;
+    gen_row(g->t, g->row0 + r, buf);
+}
+
+static int gen_fill(void *user, int64_t row0, int64_t n_rows, void *dst, sw_err *err) {
+    const gen_tensor *t = user;
+    gen_rows g = {t, row0};
+    if (convert_rows(gen_make_row, &g, n_rows, t->ne[0], t->dtype, dst))
+        return sw_err_set(err, SW_ERR_NOMEM, "tensor '%s': generating rows failed", t->name);
     return SW_OK;
 }
 
@@ -421,6 +436,12 @@ typedef struct requant {
     uint32_t dtype;         /* output dtype */
 } requant;
 
+typedef struct requant_rows { const gguf_tensor *t; const char *src; uint64_t in_rb; } requant_rows;
+static void requant_make_row(const void *ctx, int64_t r, float *buf) {
+    const requant_rows *q = ctx;
+    kq_dequantize_row(q->t->dtype, q->src + (uint64_t)r * q->in_rb, buf, q->t->ne[0]);
+}
+
 static int requant_fill(void *user, int64_t row0, int64_t n_rows, void *dst, sw_err *err) {
     const requant *q = user;
     const gguf_tensor *t = q->src;
@@ -430,26 +451,9 @@ static int requant_fill(void *user, int64_t row0, int64_t n_rows, void *dst, sw_
         memcpy(dst, src, out_rb * (uint64_t)n_rows);
         return SW_OK;
     }
-    int bad = 0;
-#pragma omp parallel num_threads(sw_n_threads())
-    {
-        float *buf = malloc((size_t)t->ne[0] * sizeof *buf);
-        if (!buf) {
-#pragma omp atomic write
-            bad = 1;
-        }
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < n_rows; r++) {
-            if (!buf) continue;
-            kq_dequantize_row(t->dtype, src + (uint64_t)r * in_rb, buf, t->ne[0]);
-            if (kq_quantize_row(q->dtype, buf, (char *)dst + (uint64_t)r * out_rb, t->ne[0])) {
-#pragma omp atomic write
-                bad = 1;
-            }
-        }
-        free(buf);
-    }
-    if (bad) return sw_err_set(err, SW_ERR_NOMEM, "tensor '%s': converting rows failed", t->name);
+    requant_rows rr = {t, src, in_rb};
+    if (convert_rows(requant_make_row, &rr, n_rows, t->ne[0], q->dtype, dst))
+        return sw_err_set(err, SW_ERR_NOMEM, "tensor '%s': converting rows failed", t->name);
     return SW_OK;
 }
 
