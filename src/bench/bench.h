@@ -145,14 +145,21 @@ typedef struct bench_config {
     double duration_s;        /* > 0 (and n_requests == 0): stop issuing after this long */
     double slo_ttft_ms, slo_tpot_ms; /* 0 = no such SLO */
     uint64_t seed;
+    int send_slo;             /* 1: bodies carry "slo_ttft_ms" / "slo_tpot_ms" (those SLOs > 0),
+                               * swiftlet's extension fields, so the server schedules by the
+                               * objectives the bench scores; other servers may reject them */
+    int short_prompt_tokens;  /* prompts of <= this many tokens are "short" (ttft_short); 0 = 256 */
     const char *extra_body;   /* JSON object merged (recursively) into every request, or NULL */
     double timeout_s;         /* per connect / read */
     int quiet;                /* no progress or error lines on stderr */
 } bench_config;
 
+#define BENCH_SHORT_PROMPT_DEFAULT 256
+
 /* One request's outcome. */
 typedef struct bench_result {
     int ok;
+    int http_status;      /* status of the response, 0 = none (connect or read failed) */
     double sched_ms;      /* intended start, from benchmark start */
     double start_ms;      /* actual start, from benchmark start */
     double ttft_ms, e2e_ms, tpot_ms; /* tpot < 0 when output_tokens <= 1 */
@@ -175,6 +182,14 @@ typedef struct bench_report {
     double goodput;       /* completed requests meeting every SLO, per second */
     double slo_attainment;/* such requests / (completed + failed) */
     int good;             /* how many met every SLO */
+    int rejected;         /* failed requests answered HTTP 503 (e.g. swiftlet --policy slo's
+                           * "slo_unattainable": refused as predicted to miss its TTFT SLO) */
+    int short_prompt_tokens;  /* the threshold used (cfg's, 0 -> BENCH_SHORT_PROMPT_DEFAULT) */
+    bench_stat ttft_short;    /* TTFT (ms) of completed requests with prompt <= that many tokens
+                               * (usage.prompt_tokens, else the workload's estimate) */
+    int short_requests;       /* requests (any outcome) with such prompts; failed ones are
+                               * classified by the workload's estimate */
+    int short_rejected, short_good; /* of those: answered 503 / met every SLO */
     bench_result *results;/* (n_results) in issue order */
     int n_results;
     char errors[5][200];  /* first few failure messages */
@@ -187,14 +202,16 @@ void bench_report_destroy(bench_report *r);
  * can check the arithmetic on hand-made results). */
 void bench_report_aggregate(bench_report *r);
 void bench_report_print(const bench_report *r, FILE *f);
-/* New reference: keys completed, failed, duration_s, request_throughput,
- * output_throughput, ttft_ms/tpot_ms/itl_ms/e2el_ms {mean,p50,p90,p99}, goodput,
- * slo_attainment, and the run parameters. */
+/* New reference: keys completed, failed, n_rejected (HTTP 503s, also counted in failed),
+ * duration_s, request_throughput, output_throughput, ttft_ms/tpot_ms/itl_ms/e2el_ms and
+ * ttft_short {mean,p50,p90,p99,n}, short_prompt_tokens, short_requests, short_rejected,
+ * short_good, goodput, slo_attainment, and the run parameters (send_slo among them). */
 json_t *bench_report_json(const bench_report *r);
 
 /* ---- sweep chart (bench_svg.c) ---- */
-/* Writes an SVG with three panels: p50/p99 TTFT vs achieved request throughput, p50/p99
- * TPOT vs achieved throughput, and goodput + throughput vs offered rate. */
+/* Writes an SVG with three panels: p50/p99 TTFT and short-prompt p99 TTFT vs achieved
+ * request throughput, p50/p99 TPOT vs achieved throughput, and goodput + throughput vs
+ * offered rate. */
 int bench_svg_write(const char *path, bench_report *const *reports, int n, sw_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 /* bench_run.c — drives a benchmark: builds each request's OpenAI JSON body (streaming
  * with usage, fixed max_tokens + ignore_eos, temperature 0, `user` = tenant, the
- * --extra-body object merged in), issues requests open-loop (a dispatcher sleeping
+ * with --send-slo swiftlet's "slo_ttft_ms" / "slo_tpot_ms" fields, the --extra-body
+ * object merged in), issues requests open-loop (a dispatcher sleeping
  * until each arrival time of a Poisson/gamma schedule, one detached thread per request)
  * or closed-loop (C worker threads, each with one request in flight), times each
  * stream (bench_stream), and aggregates the results into a bench_report, printed as a
@@ -8,7 +9,10 @@
  * Definitions: TTFT = first non-empty content chunk - request start (before connect);
  * ITL = gaps between successive content chunks; e2e = [DONE] - request start;
  * TPOT = (e2e - TTFT) / (output_tokens - 1), output_tokens from the usage chunk when
- * present, else the number of content chunks. */
+ * present, else the number of content chunks. A failed request answered HTTP 503 is
+ * also counted as rejected (swiftlet --policy slo refuses a request it predicts cannot
+ * meet its TTFT objective that way); short-prompt TTFT covers completed requests whose
+ * prompt has <= short_prompt_tokens tokens. */
 #include "bench/bench.h"
 #include <errno.h>
 #include <math.h>
@@ -68,6 +72,8 @@ static char *build_body(run *r, const bench_request *rq) {
     json_object_set_new(o, "stream", json_true());
     json_object_set_new(o, "stream_options", json_pack("{s:b}", "include_usage", 1));
     if (rq->user[0]) json_object_set_new(o, "user", json_string(rq->user));
+    if (r->cfg->send_slo && r->cfg->slo_ttft_ms > 0) json_object_set_new(o, "slo_ttft_ms", json_real(r->cfg->slo_ttft_ms));
+    if (r->cfg->send_slo && r->cfg->slo_tpot_ms > 0) json_object_set_new(o, "slo_tpot_ms", json_real(r->cfg->slo_tpot_ms));
     if (r->extra) json_object_update_recursive(o, r->extra);
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -135,6 +141,7 @@ static void do_request(run *r, const char *body, bench_result *res) {
     bench_sse_init(&x->sse);
     int rc = bench_http_request(&r->url, "POST", r->path, r->cfg->api_key, body, r->cfg->timeout_s, &x->status,
                                 on_body, x, &x->err);
+    res->http_status = x->status;
     if (x->st.failed) {
         snprintf(res->err, sizeof res->err, "%s", x->st.err);
     } else if (rc) {
@@ -357,6 +364,8 @@ static int check_config(const bench_config *c, sw_err *err) {
     if (c->n_requests < 0 || c->n_requests > 1000000) return sw_err_set(err, SW_ERR_ARG, "requests must be in 1..1000000");
     if (c->duration_s > 0 && (c->duration_s > 86400 || isnan(c->duration_s))) return sw_err_set(err, SW_ERR_ARG, "duration must be <= 86400 s");
     if (c->slo_ttft_ms < 0 || c->slo_tpot_ms < 0) return sw_err_set(err, SW_ERR_ARG, "SLOs must be >= 0");
+    if (c->short_prompt_tokens < 0 || c->short_prompt_tokens > 10000000)
+        return sw_err_set(err, SW_ERR_ARG, "short-prompt threshold must be in 1..10000000 tokens");
     if (!(c->timeout_s > 0) || c->timeout_s > 86400) return sw_err_set(err, SW_ERR_ARG, "timeout must be in (0, 86400] s");
     if (c->endpoint != BENCH_EP_COMPLETIONS && c->endpoint != BENCH_EP_CHAT) return sw_err_set(err, SW_ERR_ARG, "bad endpoint");
     return SW_OK;
@@ -430,13 +439,21 @@ void bench_report_aggregate(bench_report *r) {
     size_t n = (size_t)(r->n_results ? r->n_results : 1), n_itl = 1;
     for (int i = 0; i < r->n_results; i++) n_itl += (size_t)r->results[i].n_itl;
     double *ttft = malloc(n * sizeof *ttft), *tpot = malloc(n * sizeof *tpot), *e2e = malloc(n * sizeof *e2e);
-    double *itl = malloc(n_itl * sizeof *itl);
-    size_t k = 0, kt = 0, ki = 0;
-    r->completed = r->failed = r->good = r->n_errors = 0;
+    double *itl = malloc(n_itl * sizeof *itl), *ttft_s = malloc(n * sizeof *ttft_s);
+    size_t k = 0, kt = 0, ki = 0, ks = 0;
+    r->completed = r->failed = r->good = r->n_errors = r->rejected = 0;
+    r->short_requests = r->short_rejected = r->short_good = 0;
+    r->short_prompt_tokens = r->cfg.short_prompt_tokens > 0 ? r->cfg.short_prompt_tokens : BENCH_SHORT_PROMPT_DEFAULT;
     r->total_output_tokens = r->total_input_tokens = 0;
     for (int i = 0; i < r->n_results; i++) {
         const bench_result *x = &r->results[i];
+        /* the server's count when it sent one (completed requests), else the estimate */
+        int is_short = (x->prompt_tokens >= 0 ? x->prompt_tokens : x->approx_prompt_tokens) <= r->short_prompt_tokens;
+        r->short_requests += is_short;
         if (!x->ok) {
+            int rejected = x->http_status == 503;
+            r->rejected += rejected;
+            r->short_rejected += rejected && is_short;
             r->failed++;
             if (r->n_errors < 5) snprintf(r->errors[r->n_errors++], sizeof r->errors[0], "%s", x->err);
             continue;
@@ -447,7 +464,9 @@ void bench_report_aggregate(bench_report *r) {
         int good = (r->cfg.slo_ttft_ms <= 0 || x->ttft_ms <= r->cfg.slo_ttft_ms) &&
                    (r->cfg.slo_tpot_ms <= 0 || x->tpot_ms < 0 || x->tpot_ms <= r->cfg.slo_tpot_ms);
         r->good += good;
-        if (!ttft || !tpot || !e2e || !itl) continue;
+        r->short_good += good && is_short;
+        if (!ttft || !tpot || !e2e || !itl || !ttft_s) continue;
+        if (is_short) ttft_s[ks++] = x->ttft_ms;
         ttft[k] = x->ttft_ms;
         e2e[k++] = x->e2e_ms;
         if (x->tpot_ms >= 0) tpot[kt++] = x->tpot_ms;
@@ -458,7 +477,8 @@ void bench_report_aggregate(bench_report *r) {
     bench_stat_compute(e2e, k, &r->e2el);
     bench_stat_compute(tpot, kt, &r->tpot);
     bench_stat_compute(itl, ki, &r->itl);
-    free(ttft); free(tpot); free(e2e); free(itl);
+    bench_stat_compute(ttft_s, ks, &r->ttft_short);
+    free(ttft); free(tpot); free(e2e); free(itl); free(ttft_s);
     double d = r->duration_s > 0 ? r->duration_s : NAN;
     r->request_throughput = r->completed / d;
     r->output_throughput = (double)r->total_output_tokens / d;
@@ -470,8 +490,8 @@ void bench_report_aggregate(bench_report *r) {
 
 /* ---- output ---- */
 static void print_stat(FILE *f, const char *name, const bench_stat *s) {
-    if (s->n == 0) { fprintf(f, "%-6s %10s %10s %10s %10s\n", name, "-", "-", "-", "-"); return; }
-    fprintf(f, "%-6s %10.2f %10.2f %10.2f %10.2f\n", name, s->mean, s->p50, s->p90, s->p99);
+    if (s->n == 0) { fprintf(f, "%-10s %10s %10s %10s %10s %6d\n", name, "-", "-", "-", "-", 0); return; }
+    fprintf(f, "%-10s %10.2f %10.2f %10.2f %10.2f %6d\n", name, s->mean, s->p50, s->p90, s->p99, s->n);
 }
 
 void bench_report_print(const bench_report *r, FILE *f) {
@@ -487,6 +507,7 @@ void bench_report_print(const bench_report *r, FILE *f) {
     fprintf(f, "%-34s %s\n", "Arrivals:", mode);
     fprintf(f, "%-34s %d\n", "Successful requests:", r->completed);
     fprintf(f, "%-34s %d\n", "Failed requests:", r->failed);
+    fprintf(f, "%-34s %d\n", "  of which rejected (HTTP 503):", r->rejected);
     fprintf(f, "%-34s %.2f\n", "Benchmark duration (s):", r->duration_s);
     fprintf(f, "%-34s %ld\n", "Total input tokens:", r->total_input_tokens);
     fprintf(f, "%-34s %ld\n", "Total generated tokens:", r->total_output_tokens);
@@ -500,11 +521,17 @@ void bench_report_print(const bench_report *r, FILE *f) {
     if (isfinite(r->slo_attainment)) fprintf(f, "%-34s %.1f%%\n", "SLO attainment:", 100.0 * r->slo_attainment);
     else fprintf(f, "%-34s -\n", "SLO attainment:");
     fprintf(f, "---------------- latency (ms) ---------------------------\n");
-    fprintf(f, "%-6s %10s %10s %10s %10s\n", "", "mean", "p50", "p90", "p99");
+    fprintf(f, "%-10s %10s %10s %10s %10s %6s\n", "", "mean", "p50", "p90", "p99", "n");
     print_stat(f, "TTFT", &r->ttft);
+    char sname[24];
+    snprintf(sname, sizeof sname, "TTFT<=%d", r->short_prompt_tokens);
+    print_stat(f, sname, &r->ttft_short);
     print_stat(f, "TPOT", &r->tpot);
     print_stat(f, "ITL", &r->itl);
     print_stat(f, "E2E", &r->e2el);
+    fprintf(f, "%s: TTFT of completed requests with prompts of <= %d tokens (%d such requests, "
+               "%d rejected, %d met every SLO)\n", sname, r->short_prompt_tokens, r->short_requests, r->short_rejected,
+            r->short_good);
     fprintf(f, "========================================================\n");
     for (int i = 0; i < r->n_errors; i++) fprintf(f, "error: %s\n", r->errors[i]);
 }
@@ -522,6 +549,7 @@ json_t *bench_report_json(const bench_report *r) {
     if (!o) return NULL;
     json_object_set_new(o, "completed", json_integer(r->completed));
     json_object_set_new(o, "failed", json_integer(r->failed));
+    json_object_set_new(o, "n_rejected", json_integer(r->rejected));
     json_object_set_new(o, "duration_s", num(r->duration_s));
     json_object_set_new(o, "request_throughput", num(r->request_throughput));
     json_object_set_new(o, "output_throughput", num(r->output_throughput));
@@ -532,6 +560,11 @@ json_t *bench_report_json(const bench_report *r) {
     json_object_set_new(o, "tpot_ms", stat_json(&r->tpot));
     json_object_set_new(o, "itl_ms", stat_json(&r->itl));
     json_object_set_new(o, "e2el_ms", stat_json(&r->e2el));
+    json_object_set_new(o, "ttft_short", stat_json(&r->ttft_short));
+    json_object_set_new(o, "short_prompt_tokens", json_integer(r->short_prompt_tokens));
+    json_object_set_new(o, "short_requests", json_integer(r->short_requests));
+    json_object_set_new(o, "short_rejected", json_integer(r->short_rejected));
+    json_object_set_new(o, "short_good", json_integer(r->short_good));
     json_object_set_new(o, "goodput", num(r->goodput));
     json_object_set_new(o, "good_requests", json_integer(r->good));
     json_object_set_new(o, "slo_attainment", num(r->slo_attainment));
@@ -552,6 +585,7 @@ json_t *bench_report_json(const bench_report *r) {
     json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
     json_object_set_new(o, "slo_ttft_ms", c->slo_ttft_ms > 0 ? num(c->slo_ttft_ms) : json_null());
     json_object_set_new(o, "slo_tpot_ms", c->slo_tpot_ms > 0 ? num(c->slo_tpot_ms) : json_null());
+    json_object_set_new(o, "send_slo", json_boolean(c->send_slo));
     json_t *extra = c->extra_body ? json_loads(c->extra_body, 0, NULL) : NULL;
     json_object_set_new(o, "extra_body", extra ? extra : json_null());
     return o;

@@ -1,7 +1,7 @@
 /* bench_svg.c — a hand-written SVG chart of a rate sweep (no dependencies): three
- * panels side by side — p50/p99 TTFT vs achieved request throughput, p50/p99 TPOT vs
- * achieved request throughput, and goodput + achieved throughput vs offered rate (with
- * the ideal y = x line). Each panel has axes from 0, "nice" 1-2-5 ticks, gridlines,
+ * panels side by side — p50/p99 TTFT and the p99 TTFT of short prompts vs achieved
+ * request throughput, p50/p99 TPOT vs achieved request throughput, and goodput +
+ * achieved throughput vs offered rate (with the ideal y = x line). Each panel has axes from 0, "nice" 1-2-5 ticks, gridlines,
  * axis labels and a legend; p99 curves are dashed. */
 #include "bench/bench.h"
 #include <errno.h>
@@ -126,12 +126,13 @@ static void panel(FILE *f, int ox, const char *title, const char *xlabel, const 
 
 int bench_svg_write(const char *path, bench_report *const *reports, int n, sw_err *err) {
     if (n <= 0 || n > 1000) return sw_err_set(err, SW_ERR_ARG, "chart needs 1..1000 reports");
-    double x[1000], rate[1000], t50[1000], t99[1000], p50[1000], p99[1000], good[1000];
+    double x[1000], rate[1000], t50[1000], t99[1000], ts99[1000], p50[1000], p99[1000], good[1000];
     for (int i = 0; i < n; i++) {
         const bench_report *r = reports[i];
         x[i] = r->request_throughput;
         rate[i] = r->cfg.rate;
         t50[i] = r->ttft.p50; t99[i] = r->ttft.p99;
+        ts99[i] = r->ttft_short.p99;
         p50[i] = r->tpot.p50; p99[i] = r->tpot.p99;
         good[i] = r->goodput;
     }
@@ -148,7 +149,10 @@ int bench_svg_write(const char *path, bench_report *const *reports, int n, sw_er
     fputs(" on ", f);
     xml_text(f, r0->model[0] ? r0->model : (r0->cfg.url ? r0->cfg.url : "?"));
     fprintf(f, " (burstiness %g, %s)</text>\n", r0->cfg.burstiness, r0->cfg.endpoint == BENCH_EP_CHAT ? "chat" : "completions");
-    series ttft[2] = {{"TTFT p50", "#1f77b4", 0, x, t50, n, rate}, {"TTFT p99", "#1f77b4", 1, x, t99, n, NULL}};
+    char short_label[48];
+    snprintf(short_label, sizeof short_label, "p99 prompt \u2264 %d", r0->short_prompt_tokens);
+    series ttft[3] = {{"TTFT p50", "#1f77b4", 0, x, t50, n, rate}, {"TTFT p99", "#1f77b4", 1, x, t99, n, NULL},
+                      {short_label, "#ff7f0e", 1, x, ts99, n, NULL}};
     series tpot[2] = {{"TPOT p50", "#d62728", 0, x, p50, n, rate}, {"TPOT p99", "#d62728", 1, x, p99, n, NULL}};
     series gp[2] = {{"goodput", "#2ca02c", 0, rate, good, n, NULL}, {"achieved throughput", "#7f7f7f", 0, rate, x, n, NULL}};
     char gtitle[128] = "Goodput";
@@ -161,7 +165,7 @@ int bench_svg_write(const char *path, bench_report *const *reports, int n, sw_er
     } else {
         snprintf(gtitle, sizeof gtitle, "Goodput (no SLO given: = throughput)");
     }
-    panel(f, 0, "Time to first token (labels: offered rate)", "achieved throughput (req/s)", "TTFT (ms)", ttft, 2, 0);
+    panel(f, 0, "Time to first token (labels: offered rate)", "achieved throughput (req/s)", "TTFT (ms)", ttft, 3, 0);
     panel(f, PANEL_W, "Time per output token (labels: offered rate)", "achieved throughput (req/s)", "TPOT (ms)", tpot, 2, 0);
     panel(f, 2 * PANEL_W, gtitle, "offered rate (req/s)", "req/s", gp, 2, 1);
     fprintf(f, "</svg>\n");

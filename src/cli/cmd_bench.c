@@ -1,7 +1,8 @@
 /* cmd_bench.c — `swiftlet bench`: load-test any OpenAI-compatible server (swiftlet,
  * vLLM, llama.cpp's server) with a built-in workload, open-loop (Poisson / gamma
  * arrivals) or closed-loop, and report TTFT / TPOT / ITL / end-to-end latency,
- * throughput, goodput and SLO attainment (table on stdout, JSON with --out). --sweep
+ * throughput, goodput and SLO attainment, short-prompt TTFT and HTTP 503 rejections
+ * (table on stdout, JSON with --out); --send-slo tells a swiftlet server the SLOs. --sweep
  * runs several rates and writes a JSON array plus an SVG chart next to it. */
 #include "bench/bench.h"
 #include "cli/cli.h"
@@ -17,7 +18,7 @@ static void usage(FILE *f) {
             "         (--requests N | --duration S)\n"
             "         [--model NAME] [--api-key K] [--slo-ttft MS] [--slo-tpot MS] [--seed S]\n"
             "         [--out report.json] [--endpoint completions|chat] [--extra-body JSON]\n"
-            "         [--timeout S] [--quiet]\n"
+            "         [--timeout S] [--send-slo] [--short-prompt N] [--quiet]\n"
             "workloads: chat-shared-prefix, mixed-lengths, long-prompt\n"
             "  --rate R         open loop: arrivals at R req/s; gaps gamma(shape B, scale 1/(R*B)),\n"
             "                   --burstiness B (default 1 = Poisson; < 1 burstier)\n"
@@ -27,6 +28,11 @@ static void usage(FILE *f) {
             "  --model NAME     default: the first id of GET /v1/models\n"
             "  --extra-body J   JSON object merged into every request (e.g. '{\"priority\":1}')\n"
             "  --timeout S      per connect / read, default 600\n"
+            "  --send-slo       put \"slo_ttft_ms\" / \"slo_tpot_ms\" (the --slo-ttft / --slo-tpot given) in\n"
+            "                   every request: swiftlet schedules by them (other servers may reject them)\n"
+            "  --short-prompt N TTFT is also reported over requests with prompts of <= N tokens\n"
+            "                   (usage.prompt_tokens), default 256\n"
+            "HTTP 503 answers count as failed and, separately, as rejected; they are never good.\n"
             "Percentiles interpolate linearly between closest ranks (numpy's default).\n");
 }
 
@@ -75,6 +81,7 @@ int cli_bench(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         if (!strcmp(a, "--quiet")) { cfg.quiet = 1; continue; }
+        if (!strcmp(a, "--send-slo")) { cfg.send_slo = 1; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "bench: %s needs a value (or is unknown)\n", a); usage(stderr); return 2; }
         const char *v = argv[++i];
         int bad = 0;
@@ -98,6 +105,7 @@ int cli_bench(int argc, char **argv) {
             else bad = 1;
         }
         else if (!strcmp(a, "--extra-body")) cfg.extra_body = v;
+        else if (!strcmp(a, "--short-prompt")) bad = parse_int(v, 1, 10000000, &cfg.short_prompt_tokens);
         else if (!strcmp(a, "--timeout")) bad = parse_double(v, &cfg.timeout_s) || !(cfg.timeout_s > 0);
         else { fprintf(stderr, "bench: unknown option %s\n", a); usage(stderr); return 2; }
         if (bad) { fprintf(stderr, "bench: bad value for %s: '%s'\n", a, v); return 2; }
@@ -107,6 +115,10 @@ int cli_bench(int argc, char **argv) {
     int modes = (cfg.rate > 0) + (cfg.concurrency > 0) + (sweep != NULL);
     if (modes != 1) { fprintf(stderr, "bench: give exactly one of --rate, --concurrency, --sweep\n"); return 2; }
     if ((cfg.n_requests > 0) == (cfg.duration_s > 0)) { fprintf(stderr, "bench: give exactly one of --requests, --duration\n"); return 2; }
+    if (cfg.send_slo && !(cfg.slo_ttft_ms > 0) && !(cfg.slo_tpot_ms > 0)) {
+        fprintf(stderr, "bench: --send-slo needs --slo-ttft and/or --slo-tpot\n");
+        return 2;
+    }
 
     if (!sweep) {
         bench_report *rep;

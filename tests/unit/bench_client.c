@@ -6,7 +6,9 @@
  * end-to-end latency within a few ms of the script, goodput / SLO attainment that flip
  * with SLOs just above / below the known values, the closed-loop concurrency, open-loop
  * start times on schedule, and failures for a refused connection, HTTP 500, malformed
- * SSE, an error event and a stream cut short. This fixture is a measuring-tool fixture,
+ * SSE, an error event and a stream cut short; HTTP 503 answers counted as rejected (and
+ * never good), the TTFT of short prompts (by usage.prompt_tokens) apart, and the SLO
+ * fields in request bodies only with send_slo. This fixture is a measuring-tool fixture,
  * not a stand-in for swiftlet. */
 #include "bench/bench.h"
 #include "t.h"
@@ -19,7 +21,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-enum { FX_STREAM, FX_STREAM_CLOSE, FX_HTTP500, FX_MALFORMED, FX_BROKEN, FX_ERROR_EVENT };
+/* FX_CYCLE: POST number k (0-based) is answered by k % 3: 0 -> HTTP 503 with an OpenAI
+ * error body (code "slo_unattainable"), 1 -> a short prompt (usage.prompt_tokens 50,
+ * first token after ttft_ms), 2 -> a long one (prompt_tokens 900, after 4 * ttft_ms). */
+enum { FX_STREAM, FX_STREAM_CLOSE, FX_HTTP500, FX_MALFORMED, FX_BROKEN, FX_ERROR_EVENT, FX_CYCLE };
 #define MAX_CONNS 512
 
 typedef struct fixture {
@@ -105,15 +110,24 @@ static void *conn_main(void *arg) {
         return NULL;
     }
     pthread_mutex_lock(&fx->mu);
-    fx->n_posts++;
+    int post = fx->n_posts++;
     if (++fx->cur > fx->max_conc) fx->max_conc = fx->cur;
     snprintf(fx->last_body, sizeof fx->last_body, "%s", req + body_at);
     pthread_mutex_unlock(&fx->mu);
 
+    int ttft_ms = fx->ttft_ms, prompt_tokens = 7;
+    if (fx->mode == FX_CYCLE && post % 3 == 2) { ttft_ms *= 4; prompt_tokens = 900; }
+    else if (fx->mode == FX_CYCLE) prompt_tokens = 50;
     if (fx->mode == FX_HTTP500) {
         const char *b = "{\"error\":{\"message\":\"fixture says no\",\"type\":\"server_error\"}}";
         char out[512];
         int n = snprintf(out, sizeof out, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(b), b);
+        put(fd, out, (size_t)n);
+    } else if (fx->mode == FX_CYCLE && post % 3 == 0) {
+        const char *b = "{\"error\":{\"message\":\"TTFT objective cannot be met\",\"type\":\"server_error\","
+                        "\"code\":\"slo_unattainable\"}}";
+        char out[512];
+        int n = snprintf(out, sizeof out, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(b), b);
         put(fd, out, (size_t)n);
     } else {
         int chunked = fx->mode != FX_STREAM_CLOSE;
@@ -122,18 +136,18 @@ static void *conn_main(void *arg) {
         put(fd, h, strlen(h));
         if (fx->chat) event(fd, chunked, "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}");
         for (int k = 0; k < fx->n_tokens; k++) {
-            sleep_until(t0 + fx->ttft_ms + (double)k * fx->itl_ms);
+            sleep_until(t0 + ttft_ms + (double)k * fx->itl_ms);
             if (fx->mode == FX_MALFORMED && k == 1) { event(fd, chunked, "{\"choices\":[{\"text\":"); break; }
             if (fx->mode == FX_ERROR_EVENT && k == 1) { event(fd, chunked, "{\"error\":{\"message\":\"engine overloaded\"}}"); break; }
             if (fx->mode == FX_BROKEN && k == 3) break;
             event(fd, chunked, fx->chat ? "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\" tok\"}}]}"
                                         : "{\"choices\":[{\"index\":0,\"text\":\" tok\"}]}");
         }
-        if (fx->mode == FX_STREAM || fx->mode == FX_STREAM_CLOSE) {
+        if (fx->mode == FX_STREAM || fx->mode == FX_STREAM_CLOSE || fx->mode == FX_CYCLE) {
             if (fx->usage_tokens) {
                 char u[160];
-                snprintf(u, sizeof u, "{\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":%d,\"total_tokens\":%d}}",
-                         fx->usage_tokens, fx->usage_tokens + 7);
+                snprintf(u, sizeof u, "{\"choices\":[],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d}}",
+                         prompt_tokens, fx->usage_tokens, fx->usage_tokens + prompt_tokens);
                 event(fd, chunked, u);
             }
             event(fd, chunked, "[DONE]");
@@ -427,6 +441,86 @@ static void test_chat(void) {
     fixture_stop(&fx);
 }
 
+/* Rejections and short prompts: closed loop, one at a time, so POST k gets answer k % 3
+ * (503 / short prompt, 25 ms to the first token / long prompt, 100 ms). With --send-slo
+ * the bodies carry the SLOs given (and only those), without it none. */
+static void test_rejections_and_short(void) {
+    fixture fx = {0};
+    fx.mode = FX_CYCLE; fx.ttft_ms = 25; fx.itl_ms = 5; fx.n_tokens = 4; fx.usage_tokens = 4;
+    T_OK(fixture_start(&fx) == 0);
+    char url[64];
+    bench_config c = base_config(url, sizeof url, fx.port);
+    c.concurrency = 1;
+    c.n_requests = 9;
+    c.model = "m";
+    c.slo_ttft_ms = 1000;
+    c.send_slo = 1;
+    bench_report *r = NULL;
+    sw_err err = {0};
+    T_CHECK(bench_run(&c, &r, &err) == 0, "%s", err.msg);
+    if (r) {
+        T_EQ_INT(r->completed, 6);
+        T_EQ_INT(r->failed, 3);      /* a rejection is a failure ... */
+        T_EQ_INT(r->rejected, 3);    /* ... counted separately too */
+        T_EQ_INT(r->good, 6);        /* and never good */
+        T_CHECK(fabs(r->slo_attainment - 6.0 / 9.0) < 1e-12, "attainment %f", r->slo_attainment);
+        T_CHECK(fabs(r->goodput - 6 / r->duration_s) < 1e-9, "goodput %f", r->goodput);
+        T_CHECK(strstr(r->errors[0], "HTTP 503") && strstr(r->errors[0], "slo_unattainable"), "error: %s", r->errors[0]);
+        T_EQ_INT(r->short_prompt_tokens, 256);
+        /* the three short completions (usage 50 tokens) at ~25 ms, the long ones at ~100 ms */
+        T_EQ_INT(r->ttft_short.n, 3);
+        NEAR(r->ttft_short.p50, 24.5, 33);
+        NEAR(r->ttft_short.p99, 24.5, 45);
+        T_EQ_INT(r->ttft.n, 6);
+        NEAR(r->ttft.p99, 99.5, 125);
+        int short_rej = 0;
+        for (int i = 0; i < 9; i += 3) {
+            T_EQ_INT(r->results[i].http_status, 503);
+            T_EQ_INT(r->results[i].prompt_tokens, -1);
+            short_rej += r->results[i].approx_prompt_tokens <= 256; /* no usage: the estimate decides */
+        }
+        T_EQ_INT(r->short_rejected, short_rej);
+        T_EQ_INT(r->short_requests, 3 + short_rej);
+        T_EQ_INT(r->short_good, 3);
+        json_t *j = bench_report_json(r);
+        T_EQ_INT(json_integer_value(json_object_get(j, "n_rejected")), 3);
+        T_EQ_INT(json_integer_value(json_object_get(j, "short_prompt_tokens")), 256);
+        T_CHECK(json_real_value(json_object_get(json_object_get(j, "ttft_short"), "p99")) == r->ttft_short.p99, "json ttft_short");
+        T_EQ_INT(json_integer_value(json_object_get(json_object_get(j, "ttft_short"), "n")), 3);
+        T_OK(json_is_true(json_object_get(j, "send_slo")));
+        json_decref(j);
+        /* a threshold below every prompt: no short TTFT at all, and NaN never reaches JSON */
+        r->cfg.short_prompt_tokens = 10;
+        bench_report_aggregate(r);
+        T_EQ_INT(r->ttft_short.n, 0);
+        j = bench_report_json(r);
+        T_OK(json_is_null(json_object_get(json_object_get(j, "ttft_short"), "p99")));
+        json_decref(j);
+    }
+    bench_report_destroy(r);
+    json_t *b = json_loads(fx.last_body, 0, NULL);
+    T_CHECK(json_number_value(json_object_get(b, "slo_ttft_ms")) == 1000, "slo_ttft_ms sent: %.120s", fx.last_body);
+    T_CHECK(json_object_get(b, "slo_tpot_ms") == NULL, "no TPOT SLO given, none sent");
+    json_decref(b);
+    /* --short-prompt 1000 makes the long prompts short too; without --send-slo no SLO fields */
+    c.send_slo = 0;
+    c.slo_tpot_ms = 50;
+    c.short_prompt_tokens = 1000;
+    c.n_requests = 3;
+    r = NULL;
+    T_CHECK(bench_run(&c, &r, &err) == 0, "%s", err.msg);
+    if (r) {
+        T_EQ_INT(r->rejected, 1);
+        T_EQ_INT(r->ttft_short.n, 2);
+        T_EQ_INT(r->short_prompt_tokens, 1000);
+    }
+    bench_report_destroy(r);
+    b = json_loads(fx.last_body, 0, NULL);
+    T_CHECK(b && !json_object_get(b, "slo_ttft_ms") && !json_object_get(b, "slo_tpot_ms"), "no SLO fields without send_slo");
+    json_decref(b);
+    fixture_stop(&fx);
+}
+
 static void expect_failures(int mode, const char *what) {
     fixture fx = {0};
     fx.mode = mode; fx.ttft_ms = 5; fx.itl_ms = 2; fx.n_tokens = 6; fx.usage_tokens = 6;
@@ -446,6 +540,7 @@ static void expect_failures(int mode, const char *what) {
         T_CHECK(r->n_errors == 3 && strstr(r->errors[0], what), "error '%s' should mention '%s'", r->errors[0], what);
         T_CHECK(r->slo_attainment == 0 && r->goodput == 0, "failed requests never meet an SLO");
         T_EQ_INT(r->ttft.n, 0);
+        T_EQ_INT(r->rejected, 0); /* only HTTP 503 is a rejection */
     }
     bench_report_destroy(r);
     fixture_stop(&fx);
@@ -514,6 +609,7 @@ int main(void) {
     with_retries(test_token_counts, "token counts");
     with_retries(test_chat, "chat");
     with_retries(test_duration, "duration");
+    with_retries(test_rejections_and_short, "rejections and short prompts");
     test_failures();
     return t_done();
 }

@@ -2,7 +2,8 @@
  * numpy-default (linear) percentiles, summary statistics, the report aggregation
  * (throughputs, goodput, SLO attainment with failures), and the arrival generators:
  * Poisson and gamma gaps have the promised mean 1/R and variance 1/(R^2 B); and the
- * sweep chart's structure (panels, legends, escaping, NaN points left out). */
+ * sweep chart's structure (panels, legends, escaping, NaN points left out); the
+ * short-prompt TTFT statistics and the HTTP 503 (rejected) counts. */
 #include "bench/bench.h"
 #include "t.h"
 #include <math.h>
@@ -148,7 +149,8 @@ static void test_aggregate(void) {
     json_decref(j);
 }
 
-/* The sweep chart: three panels with titles, axes, legends, one polyline per series,
+/* The sweep chart: three panels with titles, axes, legends, one polyline per series
+ * (TTFT p50 / p99 / short-prompt p99, TPOT p50 / p99, goodput, throughput),
  * the SLOs in the goodput title, and a point with no data (NaN) left out, never "nan". */
 static void test_svg(void) {
     bench_report reps[3];
@@ -165,9 +167,12 @@ static void test_svg(void) {
         reps[i].goodput = 0.8 * (1 << i);
         reps[i].ttft = (bench_stat){5, 100.0 * (i + 1), 90.0 * (i + 1), 150, 200.0 * (i + 1)};
         reps[i].tpot = (bench_stat){5, 20, 18, 25, 30.0 + i};
+        reps[i].ttft_short = (bench_stat){3, 50.0 * (i + 1), 45, 70, 80.0 * (i + 1)};
+        reps[i].short_prompt_tokens = 256;
         ptrs[i] = &reps[i];
     }
     reps[2].ttft = (bench_stat){0, NAN, NAN, NAN, NAN};
+    reps[1].ttft_short = (bench_stat){0, NAN, NAN, NAN, NAN}; /* no short prompt completed at that rate */
     char path[] = "/tmp/bench_svg_XXXXXX";
     int fd = mkstemp(path);
     T_OK(fd >= 0);
@@ -183,13 +188,15 @@ static void test_svg(void) {
         T_CHECK(strstr(svg, "Goodput (TTFT \u2264 250 ms, TPOT \u2264 40 ms)") != NULL, "SLOs in the goodput title");
         T_OK(strstr(svg, "achieved throughput (req/s)") && strstr(svg, "offered rate (req/s)"));
         T_OK(strstr(svg, "TTFT p99") && strstr(svg, "ideal (y = x)"));
+        T_CHECK(strstr(svg, "p99 prompt \u2264 256") != NULL, "short-prompt series in the legend");
         T_OK(strstr(svg, "m&lt;&amp;&gt;") != NULL); /* escaped model name */
         T_CHECK(!strstr(svg, "nan") && !strstr(svg, "inf"), "no nan/inf in the SVG");
         int polylines = 0, circles = 0;
         for (const char *p = svg; (p = strstr(p, "<polyline")); p++) polylines++;
         for (const char *p = svg; (p = strstr(p, "<circle")); p++) circles++;
-        T_EQ_INT(polylines, 6);
-        T_EQ_INT(circles, 6 * 3 - 2); /* the NaN TTFT point of the last report is left out twice */
+        T_EQ_INT(polylines, 7);
+        /* the NaN TTFT point of the last report is left out twice, the NaN short one once */
+        T_EQ_INT(circles, 7 * 3 - 3);
     }
     free(svg);
     unlink(path);
@@ -197,8 +204,66 @@ static void test_svg(void) {
     T_CHECK(bench_svg_write(path, ptrs, 0, &err) == SW_ERR_ARG, "no reports refused");
 }
 
+/* Short-prompt TTFT and rejections on hand-made results. Threshold 100 tokens; usage
+ * counts decide when present, the workload estimate otherwise (failed requests). */
+static void test_short_and_rejected(void) {
+    bench_report r = {0};
+    bench_result res[8] = {0};
+    /* completed: prompt (usage) / ttft */
+    const int pt[5] = {40, 100, 101, -1, 3000};
+    const double tt[5] = {120, 80, 500, 60, 900};
+    for (int i = 0; i < 5; i++)
+        res[i] = (bench_result){.ok = 1, .http_status = 200, .ttft_ms = tt[i], .e2e_ms = tt[i] + 100, .output_tokens = 11,
+                                .tpot_ms = 10, .prompt_tokens = pt[i], .approx_prompt_tokens = 150};
+    res[3].approx_prompt_tokens = 90; /* no usage: its estimate (90) makes it short */
+    res[1].approx_prompt_tokens = 500; /* usage (100) wins over the estimate */
+    /* failed: two 503s (estimates 50 and 400), one 500, one connect failure (status 0) */
+    res[5] = (bench_result){.http_status = 503, .prompt_tokens = -1, .approx_prompt_tokens = 50};
+    res[6] = (bench_result){.http_status = 503, .prompt_tokens = -1, .approx_prompt_tokens = 400};
+    res[7] = (bench_result){.http_status = 500, .prompt_tokens = -1, .approx_prompt_tokens = 20};
+    r.results = res;
+    r.n_results = 8;
+    r.duration_s = 4.0;
+    r.cfg.short_prompt_tokens = 100;
+    r.cfg.slo_ttft_ms = 100;
+    bench_report_aggregate(&r);
+    T_EQ_INT(r.completed, 5);
+    T_EQ_INT(r.failed, 3);
+    T_EQ_INT(r.rejected, 2);
+    T_EQ_INT(r.short_prompt_tokens, 100);
+    /* short: requests 0 (40), 1 (100), 3 (est. 90), 5 (503, est. 50), 7 (500, est. 20) */
+    T_EQ_INT(r.short_requests, 5);
+    T_EQ_INT(r.short_rejected, 1);
+    /* short TTFTs {60, 80, 120}: mean 86.667, p50 80, p90 112, p99 119.2 */
+    T_EQ_INT(r.ttft_short.n, 3);
+    CLOSE(r.ttft_short.mean, 260.0 / 3, 1e-9);
+    CLOSE(r.ttft_short.p50, 80, 1e-9);
+    CLOSE(r.ttft_short.p90, 112, 1e-9);
+    CLOSE(r.ttft_short.p99, 119.2, 1e-9);
+    /* TTFT <= 100: requests 1 and 3, both short; rejected requests are never good */
+    T_EQ_INT(r.good, 2);
+    T_EQ_INT(r.short_good, 2);
+    CLOSE(r.goodput, 0.5, 1e-12);
+    CLOSE(r.slo_attainment, 2.0 / 8, 1e-12);
+    /* threshold 0 in the config means the default, 256: now 101 is short too */
+    r.cfg.short_prompt_tokens = 0;
+    bench_report_aggregate(&r);
+    T_EQ_INT(r.short_prompt_tokens, BENCH_SHORT_PROMPT_DEFAULT);
+    T_EQ_INT(r.ttft_short.n, 4); /* 40, 100, 101, est. 90; not 3000 */
+    CLOSE(r.ttft_short.p50, 100, 1e-9); /* {60, 80, 120, 500} */
+    json_t *j = bench_report_json(&r);
+    T_EQ_INT(json_integer_value(json_object_get(j, "n_rejected")), 2);
+    T_EQ_INT(json_integer_value(json_object_get(j, "short_prompt_tokens")), 256);
+    T_EQ_INT(json_integer_value(json_object_get(j, "short_requests")), 6);
+    T_EQ_INT(json_integer_value(json_object_get(j, "short_rejected")), 1);
+    CLOSE(json_real_value(json_object_get(json_object_get(j, "ttft_short"), "p50")), 100, 1e-9);
+    T_OK(json_is_false(json_object_get(j, "send_slo")));
+    json_decref(j);
+}
+
 int main(void) {
     test_svg();
+    test_short_and_rejected();
     test_percentiles();
     test_arrivals();
     test_aggregate();
