@@ -2,6 +2,7 @@
  * being the subcommand's name. Each returns the process exit status. */
 #ifndef SW_CLI_H
 #define SW_CLI_H
+#include "engine/engine.h"
 int cli_run(int argc, char **argv);       /* cmd_run.c */
 int cli_score(int argc, char **argv);     /* cmd_score.c */
 int cli_generate(int argc, char **argv);  /* cmd_generate.c */
@@ -12,4 +13,10 @@ int cli_gen_model(int argc, char **argv); /* cmd_gen_model.c */
 int cli_quantize(int argc, char **argv);  /* cmd_gen_model.c */
 int cli_kbench(int argc, char **argv);    /* cmd_kbench.c */
 int cli_mbench(int argc, char **argv);    /* cmd_mbench.c */
+
+/* Engine options shared by serve and generate (cli_engine.c). Parses flag a with value v
+ * (v may be NULL) into c: returns 0 when a is not an engine option, 1 when it took no
+ * value, 2 when it took v, -1 after printing "CMD: ..." on a bad or missing value. */
+int cli_engine_option(const char *cmd, const char *a, const char *v, engine_config *c);
+extern const char *const cli_engine_usage; /* the lines of --help describing them */
 #endif

@@ -51,13 +51,12 @@ typedef struct gen_item {
 static void usage(void) {
     fprintf(stderr,
             "usage: swiftlet generate -m MODEL.gguf --prompts FILE.jsonl [-n 128] [--temp 0.8] [--seed S] [--ids]\n"
-            "         [--ignore-eos] [--threads N] [--max-batch-tokens 128] [--max-seqs 32]\n"
-            "         [--kv-tokens 8192 | --kv-mem MB] [--kv-type f16|f32] [--block-size 16]\n"
-            "         [--no-prefix-cache] [--policy fcfs|priority|slo] [--ctx N]\n"
+            "         [--ignore-eos] [engine options]\n"
             "       swiftlet generate -m MODEL.gguf --bench 1,4,16,32 [--bench-prompt 128] [--bench-gen 128]\n"
             "       swiftlet generate -m MODEL.gguf --bench-ttft [--bench-cold 50] [--bench-prefix 1000]\n"
             "  FILE.jsonl: one {\"prompt\": \"...\"} (or {\"prompt_ids\": [...]}) per line, optional\n"
-            "  \"max_tokens\", \"temperature\", \"seed\". Prints one JSON result per line, in order.\n");
+            "  \"max_tokens\", \"temperature\", \"seed\". Prints one JSON result per line, in order.\n"
+            "engine options:\n%s", cli_engine_usage);
 }
 
 static int parse_long(const char *s, long lo, long hi, long *out) {
@@ -85,8 +84,10 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 1; }
         if (!strcmp(a, "--ids")) { o->print_ids = true; continue; }
         if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = true; continue; }
-        if (!strcmp(a, "--no-prefix-cache")) { o->ec.prefix_cache = false; continue; }
         if (!strcmp(a, "--bench-ttft")) { o->bench_ttft = true; continue; }
+        int used = cli_engine_option("generate", a, v, &o->ec);
+        if (used < 0) return 2;
+        if (used > 0) { i += used - 1; continue; }
         if (!v) { fprintf(stderr, "generate: option '%s' needs a value (or is unknown)\n", a); return 2; }
         i++;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
@@ -103,27 +104,11 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
             o->seed = strtoull(v, &end, 10);
             bad = errno || end == v || *end;
             o->seed_set = true;
-        } else if (!strcmp(a, "--threads")) { bad = parse_long(v, 1, 1024, &x); o->ec.n_threads = (int)x; }
-        else if (!strcmp(a, "--max-batch-tokens")) { bad = parse_long(v, 1, 65536, &x); o->ec.max_batch_tokens = (int)x; }
-        else if (!strcmp(a, "--max-seqs")) { bad = parse_long(v, 1, 4096, &x); o->ec.max_seqs = (int)x; }
-        else if (!strcmp(a, "--kv-tokens")) { bad = parse_long(v, 1, 1 << 26, &x); o->ec.kv_tokens = (int)x; o->ec.kv_mem_bytes = 0; }
-        else if (!strcmp(a, "--kv-mem")) { bad = parse_long(v, 1, 1 << 24, &x); o->ec.kv_mem_bytes = (size_t)x << 20; }
-        else if (!strcmp(a, "--block-size")) { bad = parse_long(v, 1, 1024, &x); o->ec.kv_block_size = (int)x; }
-        else if (!strcmp(a, "--ctx") || !strcmp(a, "--max-ctx")) { bad = parse_long(v, 1, 1 << 24, &x); o->ec.max_ctx = (int)x; }
-        else if (!strcmp(a, "--bench-prompt")) { bad = parse_long(v, 1, 1 << 20, &x); o->bench_prompt = (int)x; }
+        } else if (!strcmp(a, "--bench-prompt")) { bad = parse_long(v, 1, 1 << 20, &x); o->bench_prompt = (int)x; }
         else if (!strcmp(a, "--bench-gen")) { bad = parse_long(v, 1, 1 << 20, &x); o->bench_gen = (int)x; }
         else if (!strcmp(a, "--bench-cold")) { bad = parse_long(v, 1, 1 << 20, &x); o->ttft_cold = (int)x; }
         else if (!strcmp(a, "--bench-prefix")) { bad = parse_long(v, 1, 1 << 20, &x); o->ttft_prefix = (int)x; }
-        else if (!strcmp(a, "--kv-type")) {
-            if (!strcmp(v, "f16")) o->ec.kv_dtype = GGUF_DTYPE_F16;
-            else if (!strcmp(v, "f32")) o->ec.kv_dtype = GGUF_DTYPE_F32;
-            else bad = 1;
-        } else if (!strcmp(a, "--policy")) {
-            if (!strcmp(v, "fcfs")) o->ec.policy = ENGINE_POLICY_FCFS;
-            else if (!strcmp(v, "priority")) o->ec.policy = ENGINE_POLICY_PRIORITY;
-            else if (!strcmp(v, "slo")) o->ec.policy = ENGINE_POLICY_SLO;
-            else bad = 1;
-        } else { fprintf(stderr, "generate: unknown option '%s'\n", a); return 2; }
+        else { fprintf(stderr, "generate: unknown option '%s'\n", a); return 2; }
         if (bad) { fprintf(stderr, "generate: bad value '%s' for %s\n", v, a); return 2; }
     }
     if (!o->model) { fprintf(stderr, "generate: -m MODEL is required\n"); return 2; }

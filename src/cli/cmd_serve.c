@@ -37,14 +37,7 @@ static void usage(void) {
             "  --max-queue N           waiting requests before answering 429 (default 256)\n"
             "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma (default: from the GGUF)\n"
             "  --model-name NAME       model id in the API (default: file name without .gguf)\n"
-            "  --threads N             compute threads (default: all cores)\n"
-            "  --max-batch-tokens N    token budget per engine step\n"
-            "  --max-seqs N            running sequences at most\n"
-            "  --kv-tokens N           KV-cache size in tokens\n"
-            "  --kv-mem MB             KV-cache size in MiB (instead of --kv-tokens)\n"
-            "  --ctx N                 context per sequence (default: the model's)\n"
-            "  --no-prefix-cache       do not share prompt prefixes between requests\n"
-            "  --policy NAME           scheduling: fcfs (default), priority, slo (earliest TTFT deadline first)\n");
+            "%s", cli_engine_usage);
 }
 
 static int parse_int(const char *flag, const char *v, long lo, long hi, long *out) {
@@ -64,7 +57,9 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
-        if (!strcmp(a, "--no-prefix-cache")) { o->eng.prefix_cache = false; continue; }
+        int used = cli_engine_option("serve", a, v, &o->eng);
+        if (used < 0) return -1;
+        if (used > 0) { i += used - 1; continue; }
         if (!v) { fprintf(stderr, "serve: %s needs a value (or is unknown)\n", a); return -1; }
         i++;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_path = v;
@@ -74,18 +69,6 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         else if (!strcmp(a, "--model-name")) o->model_name = v;
         else if (!strcmp(a, "--port")) { if (parse_int(a, v, 0, 65535, &x)) return -1; o->http.port = (int)x; }
         else if (!strcmp(a, "--max-queue")) { if (parse_int(a, v, 0, 1000000, &x)) return -1; o->http.max_queue = (int)x; }
-        else if (!strcmp(a, "--threads")) { if (parse_int(a, v, 0, 1024, &x)) return -1; o->eng.n_threads = (int)x; }
-        else if (!strcmp(a, "--max-batch-tokens")) { if (parse_int(a, v, 1, 65536, &x)) return -1; o->eng.max_batch_tokens = (int)x; }
-        else if (!strcmp(a, "--max-seqs")) { if (parse_int(a, v, 1, 4096, &x)) return -1; o->eng.max_seqs = (int)x; }
-        else if (!strcmp(a, "--kv-tokens")) { if (parse_int(a, v, 1, INT_MAX, &x)) return -1; o->eng.kv_tokens = (int)x; o->eng.kv_mem_bytes = 0; }
-        else if (!strcmp(a, "--kv-mem")) { if (parse_int(a, v, 1, 1 << 20, &x)) return -1; o->eng.kv_mem_bytes = (size_t)x << 20; }
-        else if (!strcmp(a, "--ctx")) { if (parse_int(a, v, 1, INT_MAX, &x)) return -1; o->eng.max_ctx = (int)x; }
-        else if (!strcmp(a, "--policy")) {
-            if (!strcmp(v, "fcfs")) o->eng.policy = ENGINE_POLICY_FCFS;
-            else if (!strcmp(v, "priority")) o->eng.policy = ENGINE_POLICY_PRIORITY;
-            else if (!strcmp(v, "slo")) o->eng.policy = ENGINE_POLICY_SLO;
-            else { fprintf(stderr, "serve: unknown --policy '%s' (fcfs, priority, slo)\n", v); return -1; }
-        }
         else { fprintf(stderr, "serve: unknown option %s\n", a); return -1; }
     }
     return 0;

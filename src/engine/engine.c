@@ -25,8 +25,12 @@
  *  5. deliver tokens to outboxes, wake pollers, call notify hooks; finish on
  *     end-of-generation / stop id (not delivered), max_tokens or context full. */
 #include "engine/engine.h"
+#include "engine/calibrate.h"
+#include "engine/cost.h"
+#include "engine/policy.h"
 #include "kv/kv.h"
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,8 +40,10 @@
 #include <time.h>
 
 #define ENGINE_MAX_STOP_IDS 1024
-/* TTFT objective of a request that names none (ordering under the slo policy only). */
-#define ENGINE_DEFAULT_SLO_TTFT_MS 10000.0
+#define ENGINE_MAX_USER 128      /* bytes of `user` kept for fairness */
+/* slo: prefill tokens a partially prefilled request gets per step even when the decodes'
+ * TPOT limit leaves none (it was admitted; it must progress) */
+#define ENGINE_MIN_CHUNK 16
 
 struct engine_req {
     /* fixed at submit */
@@ -47,7 +53,9 @@ struct engine_req {
     int32_t *stop_ids;     /* (n_stop_ids) */
     int n_stop_ids;
     int priority;
-    double deadline_ms;    /* slo policy: t_submit + TTFT objective */
+    double ttft_ms, tpot_ms; /* objectives (request's or the class default); 0 = none */
+    double deadline_ms;    /* t_submit + ttft_ms; INFINITY without a TTFT objective */
+    char user[ENGINE_MAX_USER]; /* tenant ("" = none) */
     int n_logprobs;
     sampler *smp;
 
@@ -58,6 +66,10 @@ struct engine_req {
     int n_computed;        /* leading tokens whose K/V are in the pool */
     kv_seq kv;
     bool scheduled_once;
+    uint64_t arrival;      /* order in which the engine thread took it from the inbox */
+    int tenant;            /* pol_fair slot, -1 = untracked */
+    bool best_effort;      /* slo: predicted to miss its TTFT objective; served last */
+    bool judged;           /* slo: verdict given */
     struct engine_req *next, *prev; /* inbox / waiting list links */
 
     /* shared with the caller, under mu */
@@ -66,6 +78,7 @@ struct engine_req {
     engine_token *out;     /* (out_cap) tokens not yet polled are out[out_head..out_n) */
     int out_head, out_n, out_cap;
     engine_finish finish;
+    engine_verdict verdict;
     char error[256];
     engine_timing timing;
     void (*notify)(void *arg);
@@ -107,6 +120,13 @@ struct engine {
     float *logits;         /* (max_seqs, n_vocab) */
     uint64_t n_preemptions, prompt_tokens, generation_tokens, n_steps;
     double last_step_ms;
+    cost_model cost;       /* step-time model, observed every step */
+    cost_shape shape;      /* the current step's shape */
+    pol_fair fair;         /* per-tenant virtual token counters */
+    pol_decode *pdec;      /* (max_seqs) slo: the step's decodes */
+    pol_cand *cand;        /* (cand_cap) slo: the step's prefill candidates */
+    int cand_cap;
+    uint64_t n_arrivals, n_rejected, n_best_effort;
 };
 
 void engine_config_default(engine_config *c) {
@@ -129,6 +149,9 @@ void engine_config_default(engine_config *c) {
         .max_ctx = 0,
         .prefix_cache = true,
         .policy = ENGINE_POLICY_FCFS,
+        .slo_reject = false,
+        .short_prompt = 256,
+        .calibrate = true,
     };
 }
 
@@ -172,6 +195,8 @@ static void req_publish(engine_req *r, const engine_token *tk, engine_finish fin
             r->timing.t_last_token_ms = now;
         }
     }
+    if (fin != ENGINE_FINISH_NONE && r->verdict == ENGINE_VERDICT_PENDING)
+        r->verdict = fin == ENGINE_FINISH_REJECTED ? ENGINE_VERDICT_REJECTED : ENGINE_VERDICT_ACCEPTED;
     if (fin != ENGINE_FINISH_NONE && r->finish == ENGINE_FINISH_NONE) {
         r->finish = fin;
         r->timing.t_finish_ms = now;
@@ -223,9 +248,27 @@ void engine_req_timing(engine_req *r, engine_timing *out) {
     pthread_mutex_unlock(&r->mu);
 }
 
+engine_verdict engine_req_verdict(engine_req *r, double timeout_ms) {
+    struct timespec deadline;
+    if (timeout_ms > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        double s = (double)deadline.tv_sec + (double)deadline.tv_nsec / 1e9 + timeout_ms / 1e3;
+        deadline.tv_sec = (time_t)s;
+        deadline.tv_nsec = (long)((s - (double)deadline.tv_sec) * 1e9);
+    }
+    pthread_mutex_lock(&r->mu);
+    while (r->verdict == ENGINE_VERDICT_PENDING && r->finish == ENGINE_FINISH_NONE && timeout_ms != 0) {
+        if (timeout_ms < 0) pthread_cond_wait(&r->cv, &r->mu);
+        else if (pthread_cond_timedwait(&r->cv, &r->mu, &deadline) == ETIMEDOUT) break;
+    }
+    engine_verdict v = r->verdict;
+    pthread_mutex_unlock(&r->mu);
+    return v;
+}
+
 const char *engine_req_error(engine_req *r) {
     pthread_mutex_lock(&r->mu);
-    const char *s = r->finish == ENGINE_FINISH_ERROR ? r->error : NULL;
+    const char *s = r->finish == ENGINE_FINISH_ERROR || r->finish == ENGINE_FINISH_REJECTED ? r->error : NULL;
     pthread_mutex_unlock(&r->mu);
     return s;
 }
@@ -283,6 +326,7 @@ static void req_end(engine *e, engine_req *r, engine_finish fin, const char *err
     if (i >= 0) running_remove(e, i);
     else wait_unlink(e, r);
     kv_release(e->kv, &r->kv);
+    pol_fair_leave(&e->fair, r->tenant);
     req_publish(r, NULL, fin, error);
     req_unref(r);
 }
@@ -357,6 +401,199 @@ static void sched_plan(engine *e) {
     }
 }
 
+/* ---------------- the slo policy's step plan ---------------- */
+
+/* Gives r its admission verdict (slo); wakes a caller waiting in engine_req_verdict. */
+static void req_accept(engine_req *r) {
+    r->judged = true;
+    pthread_mutex_lock(&r->mu);
+    r->verdict = ENGINE_VERDICT_ACCEPTED;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Grows running r by want tokens' slots, preempting newer running requests while the
+ * pool is short (as the fcfs plan does). Returns false when r itself was preempted. */
+static bool grow_or_preempt(engine *e, engine_req *r, int want, bool *preempted) {
+    while (!kv_can_grow(e->kv, &r->kv, r->n_computed + want) && e->running[e->n_running - 1] != r) {
+        preempt_newest(e);
+        *preempted = true;
+    }
+    if (!kv_can_grow(e->kv, &r->kv, r->n_computed + want)) {
+        preempt_newest(e);
+        *preempted = true;
+        return false;
+    }
+    kv_grow(e->kv, &r->kv, r->n_computed + want);
+    return true;
+}
+
+static bool is_decoding(const engine_req *r) { return r->n_computed == r->n_tokens - 1 && r->n_tokens > r->n_prompt; }
+
+static int ensure_cand(engine *e, int n) {
+    if (n <= e->cand_cap) return SW_OK;
+    int cap = n > 2 * e->cand_cap ? n : 2 * e->cand_cap;
+    pol_cand *c = realloc(e->cand, (size_t)cap * sizeof *c);
+    if (!c) return SW_ERR_NOMEM;
+    e->cand = c;
+    e->cand_cap = cap;
+    return SW_OK;
+}
+
+/* Step 2 under --policy slo (see policy.h for the rules):
+ *  a. every running decode gets its token (KV growth may preempt the newest, as fcfs);
+ *  b. the prefill budget is what keeps the predicted step within the decodes' TPOT limit;
+ *  c. prefill candidates — partially prefilled running requests and waiting ones — are
+ *     ordered (best-effort last, fair share, short lane, earliest deadline); each new
+ *     one gets its verdict: its predicted time to first token, behind the work ordered
+ *     before it, must meet its deadline, else it is refused (slo_reject) or demoted to
+ *     best-effort; a waiting request already admitted whose deadline becomes unreachable
+ *     is demoted;
+ *  d. the budget goes to candidates in that order; a new request is admitted only while
+ *     the decode capacity of every admitted request's TPOT objective holds. */
+static void sched_plan_slo(engine *e) {
+    double now = sw_now_ms();
+    bool preempted = false;
+    e->n_sched = 0;
+    /* a. decodes */
+    int n_dec = 0;
+    double dec_att = 0;
+    for (int i = 0; i < e->n_running;) {
+        engine_req *r = e->running[i];
+        if (!is_decoding(r)) { i++; continue; }
+        if (!grow_or_preempt(e, r, 1, &preempted)) break;
+        sched_add(e, r, 1);
+        e->pdec[n_dec++] = (pol_decode){.tpot_ms = r->tpot_ms, .t_first_ms = r->timing.t_first_token_ms,
+                                        .n_gen = r->timing.n_generated};
+        dec_att += r->n_computed + 1;
+        i++;
+    }
+    /* b. budget */
+    double limit = pol_step_limit_ms(e->pdec, n_dec, now);
+    int room = e->cfg.max_batch_tokens - n_dec;
+    int budget = pol_prefill_budget(&e->cost, n_dec, dec_att, limit, room);
+    /* c. candidates */
+    if (ensure_cand(e, e->n_running + e->n_waiting) != SW_OK) return;
+    int n_cand = 0;
+    for (int i = 0; i < e->n_running; i++) {
+        engine_req *r = e->running[i];
+        if (is_decoding(r)) continue;
+        e->cand[n_cand++] = (pol_cand){.idx = i, .pending = r->n_tokens - r->n_computed,
+                                       .deadline_ms = r->n_tokens > r->n_prompt ? -INFINITY : r->deadline_ms,
+                                       .arrival = r->arrival, .best_effort = r->best_effort,
+                                       .over = pol_fair_over(&e->fair, r->tenant)};
+    }
+    int n_started = n_cand;
+    int k = 0;
+    for (engine_req *r = e->wait_head; r; r = r->next, k++) {
+        int pending = r->n_tokens - kv_prefix_lookup(e->kv, r->tokens, r->n_tokens);
+        if (pending < 1) pending = 1;
+        e->cand[n_cand++] = (pol_cand){.idx = -1 - k, .pending = pending,
+                                       .deadline_ms = r->n_tokens > r->n_prompt ? -INFINITY : r->deadline_ms,
+                                       .arrival = r->arrival, .best_effort = r->best_effort,
+                                       .over = pol_fair_over(&e->fair, r->tenant)};
+    }
+    /* waiting requests by position (cand idx -1-k refers to the k-th waiting one) */
+    engine_req **wait = malloc((size_t)(e->n_waiting > 0 ? e->n_waiting : 1) * sizeof *wait);
+    if (!wait) return;
+    k = 0;
+    for (engine_req *r = e->wait_head; r; r = r->next) wait[k++] = r;
+    pol_order(e->cand, n_cand, e->cfg.short_prompt);
+    int rate = budget > 0 ? budget : ENGINE_MIN_CHUNK;
+    cost_shape sh = {.tokens = n_dec + rate, .rows = n_dec + 1, .attended = dec_att};
+    double step = cost_predict(&e->cost, &sh);
+    int ahead = 0;
+    bool demoted = false;
+    for (int c = 0; c < n_cand; c++) {
+        pol_cand *pc = &e->cand[c];
+        engine_req *r = pc->idx >= 0 ? e->running[pc->idx] : wait[-1 - pc->idx];
+        if (pc->best_effort) {
+            if (!r->judged) req_accept(r);
+            continue;
+        }
+        double eta = now + pol_eta_ms(ahead + pc->pending, rate, step);
+        if (isfinite(pc->deadline_ms) && eta > pc->deadline_ms) {
+            if (!r->judged && e->cfg.slo_reject) {
+                char msg[200];
+                snprintf(msg, sizeof msg,
+                         "slo: predicted time to first token %.0f ms exceeds the objective of %g ms "
+                         "(%d prompt tokens to compute ahead of it)",
+                         eta - r->timing.t_submit_ms, r->ttft_ms, ahead);
+                pc->idx = INT32_MIN; /* gone */
+                e->n_rejected++;
+                req_end(e, r, ENGINE_FINISH_REJECTED, msg);
+                continue;
+            }
+            r->best_effort = pc->best_effort = true;
+            e->n_best_effort++;
+            demoted = true;
+            if (!r->judged) req_accept(r);
+            continue;
+        }
+        if (!r->judged) req_accept(r);
+        ahead += pc->pending;
+    }
+    if (demoted) pol_order(e->cand, n_cand, e->cfg.short_prompt);
+    /* d. budget to candidates in order */
+    double tpot_cap = INFINITY, ctx_sum = 0;
+    for (int i = 0; i < e->n_running; i++) {
+        engine_req *r = e->running[i];
+        if (r->tpot_ms > 0 && r->tpot_ms < tpot_cap) tpot_cap = r->tpot_ms;
+        ctx_sum += r->n_tokens;
+    }
+    int admitted_any_prefill = 0;
+    for (int c = 0; c < n_cand && !preempted; c++) {
+        pol_cand *pc = &e->cand[c];
+        if (pc->idx == INT32_MIN) continue;
+        if (pc->idx >= 0) {
+            /* a partially prefilled request: a chunk, never less than ENGINE_MIN_CHUNK */
+            engine_req *r = e->running[pc->idx];
+            int floor = budget > ENGINE_MIN_CHUNK ? budget : ENGINE_MIN_CHUNK;
+            int want = r->n_tokens - r->n_computed;
+            if (want > floor) want = floor;
+            if (want > room) want = room;
+            if (want < 1) continue;
+            int fit = (r->kv.n_blocks + kv_n_available(e->kv)) * kv_block_size(e->kv) - r->n_computed;
+            if (want > fit && fit > 0) want = fit;
+            if (!kv_can_grow(e->kv, &r->kv, r->n_computed + want)) continue;
+            kv_grow(e->kv, &r->kv, r->n_computed + want);
+            sched_add(e, r, want);
+            room -= want;
+            budget = budget > want ? budget - want : 0;
+            admitted_any_prefill++;
+            continue;
+        }
+        if (budget < 1 || e->n_running >= e->cfg.max_seqs) continue;
+        engine_req *r = wait[-1 - pc->idx];
+        double cap = r->tpot_ms > 0 && r->tpot_ms < tpot_cap ? r->tpot_ms : tpot_cap;
+        double ctx = (ctx_sum + r->n_tokens) / (e->n_running + 1);
+        if (e->n_running > 0 && !pol_decode_fits(&e->cost, e->n_running + 1, ctx, cap)) continue;
+        int cached = kv_prefix_lookup(e->kv, r->tokens, r->n_tokens);
+        int chunk = r->n_tokens - cached;
+        if (chunk > budget) chunk = budget;
+        while (chunk > 0 && !kv_can_admit(e->kv, r->tokens, r->n_tokens, cached + chunk)) chunk /= 2;
+        if (chunk == 0 || kv_admit(e->kv, &r->kv, r->tokens, r->n_tokens, cached + chunk) != SW_OK) continue;
+        wait_unlink(e, r);
+        e->running[e->n_running++] = r;
+        r->n_computed = r->kv.n_cached;
+        if (!r->scheduled_once) {
+            pthread_mutex_lock(&r->mu);
+            r->timing.n_cached = r->kv.n_cached;
+            pthread_mutex_unlock(&r->mu);
+        }
+        sched_add(e, r, chunk);
+        budget -= chunk;
+        room -= chunk;
+        tpot_cap = cap;
+        ctx_sum += r->n_tokens;
+        admitted_any_prefill++;
+    }
+    free(wait);
+    /* Nothing could run although requests are held (every prefill blocked on KV): make
+     * room the fcfs way, by preempting the newest. */
+    if (e->n_sched == 0 && e->n_running > 0 && n_started > 0 && !admitted_any_prefill && !preempted) preempt_newest(e);
+}
+
 static bool is_stop(const engine *e, const engine_req *r, int32_t id) {
     if (!r->ignore_eos && e->t && tok_is_eog(e->t, id)) return true;
     for (int i = 0; i < r->n_stop_ids; i++)
@@ -368,6 +605,7 @@ static bool is_stop(const engine *e, const engine_req *r, int32_t id) {
 static void sched_run(engine *e) {
     int n = 0;
     double now = sw_now_ms();
+    e->shape = (cost_shape){0};
     for (int k = 0; k < e->n_sched; k++) {
         engine_req *r = e->sched[k];
         int c = e->sched_n[k];
@@ -377,7 +615,12 @@ static void sched_run(engine *e) {
             e->b_pos[n] = r->n_computed + j;
             e->b_seq[n] = k;
             e->b_logits[n] = last && j == c - 1;
+            e->shape.attended += r->n_computed + j + 1;
         }
+        e->shape.rows += last;
+        int pre = r->n_prompt - r->n_computed;
+        pre = pre < 0 ? 0 : pre > c ? c : pre;
+        pol_fair_charge(&e->fair, r->tenant, pre, c - pre);
         e->b_tables[k] = r->kv.blocks;
         if (!r->scheduled_once) {
             r->scheduled_once = true;
@@ -386,6 +629,7 @@ static void sched_run(engine *e) {
             pthread_mutex_unlock(&r->mu);
         }
     }
+    e->shape.tokens = n;
     model_batch b = {.n_tokens = n, .tokens = e->b_tok, .pos = e->b_pos, .seq = e->b_seq,
                      .logits = e->b_logits, .n_seqs = e->n_sched, .block_tables = e->b_tables};
     sw_err err = {0};
@@ -427,11 +671,15 @@ static void sched_step(engine *e) {
         nx = r->next;
         if (atomic_load(&r->cancelled)) req_end(e, r, ENGINE_FINISH_CANCELLED, NULL);
     }
-    sched_plan(e);
+    if (e->cfg.policy == ENGINE_POLICY_SLO) sched_plan_slo(e);
+    else sched_plan(e);
     if (e->n_sched > 0) {
+        double t1 = sw_now_ms();
         sched_run(e);
+        double t2 = sw_now_ms();
+        cost_observe(&e->cost, &e->shape, t2 - t1);
         e->n_steps++;
-        e->last_step_ms = sw_now_ms() - t0;
+        e->last_step_ms = t2 - t0;
     }
 }
 
@@ -451,6 +699,12 @@ static void stats_publish(engine *e) {
     s->generation_tokens = e->generation_tokens;
     s->n_steps = e->n_steps;
     s->last_step_ms = e->last_step_ms;
+    s->last_step_pred_ms = e->cost.last_pred_ms;
+    s->last_step_fwd_ms = e->cost.last_actual_ms;
+    s->step_pred_err = e->cost.err_mean;
+    for (int j = 0; j < COST_NF; j++) s->cost_theta[j] = e->cost.theta[j];
+    s->n_slo_rejected = e->n_rejected;
+    s->n_slo_best_effort = e->n_best_effort;
 }
 
 static void *engine_main(void *arg) {
@@ -462,6 +716,9 @@ static void *engine_main(void *arg) {
             engine_req *r = e->inbox_head;
             e->inbox_head = r->next;
             r->next = NULL;
+            r->arrival = e->n_arrivals++;
+            r->tenant = pol_fair_slot(&e->fair, r->user);
+            pol_fair_join(&e->fair, r->tenant);
             wait_enqueue(e, r);
         }
         e->inbox_tail = NULL;
@@ -490,6 +747,8 @@ static void engine_free(engine *e) {
     free(e->running); free(e->sched); free(e->sched_n);
     free(e->b_tok); free(e->b_pos); free(e->b_seq); free(e->b_logits); free(e->b_tables);
     free(e->logits);
+    free(e->pdec);
+    free(e->cand);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
@@ -509,6 +768,11 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
         return sw_err_set(err, SW_ERR_ARG, "engine: negative max_ctx, kv_tokens or n_threads");
     if (c.policy < ENGINE_POLICY_FCFS || c.policy > ENGINE_POLICY_SLO)
         return sw_err_set(err, SW_ERR_ARG, "engine: unknown policy %d", (int)c.policy);
+    for (int k = 0; k < 3; k++)
+        if (!(c.slo_ttft_ms[k] >= 0 && c.slo_ttft_ms[k] <= 1e9 && c.slo_tpot_ms[k] >= 0 && c.slo_tpot_ms[k] <= 1e9))
+            return sw_err_set(err, SW_ERR_ARG, "engine: default SLOs must be in 0..1e9 ms");
+    if (c.short_prompt < 0)
+        return sw_err_set(err, SW_ERR_ARG, "engine: short_prompt must be >= 0 (got %d)", c.short_prompt);
     if (c.kv_dtype != GGUF_DTYPE_F16 && c.kv_dtype != GGUF_DTYPE_F32)
         return sw_err_set(err, SW_ERR_ARG, "engine: kv dtype must be F16 or F32");
     int n_blocks = c.kv_mem_bytes > 0 ? kv_blocks_for_bytes(mc, c.kv_dtype, c.kv_block_size, c.kv_mem_bytes)
@@ -547,11 +811,28 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
     e->b_logits = malloc(B);
     e->b_tables = malloc(S * sizeof *e->b_tables);
     e->logits = malloc(S * (size_t)e->n_vocab * sizeof *e->logits);
+    e->pdec = malloc(S * sizeof *e->pdec);
     if (!e->running || !e->sched || !e->sched_n || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_logits ||
-        !e->b_tables || !e->logits) {
+        !e->b_tables || !e->logits || !e->pdec) {
         engine_free(e);
         return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory for batch buffers");
     }
+    /* cost model: a guess from the model's size, then (optionally) a start-up profile */
+    uint64_t kv_dim = (uint64_t)mc->n_head_kv * (uint64_t)mc->head_dim, d = (uint64_t)mc->n_embd;
+    uint64_t lm_head = (uint64_t)mc->n_vocab * d;
+    uint64_t params = (uint64_t)mc->n_layer * (2 * d * d + 2 * d * kv_dim + 3 * d * (uint64_t)mc->n_ff) + lm_head;
+    double prior[COST_NF];
+    cost_prior_guess(model_weight_bytes(m), params, lm_head, mc->n_layer, (int)kv_dim, prior);
+    cost_init(&e->cost, prior);
+    if (c.calibrate) {
+        omp_set_num_threads(c.n_threads > 0 ? c.n_threads : sw_n_threads());
+        int n_cal = calib_run(m, e->ws, e->kv, c.max_batch_tokens, c.max_seqs, e->ctx_cap, e->logits, &e->cost);
+        omp_set_num_threads(saved_threads);
+        sw_info("engine: step-time model from %d profiled steps: %.2f ms + %.3f ms/token + %.3f ms/logits row + "
+                "%.4f ms/1k attended positions", n_cal, e->cost.theta[0], e->cost.theta[1], e->cost.theta[2],
+                e->cost.theta[3]);
+    }
+    pol_fair_init(&e->fair, 4.0 * c.max_batch_tokens);
     e->stats.kv_blocks_total = n_blocks;
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
         engine_free(e);
@@ -606,6 +887,12 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     r->max_tokens = p->max_tokens;
     r->ignore_eos = p->ignore_eos;
     r->priority = p->priority;
+    int cls = p->priority > 0 ? 2 : p->priority < 0 ? 0 : 1;
+    r->ttft_ms = p->slo_ttft_ms > 0 ? p->slo_ttft_ms : e->cfg.slo_ttft_ms[cls];
+    r->tpot_ms = p->slo_tpot_ms > 0 ? p->slo_tpot_ms : e->cfg.slo_tpot_ms[cls];
+    r->verdict = e->cfg.policy == ENGINE_POLICY_SLO ? ENGINE_VERDICT_PENDING : ENGINE_VERDICT_ACCEPTED;
+    r->tenant = -1;
+    if (p->user) snprintf(r->user, sizeof r->user, "%s", p->user);
     r->n_logprobs = p->sampling.n_logprobs;
     int64_t cap = (int64_t)p->n_prompt + p->max_tokens;
     if (cap > (int64_t)e->ctx_cap + 1) cap = (int64_t)e->ctx_cap + 1;
@@ -628,7 +915,7 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     if (p->n_stop_ids) memcpy(r->stop_ids, p->stop_ids, (size_t)p->n_stop_ids * sizeof *r->stop_ids);
     for (int i = 0; i < p->n_prompt; i++) sampler_accept(r->smp, p->prompt[i], true);
     r->timing.t_submit_ms = sw_now_ms();
-    r->deadline_ms = r->timing.t_submit_ms + (p->slo_ttft_ms > 0 ? p->slo_ttft_ms : ENGINE_DEFAULT_SLO_TTFT_MS);
+    r->deadline_ms = r->ttft_ms > 0 ? r->timing.t_submit_ms + r->ttft_ms : INFINITY;
     r->timing.n_prompt = p->n_prompt;
 
     pthread_mutex_lock(&e->mu);

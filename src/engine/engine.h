@@ -28,9 +28,19 @@ typedef struct engine_config {
     int max_seqs;           /* cap on running sequences */
     int max_ctx;            /* per-sequence context cap (0 = model's n_ctx_train) */
     bool prefix_cache;      /* share full blocks across requests (default true) */
-    engine_policy policy;   /* order of the waiting queue: fcfs (arrival); priority (larger
-                             * first); slo (earliest TTFT deadline = submit + slo_ttft_ms,
-                             * 10 s when unset). Preempted requests always go first. */
+    engine_policy policy;   /* fcfs: arrival order; priority: larger first; slo: goodput-first
+                             * scheduling by the requests' objectives (engine.c, policy.h).
+                             * Preempted requests always go first. */
+    /* Default objectives per priority class [low (priority < 0), normal (0), high (> 0)]
+     * for requests that name none; 0 = no objective. Used by the slo policy. */
+    double slo_ttft_ms[3];
+    double slo_tpot_ms[3];
+    bool slo_reject;        /* slo: refuse a request predicted at admission to miss its TTFT
+                             * objective (ENGINE_FINISH_REJECTED) instead of serving it
+                             * best-effort after everyone else (default false) */
+    int short_prompt;       /* slo: prompts with <= this many tokens left to compute use the
+                             * short lane (256) */
+    bool calibrate;         /* profile the step-time cost model at create (~1 s for 0.5B) */
 } engine_config;
 void engine_config_default(engine_config *c);
 
@@ -53,7 +63,12 @@ typedef enum engine_finish {
     ENGINE_FINISH_LENGTH,     /* max_tokens or context full */
     ENGINE_FINISH_CANCELLED,
     ENGINE_FINISH_ERROR,      /* e.g. cannot fit in the whole KV pool; see engine_req_error */
+    ENGINE_FINISH_REJECTED,   /* slo policy: cannot meet its TTFT objective; engine_req_error says why */
 } engine_finish;
+
+/* Whether the engine has taken a request on: fcfs/priority accept at submit; slo decides
+ * at its next step (within one step time) from the predicted time to first token. */
+typedef enum engine_verdict { ENGINE_VERDICT_PENDING, ENGINE_VERDICT_ACCEPTED, ENGINE_VERDICT_REJECTED } engine_verdict;
 
 /* One generated token as delivered to the caller. */
 typedef struct engine_token {
@@ -96,6 +111,8 @@ int engine_req_poll(engine_req *r, engine_token *out, int cap, double timeout_ms
 void engine_req_set_notify(engine_req *r, void (*fn)(void *arg), void *arg);
 void engine_req_cancel(engine_req *r);   /* idempotent; blocks freed at the next step */
 void engine_req_timing(engine_req *r, engine_timing *out);
+/* Waits up to timeout_ms (<0 = forever) for the admission verdict; PENDING on timeout. */
+engine_verdict engine_req_verdict(engine_req *r, double timeout_ms);
 const char *engine_req_error(engine_req *r); /* message when finish = ERROR */
 void engine_req_release(engine_req *r);  /* cancels if still running; frees the handle */
 
@@ -108,6 +125,14 @@ typedef struct engine_stats {
     uint64_t prompt_tokens, generation_tokens;
     uint64_t n_steps;
     double last_step_ms;
+    /* step-time cost model (cost.h): the last step's prediction and measurement, the
+     * moving mean of |predicted - actual| / actual, and the current fit */
+    double last_step_pred_ms;
+    double last_step_fwd_ms;    /* the measured forward + sampling time it predicts */
+    double step_pred_err;
+    double cost_theta[4];       /* ms: per step, per token, per logits row, per 1k attended positions */
+    uint64_t n_slo_rejected;    /* slo: refused at admission */
+    uint64_t n_slo_best_effort; /* slo: demoted to best-effort (predicted to miss TTFT) */
 } engine_stats;
 void engine_get_stats(engine *e, engine_stats *out);
 

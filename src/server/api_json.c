@@ -110,6 +110,7 @@ const char *api_finish_name(engine_finish f) {
     case ENGINE_FINISH_LENGTH: return "length";
     case ENGINE_FINISH_CANCELLED: return "abort";
     case ENGINE_FINISH_ERROR: return "error";
+    case ENGINE_FINISH_REJECTED: return "error";
     default: return NULL;
     }
 }

@@ -582,6 +582,24 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     if (g->n < rq->n) goto err;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     g->fd = ci ? ci->connect_fd : -1;
+    /* --policy slo decides at its next step whether each request can meet its objective;
+     * a refusal is a 503 naming the reason, before any byte of a stream is sent. */
+    for (int i = 0; i < g->n; i++) {
+        engine_verdict v;
+        while ((v = engine_req_verdict(g->ch[i].r, WAIT_SLICE_MS)) == ENGINE_VERDICT_PENDING) {
+            if (atomic_load(&s->stopping) || client_gone(g->fd)) {
+                gen_cancel_all(g);
+                gen_destroy(g);
+                return MHD_NO;
+            }
+        }
+        if (v == ENGINE_VERDICT_REJECTED) {
+            g->ch[i].fin = ENGINE_FINISH_REJECTED;
+            const char *why = engine_req_error(g->ch[i].r);
+            api_error_set(&e, 503, "server_error", "slo_unattainable", NULL, "%s", why ? why : "objective cannot be met");
+            goto err;
+        }
+    }
     if (rq->stream) {
         struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, g, stream_free);
         if (!r) {

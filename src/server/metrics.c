@@ -46,7 +46,8 @@ void metrics_destroy(metrics *m) { pthread_mutex_destroy(&m->mu); }
 void metrics_observe(metrics *m, const engine_timing *t, engine_finish f) {
     int slot = f == ENGINE_FINISH_STOP ? METRICS_FINISH_STOP
              : f == ENGINE_FINISH_LENGTH ? METRICS_FINISH_LENGTH
-             : f == ENGINE_FINISH_ERROR ? METRICS_FINISH_ERROR : METRICS_FINISH_ABORT;
+             : f == ENGINE_FINISH_ERROR ? METRICS_FINISH_ERROR
+             : f == ENGINE_FINISH_REJECTED ? METRICS_FINISH_REJECTED : METRICS_FINISH_ABORT;
     pthread_mutex_lock(&m->mu);
     m->finished[slot]++;
     if (t->t_first_sched_ms > 0) metrics_hist_observe(&m->queue, (t->t_first_sched_ms - t->t_submit_ms) / 1e3);
@@ -99,7 +100,7 @@ static int hist(api_buf *o, const char *name, const char *help, const metrics_hi
 }
 
 int metrics_render(metrics *m, const engine_stats *s, const char *model_name, int kv_block_size, api_buf *o) {
-    static const char *reasons[METRICS_N_FINISH] = {"stop", "length", "abort", "error"};
+    static const char *reasons[METRICS_N_FINISH] = {"stop", "length", "abort", "error", "rejected"};
     const char *l = model_name;
     double kv = s->kv_blocks_total > 0 ? (double)s->kv_blocks_used / s->kv_blocks_total : 0.0;
     int rc = header(o, "num_requests_running", "gauge", "Requests in the running batch.");
@@ -124,6 +125,26 @@ int metrics_render(metrics *m, const engine_stats *s, const char *model_name, in
     rc = rc ? rc : sample(o, "prompt_tokens_total", l, NULL, (double)s->prompt_tokens);
     rc = rc ? rc : header(o, "generation_tokens_total", "counter", "Tokens generated.");
     rc = rc ? rc : sample(o, "generation_tokens_total", l, NULL, (double)s->generation_tokens);
+    rc = rc ? rc : header(o, "step_time_predicted_ms", "gauge", "Cost model's prediction for the last engine step.");
+    rc = rc ? rc : sample(o, "step_time_predicted_ms", l, NULL, s->last_step_pred_ms);
+    rc = rc ? rc : header(o, "step_time_actual_ms", "gauge", "Measured duration of the last engine step's forward pass.");
+    rc = rc ? rc : sample(o, "step_time_actual_ms", l, NULL, s->last_step_fwd_ms);
+    rc = rc ? rc : header(o, "step_time_prediction_error", "gauge",
+                          "Moving mean of |predicted - actual| / actual step time.");
+    rc = rc ? rc : sample(o, "step_time_prediction_error", l, NULL, s->step_pred_err);
+    rc = rc ? rc : header(o, "step_cost_model_ms", "gauge",
+                          "Cost model fit: ms per step, per token, per logits row, per 1k attended positions.");
+    static const char *const terms[] = {"step", "token", "logits_row", "kilo_attended"};
+    for (int j = 0; j < 4 && rc == SW_OK; j++) {
+        char extra[48];
+        snprintf(extra, sizeof extra, "term=\"%s\"", terms[j]);
+        rc = sample(o, "step_cost_model_ms", l, extra, s->cost_theta[j]);
+    }
+    rc = rc ? rc : header(o, "slo_rejected_total", "counter", "Requests refused at admission: TTFT objective unreachable.");
+    rc = rc ? rc : sample(o, "slo_rejected_total", l, NULL, (double)s->n_slo_rejected);
+    rc = rc ? rc : header(o, "slo_best_effort_total", "counter",
+                          "Requests demoted to best-effort: TTFT objective predicted unreachable.");
+    rc = rc ? rc : sample(o, "slo_best_effort_total", l, NULL, (double)s->n_slo_best_effort);
     pthread_mutex_lock(&m->mu);
     rc = rc ? rc : header(o, "request_success_total", "counter", "Finished requests by finish reason.");
     for (int i = 0; i < METRICS_N_FINISH && rc == SW_OK; i++) {

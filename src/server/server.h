@@ -126,7 +126,8 @@ typedef struct metrics_hist {
 void metrics_hist_init(metrics_hist *h, const double *bounds, int n_bounds);
 void metrics_hist_observe(metrics_hist *h, double v);
 
-enum { METRICS_FINISH_STOP, METRICS_FINISH_LENGTH, METRICS_FINISH_ABORT, METRICS_FINISH_ERROR, METRICS_N_FINISH };
+enum { METRICS_FINISH_STOP, METRICS_FINISH_LENGTH, METRICS_FINISH_ABORT, METRICS_FINISH_ERROR, METRICS_FINISH_REJECTED,
+       METRICS_N_FINISH };
 typedef struct metrics {
     pthread_mutex_t mu;
     metrics_hist ttft, tpot, e2e, queue;

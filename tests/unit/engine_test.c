@@ -397,7 +397,7 @@ static void test_notify_and_priority(void) {
         for (int i = 0; i < 4; i++) {
             p.max_tokens = i == 0 ? 60 : 20;
             p.priority = i == 3 ? 10 : 0;
-            p.slo_ttft_ms = i == 3 ? 1.0 : 0.0;
+            p.slo_ttft_ms = i == 3 ? 60000.0 : 0.0; /* others: no objective */
             T_EQ_INT(engine_submit(e, &p, &rs[i], &err), SW_OK);
             if (i == 0) { /* request 0 holds the only seat while 1..3 queue up */
                 engine_token tk;

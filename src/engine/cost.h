@@ -1,0 +1,51 @@
+/* cost.h — the engine's step-time cost model: predicted wall time of one engine step
+ * (one model_forward over a ragged batch) from the step's shape, linear in four
+ * features:
+ *     ms = t0 + t_tok * tokens + t_row * logits_rows + t_ctx * attended / 1000
+ * where tokens = batch rows (decodes + prefill chunk tokens), logits_rows = rows that
+ * get logits (each costs an lm_head GEMV row and a sampling pass) and attended = sum
+ * over batch tokens of the positions each attends to (attention work). The weights are
+ * a ridge least-squares fit over the last COST_RING observed steps, pulled towards a
+ * prior (the start-up calibration's fit, or a guess from the model's size before
+ * that), so the model follows the machine online (other processes, thermal state)
+ * without becoming degenerate when recent steps all look alike (e.g. decode-only).
+ * Pure and single-threaded (the engine thread owns it); times are passed in, so tests
+ * drive it with a simulated clock. Prefix `cost_`. */
+#ifndef SW_ENGINE_COST_H
+#define SW_ENGINE_COST_H
+#include "base/base.h"
+
+#define COST_NF 4      /* features: 1, tokens, logits rows, attended/1000 */
+#define COST_RING 64   /* observations kept for the online fit */
+
+typedef struct cost_shape {
+    int tokens;        /* batch rows */
+    int rows;          /* rows with logits */
+    double attended;   /* sum over rows of attended positions (pos + 1) */
+} cost_shape;
+
+typedef struct cost_model {
+    double theta[COST_NF];        /* current fit, ms per unit feature */
+    double prior[COST_NF];        /* ridge target */
+    double x[COST_RING][COST_NF]; /* (COST_RING, COST_NF) recent feature vectors */
+    double y[COST_RING];          /* (COST_RING) their measured step times, ms */
+    int n_obs;                    /* valid ring entries (<= COST_RING) */
+    int head;                     /* next ring slot */
+    uint64_t n_total;             /* observations ever made */
+    double err_mean;              /* moving mean of |predicted - actual| / actual */
+    double last_pred_ms, last_actual_ms;
+} cost_model;
+
+/* Starts from a prior (ms per feature unit; see the formula above). */
+void cost_init(cost_model *c, const double prior[COST_NF]);
+/* A prior from the model's size alone, before anything was measured: weight bytes
+ * streamed once per step at ~20 GB/s, 2 flops per weight per token at ~100 GFLOP/s. */
+void cost_prior_guess(uint64_t weight_bytes, uint64_t n_params, uint64_t lm_head_params, int n_layer,
+                      int kv_dim, double prior[COST_NF]);
+double cost_predict(const cost_model *c, const cost_shape *s); /* ms, >= 0.01 */
+/* Records a measured step (updates err_mean with the prediction made before) and refits. */
+void cost_observe(cost_model *c, const cost_shape *s, double actual_ms);
+/* Makes the current fit the new prior (after calibration) and clears the error mean. */
+void cost_set_prior_from_fit(cost_model *c);
+
+#endif
