@@ -125,6 +125,7 @@ struct engine {
     pol_fair fair;         /* per-tenant virtual token counters */
     pol_decode *pdec;      /* (max_seqs) slo: the step's decodes */
     pol_cand *cand;        /* (cand_cap) slo: the step's prefill candidates */
+    double *release;       /* (max_seqs) slo: predicted ms until each running request ends */
     int cand_cap;
     uint64_t n_arrivals, n_rejected, n_best_effort;
 };
@@ -430,6 +431,11 @@ static bool grow_or_preempt(engine *e, engine_req *r, int want, bool *preempted)
 
 static bool is_decoding(const engine_req *r) { return r->n_computed == r->n_tokens - 1 && r->n_tokens > r->n_prompt; }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int ensure_cand(engine *e, int n) {
     if (n <= e->cand_cap) return SW_OK;
     int cap = n > 2 * e->cand_cap ? n : 2 * e->cand_cap;
@@ -502,7 +508,28 @@ static void sched_plan_slo(engine *e) {
     int rate = budget > 0 ? budget : ENGINE_MIN_CHUNK;
     cost_shape sh = {.tokens = n_dec + rate, .rows = n_dec + 1, .attended = dec_att};
     double step = cost_predict(&e->cost, &sh);
-    int ahead = 0;
+    /* seats: how many more sequences the batch takes now (max_seqs, decode capacity), and
+     * when running ones will release theirs (tokens left x a decode step) */
+    double tpot_cap = INFINITY, ctx_sum = 0;
+    for (int i = 0; i < e->n_running; i++) {
+        engine_req *r = e->running[i];
+        if (r->tpot_ms > 0 && r->tpot_ms < tpot_cap) tpot_cap = r->tpot_ms;
+        ctx_sum += r->n_tokens;
+    }
+    double ctx_avg = e->n_running ? ctx_sum / e->n_running : 0;
+    int seats = 0;
+    while (e->n_running + seats < e->cfg.max_seqs &&
+           (e->n_running == 0 || pol_decode_fits(&e->cost, e->n_running + seats + 1, ctx_avg, tpot_cap)))
+        seats++;
+    cost_shape dsh = {.tokens = e->n_running, .rows = e->n_running, .attended = ctx_sum};
+    double dec_step = cost_predict(&e->cost, &dsh);
+    for (int i = 0; i < e->n_running; i++) {
+        engine_req *r = e->running[i];
+        int left = r->max_tokens - (r->n_tokens - r->n_prompt) + (r->n_tokens - 1 - r->n_computed) / rate;
+        e->release[i] = (left > 0 ? left : 1) * dec_step;
+    }
+    qsort(e->release, (size_t)e->n_running, sizeof *e->release, cmp_double);
+    int ahead = 0, n_new = 0;
     bool demoted = false;
     for (int c = 0; c < n_cand; c++) {
         pol_cand *pc = &e->cand[c];
@@ -511,7 +538,13 @@ static void sched_plan_slo(engine *e) {
             if (!r->judged) req_accept(r);
             continue;
         }
-        double eta = now + pol_eta_ms(ahead + pc->pending, rate, step);
+        double eta = pol_eta_ms(ahead + pc->pending, rate, step);
+        if (pc->idx < 0) { /* waiting: it needs a seat first */
+            double seat = n_new >= seats ? pol_seat_wait_ms(e->release, e->n_running, n_new - seats) : 0;
+            double own = seat + pol_eta_ms(pc->pending, rate, step);
+            if (own > eta) eta = own;
+        }
+        eta += now;
         if (isfinite(pc->deadline_ms) && eta > pc->deadline_ms) {
             if (!r->judged && e->cfg.slo_reject) {
                 char msg[200];
@@ -532,15 +565,10 @@ static void sched_plan_slo(engine *e) {
         }
         if (!r->judged) req_accept(r);
         ahead += pc->pending;
+        n_new += pc->idx < 0;
     }
     if (demoted) pol_order(e->cand, n_cand, e->cfg.short_prompt);
     /* d. budget to candidates in order */
-    double tpot_cap = INFINITY, ctx_sum = 0;
-    for (int i = 0; i < e->n_running; i++) {
-        engine_req *r = e->running[i];
-        if (r->tpot_ms > 0 && r->tpot_ms < tpot_cap) tpot_cap = r->tpot_ms;
-        ctx_sum += r->n_tokens;
-    }
     int admitted_any_prefill = 0;
     for (int c = 0; c < n_cand && !preempted; c++) {
         pol_cand *pc = &e->cand[c];
@@ -748,6 +776,7 @@ static void engine_free(engine *e) {
     free(e->b_tok); free(e->b_pos); free(e->b_seq); free(e->b_logits); free(e->b_tables);
     free(e->logits);
     free(e->pdec);
+    free(e->release);
     free(e->cand);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -812,8 +841,9 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
     e->b_tables = malloc(S * sizeof *e->b_tables);
     e->logits = malloc(S * (size_t)e->n_vocab * sizeof *e->logits);
     e->pdec = malloc(S * sizeof *e->pdec);
+    e->release = malloc(S * sizeof *e->release);
     if (!e->running || !e->sched || !e->sched_n || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_logits ||
-        !e->b_tables || !e->logits || !e->pdec) {
+        !e->b_tables || !e->logits || !e->pdec || !e->release) {
         engine_free(e);
         return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory for batch buffers");
     }

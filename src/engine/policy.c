@@ -48,6 +48,11 @@ double pol_eta_ms(int tokens, int per_step, double step) {
     return (double)((tokens + per_step - 1) / per_step) * step;
 }
 
+double pol_seat_wait_ms(const double *release_ms, int n, int idx) {
+    if (n <= 0 || idx < 0) return 0;
+    return release_ms[idx % n] + (double)(idx / n) * release_ms[n - 1];
+}
+
 /* ---- fairness ---- */
 
 void pol_fair_init(pol_fair *f, double window) {

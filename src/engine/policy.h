@@ -56,6 +56,12 @@ bool pol_decode_fits(const cost_model *c, int n_seqs, double ctx, double tpot_ms
  * step_ms each (per_step <= 0: never, INFINITY). */
 double pol_eta_ms(int tokens, int per_step, double step_ms);
 
+/* Predicted wait (ms) for a seat in the running batch of the idx-th (0-based) waiting
+ * request beyond the seats free now, when the running requests release theirs after
+ * release_ms[0..n) (ascending): the idx-th release; past the last one, requests are
+ * assumed to cycle through the n seats at the same pace. 0 when n = 0. */
+double pol_seat_wait_ms(const double *release_ms, int n, int idx);
+
 /* Fair-share counters per tenant. */
 typedef struct pol_tenant {
     uint64_t key;         /* hash of the user string; 0 = free slot */

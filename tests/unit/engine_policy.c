@@ -3,7 +3,7 @@
  * the real engine on the tiny F32 model:
  *  - cost model: recovers known coefficients from noiseless steps; holds its prior where
  *    recent steps do not vary; never fits a negative cost; tracks its error;
- *  - step limit from TPOT slack, prefill budget, decode capacity, ETA;
+ *  - step limit from TPOT slack, prefill budget, decode capacity, ETA, seat waits;
  *  - order: best-effort last, over-served tenant after, short lane first, EDF, arrival;
  *  - fair share counters (VTC): lift on join, over-window detection, slot reuse;
  *  - engine: refusal at admission (verdict + finish REJECTED + reason) vs best-effort
@@ -98,6 +98,12 @@ static void test_limits(void) {
     T_CHECK(fabs(pol_eta_ms(300, 128, 40.0) - 120.0) < 1e-9, "eta");
     T_CHECK(pol_eta_ms(0, 128, 40.0) == 0, "eta of nothing");
     T_OK(isinf(pol_eta_ms(10, 0, 40.0)));
+    /* seats released at 100, 300, 500 ms: the 4th waiting request gets the first seat's
+     * second turn */
+    const double rel[3] = {100, 300, 500};
+    T_CHECK(pol_seat_wait_ms(rel, 3, 0) == 100 && pol_seat_wait_ms(rel, 3, 2) == 500, "seat waits");
+    T_CHECK(pol_seat_wait_ms(rel, 3, 3) == 600 && pol_seat_wait_ms(rel, 3, 5) == 1000, "second round");
+    T_CHECK(pol_seat_wait_ms(rel, 0, 4) == 0, "no running request: no wait");
 }
 
 static void test_order(void) {
