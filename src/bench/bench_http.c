@@ -371,10 +371,12 @@ int bench_stream_event(bench_stream *s, const char *data, size_t n, double now_m
     if (s->t_end_ms > 0) return 0; /* anything after [DONE] is ignored */
     if (n == 6 && !memcmp(data, "[DONE]", 6)) { s->t_end_ms = now_ms; return 0; }
     json_error_t je;
-    json_t *j = json_loadb(data, n, 0, &je);
+    /* JSON_ALLOW_NUL: "\u0000" is valid JSON (a byte-level vocabulary has a token for byte 0) */
+    json_t *j = json_loadb(data, n, JSON_ALLOW_NUL, &je);
     if (!j || !json_is_object(j)) {
-        char snip[64];
-        snprintf(snip, sizeof snip, "%.*s", (int)(n < 48 ? n : 48), data);
+        char snip[140];
+        snprintf(snip, sizeof snip, "%.60s at byte %d: %.*s", j ? "not an object" : je.text, j ? 0 : je.position,
+                 (int)(n < 48 ? n : 48), data);
         json_decref(j);
         return stream_fail(s, "malformed SSE data (not a JSON object): %s", snip);
     }
@@ -388,12 +390,12 @@ int bench_stream_event(bench_stream *s, const char *data, size_t n, double now_m
     }
     json_t *choices = json_object_get(j, "choices");
     json_t *c0 = json_is_array(choices) ? json_array_get(choices, 0) : NULL;
-    const char *text = NULL;
+    json_t *text = NULL; /* a JSON string; its length, not strlen, says whether it is empty */
     if (json_is_object(c0)) {
-        text = json_string_value(json_object_get(c0, "text"));
-        if (!text) text = json_string_value(json_object_get(json_object_get(c0, "delta"), "content"));
+        text = json_object_get(c0, "text");
+        if (!json_is_string(text)) text = json_object_get(json_object_get(c0, "delta"), "content");
     }
-    if (text && *text) {
+    if (json_is_string(text) && json_string_length(text) > 0) {
         if (s->n_content >= (1 << 22)) { json_decref(j); return stream_fail(s, "%s", "stream longer than 4M content chunks"); }
         if (s->n_content == 0) {
             s->t_first_ms = now_ms;

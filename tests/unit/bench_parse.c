@@ -121,6 +121,13 @@ static void test_stream(void) {
     T_EQ_INT(EV("{\"usage\":{\"completion_tokens\":-3}}", 1), 0);
     T_OK(s.n_content == 0 && s.usage_completion == -1 && !s.failed);
     bench_stream_free(&s);
+    /* "\u0000" is valid JSON and a token of its own (byte-level vocabularies have one for
+     * byte 0): content, not an error and not an empty chunk */
+    bench_stream_init(&s, 0);
+    T_EQ_INT(EV("{\"choices\":[{\"text\":\"\\u0000\"}]}", 5), 0);
+    T_EQ_INT(EV("{\"choices\":[{\"delta\":{\"content\":\"\\u0000a\"}}]}", 7), 0);
+    T_OK(s.n_content == 2 && s.t_first_ms == 5 && !s.failed);
+    bench_stream_free(&s);
 #undef EV
 }
 
