@@ -124,3 +124,39 @@ describe('built-in demo model (no -m)', { skip }, () => {
     }
   });
 });
+
+describe('--policy slo', { skip }, () => {
+  it('refuses an unreachable TTFT objective with 503 slo_unattainable, serves reachable ones, streams too', async () => {
+    const srv = await startServer(['--policy', 'slo', '--slo-infeasible', 'reject', '--slo-ttft', '60000']);
+    try {
+      const client = srv.client();
+      // 1 microsecond: no step can be that fast -> refused before any byte, with the reason
+      await assert.rejects(client.completions.create({ model: MODEL, prompt: 'hello there', max_tokens: 4, slo_ttft_ms: 0.001 }),
+        (e) => e.status === 503 && e.code === 'slo_unattainable' && /objective/.test(e.message));
+      await assert.rejects(client.chat.completions.create({
+        model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true, slo_ttft_ms: 0.001,
+      }), (e) => e.status === 503 && e.code === 'slo_unattainable');
+      // the server default (60 s) and an explicit generous objective are met
+      const ok = await client.completions.create({ model: MODEL, prompt: 'hello there', max_tokens: 4, ignore_eos: true });
+      assert.equal(ok.usage.completion_tokens, 4);
+      const stream = await client.chat.completions.create({
+        model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, ignore_eos: true, stream: true,
+        slo_ttft_ms: 30000, slo_tpot_ms: 5000, priority: 1, user: 'tenant-a',
+      });
+      let chunks = 0;
+      for await (const c of stream) if (c.choices[0]?.delta?.content) chunks++;
+      assert.ok(chunks >= 1);
+      const m = await scrape(srv.base);
+      assert.equal(metric(m, 'swiftlet:slo_rejected_total'), 2);
+      assert.ok(metric(m, 'swiftlet:step_time_predicted_ms') > 0);
+      assert.ok(metric(m, 'swiftlet:step_time_actual_ms') > 0);
+      assert.ok(Number.isFinite(metric(m, 'swiftlet:step_time_prediction_error')));
+    } finally {
+      const st = await srv.stop();
+      assert.equal(st.code, 0, `exit ${JSON.stringify(st)}\n${srv.log().slice(-3000)}`);
+    }
+  });
+  it('a bad --slo-ttft is refused at start with a message', async () => {
+    await assert.rejects(startServer(['--policy', 'slo', '--slo-ttft', 'fast']), /slo-ttft/);
+  });
+});
