@@ -118,6 +118,7 @@ struct engine {
     uint8_t *b_logits;     /* (max_batch_tokens) */
     const int32_t **b_tables; /* (max_seqs) */
     float *logits;         /* (max_seqs, n_vocab) */
+    engine_token *toks;    /* (max_seqs) the step's sampled tokens */
     uint64_t n_preemptions, prompt_tokens, generation_tokens, n_steps;
     double last_step_ms;
     cost_model cost;       /* step-time model, observed every step */
@@ -667,7 +668,9 @@ static void sched_run(engine *e) {
         for (int k = 0; k < e->n_sched; k++) req_end(e, e->sched[k], ENGINE_FINISH_ERROR, err.msg);
         return;
     }
-    int row = 0;
+    /* advance every scheduled request; those at the end of their known tokens own the
+     * next logits row, in schedule order */
+    int n_rows = 0;
     for (int k = 0; k < e->n_sched; k++) {
         engine_req *r = e->sched[k];
         int start = r->n_computed;
@@ -675,17 +678,28 @@ static void sched_run(engine *e) {
         kv_commit(e->kv, &r->kv, r->tokens, r->n_computed);
         if (start < r->n_prompt)
             e->prompt_tokens += (uint64_t)((r->n_computed < r->n_prompt ? r->n_computed : r->n_prompt) - start);
-        if (r->n_computed < r->n_tokens) continue; /* mid-prefill: no logits row */
-        float *lg = e->logits + (size_t)row++ * (size_t)e->n_vocab;
-        engine_token tk = {0};
-        tk.id = sampler_sample(r->smp, lg, &tk.logprob, tk.top_ids, tk.top_logprobs);
-        tk.n_top = r->n_logprobs;
-        sampler_accept(r->smp, tk.id, false);
+        if (r->n_computed == r->n_tokens) e->sched[n_rows++] = r; /* mid-prefill: no logits row */
+    }
+    /* sample the rows in parallel (each request has its own sampler; a row with logprobs
+     * takes a pass of expf over the vocabulary), then deliver in order */
+#pragma omp parallel for schedule(dynamic, 1) if (n_rows >= 4)
+    for (int i = 0; i < n_rows; i++) {
+        engine_req *r = e->sched[i];
+        engine_token *tk = &e->toks[i];
+        memset(tk, 0, sizeof *tk);
+        tk->id = sampler_sample(r->smp, e->logits + (size_t)i * (size_t)e->n_vocab, &tk->logprob, tk->top_ids,
+                                tk->top_logprobs);
+        tk->n_top = r->n_logprobs;
+        sampler_accept(r->smp, tk->id, false);
+    }
+    for (int i = 0; i < n_rows; i++) {
+        engine_req *r = e->sched[i];
+        const engine_token *tk = &e->toks[i];
         e->generation_tokens++;
-        if (is_stop(e, r, tk.id)) { req_end(e, r, ENGINE_FINISH_STOP, NULL); continue; }
-        r->tokens[r->n_tokens++] = tk.id;
+        if (is_stop(e, r, tk->id)) { req_end(e, r, ENGINE_FINISH_STOP, NULL); continue; }
+        r->tokens[r->n_tokens++] = tk->id;
         int gen = r->n_tokens - r->n_prompt;
-        req_publish(r, &tk, ENGINE_FINISH_NONE, NULL);
+        req_publish(r, tk, ENGINE_FINISH_NONE, NULL);
         /* the next step would compute position n_tokens-1: it must be < ctx_cap */
         if (gen >= r->max_tokens || r->n_tokens > e->ctx_cap) req_end(e, r, ENGINE_FINISH_LENGTH, NULL);
     }
@@ -776,6 +790,7 @@ static void engine_free(engine *e) {
     free(e->b_tok); free(e->b_pos); free(e->b_seq); free(e->b_logits); free(e->b_tables);
     free(e->logits);
     free(e->pdec);
+    free(e->toks);
     free(e->release);
     free(e->cand);
     pthread_mutex_destroy(&e->mu);
@@ -841,9 +856,10 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
     e->b_tables = malloc(S * sizeof *e->b_tables);
     e->logits = malloc(S * (size_t)e->n_vocab * sizeof *e->logits);
     e->pdec = malloc(S * sizeof *e->pdec);
+    e->toks = malloc(S * sizeof *e->toks);
     e->release = malloc(S * sizeof *e->release);
     if (!e->running || !e->sched || !e->sched_n || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_logits ||
-        !e->b_tables || !e->logits || !e->pdec || !e->release) {
+        !e->b_tables || !e->logits || !e->pdec || !e->release || !e->toks) {
         engine_free(e);
         return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory for batch buffers");
     }
