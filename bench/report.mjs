@@ -1,9 +1,13 @@
 // bench/report.mjs — node helper for bench/run.sh (no dependencies):
-//   node bench/report.mjs calib FILE.json   from a closed-loop, concurrency-1 `swiftlet bench`
-//                                           report: "R1,R2,R3,R4 SLO_TTFT_MS SLO_TPOT_MS" with
-//                                           rates 0.5/1/2/4 x the single-stream request rate
+//   node bench/report.mjs calib FILE.json [MULTS [TTFT_X [TPOT_X]]]
+//       from a closed-loop, concurrency-1 `swiftlet bench` report: "R1,R2,... SLO_TTFT_MS
+//       SLO_TPOT_MS" — rates MULTS (default 0.5,1,2,3,4,6) x the single-stream request rate,
+//       SLOs TTFT_X (default 3) x its TTFT p50 and TPOT_X (default 3) x its TPOT p50
+//   node bench/report.mjs compare DIR WORKLOAD
+//       DIR/compare-WORKLOAD.svg from DIR/sweep-WORKLOAD-{fcfs,slo}.json: goodput, SLO
+//       attainment and short-prompt p99 TTFT (with the objective) vs offered rate, both policies
 //   node bench/report.mjs summary DIR       bench/results/summary.md on stdout
-import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import os from 'node:os';
 
@@ -16,13 +20,15 @@ const REFERENCE = {
 
 const sig3 = (x) => Number(x.toPrecision(3));
 
-function calib(file) {
+function calib(file, mults = '0.5,1,2,3,4,6', ttftX = '3', tpotX = '3') {
   const j = JSON.parse(readFileSync(file, 'utf8'));
   const e2e = j.e2el_ms?.mean, ttft = j.ttft_ms?.p50, tpot = j.tpot_ms?.p50;
+  const m = mults.split(',').map(Number), tx = Number(ttftX), px = Number(tpotX);
   if (!(e2e > 0) || !(ttft > 0) || !(tpot > 0) || !(j.completed > 0)) process.exit(1);
+  if (!m.length || m.some((x) => !(x > 0)) || !(tx > 0) || !(px > 0)) process.exit(2);
   const c1 = 1000 / e2e;
-  const rates = [0.5, 1, 2, 4].map((m) => sig3(m * c1));
-  console.log(`${rates.join(',')} ${Math.ceil(3 * ttft)} ${Math.ceil(20 * tpot) / 10}`);
+  const rates = [...new Set(m.map((x) => sig3(x * c1)))];
+  console.log(`${rates.join(',')} ${Math.ceil(tx * ttft)} ${Math.ceil(10 * px * tpot) / 10}`);
 }
 
 const readJson = (p) => { try { return JSON.parse(readFileSync(p, 'utf8')); } catch { return null; } };
@@ -109,24 +115,7 @@ function summary(dir) {
   }
   L.push('');
 
-  L.push('## Serving (`swiftlet serve` q8_0 + `swiftlet bench --sweep`, open loop, Poisson)', '');
-  let anyS = false;
-  for (const wl of ['chat-shared-prefix', 'mixed-lengths']) {
-    const s = readJson(`${dir}/sweep-${wl}.json`);
-    if (!Array.isArray(s) || !s.length) continue;
-    anyS = true;
-    const r0 = s[0];
-    L.push(`### ${wl} — SLO TTFT ≤ ${r0.slo_ttft_ms} ms, TPOT ≤ ${r0.slo_tpot_ms} ms, ${r0.num_requests} requests per rate ([chart](sweep-${wl}.svg))`, '');
-    L.push('| rate req/s | achieved req/s | output tok/s | TTFT p50 / p99 ms | TPOT p50 / p99 ms | goodput req/s | SLO attainment | failed |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of s)
-      L.push(`| ${r.rate} | ${fmt(r.request_throughput, 3)} | ${fmt(r.output_throughput)} | ${fmt(r.ttft_ms.p50, 0)} / ${fmt(r.ttft_ms.p99, 0)} | ` +
-        `${fmt(r.tpot_ms.p50)} / ${fmt(r.tpot_ms.p99)} | ${fmt(r.goodput, 3)} | ${fmt(100 * r.slo_attainment, 0)}% | ${r.failed} |`);
-    L.push('');
-  }
-  if (!anyS) L.push('_not run (see skipped sections)_', '');
-  L.push('Rates are 0.5/1/2/4x the single-stream request rate measured just before; SLOs are 3x the single-stream',
-    'TTFT p50 and 2x its TPOT p50. Percentiles interpolate linearly (numpy default).', '');
+  servingSection(dir, L);
 
   const sk = existsSync(`${dir}/skipped.txt`) ? readFileSync(`${dir}/skipped.txt`, 'utf8').trim() : '';
   L.push('## Skipped sections', '', sk ? sk.split('\n').map((l) => `- ${l}`).join('\n') : 'none', '');
@@ -134,7 +123,200 @@ function summary(dir) {
   console.log(L.join('\n'));
 }
 
-const [cmd, a] = process.argv.slice(2);
-if (cmd === 'calib') calib(a);
-else if (cmd === 'summary') summary(a);
-else { console.error('usage: node bench/report.mjs calib FILE | summary DIR'); process.exit(2); }
+// ---- fcfs vs slo: the comparison chart and the acceptance check of issue 7 ----
+const POLICIES = [{ name: 'fcfs', color: '#1f77b4' }, { name: 'slo', color: '#ff7f0e' }];
+const xmlEsc = (t) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const finite = (x) => typeof x === 'number' && isFinite(x);
+const sweepOf = (dir, wl, pol) => { const s = readJson(`${dir}/sweep-${wl}-${pol}.json`); return Array.isArray(s) && s.length ? s : null; };
+
+// 1-2-5 step giving about 5 intervals up to max (as bench_svg.c)
+function niceStep(max) {
+  if (!(max > 0) || !isFinite(max)) return 1;
+  const raw = max / 5, mag = 10 ** Math.floor(Math.log10(raw)), f = raw / mag;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+const tickText = (v, step) => v.toFixed(step >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(step) - 1e-9)));
+
+// One panel at x offset ox: series [{label, color, pts: [[x, y, tag?]]}], hlines [{y, label, color}];
+// log: y on a log10 axis (non-positive values left out); yEnd: a fixed linear axis end.
+function svgPanel(ox, { title, xlabel, ylabel, series, hlines = [], log = false, yEnd = 0 }) {
+  const W = 460, H = 420, top = 56, ML = 72, MR = 22, MT = 62, MB = 58, O = [];
+  const ok = (p) => finite(p[0]) && finite(p[1]) && (!log || p[1] > 0);
+  const pts = series.flatMap((s) => s.pts.filter(ok));
+  const ys = pts.map((p) => p[1]).concat(hlines.map((h) => h.y).filter(finite));
+  const xmax = Math.max(0, ...pts.map((p) => p[0]));
+  const xs = niceStep(xmax * 1.05), xend = xs * Math.ceil(xmax * 1.05 / xs) || xs;
+  let y0, y1, yticks;
+  if (log) {
+    const lo = Math.min(...ys, Infinity), hi = Math.max(...ys, -Infinity);
+    y0 = 10 ** Math.floor(Math.log10(isFinite(lo) ? lo : 1));
+    y1 = 10 ** Math.ceil(Math.log10(isFinite(hi) ? hi * 1.05 : 10));
+    if (y1 <= y0) y1 = y0 * 10;
+    yticks = [];
+    for (let d = y0; d < y1 * 1.001; d *= 10) for (const m of [1, 2, 5]) if (d * m <= y1 * 1.001) yticks.push(d * m);
+  } else {
+    const ymax = Math.max(0, ...ys);
+    const st = niceStep(yEnd || ymax * 1.05);
+    y0 = 0;
+    y1 = yEnd || st * Math.ceil(ymax * 1.05 / st) || st;
+    yticks = [];
+    for (let v = 0; v <= y1 + st * 1e-9; v += st) yticks.push(v);
+  }
+  const px0 = ox + ML, px1 = ox + W - MR, py0 = top + H - MB, py1 = top + MT;
+  const SX = (v) => (px0 + (v / xend) * (px1 - px0)).toFixed(1);
+  const SY = (v) => (log ? py0 - ((Math.log10(v) - Math.log10(y0)) / (Math.log10(y1) - Math.log10(y0))) * (py0 - py1)
+    : py0 - ((v - y0) / (y1 - y0)) * (py0 - py1)).toFixed(1);
+  O.push(`<text x="${(px0 + px1) / 2}" y="${top + 20}" text-anchor="middle" font-size="14" font-weight="bold">${xmlEsc(title)}</text>`);
+  for (let v = 0; v <= xend + xs * 1e-9; v += xs) {
+    O.push(`<line x1="${SX(v)}" y1="${py0}" x2="${SX(v)}" y2="${py1}" stroke="#e4e4e4"/>`);
+    O.push(`<text x="${SX(v)}" y="${py0 + 17}" text-anchor="middle" font-size="12">${tickText(v, xs)}</text>`);
+  }
+  for (const v of yticks) {
+    const label = log ? String(Number(v.toPrecision(3))) : tickText(v, yticks[1] - yticks[0] || 1);
+    O.push(`<line x1="${px0}" y1="${SY(v)}" x2="${px1}" y2="${SY(v)}" stroke="#e4e4e4"/>`);
+    O.push(`<text x="${px0 - 6}" y="${Number(SY(v)) + 4}" text-anchor="end" font-size="12">${label}</text>`);
+  }
+  O.push(`<line x1="${px0}" y1="${py0}" x2="${px1}" y2="${py0}" stroke="#333"/>`, `<line x1="${px0}" y1="${py0}" x2="${px0}" y2="${py1}" stroke="#333"/>`);
+  O.push(`<text x="${(px0 + px1) / 2}" y="${py0 + 40}" text-anchor="middle" font-size="13">${xmlEsc(xlabel)}</text>`);
+  O.push(`<text transform="translate(${ox + 18},${(py0 + py1) / 2}) rotate(-90)" text-anchor="middle" font-size="13">${xmlEsc(ylabel)}</text>`);
+  for (const h of hlines) {
+    if (!finite(h.y) || (log && h.y <= 0)) continue;
+    O.push(`<line x1="${px0}" y1="${SY(h.y)}" x2="${px1}" y2="${SY(h.y)}" stroke="${h.color}" stroke-width="1.5" stroke-dasharray="6,4"/>`);
+    O.push(`<text x="${px1 - 4}" y="${Number(SY(h.y)) - 5}" text-anchor="end" font-size="11" fill="${h.color}">${xmlEsc(h.label)}</text>`);
+  }
+  for (const s of series) {
+    const p = s.pts.filter(ok);
+    O.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${p.map((q) => `${SX(q[0])},${SY(q[1])}`).join(' ')}"/>`);
+    for (const q of p) {
+      O.push(`<circle cx="${SX(q[0])}" cy="${SY(q[1])}" r="3.5" fill="${s.color}"/>`);
+      if (q[2]) O.push(`<text x="${Number(SX(q[0])) + 6}" y="${Number(SY(q[1])) - 6}" font-size="10" fill="${s.color}">${xmlEsc(q[2])}</text>`);
+    }
+  }
+  let lx = px0; // legend row between the title and the plot
+  for (const s of series) {
+    O.push(`<line x1="${lx}" y1="${top + 44}" x2="${lx + 26}" y2="${top + 44}" stroke="${s.color}" stroke-width="2"/>`);
+    O.push(`<text x="${lx + 31}" y="${top + 48}" font-size="12">${xmlEsc(s.label)}</text>`);
+    lx += 31 + 7 * s.label.length + 16;
+  }
+  return O.join('\n');
+}
+
+// compare-WORKLOAD.svg; returns false when neither policy has a sweep
+function compare(dir, wl) {
+  const sw = POLICIES.map((p) => sweepOf(dir, wl, p.name));
+  if (!sw[0] && !sw[1]) return false;
+  const r0 = (sw[0] || sw[1])[0];
+  const obj = r0.slo_ttft_ms, shortN = r0.short_prompt_tokens ?? 256;
+  const ser = (f, tag) => POLICIES.map((p, k) => ({ label: `--policy ${p.name}`, color: p.color,
+    pts: (sw[k] || []).map((r) => [r.rate, f(r), tag ? tag(r, k) : undefined]) }));
+  const fcfsAt = (rate) => (sw[0] || []).find((r) => Math.abs(r.rate - rate) <= 1e-9 * rate);
+  const ratioTag = (r, k) => {
+    if (k !== 1) return undefined;
+    const f = fcfsAt(r.rate);
+    return f && f.goodput > 0 && finite(r.goodput) ? `${(r.goodput / f.goodput).toFixed(2)}x` : undefined;
+  };
+  const rejTag = (r, k) => (k === 1 && r.n_rejected > 0 ? `${r.n_rejected} rejected` : undefined);
+  const W = 3 * 460, H = 56 + 420, O = [];
+  O.push('<?xml version="1.0" encoding="UTF-8"?>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">`,
+    '<rect width="100%" height="100%" fill="white"/>');
+  const slo = [finite(obj) ? `TTFT \u2264 ${obj} ms` : '', finite(r0.slo_tpot_ms) ? `TPOT \u2264 ${r0.slo_tpot_ms} ms` : ''].filter(Boolean).join(', ');
+  O.push(`<text x="${W / 2}" y="30" text-anchor="middle" font-size="18" font-weight="bold">${xmlEsc(
+    `swiftlet serve --policy fcfs vs slo: ${wl}, SLO ${slo || 'none'}, ${r0.num_requests ?? '?'} requests per rate`)}</text>`);
+  O.push(svgPanel(0, { title: 'Goodput (labels: slo / fcfs)', xlabel: 'offered rate (req/s)', ylabel: 'goodput (req/s)',
+    series: ser((r) => r.goodput, ratioTag) }));
+  O.push(svgPanel(460, { title: 'SLO attainment', xlabel: 'offered rate (req/s)', ylabel: 'requests meeting every SLO (%)',
+    series: ser((r) => 100 * r.slo_attainment, rejTag), hlines: [{ y: 80, label: '80%', color: '#777' }], yEnd: 100 }));
+  O.push(svgPanel(920, { title: `p99 TTFT, prompts \u2264 ${shortN} tokens`, xlabel: 'offered rate (req/s)', ylabel: 'p99 TTFT (ms, log scale)',
+    series: ser((r) => r.ttft_short?.p99), hlines: [{ y: obj, label: `objective ${obj} ms`, color: '#d62728' }], log: true }));
+  O.push('</svg>', '');
+  writeFileSync(`${dir}/compare-${wl}.svg`, O.join('\n'));
+  return true;
+}
+
+// Issue 7's acceptance at each rate where fcfs meets the SLOs for < 80% of requests:
+// slo goodput >= 1.5x fcfs's (> 0 when fcfs's is 0) and slo's short-prompt p99 TTFT within
+// the TTFT objective. Returns {rows: [{rate, pass, why}], verdict}.
+function acceptance(fcfs, slo) {
+  const rows = [];
+  for (const f of fcfs || []) {
+    if (!(f.slo_attainment < 0.8)) continue;
+    const s = (slo || []).find((r) => Math.abs(r.rate - f.rate) <= 1e-9 * f.rate);
+    if (!s) { rows.push({ rate: f.rate, pass: false, why: 'no slo result at this rate' }); continue; }
+    const why = [];
+    const ratio = f.goodput > 0 ? s.goodput / f.goodput : s.goodput > 0 ? Infinity : NaN;
+    const gOk = f.goodput > 0 ? s.goodput >= 1.5 * f.goodput : s.goodput > 0;
+    why.push(`goodput ${fmt(s.goodput, 3)} vs ${fmt(f.goodput, 3)} req/s = ${ratio === Infinity ? '∞' : fmt(ratio, 2) + 'x'}${gOk ? '' : ' (< 1.5x)'}`);
+    const p99 = s.ttft_short?.p99, obj = s.slo_ttft_ms;
+    const tOk = finite(p99) && finite(obj) && p99 <= obj;
+    why.push(finite(p99) ? `short p99 TTFT ${fmt(p99, 0)} ms ${p99 <= obj ? '≤' : '>'} ${obj} ms` : 'no short prompt completed');
+    if (s.short_rejected > 0) why.push(`${s.short_rejected} short rejected`);
+    rows.push({ rate: f.rate, pass: gOk && tOk, why: why.join(', ') });
+  }
+  const np = rows.filter((r) => r.pass).length;
+  const verdict = !fcfs ? 'NOT TESTED (no fcfs sweep)'
+    : !rows.length ? 'NOT TESTED (fcfs met the SLOs for >= 80% of requests at every rate: the sweep never overloaded it)'
+    : np === rows.length ? `PASS at all ${rows.length} such rates`
+    : np ? `PASS at ${np} of ${rows.length} such rates (${rows.filter((r) => r.pass).map((r) => r.rate).join(', ')} req/s)`
+    : `FAIL at all ${rows.length} such rates`;
+  return { rows, verdict };
+}
+
+function servingSection(dir, out) {
+  out.push('## Serving: `swiftlet serve --policy fcfs` vs `--policy slo` (q8_0, `swiftlet bench --sweep --send-slo`, open loop, Poisson)', '');
+  const L = [], verdicts = [];
+  let any = false;
+  for (const wl of ['chat-shared-prefix', 'mixed-lengths']) {
+    const [fc, sl] = POLICIES.map((p) => sweepOf(dir, wl, p.name));
+    if (!fc && !sl) continue;
+    any = true;
+    const r0 = (fc || sl)[0];
+    const obj = r0.slo_ttft_ms, shortN = r0.short_prompt_tokens ?? 256;
+    const charts = [existsSync(`${dir}/compare-${wl}.svg`) ? `[comparison](compare-${wl}.svg)` : '',
+      ...POLICIES.filter((p, k) => [fc, sl][k]).map((p) => `[${p.name}](sweep-${wl}-${p.name}.svg)`)].filter(Boolean).join(', ');
+    L.push(`### ${wl} — SLO TTFT ≤ ${obj} ms, TPOT ≤ ${r0.slo_tpot_ms} ms; ${r0.num_requests} requests per rate; short = prompt ≤ ${shortN} tokens (charts: ${charts})`, '');
+    L.push(`| rate req/s | fcfs goodput | fcfs attainment | slo goodput | slo attainment | slo rejected | slo / fcfs goodput | short p99 TTFT ms fcfs / slo (objective ${obj}) |`,
+      '|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const rates = [...new Set([...(fc || []), ...(sl || [])].map((r) => r.rate))].sort((a, b) => a - b);
+    const at = (s, rate) => (s || []).find((r) => r.rate === rate);
+    for (const rate of rates) {
+      const f = at(fc, rate), s = at(sl, rate);
+      const ratio = f && s && f.goodput > 0 ? `${fmt(s.goodput / f.goodput, 2)}x` : f && s && s.goodput > 0 ? '∞' : '–';
+      const sp = (r) => (r && finite(r.ttft_short?.p99) ? fmt(r.ttft_short.p99, 0) : '–');
+      L.push(`| ${rate} | ${f ? fmt(f.goodput, 3) : '–'} | ${f ? fmt(100 * f.slo_attainment, 0) + '%' : '–'} | ${s ? fmt(s.goodput, 3) : '–'} | ` +
+        `${s ? fmt(100 * s.slo_attainment, 0) + '%' : '–'} | ${s ? s.n_rejected ?? '–' : '–'} | ${ratio} | ${sp(f)} / ${sp(s)} |`);
+    }
+    const acc = acceptance(fc, sl);
+    verdicts.push(`${wl}: ${acc.verdict}`);
+    L.push('', `**Acceptance (issue 7)** — at the rates where fcfs meets the SLOs for < 80% of requests, slo goodput ≥ 1.5x fcfs's ` +
+      `and slo's short-prompt p99 TTFT ≤ ${obj} ms: **${acc.verdict}**.`);
+    for (const r of acc.rows) L.push(`- ${r.rate} req/s: ${r.pass ? 'pass' : 'FAIL'} — ${r.why}`);
+    L.push('');
+    for (const [k, s] of [fc, sl].entries()) {
+      if (!s) continue;
+      L.push(`<details><summary>--policy ${POLICIES[k].name}: per-rate details</summary>`, '');
+      L.push('| rate req/s | achieved req/s | output tok/s | TTFT p50 / p99 ms | short TTFT p50 / p99 ms (n) | TPOT p50 / p99 ms | goodput req/s | attainment | failed (rejected) |',
+        '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      for (const r of s)
+        L.push(`| ${r.rate} | ${fmt(r.request_throughput, 3)} | ${fmt(r.output_throughput)} | ${fmt(r.ttft_ms.p50, 0)} / ${fmt(r.ttft_ms.p99, 0)} | ` +
+          `${fmt(r.ttft_short?.p50, 0)} / ${fmt(r.ttft_short?.p99, 0)} (${r.ttft_short?.n ?? '–'}) | ${fmt(r.tpot_ms.p50)} / ${fmt(r.tpot_ms.p99)} | ` +
+          `${fmt(r.goodput, 3)} | ${fmt(100 * r.slo_attainment, 0)}% | ${r.failed} (${r.n_rejected ?? '–'}) |`);
+      L.push('', '</details>', '');
+    }
+  }
+  if (!any) { out.push('_not run (see skipped sections)_', ''); return; }
+  out.push(`Acceptance (issue 7): ${verdicts.join('; ')}.`, '', ...L);
+  out.push('Both policies run the same binary on a fresh server each, with the same calibration requests, seeds, rates and SLOs;',
+    'every request carries its SLOs (`--send-slo`: `slo_ttft_ms`, `slo_tpot_ms`; fcfs ignores them). Rates are multiples',
+    '(BENCH_SWEEP_MULT) of the single-stream request rate measured by the calibration on the fcfs server; the SLOs are',
+    'BENCH_SLO_TTFT_X x its TTFT p50 and BENCH_SLO_TPOT_X x its TPOT p50 (defaults 3 and 3: batching 16 sequences on',
+    '2 cores alone raises TPOT ~3x). Goodput counts completed requests meeting both SLOs per second; a request the',
+    'server refused (HTTP 503, e.g. `slo_unattainable`) is failed and rejected, never good. Short-prompt TTFT is over',
+    'completed requests whose usage.prompt_tokens ≤ the threshold. Percentiles interpolate linearly (numpy default).', '');
+}
+
+const [cmd, ...args] = process.argv.slice(2);
+if (cmd === 'calib') calib(...args);
+else if (cmd === 'compare') process.exit(compare(args[0], args[1]) ? 0 : 1);
+else if (cmd === 'summary') summary(args[0]);
+else { console.error('usage: node bench/report.mjs calib FILE [MULTS [TTFT_X [TPOT_X]]] | compare DIR WORKLOAD | summary DIR'); process.exit(2); }

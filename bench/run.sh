@@ -1,28 +1,33 @@
 #!/bin/sh
-# bench/run.sh — `make bench`: the whole benchmark in one command (< 20 min on 2 cores).
+# bench/run.sh — `make bench`: the whole benchmark in one command (< 35 min on 2 cores).
 #   1. models: qwen2.5-0.5b preset (random weights, GPT-2 vocab) as q8_0 / q4_0 / q4_k_m
 #      in bench/work/ (git-ignored; reused when present)
 #   2. swiftlet kbench --json                      -> bench/results/kbench.json
 #   3. swiftlet mbench --json per type             -> bench/results/mbench-TYPE.json
 #   4. batch scaling: swiftlet generate --bench 1,4,16,32 (aggregate decode tok/s) and
 #      --bench-ttft (cold vs prefix-cached TTFT) -> bench/results/generate-{scaling,ttft}.json
-#   5. serving: swiftlet serve (q8_0) on a loopback port, swiftlet bench --sweep on
-#      chat-shared-prefix and mixed-lengths        -> bench/results/sweep-WORKLOAD.{json,svg}
+#   5. serving: swiftlet serve (q8_0) on a loopback port, once with --policy fcfs and once
+#      with --policy slo, swiftlet bench --sweep --send-slo on chat-shared-prefix and
+#      mixed-lengths -> bench/results/sweep-WORKLOAD-POLICY.{json,svg}, compare-WORKLOAD.svg
 #   6. bench/results/summary.md (bench/report.mjs, node)
 # Each section is skipped with a message when its command fails (or is not built yet),
 # and every command runs under a timeout taken from one overall budget.
-# Environment: SWIFTLET_BIN (default build/swiftlet), BENCH_BUDGET_S (default 1140),
+# Environment: SWIFTLET_BIN (default build/swiftlet), BENCH_BUDGET_S (default 2100),
 # BENCH_PORT (default: first free of 18080..18099), SWIFTLET_THREADS (passed through),
 # BENCH_PRESET (default qwen2.5-0.5b; e.g. `BENCH_PRESET=tiny make bench` is a one-minute
-# smoke run of the whole pipeline — its figures are not comparable with llama.cpp's).
+# smoke run of the whole pipeline — its figures are not comparable with llama.cpp's),
+# BENCH_SWEEP_MULT (default 0.5,1,2,3,4,6: sweep rates as multiples of the single-stream
+# request rate), BENCH_SWEEP_REQUESTS (default 24 per rate), BENCH_SLO_TTFT_X and
+# BENCH_SLO_TPOT_X (default 3 and 3: SLOs as multiples of single-stream TTFT / TPOT p50),
+# BENCH_RESULTS (default bench/results; emptied of *.json/*.svg/*.log first).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 BIN=${SWIFTLET_BIN:-build/swiftlet}
 WORK=bench/work
-RES=bench/results
+RES=${BENCH_RESULTS:-bench/results}
 VOCAB=../shared/vocab/ggml-vocab-gpt-2.gguf
 PRESET=${BENCH_PRESET:-qwen2.5-0.5b}
-BUDGET=${BENCH_BUDGET_S:-1140}
+BUDGET=${BENCH_BUDGET_S:-2100}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
 rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
@@ -88,7 +93,37 @@ if [ -s "$Q8" ]; then
   else rm -f "$RES/generate-ttft.json"; skip "prefix-cache TTFT" "$(tail -n 1 "$RES/generate-ttft.log")"; fi
 else skip "batch scaling" "needs the q8_0 model"; fi
 
-# ---- 5. serving sweep ----
+# ---- 5. serving sweep: the same binary under --policy fcfs and --policy slo ----
+# Per workload: a fresh `serve --policy fcfs`, calibration (3 requests one at a time, seed
+# 100) giving the rates (BENCH_SWEEP_MULT x the single-stream request rate) and the SLOs
+# (BENCH_SLO_TTFT_X x its TTFT p50, BENCH_SLO_TPOT_X x its TPOT p50), the sweep; then a
+# fresh `serve --policy slo` gets the same calibration requests (so both servers see the
+# same traffic) and the same sweep: same seeds, rates, SLOs, --send-slo in both.
+SWEEP_MULT=${BENCH_SWEEP_MULT:-0.5,1,2,3,4,6}
+SWEEP_N=${BENCH_SWEEP_REQUESTS:-24}
+SLO_TTFT_X=${BENCH_SLO_TTFT_X:-3}
+SLO_TPOT_X=${BENCH_SLO_TPOT_X:-3}
+# start_server POLICY: serve q8_0 on $URL in the background (SPID); 0 once /health says 200
+start_server() {
+  say "serve --policy $1 $Q8 on $URL"
+  "$BIN" serve -m "$Q8" --host 127.0.0.1 --port "$PORT" --model-name "$PRESET-q8_0" --policy "$1" \
+    >>"$RES/serve-$1.log" 2>&1 &
+  SPID=$!
+  for i in $(seq 1 120); do
+    kill -0 $SPID 2>/dev/null || return 1
+    [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$URL/health")" = 200 ] && return 0
+    sleep 1
+  done
+  return 1
+}
+stop_server() {
+  kill -TERM $SPID 2>/dev/null
+  for i in $(seq 1 20); do kill -0 $SPID 2>/dev/null || break; sleep 0.5; done
+  kill -KILL $SPID 2>/dev/null
+  wait $SPID 2>/dev/null
+  # the port must be free again before the next server binds it
+  for i in $(seq 1 20); do curl -s -m 1 -o /dev/null "$URL/health" 2>/dev/null || break; sleep 0.5; done
+}
 serve_sweep() {
   PORT=${BENCH_PORT:-}
   if [ -z "$PORT" ]; then
@@ -98,39 +133,47 @@ serve_sweep() {
   fi
   [ -n "$PORT" ] || { skip "serving sweep" "no free port in 18080..18099"; return; }
   URL=http://127.0.0.1:$PORT
-  say "serve $Q8 on $URL"
-  "$BIN" serve -m "$Q8" --host 127.0.0.1 --port "$PORT" --model-name "$PRESET-q8_0" >"$RES/serve.log" 2>&1 &
-  SPID=$!
-  ready=0
-  for i in $(seq 1 120); do
-    kill -0 $SPID 2>/dev/null || break
-    [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$URL/health")" = 200 ] && { ready=1; break; }
-    sleep 1
-  done
-  if [ $ready = 0 ]; then
-    skip "serving sweep" "server did not become ready: $(tail -n 1 "$RES/serve.log")"
-  else
-    for wl in chat-shared-prefix mixed-lengths; do
-      # calibrate: 3 requests one at a time give single-stream latency; the sweep spans
-      # 0.5x..4x that single-stream request rate, SLOs = 3x single TTFT p50, 2x TPOT p50
+  # sweep timeouts share what is left of the budget by weight (mixed-lengths runs about
+  # twice as long as chat-shared-prefix); weight still to come:
+  wleft=6
+  for wl in chat-shared-prefix mixed-lengths; do
+    # weight, and the "short prompt" threshold for the short-prompt TTFT: every
+    # chat-shared-prefix prompt holds a ~300-token system prompt, so there short means
+    # <= 512 tokens (a first turn, 320-380 tokens, or a short second one)
+    w=1 short=512
+    [ $wl = mixed-lengths ] && w=2 short=256
+    rates=""
+    for pol in fcfs slo; do
+      if ! start_server $pol; then
+        skip "sweep $wl $pol" "server did not become ready: $(tail -n 1 "$RES/serve-$pol.log")"; stop_server
+        wleft=$((wleft - w)); continue
+      fi
       if ! run_for 180 "$BIN" bench --url "$URL" --workload $wl --concurrency 1 --requests 3 --seed 100 --timeout 120 \
-           --out "$RES/calib-$wl.json" >"$RES/calib-$wl.log" 2>&1; then
-        skip "sweep $wl" "calibration failed: $(tail -n 1 "$RES/calib-$wl.log")"; continue
+           --out "$RES/calib-$wl-$pol.json" >"$RES/calib-$wl-$pol.log" 2>&1; then
+        skip "sweep $wl $pol" "calibration failed: $(tail -n 1 "$RES/calib-$wl-$pol.log")"; stop_server
+        wleft=$((wleft - w)); continue
       fi
-      set -- $(node bench/report.mjs calib "$RES/calib-$wl.json")
-      [ $# = 3 ] || { skip "sweep $wl" "calibration gave no numbers"; continue; }
-      say "sweep $wl: rates $1, SLO TTFT $2 ms, TPOT $3 ms"
-      if run_for 330 "$BIN" bench --url "$URL" --workload $wl --sweep "$1" --requests 10 --slo-ttft "$2" --slo-tpot "$3" \
-           --timeout 120 --out "$RES/sweep-$wl.json" >"$RES/sweep-$wl.log" 2>&1; then :; else
-        skip "sweep $wl" "bench exited non-zero (partial results kept): $(tail -n 1 "$RES/sweep-$wl.log")"
+      if [ -z "$rates" ]; then
+        set -- $(node bench/report.mjs calib "$RES/calib-$wl-$pol.json" "$SWEEP_MULT" "$SLO_TTFT_X" "$SLO_TPOT_X")
+        if [ $# != 3 ]; then
+          skip "sweep $wl" "calibration gave no numbers"; stop_server; wleft=$((wleft - 2 * w)); break
+        fi
+        rates=$1 slo_ttft=$2 slo_tpot=$3
       fi
-      grep -E "Arrivals|Request throughput|Goodput|^TTFT|^TPOT" "$RES/sweep-$wl.log" >&2
+      [ $wleft -lt $w ] && wleft=$w
+      share=$(( ($(left) - 60) * w / wleft ))
+      wleft=$((wleft - w))
+      say "sweep $wl --policy $pol: rates $rates, SLO TTFT $slo_ttft ms, TPOT $slo_tpot ms, $SWEEP_N requests per rate (<= $share s)"
+      if run_for "$share" "$BIN" bench --url "$URL" --workload $wl --sweep "$rates" --requests "$SWEEP_N" --seed 1 \
+           --slo-ttft "$slo_ttft" --slo-tpot "$slo_tpot" --send-slo --short-prompt $short --timeout 300 \
+           --out "$RES/sweep-$wl-$pol.json" >"$RES/sweep-$wl-$pol.log" 2>&1; then :; else
+        skip "sweep $wl $pol" "bench exited non-zero (partial results kept): $(tail -n 1 "$RES/sweep-$wl-$pol.log")"
+      fi
+      grep -E "Arrivals|Request throughput|rejected|Goodput|SLO attainment|^TTFT" "$RES/sweep-$wl-$pol.log" >&2
+      stop_server
     done
-  fi
-  kill -TERM $SPID 2>/dev/null
-  for i in $(seq 1 20); do kill -0 $SPID 2>/dev/null || break; sleep 0.5; done
-  kill -KILL $SPID 2>/dev/null
-  wait $SPID 2>/dev/null
+    node bench/report.mjs compare "$RES" $wl && say "wrote $RES/compare-$wl.svg"
+  done
 }
 if [ -s "$Q8" ] && command -v node >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then serve_sweep
 else skip "serving sweep" "needs the q8_0 model, node and curl"; fi
