@@ -476,7 +476,7 @@ static void sched_plan_slo(engine *e) {
         i++;
     }
     /* b. budget */
-    double limit = pol_step_limit_ms(e->pdec, n_dec, now);
+    double limit = pol_step_limit_ms(e->pdec, n_dec, now) * POL_STEP_MARGIN;
     int room = e->cfg.max_batch_tokens - n_dec;
     int budget = pol_prefill_budget(&e->cost, n_dec, dec_att, limit, room);
     /* c. candidates */
@@ -545,12 +545,12 @@ static void sched_plan_slo(engine *e) {
             double own = seat + pol_eta_ms(pc->pending, rate, step);
             if (own > eta) eta = own;
         }
-        eta += now;
+        eta = now + eta * POL_TTFT_MARGIN;
         if (isfinite(pc->deadline_ms) && eta > pc->deadline_ms) {
             if (!r->judged && e->cfg.slo_reject) {
                 char msg[200];
                 snprintf(msg, sizeof msg,
-                         "slo: predicted time to first token %.0f ms exceeds the objective of %g ms "
+                         "slo: predicted time to first token %.0f ms (with a 20%% margin) exceeds the objective of %g ms "
                          "(%d prompt tokens to compute ahead of it)",
                          eta - r->timing.t_submit_ms, r->ttft_ms, ahead);
                 pc->idx = INT32_MIN; /* gone */

@@ -30,6 +30,12 @@
 #include "engine/cost.h"
 
 #define POL_DECODE_SHARE 0.8   /* share of the tightest TPOT a decode-only step may use */
+/* Safety margins for the cost model's error (~10-15% on a shared 2-core machine, see
+ * swiftlet:step_time_prediction_error): a step is planned to fill at most this share of
+ * the TPOT limit, and a predicted time to first token is stretched by this factor
+ * before it is compared with the deadline. */
+#define POL_STEP_MARGIN 0.9
+#define POL_TTFT_MARGIN 1.2
 #define POL_MAX_TENANTS 256
 
 /* A running request that is decoding (for the step limit). */
