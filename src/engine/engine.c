@@ -506,9 +506,6 @@ static void sched_plan_slo(engine *e) {
     k = 0;
     for (engine_req *r = e->wait_head; r; r = r->next) wait[k++] = r;
     pol_order(e->cand, n_cand, e->cfg.short_prompt);
-    int rate = budget > 0 ? budget : ENGINE_MIN_CHUNK;
-    cost_shape sh = {.tokens = n_dec + rate, .rows = n_dec + 1, .attended = dec_att};
-    double step = cost_predict(&e->cost, &sh);
     /* seats: how many more sequences the batch takes now (max_seqs, decode capacity), and
      * when running ones will release theirs (tokens left x a decode step) */
     double tpot_cap = INFINITY, ctx_sum = 0;
@@ -524,12 +521,24 @@ static void sched_plan_slo(engine *e) {
         seats++;
     cost_shape dsh = {.tokens = e->n_running, .rows = e->n_running, .attended = ctx_sum};
     double dec_step = cost_predict(&e->cost, &dsh);
+    /* the prefill rate to expect: the budget once the decodes' slack is spent (steps held
+     * to the tightest TPOT); when that leaves nothing, prefill waits for the first
+     * running request to end and then runs at the full budget */
+    int rate = pol_prefill_budget(&e->cost, n_dec, dec_att, tpot_cap * POL_STEP_MARGIN, room);
     for (int i = 0; i < e->n_running; i++) {
         engine_req *r = e->running[i];
-        int left = r->max_tokens - (r->n_tokens - r->n_prompt) + (r->n_tokens - 1 - r->n_computed) / rate;
+        int left = r->max_tokens - (r->n_tokens - r->n_prompt) +
+                   (r->n_tokens - 1 - r->n_computed) / (rate > 0 ? rate : ENGINE_MIN_CHUNK);
         e->release[i] = (left > 0 ? left : 1) * dec_step;
     }
     qsort(e->release, (size_t)e->n_running, sizeof *e->release, cmp_double);
+    double base = 0;
+    if (rate < 1) {
+        rate = room > 0 ? room : 1;
+        base = e->n_running ? e->release[0] : 0;
+    }
+    cost_shape sh = {.tokens = n_dec + rate, .rows = n_dec + 1, .attended = dec_att};
+    double step = cost_predict(&e->cost, &sh);
     int ahead = 0, n_new = 0;
     bool demoted = false;
     for (int c = 0; c < n_cand; c++) {
@@ -539,7 +548,7 @@ static void sched_plan_slo(engine *e) {
             if (!r->judged) req_accept(r);
             continue;
         }
-        double eta = pol_eta_ms(ahead + pc->pending, rate, step);
+        double eta = base + pol_eta_ms(ahead + pc->pending, rate, step);
         if (pc->idx < 0) { /* waiting: it needs a seat first */
             double seat = n_new >= seats ? pol_seat_wait_ms(e->release, e->n_running, n_new - seats) : 0;
             double own = seat + pol_eta_ms(pc->pending, rate, step);
