@@ -555,7 +555,10 @@ static void sched_plan_slo(engine *e) {
             if (own > eta) eta = own;
         }
         eta = now + eta * POL_TTFT_MARGIN;
-        if (isfinite(pc->deadline_ms) && eta > pc->deadline_ms) {
+        /* first in line on an idle engine: nothing is in its way, so it is served (which
+         * also corrects a cost model that may be wrong) */
+        bool alone = ahead == 0 && e->n_running == 0;
+        if (!alone && isfinite(pc->deadline_ms) && eta > pc->deadline_ms) {
             if (!r->judged && e->cfg.slo_reject) {
                 char msg[200];
                 snprintf(msg, sizeof msg,

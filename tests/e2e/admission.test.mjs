@@ -130,12 +130,19 @@ describe('--policy slo', { skip }, () => {
     const srv = await startServer(['--policy', 'slo', '--slo-infeasible', 'reject', '--slo-ttft', '60000']);
     try {
       const client = srv.client();
-      // 1 microsecond: no step can be that fast -> refused before any byte, with the reason
+      // alone on an idle server, even a hopeless objective is served
+      const alone = await client.completions.create({ model: MODEL, prompt: 'hi', max_tokens: 2, slo_ttft_ms: 0.001 });
+      assert.equal(alone.usage.completion_tokens > 0, true);
+      // behind a running request, 1 microsecond cannot be met -> refused before any byte, with the reason
+      const busy = client.completions.create({ model: MODEL, prompt: 'busy', max_tokens: 400, ignore_eos: true, stream: true });
+      const it = (await busy)[Symbol.asyncIterator]();
+      await it.next(); // its first token: it is running
       await assert.rejects(client.completions.create({ model: MODEL, prompt: 'hello there', max_tokens: 4, slo_ttft_ms: 0.001 }),
         (e) => e.status === 503 && e.code === 'slo_unattainable' && /objective/.test(e.message));
       await assert.rejects(client.chat.completions.create({
         model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true, slo_ttft_ms: 0.001,
       }), (e) => e.status === 503 && e.code === 'slo_unattainable');
+      for (let c = await it.next(); !c.done; c = await it.next()) { /* let it finish */ }
       // the server default (60 s) and an explicit generous objective are met
       const ok = await client.completions.create({ model: MODEL, prompt: 'hello there', max_tokens: 4, ignore_eos: true });
       assert.equal(ok.usage.completion_tokens, 4);

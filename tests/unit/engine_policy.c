@@ -6,8 +6,9 @@
  *  - step limit from TPOT slack, prefill budget, decode capacity, ETA, seat waits;
  *  - order: best-effort last, over-served tenant after, short lane first, EDF, arrival;
  *  - fair share counters (VTC): lift on join, over-window detection, slot reuse;
- *  - engine: refusal at admission (verdict + finish REJECTED + reason) vs best-effort
- *    (served, counted); a short prompt overtakes a long prefill (chunk-boundary
+ *  - engine: a request alone on an idle engine is served whatever its objective; behind
+ *    a running one, refusal at admission (verdict + finish REJECTED + reason) vs
+ *    best-effort (served, counted); a short prompt overtakes a long prefill (chunk-boundary
  *    preemption) under slo but not under fcfs; a flooding tenant does not keep another
  *    tenant's request at the back of the queue. */
 #include "t.h"
@@ -208,14 +209,26 @@ static void test_engine(void) {
     int32_t prompt[700];
     for (int i = 0; i < 700; i++) prompt[i] = 100 + (i * 37) % 5000;
 
-    /* refusal at admission: an objective no step can meet */
+    /* alone on an idle engine, even a hopeless objective is served (nothing is in its
+     * way; it also corrects the cost model) */
     engine *e = mk(&f, ENGINE_POLICY_SLO, 64, 8, true);
     engine_req_params p = prm(prompt, 40, 4);
     p.slo_ttft_ms = 0.001;
     engine_req *r;
+    int n = -1;
+    T_EQ_INT(engine_submit(e, &p, &r, &err), SW_OK);
+    T_EQ_INT(engine_req_verdict(r, 10000), ENGINE_VERDICT_ACCEPTED);
+    T_EQ_INT(drain(r, &n), ENGINE_FINISH_LENGTH);
+    engine_req_release(r);
+    /* refusal at admission: an objective no step can meet, behind a running request */
+    engine_req_params pb = prm(prompt + 100, 40, 400);
+    engine_req *busy;
+    T_EQ_INT(engine_submit(e, &pb, &busy, &err), SW_OK);
+    engine_token tk1;
+    engine_finish fin1;
+    T_EQ_INT(engine_req_poll(busy, &tk1, 1, 10000, &fin1), 1); /* it is running */
     T_EQ_INT(engine_submit(e, &p, &r, &err), SW_OK);
     T_EQ_INT(engine_req_verdict(r, 10000), ENGINE_VERDICT_REJECTED);
-    int n = -1;
     T_EQ_INT(drain(r, &n), ENGINE_FINISH_REJECTED);
     T_EQ_INT(n, 0);
     const char *why = engine_req_error(r);
@@ -228,6 +241,7 @@ static void test_engine(void) {
     T_EQ_INT(drain(r, &n), ENGINE_FINISH_LENGTH);
     T_EQ_INT(n, 4);
     engine_req_release(r);
+    engine_req_release(busy);
     engine_stats st;
     engine_get_stats(e, &st);
     T_EQ_INT(st.n_slo_rejected, 1);
@@ -237,11 +251,14 @@ static void test_engine(void) {
     /* best-effort: the same hopeless objective is served anyway, and counted */
     e = mk(&f, ENGINE_POLICY_SLO, 64, 8, false);
     p.slo_ttft_ms = 0.001;
+    T_EQ_INT(engine_submit(e, &pb, &busy, &err), SW_OK);
+    T_EQ_INT(engine_req_poll(busy, &tk1, 1, 10000, &fin1), 1);
     T_EQ_INT(engine_submit(e, &p, &r, &err), SW_OK);
     T_EQ_INT(engine_req_verdict(r, 10000), ENGINE_VERDICT_ACCEPTED);
     T_EQ_INT(drain(r, &n), ENGINE_FINISH_LENGTH);
     T_EQ_INT(n, 4);
     engine_req_release(r);
+    engine_req_release(busy);
     engine_get_stats(e, &st);
     T_EQ_INT(st.n_slo_best_effort, 1);
     T_EQ_INT(st.n_slo_rejected, 0);
