@@ -177,19 +177,37 @@ static void thread_range(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) 
     *hi = c1 * KQ_ROW_CHUNK < n ? c1 * KQ_ROW_CHUNK : n;
 }
 
-void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
-                   const float *X, int64_t n_tok, float *Y, void *scratch) {
+/* Packs every activation block of every 16-token group (n_groups groups, xq_row_bytes
+ * apart in dst) for the gemm path; thread ith of nt takes an equal share of the blocks. */
+static void pack_groups(const kq_mm_impl *im, const float *X, int64_t n_in, int64_t n_tok, int64_t n_groups,
+                        uint8_t *dst, size_t group_bytes, int ith, int nt) {
+    const int64_t nbp = n_in / im->pack_elems, total = n_groups * nbp;
+    const int64_t w0 = total * ith / nt, w1 = total * (ith + 1) / nt;
+    for (int64_t i = w0; i < w1;) {
+        const int64_t g = i / nbp, b0 = i % nbp, b1 = nbp < b0 + (w1 - i) ? nbp : b0 + (w1 - i);
+        const int64_t t0 = g * KQ_GEMM_TOK, n = n_tok - t0 < KQ_GEMM_TOK ? n_tok - t0 : KQ_GEMM_TOK;
+        im->pack(X + t0 * n_in, n_in, n, b0, b1, dst + (size_t)g * group_bytes);
+        i += b1 - b0;
+    }
+}
+
+/* Y[m] (n_tok, n_out[m]) = X · W[m]ᵀ for m < n_mat, all W[m] of one dtype and n_in: the
+ * activations are converted once, and the output rows of all matrices, taken as one range,
+ * are split over the threads of one parallel region. */
+static void matmul_multi(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
+                         int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch) {
     int wi = kq_w_index(dtype);
-    int64_t be = kq_block_elems(dtype);
-    if (wi < 0 || n_in <= 0 || n_in % be || n_out <= 0 || n_tok <= 0) {
+    int64_t be = kq_block_elems(dtype), rows = 0;
+    for (int m = 0; m < n_mat; m++) rows += n_out[m] > 0 ? n_out[m] : 0;
+    if (wi < 0 || n_in <= 0 || n_in % be || rows <= 0 || n_tok <= 0) {
         /* programmer error: the model validates dtypes and shapes at load */
-        sw_error("kq_matmul: unsupported dtype %u or shape (%lld x %lld)", dtype, (long long)n_out, (long long)n_in);
-        if (n_out > 0 && n_tok > 0) memset(Y, 0, (size_t)(n_out * n_tok) * sizeof *Y);
+        sw_error("kq_matmul: unsupported dtype %u or shape (%lld rows x %lld)", dtype, (long long)rows, (long long)n_in);
+        for (int m = 0; m < n_mat; m++)
+            if (n_out[m] > 0 && n_tok > 0) memset(Y[m], 0, (size_t)(n_out[m] * n_tok) * sizeof *Y[m]);
         return;
     }
     const kq_mm_impl *im = &ops->mm[wi];
-    kq_mm_args a = {.W = W, .w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in,
-                    .n_out = n_out, .n_tok = n_tok, .Y = Y};
+    kq_mm_args a = {.w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in, .n_tok = n_tok};
     /* the SIMD layouts use aligned loads; kq_matmul_scratch_bytes leaves 64 bytes to spare */
     scratch = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     const bool gemm = im->gemm && n_tok >= im->gemm_min_tok;
@@ -208,23 +226,26 @@ void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_o
     assert(!a.xq || a.xq == (const uint8_t *)X ||
            (gemm ? (size_t)n_groups : (size_t)n_tok) * a.xq_row_bytes + 64 <= kq_matmul_scratch_bytes(dtype, n_in, n_tok));
     int nth = sw_n_threads();
-    if ((n_out + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK < nth) nth = (int)((n_out + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK);
-#pragma omp parallel num_threads(nth)
+    if ((rows + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK < nth) nth = (int)((rows + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK);
+#pragma omp parallel num_threads(nth) firstprivate(a)
     {
         const int ith = omp_get_thread_num(), nt = omp_get_num_threads();
         if (gemm) {
-#pragma omp for schedule(static)
-            for (int64_t g = 0; g < n_groups; g++) {
-                int64_t t0 = g * KQ_GEMM_TOK, n = n_tok - t0 < KQ_GEMM_TOK ? n_tok - t0 : KQ_GEMM_TOK;
-                im->pack(X + t0 * n_in, n_in, n, n_in, (uint8_t *)scratch + (size_t)g * a.xq_row_bytes);
-            }
+            pack_groups(im, X, n_in, n_tok, n_groups, scratch, a.xq_row_bytes, ith, nt);
+#pragma omp barrier
         } else if (im->prep) {
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < n_tok; t++) im->prep(X + t * n_in, (uint8_t *)scratch + (size_t)t * a.xq_row_bytes, n_in);
         }
-        int64_t o0, o1;
-        thread_range(n_out, ith, nt, &o0, &o1);
-        if (o0 < o1) {
+        int64_t r0, r1, base = 0;
+        thread_range(rows, ith, nt, &r0, &r1);
+        for (int m = 0; m < n_mat; base += n_out[m], m++) {
+            /* this thread's rows of matrix m */
+            const int64_t o0 = r0 > base ? r0 - base : 0, o1 = r1 - base < n_out[m] ? r1 - base : n_out[m];
+            if (o0 >= o1) continue;
+            a.W = W[m];
+            a.n_out = n_out[m];
+            a.Y = Y[m];
             if (gemm) {
                 /* blocks of rows small enough to stay in cache while every group passes */
                 const int64_t rb = 96;
@@ -239,9 +260,24 @@ void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_o
     }
 }
 
+void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
+                   const float *X, int64_t n_tok, float *Y, void *scratch) {
+    matmul_multi(ops, 1, dtype, &W, &n_out, n_in, X, n_tok, &Y, scratch);
+}
+
 void kq_matmul(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
                float *Y, void *scratch) {
     kq_matmul_ops(kq_ops_get(), dtype, W, n_out, n_in, X, n_tok, Y, scratch);
+}
+
+void kq_matmul_n_ops(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
+                     int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch) {
+    matmul_multi(ops, n_mat, dtype, W, n_out, n_in, X, n_tok, Y, scratch);
+}
+
+void kq_matmul_n(int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out, int64_t n_in,
+                 const float *X, int64_t n_tok, float *const *Y, void *scratch) {
+    matmul_multi(kq_ops_get(), n_mat, dtype, W, n_out, n_in, X, n_tok, Y, scratch);
 }
 
 void kq_matmul_ref(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,

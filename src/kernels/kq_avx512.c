@@ -69,42 +69,41 @@ static void prep_q8_0(const float *x, void *dst, int64_t n) { q80_gemv_prep(x, d
 #define Q80_GBLK 640
 static size_t q80_pack_bytes(int64_t n) { return (size_t)(n / KQ_QK8_0) * Q80_GBLK; }
 
-static inline void q80_pack(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst, int off) {
-    const int64_t nb = n / KQ_QK8_0;
-    uint8_t *g = dst;
-    memset(g, 0, q80_pack_bytes(n));
-    for (int64_t t = 0; t < ntok; t++) {
-        for (int64_t b = 0; b < nb; b++) {
+/* Packs blocks [b0, b1) of one 16-token group: lanes t < ntok from X (rows ldx apart),
+ * the lanes after them zero. off: the weights' code offset (see the top of the file). */
+static inline void q80_pack(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst, int off) {
+    for (int64_t b = b0; b < b1; b++) {
+        uint8_t *blk = (uint8_t *)dst + b * Q80_GBLK;
+        if (ntok < KQ_GEMM_TOK) memset(blk, 0, Q80_GBLK);
+        for (int64_t t = 0; t < ntok; t++) {
             int8_t q[32];
             float d;
             int s;
             quant_block32(X + t * ldx + b * KQ_QK8_0, q, &d, &s);
-            uint8_t *blk = g + b * Q80_GBLK;
             _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) memcpy(blk + k * 64 + t * 4, q + 4 * k, 4);
             ((int32_t *)(blk + 512))[t] = -off * s;
             ((float *)(blk + 576))[t] = d;
         }
     }
 }
-static void pack_q8_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) { q80_pack(X, ldx, ntok, n, dst, 128); }
-static void pack_q4_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) { q80_pack(X, ldx, ntok, n, dst, 8); }
-static void pack_q5_0(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) { q80_pack(X, ldx, ntok, n, dst, 16); }
+static void pack_q8_0(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) { q80_pack(X, ldx, ntok, b0, b1, dst, 128); }
+static void pack_q4_0(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) { q80_pack(X, ldx, ntok, b0, b1, dst, 8); }
+static void pack_q5_0(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) { q80_pack(X, ldx, ntok, b0, b1, dst, 16); }
 
 /* Q5_1 (Q8_1 activations): the same 640-byte blocks, with the int32 start slot holding
- * instead the float s = fp16(amax/127 · Σq) of each token (kq_quantize_q8_1_act's). */
-static void pack_q5_1(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) {
-    const int64_t nb = n / KQ_QK8_0;
-    uint8_t *g = dst;
-    memset(g, 0, q80_pack_bytes(n));
-    for (int64_t t = 0; t < ntok; t++) {
-        for (int64_t b = 0; b < nb; b++) {
+ * instead the float s = fp16(amax/127 · Σq) of each token (kq_quantize_q8_1_act's).
+ * Blocks [b0, b1) of one group, as q80_pack. */
+static void pack_q5_1(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) {
+    for (int64_t b = b0; b < b1; b++) {
+        uint8_t *blk = (uint8_t *)dst + b * Q80_GBLK;
+        if (ntok < KQ_GEMM_TOK) memset(blk, 0, Q80_GBLK);
+        for (int64_t t = 0; t < ntok; t++) {
             const float *x = X + t * ldx + b * KQ_QK8_0;
             int8_t q[32];
             float d;
             int sum;
             quant_block32(x, q, &d, &sum);
             const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x)), _mm512_abs_ps(_mm512_loadu_ps(x + 16))));
-            uint8_t *blk = g + b * Q80_GBLK;
             _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) memcpy(blk + k * 64 + t * 4, q + 4 * k, 4);
             ((float *)(blk + 512))[t] = _cvtsh_ss(_cvtss_sh(amax / 127.f * (float)sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
             ((float *)(blk + 576))[t] = d;
@@ -386,9 +385,19 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
     for (int64_t t = 0; t < nt; t++) a->Y[(t0 + t) * a->n_out + o] = tmp[t];
 }
 
-/* Weight rows stream from memory when few tokens share them (decode batches): fetch this
- * many blocks ahead of use; the hardware prefetcher alone leaves the 6 row streams stalling. */
-#define GEMM_PF_BLOCKS 64
+/* Weight rows stream from memory when few tokens share them (decode batches). A tile of R
+ * rows is one contiguous stretch of memory, so while it runs the stretch GEMM_PF_TILES
+ * tiles ahead is prefetched in step with progress: at block b, the next R × block-bytes of
+ * it (the hardware prefetcher alone leaves the R interleaved row streams stalling). */
+#ifndef GEMM_PF_TILES
+#define GEMM_PF_TILES 2
+#endif
+#ifndef GEMM_PF_HINT
+#define GEMM_PF_HINT _MM_HINT_T0
+#endif
+static inline void gemm_prefetch(const uint8_t *p, int nbytes) {
+    for (int i = 0; i < nbytes; i += 64) _mm_prefetch((const char *)p + i, GEMM_PF_HINT);
+}
 #define GEMM_ROWS 6 /* most rows of a gemm tile (register budget: 6 int + 6 float accumulators + temporaries) */
 /* Rows [o0, o1) of group g: tiles of RMAIN rows, the remainder as 4 / 2 / 1-row tiles. */
 #define DEF_GEMM_LOOP(NAME, RMAIN)                                                  \
@@ -411,12 +420,13 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
             acc[r] = _mm512_setzero_ps();                                                                  \
         }                                                                                                  \
         _Alignas(64) uint8_t wb[GEMM_ROWS][32];                                                            \
+        const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;                       \
         for (int64_t b = 0; b < nb; b++) {                                                                 \
             const uint8_t *xb = xg + b * Q80_GBLK;                                                         \
             __m512i s[GEMM_ROWS] = {0};                                                                      \
             const __m512i st = _mm512_loadu_si512(xb + 512);                                               \
+            gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK));                            \
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                                  \
-                _mm_prefetch((const char *)(w[r] + b + GEMM_PF_BLOCKS), _MM_HINT_T0);                      \
                 WBUF(w[r] + b, wb[r]);                                                                     \
                 s[r] = st;                                                                                 \
             }                                                                                              \
@@ -536,18 +546,17 @@ static void prep_qk(const float *x, void *dst, int64_t n) {
  * b16 pairs int16 [8][16][2]. */
 #define QK_GBLK 4928
 static size_t qk_pack_bytes(int64_t n) { return (size_t)(n / KQ_QK_K) * QK_GBLK; }
-static void pack_qk(const float *X, int64_t ldx, int64_t ntok, int64_t n, void *dst) {
-    const int64_t nb = n / KQ_QK_K;
-    uint8_t *g = dst;
-    memset(g, 0, qk_pack_bytes(n));
-    for (int64_t t = 0; t < ntok; t++) {
-        for (int64_t b = 0; b < nb; b++) {
+/* Superblocks [b0, b1) of one 16-token group, as q80_pack. */
+static void pack_qk(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) {
+    for (int64_t b = b0; b < b1; b++) {
+        uint8_t *blk = (uint8_t *)dst + b * QK_GBLK;
+        if (ntok < KQ_GEMM_TOK) memset(blk, 0, QK_GBLK);
+        for (int64_t t = 0; t < ntok; t++) {
             int8_t q[256];
             int16_t b16[16];
             int32_t b32[8];
             float d;
             quant_block256(X + t * ldx + b * KQ_QK_K, q, &d, b16, b32);
-            uint8_t *blk = g + b * QK_GBLK;
             for (int k = 0; k < 64; k++) memcpy(blk + k * 64 + t * 4, q + 4 * k, 4);
             ((float *)(blk + 4096))[t] = d;
             int16_t *p32 = (int16_t *)(blk + 4160), *p16 = (int16_t *)(blk + 4416);
@@ -1029,25 +1038,25 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->silu_mul = v_silu_mul;
     ops->add = v_add;
     ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
-                                      .pack = pack_q8_0, .gemm = gemm_q8_0, .pack_bytes = q80_pack_bytes,
+                                      .pack = pack_q8_0, .gemm = gemm_q8_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 12};
     ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q4_0,
-                                      .pack = pack_q4_0, .gemm = gemm_q4_0, .pack_bytes = q80_pack_bytes,
+                                      .pack = pack_q4_0, .gemm = gemm_q4_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 12};
     ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
-                                      .pack = pack_qk, .gemm = gemm_q4_K, .pack_bytes = qk_pack_bytes,
+                                      .pack = pack_qk, .gemm = gemm_q4_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 7};
     ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q5_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_0,
-                                      .pack = pack_q5_0, .gemm = gemm_q5_0, .pack_bytes = q80_pack_bytes,
+                                      .pack = pack_q5_0, .gemm = gemm_q5_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 6};
     ops->mm[KQ_W_Q5_1] = (kq_mm_impl){.prep = prep_q5_1, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_1,
-                                      .pack = pack_q5_1, .gemm = gemm_q5_1, .pack_bytes = q80_pack_bytes,
+                                      .pack = pack_q5_1, .gemm = gemm_q5_1, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 6};
     ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q5_K,
-                                      .pack = pack_qk, .gemm = gemm_q5_K, .pack_bytes = qk_pack_bytes,
+                                      .pack = pack_qk, .gemm = gemm_q5_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 7};
     ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
-                                      .pack = pack_qk, .gemm = gemm_q6_K, .pack_bytes = qk_pack_bytes,
+                                      .pack = pack_qk, .gemm = gemm_q6_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 8};
 }
 #endif

@@ -39,9 +39,10 @@ typedef struct kq_mm_args {
 typedef void (*kq_prep_fn)(const float *x, void *dst, int64_t n);
 /* Y[t][o0..o1) for all t. */
 typedef void (*kq_rows_fn)(const kq_mm_args *a, int64_t o0, int64_t o1);
-/* Packs tokens [0, n) (n <= 16, rest zero-padded) of X (rows ldx floats apart) into one
- * group of gemm layout at dst. */
-typedef void (*kq_pack_fn)(const float *X, int64_t ldx, int64_t n, int64_t n_in, void *dst);
+/* Packs the activation blocks [b0, b1) (blocks of kq_mm_impl.pack_elems values) of tokens
+ * [0, n) (n <= 16, the other lanes zero) of X (rows ldx floats apart) into their places
+ * in the group of gemm layout at dst; threads pack disjoint block ranges. */
+typedef void (*kq_pack_fn)(const float *X, int64_t ldx, int64_t n, int64_t b0, int64_t b1, void *dst);
 /* Y for tokens of group g (16 tokens from t0 = 16*g) and outputs [o0, o1). */
 typedef void (*kq_gemm_fn)(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
 
@@ -52,6 +53,7 @@ typedef struct kq_mm_impl {
     kq_pack_fn pack;       /* NULL: no gemm path */
     kq_gemm_fn gemm;
     size_t (*pack_bytes)(int64_t n_in); /* bytes of one packed group */
+    int64_t pack_elems;    /* activation values per block of the pack function */
     int64_t gemm_min_tok;  /* use the gemm path from this many tokens on */
 } kq_mm_impl;
 
@@ -83,6 +85,9 @@ int kq_ops_for_isa(const char *name, kq_ops *ops);
 /* kq_matmul on an explicit table. */
 void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
                    const float *X, int64_t n_tok, float *Y, void *scratch);
+/* kq_matmul_n on an explicit table. */
+void kq_matmul_n_ops(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
+                     int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch);
 int kq_w_index(uint32_t dtype); /* KQ_W_* or -1 */
 
 /* Scalar reference pieces (kq_ref.c). */

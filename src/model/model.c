@@ -407,6 +407,22 @@ static void matmul(model_ws *ws, const model_mat *W, const float *X, int64_t n_t
     kq_matmul(W->dtype, W->data, W->n_out, W->n_in, X, n_tok, Y, ws->mm);
 }
 
+/* Y[i] (n_tok, W[i]->n_out) = X · W[i]ᵀ for i < n, matrices sharing their input (Q/K/V,
+ * gate/up): one kq_matmul_n call (one activation conversion, one parallel region) when
+ * they have one dtype, else one kq_matmul each. */
+static void matmul_shared(model_ws *ws, int n, const model_mat *const *W, const float *X, int64_t n_tok, float *const *Y) {
+    const void *data[3];
+    int64_t n_out[3];
+    bool same = n <= 3;
+    for (int i = 0; i < n && same; i++) {
+        same = W[i]->dtype == W[0]->dtype && W[i]->n_in == W[0]->n_in;
+        data[i] = W[i]->data;
+        n_out[i] = W[i]->n_out;
+    }
+    if (same) kq_matmul_n(n, W[0]->dtype, data, n_out, W[0]->n_in, X, n_tok, Y, ws->mm);
+    else for (int i = 0; i < n; i++) matmul(ws, W[i], X, n_tok, Y[i]);
+}
+
 /* Per batch row j: x[j] += delta[j] (when delta), then xn[j] = rmsnorm(x[j]) * w (when w).
  * One pass over the residual stream for the add and the next layer's norm. delta may be xn. */
 static void residual_norm(model_ws *ws, int T, int D, const float *delta, const float *w, float eps) {
@@ -475,9 +491,7 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
     residual_norm(ws, T, D, NULL, m->layers[0].attn_norm, c->rms_eps);
     for (int il = 0; il < c->n_layer; il++) {
         const model_layer *L = &m->layers[il];
-        matmul(ws, &L->wq, ws->xn, T, ws->q);
-        matmul(ws, &L->wk, ws->xn, T, ws->k);
-        matmul(ws, &L->wv, ws->xn, T, ws->v);
+        matmul_shared(ws, 3, (const model_mat *[]){&L->wq, &L->wk, &L->wv}, ws->xn, T, (float *[]){ws->q, ws->k, ws->v});
 #pragma omp parallel for num_threads(nt) if (T >= 16)
         for (int j = 0; j < T; j++) {
             float *q = ws->q + (size_t)j * QD, *k = ws->k + (size_t)j * KD, *v = ws->v + (size_t)j * KD;
@@ -493,8 +507,7 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
         attention(ws, m, kv, b, il);
         matmul(ws, &L->wo, ws->att, T, ws->xn);
         residual_norm(ws, T, D, ws->xn, L->ffn_norm, c->rms_eps);
-        matmul(ws, &L->gate, ws->xn, T, ws->gate);
-        matmul(ws, &L->up, ws->xn, T, ws->up);
+        matmul_shared(ws, 2, (const model_mat *[]){&L->gate, &L->up}, ws->xn, T, (float *[]){ws->gate, ws->up});
 #pragma omp parallel for num_threads(nt) if (T >= 4)
         for (int j = 0; j < T; j++)
             kq_silu_mul(ws->gate + (size_t)j * F, ws->gate + (size_t)j * F, ws->up + (size_t)j * F, F);

@@ -342,7 +342,7 @@ static void test_ref_vs_double(void) {
 /* ---- every ISA vs the reference ---------------------------------------------------- */
 
 static void test_matmul_isa(const kq_ops *ops) {
-    const int64_t toks[] = {1, 2, 3, 5, 8, 17, 64};
+    const int64_t toks[] = {1, 2, 3, 5, 8, 16, 17, 32, 48, 64};
     /* 352: 11 blocks of 32 (odd, not a multiple of 4); 4100 (float weights only): a tail
      * of 4 columns and token blocks that do not divide 64 */
     const int64_t n_ins[] = {256, 768, 352, 4100};
@@ -407,6 +407,41 @@ static void test_matmul_tiny(const kq_ops *ops) {
             T_CHECK(close_rel(y, yr, n_out * nt, 2e-5f), "%s %s tiny shape n_tok=%lld", ops->name, dname(dt), (long long)nt);
         }
         free(buf);
+    }
+}
+
+/* kq_matmul_n: three matrices of different heights sharing X (the threads' row ranges
+ * straddle the matrix boundaries), each against its own reference product. */
+static void test_matmul_multi(const kq_ops *ops) {
+    const int64_t n_outs[3] = {37, 5, 64}, toks[] = {1, 4, 16, 20};
+    for (int d = 0; d < N_DTYPES; d++) {
+        const uint32_t dt = all_dtypes[d];
+        const int64_t n_in = kq_block_elems(dt) == 1 ? 100 : 2 * kq_block_elems(dt) * 3, n_tok = 20;
+        float *x = malloc(n_in * n_tok * 4), *wf = malloc(n_in * 64 * 4), *yr = malloc(64 * n_tok * 4);
+        void *w[3];
+        float *y[3];
+        for (int m = 0; m < 3; m++) {
+            w[m] = malloc(n_in * n_outs[m] * 4);
+            y[m] = malloc(n_outs[m] * n_tok * 4);
+            fill(wf, n_in * n_outs[m], 0.05f);
+            for (int64_t o = 0; o < n_outs[m]; o++) kq_quantize_row(dt, wf + o * n_in, (uint8_t *)w[m] + o * row_bytes(dt, n_in), n_in);
+        }
+        fill(x, n_in * n_tok, 1.0f);
+        size_t sb = kq_matmul_scratch_bytes(dt, n_in, n_tok);
+        void *scratch = malloc(sb);
+        for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+            const int64_t nt = toks[ti];
+            for (int m = 0; m < 3; m++)
+                for (int64_t i = 0; i < n_outs[m] * nt; i++) y[m][i] = NAN;
+            kq_matmul_n_ops(ops, 3, dt, (const void *const *)w, n_outs, n_in, x, nt, y, scratch);
+            for (int m = 0; m < 3; m++) {
+                kq_matmul_ref(dt, w[m], n_outs[m], n_in, x, nt, yr, scratch);
+                T_CHECK(close_rel(y[m], yr, n_outs[m] * nt, 2e-5f), "%s %s kq_matmul_n matrix %d n_tok=%lld", ops->name,
+                        dname(dt), m, (long long)nt);
+            }
+        }
+        for (int m = 0; m < 3; m++) { free(w[m]); free(y[m]); }
+        free(x); free(wf); free(yr); free(scratch);
     }
 }
 
@@ -560,6 +595,7 @@ int main(void) {
         fprintf(stderr, "checking ISA %s\n", isas[i]);
         test_matmul_isa(&ops);
         test_matmul_tiny(&ops);
+        test_matmul_multi(&ops);
         test_vector_ops(&ops, &ref);
     }
     return t_done();
