@@ -7,7 +7,7 @@
 
 /* typical feature magnitudes: 1, 16 tokens, 4 logits rows, 4k attended positions */
 static const double SCALE[COST_NF] = {1.0, 16.0, 4.0, 4.0};
-/* ridge strength in scaled units: worth ~half an observation, so 64 real steps dominate
+/* ridge strength in scaled units: worth ~half an observation, so real steps dominate
  * where they vary and the prior holds where they do not */
 #define RIDGE 0.5
 #define ERR_ALPHA (1.0 / 32.0)
@@ -71,14 +71,15 @@ static bool solve(double a[COST_NF][COST_NF], double b[COST_NF], double x[COST_N
  * is negative is pinned at 0 and the rest refitted (active set; at most COST_NF passes). */
 static void refit(cost_model *c) {
     double a0[COST_NF][COST_NF] = {{0}}, b0[COST_NF] = {0};
-    for (int i = 0; i < c->n_obs; i++) {
-        double u[COST_NF];
-        for (int j = 0; j < COST_NF; j++) u[j] = c->x[i][j] / SCALE[j];
-        for (int j = 0; j < COST_NF; j++) {
-            for (int k = 0; k < COST_NF; k++) a0[j][k] += u[j] * u[k];
-            b0[j] += u[j] * c->y[i];
+    for (int q = 0; q < COST_BUCKETS; q++)
+        for (int i = 0; i < c->n_obs[q]; i++) {
+            double u[COST_NF];
+            for (int j = 0; j < COST_NF; j++) u[j] = c->x[q][i][j] / SCALE[j];
+            for (int j = 0; j < COST_NF; j++) {
+                for (int k = 0; k < COST_NF; k++) a0[j][k] += u[j] * u[k];
+                b0[j] += u[j] * c->y[q][i];
+            }
         }
-    }
     for (int j = 0; j < COST_NF; j++) {
         a0[j][j] += RIDGE;
         b0[j] += RIDGE * c->prior[j] * SCALE[j];
@@ -111,10 +112,11 @@ void cost_observe(cost_model *c, const cost_shape *s, double actual_ms) {
     c->err_mean = c->n_total == 0 ? err : c->err_mean + ERR_ALPHA * (err - c->err_mean);
     c->last_pred_ms = pred;
     c->last_actual_ms = actual_ms;
-    features(s, c->x[c->head]);
-    c->y[c->head] = actual_ms;
-    c->head = (c->head + 1) % COST_RING;
-    if (c->n_obs < COST_RING) c->n_obs++;
+    int q = s->tokens <= 1 ? 0 : s->tokens <= 4 ? 1 : s->tokens <= 16 ? 2 : s->tokens <= 48 ? 3 : s->tokens <= 128 ? 4 : 5;
+    features(s, c->x[q][c->head[q]]);
+    c->y[q][c->head[q]] = actual_ms;
+    c->head[q] = (c->head[q] + 1) % COST_RING;
+    if (c->n_obs[q] < COST_RING) c->n_obs[q]++;
     c->n_total++;
     refit(c);
 }

@@ -5,10 +5,11 @@
  * where tokens = batch rows (decodes + prefill chunk tokens), logits_rows = rows that
  * get logits (each costs an lm_head GEMV row and a sampling pass) and attended = sum
  * over batch tokens of the positions each attends to (attention work). The weights are
- * a ridge least-squares fit over the last COST_RING observed steps, pulled towards a
- * prior (the start-up calibration's fit, or a guess from the model's size before
- * that), so the model follows the machine online (other processes, thermal state)
- * without becoming degenerate when recent steps all look alike (e.g. decode-only).
+ * a ridge least-squares fit over recent observed steps, pulled towards a prior (the
+ * start-up calibration's fit, or a guess from the model's size before that), so the
+ * model follows the machine online (other processes, thermal state). Observations are
+ * kept per step-size bucket (COST_RING of each), so a long run of decode-only steps
+ * cannot flush the few prefill steps that pin down the per-token cost.
  * Pure and single-threaded (the engine thread owns it); times are passed in, so tests
  * drive it with a simulated clock. Prefix `cost_`. */
 #ifndef SW_ENGINE_COST_H
@@ -16,7 +17,8 @@
 #include "base/base.h"
 
 #define COST_NF 4      /* features: 1, tokens, logits rows, attended/1000 */
-#define COST_RING 64   /* observations kept for the online fit */
+#define COST_BUCKETS 6 /* step sizes (tokens): 1, 2-4, 5-16, 17-48, 49-128, more */
+#define COST_RING 16   /* observations kept per bucket for the online fit */
 
 typedef struct cost_shape {
     int tokens;        /* batch rows */
@@ -27,10 +29,10 @@ typedef struct cost_shape {
 typedef struct cost_model {
     double theta[COST_NF];        /* current fit, ms per unit feature */
     double prior[COST_NF];        /* ridge target */
-    double x[COST_RING][COST_NF]; /* (COST_RING, COST_NF) recent feature vectors */
-    double y[COST_RING];          /* (COST_RING) their measured step times, ms */
-    int n_obs;                    /* valid ring entries (<= COST_RING) */
-    int head;                     /* next ring slot */
+    double x[COST_BUCKETS][COST_RING][COST_NF]; /* recent feature vectors per bucket */
+    double y[COST_BUCKETS][COST_RING];          /* their measured step times, ms */
+    int n_obs[COST_BUCKETS];                    /* valid ring entries per bucket */
+    int head[COST_BUCKETS];                     /* next ring slot per bucket */
     uint64_t n_total;             /* observations ever made */
     double err_mean;              /* moving mean of |predicted - actual| / actual */
     double last_pred_ms, last_actual_ms;

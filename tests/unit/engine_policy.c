@@ -37,7 +37,7 @@ static void test_cost(void) {
         cost_observe(&c, &s, truth(th, &s));
     }
     for (int j = 0; j < COST_NF; j++)
-        T_CHECK(fabs(c.theta[j] - th[j]) < 0.05 * th[j], "theta[%d] = %.4f, truth %.4f", j, c.theta[j], th[j]);
+        T_CHECK(fabs(c.theta[j] - th[j]) < 0.1 * th[j], "theta[%d] = %.4f, truth %.4f", j, c.theta[j], th[j]);
     cost_shape s1 = {.tokens = 128, .rows = 1, .attended = 8256};
     T_CHECK(fabs(cost_predict(&c, &s1) - truth(th, &s1)) < 0.02 * truth(th, &s1), "prediction of an unseen shape");
     T_CHECK(c.err_mean < 0.05, "error mean %.3f after convergence", c.err_mean);
@@ -52,6 +52,21 @@ static void test_cost(void) {
     T_CHECK(fabs(cost_predict(&c, &d) - truth(th2, &d)) < 0.05 * truth(th2, &d), "decode-only prediction %.2f vs %.2f",
             cost_predict(&c, &d), truth(th2, &d));
     for (int j = 0; j < COST_NF; j++) T_CHECK(c.theta[j] >= 0 && isfinite(c.theta[j]), "theta[%d] finite, >= 0", j);
+
+    /* a few prefill steps, then hundreds of decode steps: the prefill steps are kept
+     * (per-size buckets), so a 128-token chunk is still predicted right */
+    const double wrong[COST_NF] = {50.0, 20.0, 0.0, 0.0}; /* e.g. calibrated on a busy machine */
+    cost_init(&c, wrong);
+    for (int i = 0; i < 8; i++) {
+        cost_shape pf = {.tokens = 64 + 8 * i, .rows = 1, .attended = 64.0 * 64};
+        cost_observe(&c, &pf, truth(th, &pf));
+    }
+    for (int i = 0; i < 500; i++) {
+        cost_shape dd = {.tokens = 1 + i % 3, .rows = 1 + i % 3, .attended = 300.0 * (1 + i % 3)};
+        cost_observe(&c, &dd, truth(th, &dd));
+    }
+    T_CHECK(fabs(cost_predict(&c, &s1) - truth(th, &s1)) < 0.1 * truth(th, &s1), "128-token chunk after 500 decodes: %.1f vs %.1f",
+            cost_predict(&c, &s1), truth(th, &s1));
 
     /* a decreasing trend in the data must not produce a negative cost per token */
     cost_init(&c, prior);
