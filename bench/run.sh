@@ -30,7 +30,19 @@ PRESET=${BENCH_PRESET:-qwen2.5-0.5b}
 BUDGET=${BENCH_BUDGET_S:-2100}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
-rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
+# BENCH_SECTIONS (default all: "kernels single scaling serving") runs only the listed
+# sections; the results of the others are kept as they are (summary.md uses them all).
+SECTIONS=${BENCH_SECTIONS:-kernels single scaling serving}
+has() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
+if [ -z "${BENCH_SECTIONS:-}" ]; then
+  rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
+else
+  has kernels && rm -f "$RES"/kbench.*
+  has single && rm -f "$RES"/mbench-*
+  has scaling && rm -f "$RES"/generate-*
+  has serving && rm -f "$RES"/sweep-* "$RES"/compare-* "$RES"/calib-* "$RES"/serve-*
+  rm -f "$RES"/summary.md "$RES"/skipped.txt
+fi
 LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
 echo "{\"preset\": \"$PRESET\", \"loadavg_start\": ${LOAD:-0}}" > "$RES/meta.json"
 
@@ -68,12 +80,14 @@ for t in q8_0 q4_0 q4_k_m; do
 done
 
 # ---- 2. kernels ----
-say "kbench"
-if run_for 150 "$BIN" kbench --quick --json "$RES/kbench.json" >"$RES/kbench.log" 2>&1; then cat "$RES/kbench.log"
+if ! has kernels; then :
+elif say "kbench"; run_for 150 "$BIN" kbench --quick --json "$RES/kbench.json" >"$RES/kbench.log" 2>&1; then cat "$RES/kbench.log"
 else rm -f "$RES/kbench.json"; skip kbench "$(tail -n 1 "$RES/kbench.log")"; fi
 
 # ---- 3. single stream per type ----
-for t in $MODELS; do
+MODELS_RUN=$MODELS
+has single || MODELS_RUN=""
+for t in $MODELS_RUN; do
   say "mbench $t"
   if run_for 200 "$BIN" mbench -m "$WORK/$PRESET.$t.gguf" --json "$RES/mbench-$t.json" >"$RES/mbench-$t.log" 2>&1; then
     cat "$RES/mbench-$t.log"
@@ -82,7 +96,8 @@ done
 
 Q8=$WORK/$PRESET.q8_0.gguf
 # ---- 4. batch scaling through the engine (generate's own --bench modes) ----
-if [ -s "$Q8" ]; then
+if ! has scaling; then :
+elif [ -s "$Q8" ]; then
   say "generate --bench 1,4,16,32 (128-token prompts, 128 new tokens each)"
   if run_for 300 "$BIN" generate -m "$Q8" --bench 1,4,16,32 --bench-prompt 128 --bench-gen 128 \
        >"$RES/generate-scaling.json" 2>"$RES/generate-scaling.log"; then cat "$RES/generate-scaling.log" >&2
@@ -103,10 +118,14 @@ SWEEP_MULT=${BENCH_SWEEP_MULT:-0.5,1,2,3,4,6}
 SWEEP_N=${BENCH_SWEEP_REQUESTS:-24}
 SLO_TTFT_X=${BENCH_SLO_TTFT_X:-3}
 SLO_TPOT_X=${BENCH_SLO_TPOT_X:-3}
+# the slo server's own options (BENCH_SLO_SERVE_ARGS): refuse what cannot meet its TTFT
+SLO_SERVE_ARGS=${BENCH_SLO_SERVE_ARGS:---slo-infeasible reject}
 # start_server POLICY: serve q8_0 on $URL in the background (SPID); 0 once /health says 200
 start_server() {
   say "serve --policy $1 $Q8 on $URL"
-  "$BIN" serve -m "$Q8" --host 127.0.0.1 --port "$PORT" --model-name "$PRESET-q8_0" --policy "$1" \
+  extra=""
+  [ "$1" = slo ] && extra=$SLO_SERVE_ARGS
+  "$BIN" serve -m "$Q8" --host 127.0.0.1 --port "$PORT" --model-name "$PRESET-q8_0" --policy "$1" $extra \
     >>"$RES/serve-$1.log" 2>&1 &
   SPID=$!
   for i in $(seq 1 120); do
@@ -175,7 +194,8 @@ serve_sweep() {
     node bench/report.mjs compare "$RES" $wl && say "wrote $RES/compare-$wl.svg"
   done
 }
-if [ -s "$Q8" ] && command -v node >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then serve_sweep
+if ! has serving; then :
+elif [ -s "$Q8" ] && command -v node >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then serve_sweep
 else skip "serving sweep" "needs the q8_0 model, node and curl"; fi
 
 # ---- 6. summary ----
