@@ -267,6 +267,7 @@ static const char *finish_name(engine_finish f) {
     case ENGINE_FINISH_LENGTH: return "length";
     case ENGINE_FINISH_CANCELLED: return "cancelled";
     case ENGINE_FINISH_ERROR: return "error";
+    case ENGINE_FINISH_REJECTED: return "rejected";
     default: return "none";
     }
 }
@@ -295,7 +296,7 @@ static int print_result(const tok *t, gen_item *it, bool print_ids) {
     json_object_set_new(o, "ttft_ms", json_real(tm.t_first_token_ms > 0 ? tm.t_first_token_ms - tm.t_submit_ms : 0));
     json_object_set_new(o, "total_ms", json_real(tm.t_finish_ms - tm.t_submit_ms));
     json_object_set_new(o, "finish", json_string(finish_name(it->fin)));
-    if (it->fin == ENGINE_FINISH_ERROR && engine_req_error(it->req))
+    if ((it->fin == ENGINE_FINISH_ERROR || it->fin == ENGINE_FINISH_REJECTED) && engine_req_error(it->req))
         json_object_set_new(o, "error", json_string(engine_req_error(it->req)));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
