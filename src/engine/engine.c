@@ -211,14 +211,17 @@ static void req_publish(engine_req *r, const engine_token *tk, engine_finish fin
     if (fn) fn(arg);
 }
 
+/* CLOCK_MONOTONIC time timeout_ms from now (request condvars use that clock). */
+static void deadline_in(double timeout_ms, struct timespec *ts) {
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    double s = (double)ts->tv_sec + (double)ts->tv_nsec / 1e9 + timeout_ms / 1e3;
+    ts->tv_sec = (time_t)s;
+    ts->tv_nsec = (long)((s - (double)ts->tv_sec) * 1e9);
+}
+
 int engine_req_poll(engine_req *r, engine_token *out, int cap, double timeout_ms, engine_finish *finish) {
     struct timespec deadline;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        double s = (double)deadline.tv_sec + (double)deadline.tv_nsec / 1e9 + timeout_ms / 1e3;
-        deadline.tv_sec = (time_t)s;
-        deadline.tv_nsec = (long)((s - (double)deadline.tv_sec) * 1e9);
-    }
+    if (timeout_ms > 0) deadline_in(timeout_ms, &deadline);
     pthread_mutex_lock(&r->mu);
     while (r->out_n == r->out_head && r->finish == ENGINE_FINISH_NONE && timeout_ms != 0) {
         if (timeout_ms < 0) pthread_cond_wait(&r->cv, &r->mu);
@@ -252,12 +255,7 @@ void engine_req_timing(engine_req *r, engine_timing *out) {
 
 engine_verdict engine_req_verdict(engine_req *r, double timeout_ms) {
     struct timespec deadline;
-    if (timeout_ms > 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        double s = (double)deadline.tv_sec + (double)deadline.tv_nsec / 1e9 + timeout_ms / 1e3;
-        deadline.tv_sec = (time_t)s;
-        deadline.tv_nsec = (long)((s - (double)deadline.tv_sec) * 1e9);
-    }
+    if (timeout_ms > 0) deadline_in(timeout_ms, &deadline);
     pthread_mutex_lock(&r->mu);
     while (r->verdict == ENGINE_VERDICT_PENDING && r->finish == ENGINE_FINISH_NONE && timeout_ms != 0) {
         if (timeout_ms < 0) pthread_cond_wait(&r->cv, &r->mu);
