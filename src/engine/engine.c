@@ -352,6 +352,27 @@ static void sched_add(engine *e, engine_req *r, int n) {
     e->n_sched++;
 }
 
+/* Moves waiting r into the running batch with its cached prefix and a first prefill
+ * chunk of at most budget tokens (halved until the KV blocks allow). Returns the chunk,
+ * 0 when r cannot be admitted now. */
+static int admit_waiting(engine *e, engine_req *r, int budget) {
+    int cached = kv_prefix_lookup(e->kv, r->tokens, r->n_tokens);
+    int chunk = r->n_tokens - cached;
+    if (chunk > budget) chunk = budget;
+    while (chunk > 0 && !kv_can_admit(e->kv, r->tokens, r->n_tokens, cached + chunk)) chunk /= 2;
+    if (chunk == 0 || kv_admit(e->kv, &r->kv, r->tokens, r->n_tokens, cached + chunk) != SW_OK) return 0;
+    wait_unlink(e, r);
+    e->running[e->n_running++] = r;
+    r->n_computed = r->kv.n_cached;
+    if (!r->scheduled_once) {
+        pthread_mutex_lock(&r->mu);
+        r->timing.n_cached = r->kv.n_cached;
+        pthread_mutex_unlock(&r->mu);
+    }
+    sched_add(e, r, chunk);
+    return chunk;
+}
+
 /* Step 2: fills e->sched. */
 static void sched_plan(engine *e) {
     int budget = e->cfg.max_batch_tokens;
@@ -382,21 +403,8 @@ static void sched_plan(engine *e) {
     }
     /* Admitting right after a preemption would hand the freed blocks straight back. */
     while (!preempted && budget > 0 && e->n_running < e->cfg.max_seqs && e->wait_head) {
-        engine_req *r = e->wait_head;
-        int cached = kv_prefix_lookup(e->kv, r->tokens, r->n_tokens);
-        int chunk = r->n_tokens - cached;
-        if (chunk > budget) chunk = budget;
-        while (chunk > 0 && !kv_can_admit(e->kv, r->tokens, r->n_tokens, cached + chunk)) chunk /= 2;
-        if (chunk == 0 || kv_admit(e->kv, &r->kv, r->tokens, r->n_tokens, cached + chunk) != SW_OK) break;
-        wait_unlink(e, r);
-        e->running[e->n_running++] = r;
-        r->n_computed = r->kv.n_cached;
-        if (!r->scheduled_once) {
-            pthread_mutex_lock(&r->mu);
-            r->timing.n_cached = r->kv.n_cached;
-            pthread_mutex_unlock(&r->mu);
-        }
-        sched_add(e, r, chunk);
+        int chunk = admit_waiting(e, e->wait_head, budget);
+        if (chunk == 0) break;
         budget -= chunk;
     }
 }
@@ -607,20 +615,8 @@ static void sched_plan_slo(engine *e) {
         double cap = r->tpot_ms > 0 && r->tpot_ms < tpot_cap ? r->tpot_ms : tpot_cap;
         double ctx = (ctx_sum + r->n_tokens) / (e->n_running + 1);
         if (e->n_running > 0 && !pol_decode_fits(&e->cost, e->n_running + 1, ctx, cap)) continue;
-        int cached = kv_prefix_lookup(e->kv, r->tokens, r->n_tokens);
-        int chunk = r->n_tokens - cached;
-        if (chunk > budget) chunk = budget;
-        while (chunk > 0 && !kv_can_admit(e->kv, r->tokens, r->n_tokens, cached + chunk)) chunk /= 2;
-        if (chunk == 0 || kv_admit(e->kv, &r->kv, r->tokens, r->n_tokens, cached + chunk) != SW_OK) continue;
-        wait_unlink(e, r);
-        e->running[e->n_running++] = r;
-        r->n_computed = r->kv.n_cached;
-        if (!r->scheduled_once) {
-            pthread_mutex_lock(&r->mu);
-            r->timing.n_cached = r->kv.n_cached;
-            pthread_mutex_unlock(&r->mu);
-        }
-        sched_add(e, r, chunk);
+        int chunk = admit_waiting(e, r, budget);
+        if (chunk == 0) continue;
         budget -= chunk;
         room -= chunk;
         tpot_cap = cap;
