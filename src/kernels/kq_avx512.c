@@ -360,14 +360,6 @@ static inline void rows_q5_1_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
 
 /* ---- Q8_0 / Q4_0 GEMM ----------------------------------------------------------- */
 
-static inline void wbuf_q8_0(const kq_block_q8_0 *w, uint8_t *buf) {
-    _mm256_storeu_si256((__m256i *)buf, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)w->qs), _mm256_set1_epi8((char)0x80)));
-}
-static inline void wbuf_q4_0(const kq_block_q4_0 *w, uint8_t *buf) {
-    const __m128i q = _mm_loadu_si128((const __m128i *)w->qs);
-    _mm_storeu_si128((__m128i *)buf, _mm_and_si128(q, _mm_set1_epi8(0x0F)));
-    _mm_storeu_si128((__m128i *)(buf + 16), _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0F)));
-}
 
 static inline void wbuf_q5_0(const kq_block_q5_0 *w, uint8_t *buf) {
     const __m128i q = _mm_loadu_si128((const __m128i *)w->qs), m = _mm_set1_epi8(0x0F);
@@ -409,46 +401,102 @@ static inline void gemm_prefetch(const uint8_t *p, int nbytes) {
         if (o1 - o >= 1) NAME##_tile(a, g, o, 1);                                   \
     }
 
-#define DEF_GEMM_Q80(NAME, BLK, WBUF)                                                                      \
+/* Q5_0 rows [o, o+R) of group g: each row's block is unpacked to 32 unsigned codes
+ * (wbuf_q5_0) in a stack buffer whose dwords are then broadcast against the 16 tokens. */
+static inline void gemm_q5_0_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
+    const int64_t nb = a->n_in / KQ_QK8_0;
+    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
+    const kq_block_q5_0 *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+        w[r] = (const kq_block_q5_0 *)(a->W + (size_t)(o + r) * a->w_row_bytes);
+        acc[r] = _mm512_setzero_ps();
+    }
+    _Alignas(64) uint8_t wb[GEMM_ROWS][32];
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *xb = xg + b * Q80_GBLK;
+        __m512i s[GEMM_ROWS] = {0};
+        const __m512i st = _mm512_loadu_si512(xb + 512);
+        gemm_prefetch(pf + b * R * (int)sizeof(kq_block_q5_0), R * (int)sizeof(kq_block_q5_0));
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            wbuf_q5_0(w[r] + b, wb[r]);
+            s[r] = st;
+        }
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+            const __m512i xk = _mm512_load_si512(xb + k * 64);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                int32_t wd;
+                memcpy(&wd, wb[r] + 4 * k, 4);
+                s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
+            }
+        }
+        const __m512 dx = _mm512_load_ps((const float *)(xb + 576));
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]),
+                                     _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]);
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+}
+DEF_GEMM_LOOP(gemm_q5_0, GEMM_ROWS)
+
+/* Unsigned codes of a block's dwords k and k+4 (elements 4k.. and 16+4k..), k < 4, each
+ * broadcast to all 16 lanes straight from the block: Q8_0 by vpxord with a {1to16} memory
+ * operand, Q4_0 as the low and high nibbles of one broadcast dword. */
+static inline void u2_q8_0(const kq_block_q8_0 *w, int k, __m512i *lo, __m512i *hi) {
+    int32_t a, b;
+    memcpy(&a, w->qs + 4 * k, 4);
+    memcpy(&b, w->qs + 16 + 4 * k, 4);
+    *lo = _mm512_xor_si512(_mm512_set1_epi32(a), _mm512_set1_epi8((char)0x80));
+    *hi = _mm512_xor_si512(_mm512_set1_epi32(b), _mm512_set1_epi8((char)0x80));
+}
+static inline void u2_q4_0(const kq_block_q4_0 *w, int k, __m512i *lo, __m512i *hi) {
+    int32_t a;
+    memcpy(&a, w->qs + 4 * k, 4);
+    const __m512i t = _mm512_set1_epi32(a), m = _mm512_set1_epi8(0x0F);
+    *lo = _mm512_and_si512(t, m);
+    *hi = _mm512_and_si512(_mm512_srli_epi32(t, 4), m);
+}
+
+/* Q8_0 / Q4_0 rows [o, o+R) of group g: the weight dwords are broadcast from the blocks
+ * as they are used (U2), so no converted copy of a block is stored and reloaded (GCC turns
+ * such a copy into two shuffles per dword, which then bound the loop). */
+#define DEF_GEMM_BCAST(NAME, BLK, U2)                                                                      \
     static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {                     \
         const int64_t nb = a->n_in / KQ_QK8_0;                                                             \
         const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;                                           \
         const BLK *w[GEMM_ROWS];                                                                           \
         __m512 acc[GEMM_ROWS];                                                                             \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                                      \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                              \
             w[r] = (const BLK *)(a->W + (size_t)(o + r) * a->w_row_bytes);                                 \
             acc[r] = _mm512_setzero_ps();                                                                  \
         }                                                                                                  \
-        _Alignas(64) uint8_t wb[GEMM_ROWS][32];                                                            \
         const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;                       \
         for (int64_t b = 0; b < nb; b++) {                                                                 \
             const uint8_t *xb = xg + b * Q80_GBLK;                                                         \
-            __m512i s[GEMM_ROWS] = {0};                                                                      \
+            __m512i s[GEMM_ROWS] = {0};                                                                          \
             const __m512i st = _mm512_loadu_si512(xb + 512);                                               \
             gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK));                            \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                                  \
-                WBUF(w[r] + b, wb[r]);                                                                     \
-                s[r] = st;                                                                                 \
-            }                                                                                              \
-            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {                                                                  \
-                const __m512i xk = _mm512_load_si512(xb + k * 64);                                         \
-                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                              \
-                    int32_t wd;                                                                            \
-                    memcpy(&wd, wb[r] + 4 * k, 4);                                                         \
-                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);                           \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) s[r] = st;                                 \
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                          \
+                const __m512i xlo = _mm512_load_si512(xb + k * 64), xhi = _mm512_load_si512(xb + k * 64 + 256); \
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                      \
+                    __m512i lo, hi;                                                                        \
+                    U2(w[r] + b, k, &lo, &hi);                                                             \
+                    s[r] = _mm512_dpbusd_epi32(s[r], lo, xlo);                                             \
+                    s[r] = _mm512_dpbusd_epi32(s[r], hi, xhi);                                             \
                 }                                                                                          \
             }                                                                                              \
             const __m512 dx = _mm512_load_ps((const float *)(xb + 576));                                   \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                                    \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                            \
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]),                                         \
                                          _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]); \
         }                                                                                                  \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);                                      \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);              \
     }                                                                                                      \
     DEF_GEMM_LOOP(NAME, GEMM_ROWS)
-DEF_GEMM_Q80(gemm_q8_0, kq_block_q8_0, wbuf_q8_0)
-DEF_GEMM_Q80(gemm_q4_0, kq_block_q4_0, wbuf_q4_0)
-DEF_GEMM_Q80(gemm_q5_0, kq_block_q5_0, wbuf_q5_0)
+DEF_GEMM_BCAST(gemm_q8_0, kq_block_q8_0, u2_q8_0)
+DEF_GEMM_BCAST(gemm_q4_0, kq_block_q4_0, u2_q4_0)
 
 static inline void wbuf_q5_1(const kq_block_q5_1 *w, uint8_t *buf) {
     const __m128i q = _mm_loadu_si128((const __m128i *)w->qs), m = _mm_set1_epi8(0x0F);
