@@ -19,4 +19,6 @@ int cli_mbench(int argc, char **argv);    /* cmd_mbench.c */
  * value, 2 when it took v, -1 after printing "CMD: ..." on a bad or missing value. */
 int cli_engine_option(const char *cmd, const char *a, const char *v, engine_config *c);
 extern const char *const cli_engine_usage; /* the lines of --help describing them */
+/* Whole-string decimal integer in lo..hi into *out: 0, or -1 (out untouched). */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
 #endif

@@ -1,6 +1,6 @@
-/* cli_engine.c — the engine options shared by `serve` and `generate` (one parser, one
- * usage text): threads, batch budget, KV cache, scheduling policy and the slo policy's
- * objectives. */
+/* cli_engine.c — what subcommands share: the engine options of `serve` and `generate`
+ * (one parser, one usage text: threads, batch budget, KV cache, scheduling policy and the
+ * slo policy's objectives) and the strict integer parser every command uses. */
 #include "cli/cli.h"
 #include "gguf/gguf.h"
 #include <errno.h>
@@ -29,7 +29,7 @@ const char *const cli_engine_usage =
     "  --short-prompt N        slo: prompts with <= N tokens to compute use the short lane (256)\n"
     "  --no-calibrate          skip the start-up profile of the step-time cost model\n";
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
+int cli_parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -82,14 +82,14 @@ int cli_engine_option(const char *cmd, const char *a, const char *v, engine_conf
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) known |= !strcmp(a, with_value[i]);
     if (!known) return 0;
     if (!v) { fprintf(stderr, "%s: %s needs a value\n", cmd, a); return -1; }
-    if (!strcmp(a, "--threads")) { bad = parse_long(v, 0, 1024, &x); c->n_threads = (int)x; }
-    else if (!strcmp(a, "--max-batch-tokens")) { bad = parse_long(v, 1, 65536, &x); c->max_batch_tokens = (int)x; }
-    else if (!strcmp(a, "--max-seqs")) { bad = parse_long(v, 1, 4096, &x); c->max_seqs = (int)x; }
-    else if (!strcmp(a, "--kv-tokens")) { bad = parse_long(v, 1, 1 << 26, &x); c->kv_tokens = (int)x; c->kv_mem_bytes = 0; }
-    else if (!strcmp(a, "--kv-mem")) { bad = parse_long(v, 1, 1 << 20, &x); c->kv_mem_bytes = (size_t)x << 20; }
-    else if (!strcmp(a, "--block-size")) { bad = parse_long(v, 1, 1024, &x); c->kv_block_size = (int)x; }
-    else if (!strcmp(a, "--ctx") || !strcmp(a, "--max-ctx")) { bad = parse_long(v, 1, INT_MAX, &x); c->max_ctx = (int)x; }
-    else if (!strcmp(a, "--short-prompt")) { bad = parse_long(v, 0, 1 << 24, &x); c->short_prompt = (int)x; }
+    if (!strcmp(a, "--threads")) { bad = cli_parse_long(v, 0, 1024, &x); c->n_threads = (int)x; }
+    else if (!strcmp(a, "--max-batch-tokens")) { bad = cli_parse_long(v, 1, 65536, &x); c->max_batch_tokens = (int)x; }
+    else if (!strcmp(a, "--max-seqs")) { bad = cli_parse_long(v, 1, 4096, &x); c->max_seqs = (int)x; }
+    else if (!strcmp(a, "--kv-tokens")) { bad = cli_parse_long(v, 1, 1 << 26, &x); c->kv_tokens = (int)x; c->kv_mem_bytes = 0; }
+    else if (!strcmp(a, "--kv-mem")) { bad = cli_parse_long(v, 1, 1 << 20, &x); c->kv_mem_bytes = (size_t)x << 20; }
+    else if (!strcmp(a, "--block-size")) { bad = cli_parse_long(v, 1, 1024, &x); c->kv_block_size = (int)x; }
+    else if (!strcmp(a, "--ctx") || !strcmp(a, "--max-ctx")) { bad = cli_parse_long(v, 1, INT_MAX, &x); c->max_ctx = (int)x; }
+    else if (!strcmp(a, "--short-prompt")) { bad = cli_parse_long(v, 0, 1 << 24, &x); c->short_prompt = (int)x; }
     else if (!strcmp(a, "--slo-ttft")) bad = parse_slo(v, c->slo_ttft_ms);
     else if (!strcmp(a, "--slo-tpot")) bad = parse_slo(v, c->slo_tpot_ms);
     else if (!strcmp(a, "--kv-type")) {

@@ -59,15 +59,6 @@ static void usage(void) {
             "engine options:\n%s", cli_engine_usage);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, gen_opts *o) {
     memset(o, 0, sizeof *o);
     engine_config_default(&o->ec);
@@ -93,7 +84,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--prompts")) o->prompts = v;
         else if (!strcmp(a, "--bench")) o->bench = v;
-        else if (!strcmp(a, "-n")) { bad = parse_long(v, 1, 1 << 24, &x); o->n_predict = (int)x; }
+        else if (!strcmp(a, "-n")) { bad = cli_parse_long(v, 1, 1 << 24, &x); o->n_predict = (int)x; }
         else if (!strcmp(a, "--temp")) {
             char *end;
             o->temp = strtof(v, &end);
@@ -104,10 +95,10 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
             o->seed = strtoull(v, &end, 10);
             bad = errno || end == v || *end;
             o->seed_set = true;
-        } else if (!strcmp(a, "--bench-prompt")) { bad = parse_long(v, 1, 1 << 20, &x); o->bench_prompt = (int)x; }
-        else if (!strcmp(a, "--bench-gen")) { bad = parse_long(v, 1, 1 << 20, &x); o->bench_gen = (int)x; }
-        else if (!strcmp(a, "--bench-cold")) { bad = parse_long(v, 1, 1 << 20, &x); o->ttft_cold = (int)x; }
-        else if (!strcmp(a, "--bench-prefix")) { bad = parse_long(v, 1, 1 << 20, &x); o->ttft_prefix = (int)x; }
+        } else if (!strcmp(a, "--bench-prompt")) { bad = cli_parse_long(v, 1, 1 << 20, &x); o->bench_prompt = (int)x; }
+        else if (!strcmp(a, "--bench-gen")) { bad = cli_parse_long(v, 1, 1 << 20, &x); o->bench_gen = (int)x; }
+        else if (!strcmp(a, "--bench-cold")) { bad = cli_parse_long(v, 1, 1 << 20, &x); o->ttft_cold = (int)x; }
+        else if (!strcmp(a, "--bench-prefix")) { bad = cli_parse_long(v, 1, 1 << 20, &x); o->ttft_prefix = (int)x; }
         else { fprintf(stderr, "generate: unknown option '%s'\n", a); return 2; }
         if (bad) { fprintf(stderr, "generate: bad value '%s' for %s\n", v, a); return 2; }
     }

@@ -26,15 +26,6 @@ static void usage(void) {
             "  vs. the machine's read bandwidth, peak RSS\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 int cli_mbench(int argc, char **argv) {
     const char *path = NULL, *json = NULL;
     long threads = 0, n_prompt = 512, n_gen = 128;
@@ -45,9 +36,9 @@ int cli_mbench(int argc, char **argv) {
         if (!v) { fprintf(stderr, "mbench: option '%s' needs a value (or is unknown)\n", a); usage(); return 2; }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = v;
         else if (!strcmp(a, "--json")) json = v;
-        else if (!strcmp(a, "--threads")) bad = parse_long(v, 1, 1024, &threads);
-        else if (!strcmp(a, "--prompt")) bad = parse_long(v, 1, 1 << 20, &n_prompt);
-        else if (!strcmp(a, "--gen")) bad = parse_long(v, 1, 1 << 20, &n_gen);
+        else if (!strcmp(a, "--threads")) bad = cli_parse_long(v, 1, 1024, &threads);
+        else if (!strcmp(a, "--prompt")) bad = cli_parse_long(v, 1, 1 << 20, &n_prompt);
+        else if (!strcmp(a, "--gen")) bad = cli_parse_long(v, 1, 1 << 20, &n_gen);
         else { fprintf(stderr, "mbench: unknown option '%s'\n", a); usage(); return 2; }
         if (bad) { fprintf(stderr, "mbench: bad value '%s' for %s\n", v, a); return 2; }
     }

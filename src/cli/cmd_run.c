@@ -33,15 +33,6 @@ static void usage(void) {
             "  --threads N       compute threads (default: SWIFTLET_THREADS, else all cores)\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_float(const char *s, float lo, float hi, float *out) {
     char *end;
     errno = 0;
@@ -75,14 +66,14 @@ static int parse_args(int argc, char **argv, run_opts *o) {
         if (!has_val) { fprintf(stderr, "run: option '%s' needs a value (or is unknown)\n", a); usage(); return 2; }
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
-        else if (!strcmp(a, "-n")) bad = parse_int(v, LONG_MIN, LONG_MAX, &o->n_gen);
+        else if (!strcmp(a, "-n")) bad = cli_parse_long(v, LONG_MIN, LONG_MAX, &o->n_gen);
         else if (!strcmp(a, "--temp")) bad = parse_float(v, 0, 100, &o->sp.temperature);
-        else if (!strcmp(a, "--top-k")) { bad = parse_int(v, 0, INT_MAX, &l); o->sp.top_k = (int)l; }
+        else if (!strcmp(a, "--top-k")) { bad = cli_parse_long(v, 0, INT_MAX, &l); o->sp.top_k = (int)l; }
         else if (!strcmp(a, "--top-p")) bad = parse_float(v, 1e-6f, 1, &o->sp.top_p);
         else if (!strcmp(a, "--min-p")) bad = parse_float(v, 0, 1, &o->sp.min_p);
         else if (!strcmp(a, "--repeat-penalty")) bad = parse_float(v, 1e-3f, 100, &o->sp.repeat_penalty);
-        else if (!strcmp(a, "--seed")) { bad = parse_int(v, 0, LONG_MAX, &l); o->sp.seed = (uint64_t)l; }
-        else if (!strcmp(a, "--threads")) bad = parse_int(v, 1, 1024, &o->threads);
+        else if (!strcmp(a, "--seed")) { bad = cli_parse_long(v, 0, LONG_MAX, &l); o->sp.seed = (uint64_t)l; }
+        else if (!strcmp(a, "--threads")) bad = cli_parse_long(v, 1, 1024, &o->threads);
         else { fprintf(stderr, "run: unknown option '%s'\n", a); usage(); return 2; }
         if (bad) { fprintf(stderr, "run: bad value '%s' for %s\n", v, a); return 2; }
         i++;

@@ -30,15 +30,6 @@ static void usage(void) {
             "  --threads N    compute threads (default: SWIFTLET_THREADS, else all cores)\n", SCORE_MAX_TOP);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 /* "1,2,3" -> malloc'd ids; returns the count or -1 (message printed). */
 static int parse_tokens(const char *s, int32_t **out) {
     size_t cap = 1;
@@ -93,8 +84,8 @@ int cli_score(int argc, char **argv) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) text = v;
         else if (!strcmp(a, "--tokens")) list = v;
-        else if (!strcmp(a, "--top")) { if (parse_long(v, 1, SCORE_MAX_TOP, &k)) { fprintf(stderr, "score: --top must be 1..%d\n", SCORE_MAX_TOP); return 2; } }
-        else if (!strcmp(a, "--threads")) { if (parse_long(v, 1, 1024, &threads)) { fprintf(stderr, "score: bad --threads '%s'\n", v); return 2; } }
+        else if (!strcmp(a, "--top")) { if (cli_parse_long(v, 1, SCORE_MAX_TOP, &k)) { fprintf(stderr, "score: --top must be 1..%d\n", SCORE_MAX_TOP); return 2; } }
+        else if (!strcmp(a, "--threads")) { if (cli_parse_long(v, 1, 1024, &threads)) { fprintf(stderr, "score: bad --threads '%s'\n", v); return 2; } }
         else { fprintf(stderr, "score: unknown option '%s'\n", a); usage(); return 2; }
     }
     if (!path || (!text) == (!list)) { fprintf(stderr, "score: -m MODEL and exactly one of -p TEXT / --tokens LIST are required\n"); usage(); return 2; }
