@@ -773,9 +773,11 @@ static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R)
     _Alignas(64) uint8_t wb[GEMM_ROWS][256]; \
     _Alignas(16) uint8_t sm[GEMM_ROWS][16]; \
     const __m256i lo4 = _mm256_set1_epi8(0x0F), v16 = _mm256_set1_epi8(16); \
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes; \
     for (int64_t b = 0; b < nb; b++) { \
         const uint8_t *xb = xg + b * QK_GBLK; \
         __m512i ai[GEMM_ROWS] = {0}, am[GEMM_ROWS] = {0}; \
+        gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK)); \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
             const uint8_t *qh = QH(&w[r][b]); \
             const __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256(); \
@@ -832,9 +834,11 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
         acc[r] = _mm512_setzero_ps();
     }
     _Alignas(64) uint8_t wb[GEMM_ROWS][256];
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *xb = xg + b * QK_GBLK;
         __m512i ai[GEMM_ROWS] = {0};
+        gemm_prefetch(pf + b * R * (int)sizeof(kq_block_q6_K), R * (int)sizeof(kq_block_q6_K));
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
             __m512i A, B;
             q6k_half(w[r][b].ql, w[r][b].qh, &A, &B);
