@@ -191,73 +191,102 @@ static void pack_groups(const kq_mm_impl *im, const float *X, int64_t n_in, int6
     }
 }
 
-/* Y[m] (n_tok, n_out[m]) = X · W[m]ᵀ for m < n_mat, all W[m] of one dtype and n_in: the
- * activations are converted once, and the output rows of all matrices, taken as one range,
- * are split over the threads of one parallel region. */
-static void matmul_multi(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
-                         int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch) {
-    int wi = kq_w_index(dtype);
-    int64_t be = kq_block_elems(dtype), rows = 0;
+/* What every thread of a matmul needs: Y[m] (n_tok, n_out[m]) = X · W[m]ᵀ for m < n_mat,
+ * all W[m] of one dtype and n_in; the output rows of all matrices, taken as one range, are
+ * split over the threads. */
+typedef struct mm_plan {
+    const kq_mm_impl *im;
+    kq_mm_args a;               /* all but W, n_out, Y, which are per matrix */
+    int n_mat;
+    const void *const *W;       /* (n_mat) */
+    const int64_t *n_out;       /* (n_mat) */
+    float *const *Y;            /* (n_mat) */
+    const float *X;             /* (n_tok, n_in) */
+    uint8_t *scratch;           /* 64-byte aligned */
+    int64_t rows, n_groups;     /* Σ n_out; 16-token groups */
+    bool gemm;
+} mm_plan;
+
+/* Fills *p; false (after an error message, with every Y zeroed when report) on an
+ * unsupported dtype or shape — a programmer error: the model validates them at load. */
+static bool mm_plan_init(mm_plan *p, const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W,
+                         const int64_t *n_out, int64_t n_in, const float *X, int64_t n_tok, float *const *Y,
+                         void *scratch, bool report) {
+    const int wi = kq_w_index(dtype);
+    const int64_t be = kq_block_elems(dtype);
+    int64_t rows = 0;
     for (int m = 0; m < n_mat; m++) rows += n_out[m] > 0 ? n_out[m] : 0;
     if (wi < 0 || n_in <= 0 || n_in % be || rows <= 0 || n_tok <= 0) {
-        /* programmer error: the model validates dtypes and shapes at load */
-        sw_error("kq_matmul: unsupported dtype %u or shape (%lld rows x %lld)", dtype, (long long)rows, (long long)n_in);
-        for (int m = 0; m < n_mat; m++)
-            if (n_out[m] > 0 && n_tok > 0) memset(Y[m], 0, (size_t)(n_out[m] * n_tok) * sizeof *Y[m]);
-        return;
+        if (report) {
+            sw_error("kq_matmul: unsupported dtype %u or shape (%lld rows x %lld)", dtype, (long long)rows, (long long)n_in);
+            for (int m = 0; m < n_mat; m++)
+                if (n_out[m] > 0 && n_tok > 0) memset(Y[m], 0, (size_t)(n_out[m] * n_tok) * sizeof *Y[m]);
+        }
+        return false;
     }
     const kq_mm_impl *im = &ops->mm[wi];
-    kq_mm_args a = {.w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in, .n_tok = n_tok};
-    /* the SIMD layouts use aligned loads; kq_matmul_scratch_bytes leaves 64 bytes to spare */
-    scratch = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    const bool gemm = im->gemm && n_tok >= im->gemm_min_tok;
-    const int64_t n_groups = (n_tok + KQ_GEMM_TOK - 1) / KQ_GEMM_TOK;
-    if (gemm) {
-        a.xq = scratch;
-        a.xq_row_bytes = round64(im->pack_bytes(n_in));
+    *p = (mm_plan){.im = im, .n_mat = n_mat, .W = W, .n_out = n_out, .Y = Y, .X = X, .rows = rows,
+                   .n_groups = (n_tok + KQ_GEMM_TOK - 1) / KQ_GEMM_TOK, .gemm = im->gemm && n_tok >= im->gemm_min_tok,
+                   /* the SIMD layouts use aligned loads; kq_matmul_scratch_bytes leaves 64 bytes to spare */
+                   .scratch = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
+                   .a = {.w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in, .n_tok = n_tok}};
+    if (p->gemm) {
+        p->a.xq = p->scratch;
+        p->a.xq_row_bytes = round64(im->pack_bytes(n_in));
     } else if (im->prep) {
-        a.xq = scratch;
-        a.xq_row_bytes = prep_row_bytes(im, dtype, n_in);
+        p->a.xq = p->scratch;
+        p->a.xq_row_bytes = prep_row_bytes(im, dtype, n_in);
     } else {
-        a.xq = (const uint8_t *)X;
-        a.xq_row_bytes = (size_t)n_in * sizeof(float);
+        p->a.xq = (const uint8_t *)X;
+        p->a.xq_row_bytes = (size_t)n_in * sizeof(float);
     }
     /* the layouts of every ISA fit the bound kq_matmul_scratch_bytes promised */
-    assert(!a.xq || a.xq == (const uint8_t *)X ||
-           (gemm ? (size_t)n_groups : (size_t)n_tok) * a.xq_row_bytes + 64 <= kq_matmul_scratch_bytes(dtype, n_in, n_tok));
-    int nth = sw_n_threads();
-    if ((rows + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK < nth) nth = (int)((rows + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK);
-#pragma omp parallel num_threads(nth) firstprivate(a)
-    {
-        const int ith = omp_get_thread_num(), nt = omp_get_num_threads();
-        if (gemm) {
-            pack_groups(im, X, n_in, n_tok, n_groups, scratch, a.xq_row_bytes, ith, nt);
+    assert(p->a.xq == (const uint8_t *)X ||
+           (p->gemm ? (size_t)p->n_groups : (size_t)n_tok) * p->a.xq_row_bytes + 64 <= kq_matmul_scratch_bytes(dtype, n_in, n_tok));
+    return true;
+}
+
+/* Thread ith of the nt threads of the current parallel region (all of which call it):
+ * converts its share of the activations, waits for the others, computes its rows. */
+static void mm_run(const mm_plan *p, int ith, int nt) {
+    const kq_mm_impl *im = p->im;
+    kq_mm_args a = p->a;
+    const int64_t n_in = a.n_in, n_tok = a.n_tok;
+    if (p->gemm) pack_groups(im, p->X, n_in, n_tok, p->n_groups, p->scratch, a.xq_row_bytes, ith, nt);
+    else if (im->prep)
+        for (int64_t t = ith; t < n_tok; t += nt) im->prep(p->X + t * n_in, p->scratch + (size_t)t * a.xq_row_bytes, n_in);
 #pragma omp barrier
-        } else if (im->prep) {
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n_tok; t++) im->prep(X + t * n_in, (uint8_t *)scratch + (size_t)t * a.xq_row_bytes, n_in);
-        }
-        int64_t r0, r1, base = 0;
-        thread_range(rows, ith, nt, &r0, &r1);
-        for (int m = 0; m < n_mat; base += n_out[m], m++) {
-            /* this thread's rows of matrix m */
-            const int64_t o0 = r0 > base ? r0 - base : 0, o1 = r1 - base < n_out[m] ? r1 - base : n_out[m];
-            if (o0 >= o1) continue;
-            a.W = W[m];
-            a.n_out = n_out[m];
-            a.Y = Y[m];
-            if (gemm) {
-                /* blocks of rows small enough to stay in cache while every group passes */
-                const int64_t rb = 96;
-                for (int64_t ob = o0; ob < o1; ob += rb) {
-                    int64_t oe = ob + rb < o1 ? ob + rb : o1;
-                    for (int64_t g = 0; g < n_groups; g++) im->gemm(&a, g, ob, oe);
-                }
-            } else {
-                im->rows(&a, o0, o1);
+    int64_t r0, r1, base = 0;
+    thread_range(p->rows, ith, nt, &r0, &r1);
+    for (int m = 0; m < p->n_mat; base += p->n_out[m], m++) {
+        /* this thread's rows of matrix m */
+        const int64_t o0 = r0 > base ? r0 - base : 0, o1 = r1 - base < p->n_out[m] ? r1 - base : p->n_out[m];
+        if (o0 >= o1) continue;
+        a.W = p->W[m];
+        a.n_out = p->n_out[m];
+        a.Y = p->Y[m];
+        if (p->gemm) {
+            /* blocks of rows small enough to stay in cache while every group passes */
+            const int64_t rb = 96;
+            for (int64_t ob = o0; ob < o1; ob += rb) {
+                int64_t oe = ob + rb < o1 ? ob + rb : o1;
+                for (int64_t g = 0; g < p->n_groups; g++) im->gemm(&a, g, ob, oe);
             }
+        } else {
+            im->rows(&a, o0, o1);
         }
     }
+}
+
+/* matmul_n on its own parallel region of up to sw_n_threads() threads. */
+static void matmul_multi(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
+                         int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch) {
+    mm_plan p;
+    if (!mm_plan_init(&p, ops, n_mat, dtype, W, n_out, n_in, X, n_tok, Y, scratch, true)) return;
+    int nth = sw_n_threads();
+    if ((p.rows + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK < nth) nth = (int)((p.rows + KQ_ROW_CHUNK - 1) / KQ_ROW_CHUNK);
+#pragma omp parallel num_threads(nth)
+    mm_run(&p, omp_get_thread_num(), omp_get_num_threads());
 }
 
 void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
@@ -278,6 +307,20 @@ void kq_matmul_n_ops(const kq_ops *ops, int n_mat, uint32_t dtype, const void *c
 void kq_matmul_n(int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out, int64_t n_in,
                  const float *X, int64_t n_tok, float *const *Y, void *scratch) {
     matmul_multi(kq_ops_get(), n_mat, dtype, W, n_out, n_in, X, n_tok, Y, scratch);
+}
+
+void kq_matmul_n_team_ops(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
+                          int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch) {
+    mm_plan p;
+    const int ith = omp_get_thread_num();
+    if (mm_plan_init(&p, ops, n_mat, dtype, W, n_out, n_in, X, n_tok, Y, scratch, ith == 0))
+        mm_run(&p, ith, omp_get_num_threads());
+#pragma omp barrier
+}
+
+void kq_matmul_n_team(int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out, int64_t n_in,
+                      const float *X, int64_t n_tok, float *const *Y, void *scratch) {
+    kq_matmul_n_team_ops(kq_ops_get(), n_mat, dtype, W, n_out, n_in, X, n_tok, Y, scratch);
 }
 
 void kq_matmul_ref(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,

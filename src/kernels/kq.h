@@ -110,6 +110,12 @@ void kq_matmul(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
  * range; scratch as for kq_matmul (the bound does not depend on n_out). */
 void kq_matmul_n(int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out, int64_t n_in,
                  const float *X, int64_t n_tok, float *const *Y, void *scratch);
+/* kq_matmul_n run by the team of the enclosing OpenMP parallel region instead of a region
+ * of its own: every thread of the team must call it with the same arguments; it returns
+ * when all of Y is written (it ends with a barrier). Saves a fork/join per product when a
+ * caller keeps one region open across many of them (a forward pass). */
+void kq_matmul_n_team(int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out, int64_t n_in,
+                      const float *X, int64_t n_tok, float *const *Y, void *scratch);
 /* Same contract, scalar reference (single thread, no SIMD): the tests' yardstick. */
 void kq_matmul_ref(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
                    const float *X, int64_t n_tok, float *Y, void *scratch);

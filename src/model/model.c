@@ -4,12 +4,14 @@
  * never copied; only the small 1-D norm/bias vectors are converted when not F32).
  *
  * Forward: embeddings (dequantized per token) -> per layer: RMSNorm, Q/K/V for all batch
- * rows in one matmul each, biases, RoPE, K/V written into the paged store through each
+ * rows in one matmul call (one activation conversion; gate/up likewise), biases, RoPE, K/V written into the paged store through each
  * sequence's block table, causal attention per (token, K/V head) in parallel, each job
  * serving the query heads of its GQA group (model_attn.h), output projection, residual
  * add fused with the next RMSNorm, SwiGLU FFN, residual -> final norm and output matmul
- * for the rows that asked for logits only. Every buffer lives in model_ws; nothing is
- * allocated inside model_forward.
+ * for the rows that asked for logits only. The whole pass is one OpenMP parallel region
+ * (matmuls through kq_matmul_n_team, loops as orphaned `omp for`): barriers between steps
+ * instead of a fork/join each. Every buffer lives in model_ws; nothing is allocated inside
+ * model_forward.
  *
  * Numerics follow the reference engine: with an F16 K/V store, q and the softmax weights
  * are rounded to F16 inside attention; with F16 weights the kernels round the activations
@@ -402,15 +404,14 @@ static void round_f16_rows(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = kq_f16_to_f32(kq_f32_to_f16(x[i]));
 }
 
-/* Y (n_tok, W.n_out) = X (n_tok, W.n_in) · Wᵀ (F16 weights: the kernel rounds X to F16). */
-static void matmul(model_ws *ws, const model_mat *W, const float *X, int64_t n_tok, float *Y) {
-    kq_matmul(W->dtype, W->data, W->n_out, W->n_in, X, n_tok, Y, ws->mm);
-}
+/* The helpers below run inside model_forward's one parallel region: every thread of the
+ * team calls each of them (their loops are split with orphaned `omp for`, whose implicit
+ * barrier ends each step), so a layer costs barriers instead of fork/joins. */
 
-/* Y[i] (n_tok, W[i]->n_out) = X · W[i]ᵀ for i < n, matrices sharing their input (Q/K/V,
- * gate/up): one kq_matmul_n call (one activation conversion, one parallel region) when
- * they have one dtype, else one kq_matmul each. */
-static void matmul_shared(model_ws *ws, int n, const model_mat *const *W, const float *X, int64_t n_tok, float *const *Y) {
+/* Y[i] (n_tok, W[i]->n_out) = X (n_tok, n_in) · W[i]ᵀ for i < n, matrices sharing their
+ * input (Q/K/V, gate/up): one kq_matmul_n_team call (one activation conversion) when they
+ * have one dtype, else one each. F16 weights: the kernel rounds X to F16. */
+static void matmul_team(model_ws *ws, int n, const model_mat *const *W, const float *X, int64_t n_tok, float *const *Y) {
     const void *data[3];
     int64_t n_out[3];
     bool same = n <= 3;
@@ -419,14 +420,15 @@ static void matmul_shared(model_ws *ws, int n, const model_mat *const *W, const 
         data[i] = W[i]->data;
         n_out[i] = W[i]->n_out;
     }
-    if (same) kq_matmul_n(n, W[0]->dtype, data, n_out, W[0]->n_in, X, n_tok, Y, ws->mm);
-    else for (int i = 0; i < n; i++) matmul(ws, W[i], X, n_tok, Y[i]);
+    if (same) kq_matmul_n_team(n, W[0]->dtype, data, n_out, W[0]->n_in, X, n_tok, Y, ws->mm);
+    else
+        for (int i = 0; i < n; i++) kq_matmul_n_team(1, W[i]->dtype, &W[i]->data, &W[i]->n_out, W[i]->n_in, X, n_tok, &Y[i], ws->mm);
 }
 
 /* Per batch row j: x[j] += delta[j] (when delta), then xn[j] = rmsnorm(x[j]) * w (when w).
  * One pass over the residual stream for the add and the next layer's norm. delta may be xn. */
 static void residual_norm(model_ws *ws, int T, int D, const float *delta, const float *w, float eps) {
-#pragma omp parallel for num_threads(ws->n_threads) if (T >= 16)
+#pragma omp for
     for (int j = 0; j < T; j++) {
         float *x = ws->x + (size_t)j * D;
         if (delta) kq_add(x, x, delta + (size_t)j * D, D);
@@ -458,15 +460,15 @@ static int check_batch(const model *m, const model_ws *ws, const model_kv *kv, c
     return SW_OK;
 }
 
-/* Attention for every (token, K/V head) pair of the batch, in parallel; each pair handles
- * the query heads of its GQA group (model_attn.h). */
+/* Attention for every (token, K/V head) pair of the batch, split over the team; each pair
+ * handles the query heads of its GQA group (model_attn.h). */
 static void attention(model_ws *ws, const model *m, const model_kv *kv, const model_batch *b, int il) {
     const model_config *c = &m->cfg;
     const int n_tok = b->n_tokens, HK = c->n_head_kv, hd = c->head_dim, group = c->n_head / c->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
     const int n_items = n_tok * HK;
     const size_t per_thread = (size_t)group * (size_t)ws->max_ctx;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_threads) if (n_items > 1)
+#pragma omp for schedule(dynamic, 1)
     for (int it = 0; it < n_items; it++) {
         int j = it / HK, g = it % HK;
         size_t qoff = (size_t)j * ws->q_dim + (size_t)g * group * hd;
@@ -483,46 +485,49 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
     if (rc) return rc;
     const model_config *c = &m->cfg;
     const int T = b->n_tokens, D = c->n_embd, QD = ws->q_dim, KD = ws->kv_dim, F = c->n_ff, hd = c->head_dim;
-    const int nt = ws->n_threads;
     const uint64_t erow = gguf_row_bytes(m->embd.dtype, D);
-    for (int j = 0; j < T; j++)
-        kq_dequantize_row(m->embd.dtype, (const char *)m->embd.data + (uint64_t)b->tokens[j] * erow, ws->x + (size_t)j * D, D);
-
-    residual_norm(ws, T, D, NULL, m->layers[0].attn_norm, c->rms_eps);
-    for (int il = 0; il < c->n_layer; il++) {
-        const model_layer *L = &m->layers[il];
-        matmul_shared(ws, 3, (const model_mat *[]){&L->wq, &L->wk, &L->wv}, ws->xn, T, (float *[]){ws->q, ws->k, ws->v});
-#pragma omp parallel for num_threads(nt) if (T >= 16)
-        for (int j = 0; j < T; j++) {
-            float *q = ws->q + (size_t)j * QD, *k = ws->k + (size_t)j * KD, *v = ws->v + (size_t)j * KD;
-            if (L->bq) { kq_add(q, q, L->bq, QD); kq_add(k, k, L->bk, KD); kq_add(v, v, L->bv, KD); }
-            kq_rope_heads(q, c->n_head, hd, b->pos[j], c->rope_theta, c->rope_neox);
-            kq_rope_heads(k, c->n_head_kv, hd, b->pos[j], c->rope_theta, c->rope_neox);
-            if (kv->dtype == GGUF_DTYPE_F16) round_f16_rows(q, QD);
-            const int32_t *bt = b->block_tables[b->seq[j]];
-            int blk = bt[b->pos[j] / kv->block_size], row = b->pos[j] % kv->block_size;
-            kq_store_kv(kv->dtype, model_kv_row(kv, kv->k, il, blk, row), k, KD);
-            kq_store_kv(kv->dtype, model_kv_row(kv, kv->v, il, blk, row), v, KD);
-        }
-        attention(ws, m, kv, b, il);
-        matmul(ws, &L->wo, ws->att, T, ws->xn);
-        residual_norm(ws, T, D, ws->xn, L->ffn_norm, c->rms_eps);
-        matmul_shared(ws, 2, (const model_mat *[]){&L->gate, &L->up}, ws->xn, T, (float *[]){ws->gate, ws->up});
-#pragma omp parallel for num_threads(nt) if (T >= 4)
+    int n_out = 0; /* rows that want logits, gathered to the front of xn */
+    /* one parallel region for the whole pass (see matmul_team) */
+#pragma omp parallel num_threads(ws->n_threads)
+    {
+#pragma omp for
         for (int j = 0; j < T; j++)
-            kq_silu_mul(ws->gate + (size_t)j * F, ws->gate + (size_t)j * F, ws->up + (size_t)j * F, F);
-        matmul(ws, &L->down, ws->gate, T, ws->xn);
-        residual_norm(ws, T, D, ws->xn, il + 1 < c->n_layer ? m->layers[il + 1].attn_norm : NULL, c->rms_eps);
+            kq_dequantize_row(m->embd.dtype, (const char *)m->embd.data + (uint64_t)b->tokens[j] * erow, ws->x + (size_t)j * D, D);
+        residual_norm(ws, T, D, NULL, m->layers[0].attn_norm, c->rms_eps);
+        for (int il = 0; il < c->n_layer; il++) {
+            const model_layer *L = &m->layers[il];
+            matmul_team(ws, 3, (const model_mat *[]){&L->wq, &L->wk, &L->wv}, ws->xn, T, (float *[]){ws->q, ws->k, ws->v});
+#pragma omp for
+            for (int j = 0; j < T; j++) {
+                float *q = ws->q + (size_t)j * QD, *k = ws->k + (size_t)j * KD, *v = ws->v + (size_t)j * KD;
+                if (L->bq) { kq_add(q, q, L->bq, QD); kq_add(k, k, L->bk, KD); kq_add(v, v, L->bv, KD); }
+                kq_rope_heads(q, c->n_head, hd, b->pos[j], c->rope_theta, c->rope_neox);
+                kq_rope_heads(k, c->n_head_kv, hd, b->pos[j], c->rope_theta, c->rope_neox);
+                if (kv->dtype == GGUF_DTYPE_F16) round_f16_rows(q, QD);
+                const int32_t *bt = b->block_tables[b->seq[j]];
+                int blk = bt[b->pos[j] / kv->block_size], row = b->pos[j] % kv->block_size;
+                kq_store_kv(kv->dtype, model_kv_row(kv, kv->k, il, blk, row), k, KD);
+                kq_store_kv(kv->dtype, model_kv_row(kv, kv->v, il, blk, row), v, KD);
+            }
+            attention(ws, m, kv, b, il);
+            matmul_team(ws, 1, (const model_mat *[]){&L->wo}, ws->att, T, (float *[]){ws->xn});
+            residual_norm(ws, T, D, ws->xn, L->ffn_norm, c->rms_eps);
+            matmul_team(ws, 2, (const model_mat *[]){&L->gate, &L->up}, ws->xn, T, (float *[]){ws->gate, ws->up});
+#pragma omp for
+            for (int j = 0; j < T; j++)
+                kq_silu_mul(ws->gate + (size_t)j * F, ws->gate + (size_t)j * F, ws->up + (size_t)j * F, F);
+            matmul_team(ws, 1, (const model_mat *[]){&L->down}, ws->gate, T, (float *[]){ws->xn});
+            residual_norm(ws, T, D, ws->xn, il + 1 < c->n_layer ? m->layers[il + 1].attn_norm : NULL, c->rms_eps);
+        }
+        /* final norm only for the rows that want logits */
+#pragma omp single
+        for (int j = 0; j < T; j++) {
+            bool want = b->logits ? b->logits[j] != 0 : j == T - 1;
+            if (!want) continue;
+            kq_rmsnorm(ws->xn + (size_t)n_out * D, ws->x + (size_t)j * D, m->output_norm, D, c->rms_eps);
+            n_out++;
+        }
+        if (n_out > 0) matmul_team(ws, 1, (const model_mat *[]){&m->output}, ws->xn, n_out, (float *[]){out});
     }
-
-    /* Final norm only for the rows that want logits, gathered to the front of xn. */
-    int n_out = 0;
-    for (int j = 0; j < T; j++) {
-        bool want = b->logits ? b->logits[j] != 0 : j == T - 1;
-        if (!want) continue;
-        kq_rmsnorm(ws->xn + (size_t)n_out * D, ws->x + (size_t)j * D, m->output_norm, D, c->rms_eps);
-        n_out++;
-    }
-    if (n_out > 0) matmul(ws, &m->output, ws->xn, n_out, out);
     return SW_OK;
 }

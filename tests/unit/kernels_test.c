@@ -410,8 +410,8 @@ static void test_matmul_tiny(const kq_ops *ops) {
     }
 }
 
-/* kq_matmul_n: three matrices of different heights sharing X (the threads' row ranges
- * straddle the matrix boundaries), each against its own reference product. */
+/* kq_matmul_n and kq_matmul_n_team: three matrices of different heights sharing X (the
+ * threads' row ranges straddle the matrix boundaries), each against its own reference. */
 static void test_matmul_multi(const kq_ops *ops) {
     const int64_t n_outs[3] = {37, 5, 64}, toks[] = {1, 4, 16, 20};
     for (int d = 0; d < N_DTYPES; d++) {
@@ -438,6 +438,20 @@ static void test_matmul_multi(const kq_ops *ops) {
                 kq_matmul_ref(dt, w[m], n_outs[m], n_in, x, nt, yr, scratch);
                 T_CHECK(close_rel(y[m], yr, n_outs[m] * nt, 2e-5f), "%s %s kq_matmul_n matrix %d n_tok=%lld", ops->name,
                         dname(dt), m, (long long)nt);
+            }
+            /* the team version inside a region of 1, 2 and 3 threads, twice in a row (the
+             * second call reuses the scratch the first one's slower threads may still read) */
+            for (int team = 1; team <= 3 && nt >= 2; team++) {
+                for (int m = 0; m < 3; m++)
+                    for (int64_t i = 0; i < n_outs[m] * nt; i++) y[m][i] = NAN;
+#pragma omp parallel num_threads(team)
+                for (int rep = 0; rep < 2; rep++)
+                    kq_matmul_n_team_ops(ops, 3, dt, (const void *const *)w, n_outs, n_in, x + rep * n_in, nt - rep, y, scratch);
+                for (int m = 0; m < 3; m++) {
+                    kq_matmul_ref(dt, w[m], n_outs[m], n_in, x + n_in, nt - 1, yr, scratch);
+                    T_CHECK(close_rel(y[m], yr, n_outs[m] * (nt - 1), 2e-5f), "%s %s kq_matmul_n_team (%d threads) matrix %d n_tok=%lld",
+                            ops->name, dname(dt), team, m, (long long)nt - 1);
+                }
             }
         }
         for (int m = 0; m < 3; m++) { free(w[m]); free(y[m]); }
