@@ -278,7 +278,7 @@ static void mm_run(const mm_plan *p, int ith, int nt) {
     }
 }
 
-/* matmul_n on its own parallel region of up to sw_n_threads() threads. */
+/* The products of the plan on a parallel region of its own, up to sw_n_threads() threads. */
 static void matmul_multi(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
                          int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch) {
     mm_plan p;
@@ -297,16 +297,6 @@ void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_o
 void kq_matmul(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
                float *Y, void *scratch) {
     kq_matmul_ops(kq_ops_get(), dtype, W, n_out, n_in, X, n_tok, Y, scratch);
-}
-
-void kq_matmul_n_ops(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
-                     int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch) {
-    matmul_multi(ops, n_mat, dtype, W, n_out, n_in, X, n_tok, Y, scratch);
-}
-
-void kq_matmul_n(int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out, int64_t n_in,
-                 const float *X, int64_t n_tok, float *const *Y, void *scratch) {
-    matmul_multi(kq_ops_get(), n_mat, dtype, W, n_out, n_in, X, n_tok, Y, scratch);
 }
 
 void kq_matmul_n_team_ops(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,

@@ -104,16 +104,14 @@ size_t kq_matmul_scratch_bytes(uint32_t dtype, int64_t n_in, int64_t n_tok);
  * sw_n_threads() OpenMP threads. */
 void kq_matmul(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
                const float *X, int64_t n_tok, float *Y, void *scratch);
-/* Several products of the same X in one call: Y[m] (n_tok, n_out[m]) = X · W[m]ᵀ for
- * m < n_mat, every W[m] (n_out[m], n_in) of the one dtype (e.g. a layer's Q, K and V).
- * X is converted once and the rows of all matrices are split over the threads as one
- * range; scratch as for kq_matmul (the bound does not depend on n_out). */
-void kq_matmul_n(int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out, int64_t n_in,
-                 const float *X, int64_t n_tok, float *const *Y, void *scratch);
-/* kq_matmul_n run by the team of the enclosing OpenMP parallel region instead of a region
- * of its own: every thread of the team must call it with the same arguments; it returns
- * when all of Y is written (it ends with a barrier). Saves a fork/join per product when a
- * caller keeps one region open across many of them (a forward pass). */
+/* Several products of the same X, run by the team of the enclosing OpenMP parallel region
+ * (a forward pass keeps one region open instead of a fork/join per product):
+ * Y[m] (n_tok, n_out[m]) = X · W[m]ᵀ for m < n_mat, every W[m] (n_out[m], n_in) of the one
+ * dtype (e.g. a layer's Q, K and V). X is converted once and the rows of all matrices are
+ * split over the threads as one range; scratch as for kq_matmul (the bound does not depend
+ * on n_out). Every thread of the team must call it with the same arguments; it returns
+ * when all of Y is written (it ends with a barrier). Outside a parallel region it runs on
+ * the calling thread alone. */
 void kq_matmul_n_team(int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out, int64_t n_in,
                       const float *X, int64_t n_tok, float *const *Y, void *scratch);
 /* Same contract, scalar reference (single thread, no SIMD): the tests' yardstick. */

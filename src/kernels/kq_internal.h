@@ -85,9 +85,6 @@ int kq_ops_for_isa(const char *name, kq_ops *ops);
 /* kq_matmul on an explicit table. */
 void kq_matmul_ops(const kq_ops *ops, uint32_t dtype, const void *W, int64_t n_out, int64_t n_in,
                    const float *X, int64_t n_tok, float *Y, void *scratch);
-/* kq_matmul_n on an explicit table. */
-void kq_matmul_n_ops(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
-                     int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch);
 /* kq_matmul_n_team on an explicit table. */
 void kq_matmul_n_team_ops(const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W, const int64_t *n_out,
                           int64_t n_in, const float *X, int64_t n_tok, float *const *Y, void *scratch);
