@@ -1071,10 +1071,10 @@ static void v_add(float *out, const float *a, const float *b, int64_t n) {
 }
 
 /* gemm_min_tok: from this many tokens on, one padded 16-token group beats the per-token
- * GEMV (the 16-lane group costs the same for 4 tokens as for 16). Q8_0 / Q4_0: 12, measured
- * on whole qwen2.5-0.5b decode steps (weights streaming from memory), where the GEMV's
- * 4-token tiles keep winning up to ~12 tokens; the others were measured on a cached
- * 4864x896 matrix alone. */
+ * GEMV (the 16-lane group costs the same for 4 tokens as for 16). Q8_0: 4, Q4_0: 6, measured
+ * on whole qwen2.5-0.5b decode steps (weights streaming from memory; Q8_0 at 4 tokens
+ * 23.5 -> 21 ms, at 8 44 -> 24 ms); Q5_0 / Q4_K / Q6_K checked the same way on the Q4_K_M
+ * file; Q5_1 / Q5_K were measured on a cached 4864x896 matrix alone. */
 void kq_ops_avx512(kq_ops *ops) {
     ops->name = "avx512";
     ops->mm[KQ_W_F32] = (kq_mm_impl){.rows = rows_f32};
@@ -1091,10 +1091,10 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->add = v_add;
     ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
                                       .pack = pack_q8_0, .gemm = gemm_q8_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
-                                      .gemm_min_tok = 12};
+                                      .gemm_min_tok = 4};
     ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q4_0,
                                       .pack = pack_q4_0, .gemm = gemm_q4_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
-                                      .gemm_min_tok = 12};
+                                      .gemm_min_tok = 6};
     ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
                                       .pack = pack_qk, .gemm = gemm_q4_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 7};
