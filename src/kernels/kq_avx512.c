@@ -381,14 +381,9 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
  * rows is one contiguous stretch of memory, so while it runs the stretch GEMM_PF_TILES
  * tiles ahead is prefetched in step with progress: at block b, the next R × block-bytes of
  * it (the hardware prefetcher alone leaves the R interleaved row streams stalling). */
-#ifndef GEMM_PF_TILES
 #define GEMM_PF_TILES 2
-#endif
-#ifndef GEMM_PF_HINT
-#define GEMM_PF_HINT _MM_HINT_T0
-#endif
 static inline void gemm_prefetch(const uint8_t *p, int nbytes) {
-    for (int i = 0; i < nbytes; i += 64) _mm_prefetch((const char *)p + i, GEMM_PF_HINT);
+    for (int i = 0; i < nbytes; i += 64) _mm_prefetch((const char *)p + i, _MM_HINT_T0);
 }
 #define GEMM_ROWS 6 /* most rows of a gemm tile (register budget: 6 int + 6 float accumulators + temporaries) */
 /* Rows [o0, o1) of group g: tiles of RMAIN rows, the remainder as 4 / 2 / 1-row tiles. */
