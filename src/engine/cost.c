@@ -7,9 +7,9 @@
 
 /* typical feature magnitudes: 1, 16 tokens, 4 logits rows, 4k attended positions */
 static const double SCALE[COST_NF] = {1.0, 16.0, 4.0, 4.0};
-/* ridge strength in scaled units: worth ~half an observation, so real steps dominate
+/* ridge strength in scaled units: worth a fifth of an observation, so real steps dominate
  * where they vary and the prior holds where they do not */
-#define RIDGE 0.5
+#define RIDGE 0.2
 #define ERR_ALPHA (1.0 / 32.0)
 
 static void features(const cost_shape *s, double f[COST_NF]) {
@@ -74,10 +74,13 @@ static void refit(cost_model *c) {
     for (int q = 0; q < COST_BUCKETS; q++)
         for (int i = 0; i < c->n_obs[q]; i++) {
             double u[COST_NF];
+            int age = (c->head[q] - 1 - i + COST_RING) % COST_RING; /* 0 = newest */
+            double w = exp2(-(double)age / COST_HALF_LIFE - (double)(c->n_total - c->when[q][i]) / COST_GLOBAL_LIFE);
+            if (w < 0.1) continue; /* stale: a squared error lets even a faint outlier pull the fit */
             for (int j = 0; j < COST_NF; j++) u[j] = c->x[q][i][j] / SCALE[j];
             for (int j = 0; j < COST_NF; j++) {
-                for (int k = 0; k < COST_NF; k++) a0[j][k] += u[j] * u[k];
-                b0[j] += u[j] * c->y[q][i];
+                for (int k = 0; k < COST_NF; k++) a0[j][k] += w * u[j] * u[k];
+                b0[j] += w * u[j] * c->y[q][i];
             }
         }
     for (int j = 0; j < COST_NF; j++) {
@@ -109,12 +112,13 @@ void cost_observe(cost_model *c, const cost_shape *s, double actual_ms) {
     if (!(actual_ms > 0) || !isfinite(actual_ms)) return;
     double pred = cost_predict(c, s);
     double err = fabs(pred - actual_ms) / actual_ms;
-    c->err_mean = c->n_total == 0 ? err : c->err_mean + ERR_ALPHA * (err - c->err_mean);
+    c->err_mean = c->n_err++ == 0 ? err : c->err_mean + ERR_ALPHA * (err - c->err_mean);
     c->last_pred_ms = pred;
     c->last_actual_ms = actual_ms;
     int q = s->tokens <= 1 ? 0 : s->tokens <= 4 ? 1 : s->tokens <= 16 ? 2 : s->tokens <= 48 ? 3 : s->tokens <= 128 ? 4 : 5;
     features(s, c->x[q][c->head[q]]);
     c->y[q][c->head[q]] = actual_ms;
+    c->when[q][c->head[q]] = c->n_total + 1; /* n_total after this observation */
     c->head[q] = (c->head[q] + 1) % COST_RING;
     if (c->n_obs[q] < COST_RING) c->n_obs[q]++;
     c->n_total++;
@@ -124,5 +128,5 @@ void cost_observe(cost_model *c, const cost_shape *s, double actual_ms) {
 void cost_set_prior_from_fit(cost_model *c) {
     memcpy(c->prior, c->theta, sizeof c->prior);
     c->err_mean = 0;
-    c->n_total = 0;
+    c->n_err = 0;
 }

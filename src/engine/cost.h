@@ -9,7 +9,11 @@
  * start-up calibration's fit, or a guess from the model's size before that), so the
  * model follows the machine online (other processes, thermal state). Observations are
  * kept per step-size bucket (COST_RING of each), so a long run of decode-only steps
- * cannot flush the few prefill steps that pin down the per-token cost.
+ * cannot flush the few prefill steps that pin down the per-token cost; within a bucket
+ * an observation's weight halves with every COST_HALF_LIFE newer ones and with every
+ * COST_GLOBAL_LIFE steps of any size, so a start-up profile taken while other processes
+ * were busy fades as soon as real steps of that size are seen, and within seconds of
+ * serving in any case.
  * Pure and single-threaded (the engine thread owns it); times are passed in, so tests
  * drive it with a simulated clock. Prefix `cost_`. */
 #ifndef SW_ENGINE_COST_H
@@ -19,6 +23,8 @@
 #define COST_NF 4      /* features: 1, tokens, logits rows, attended/1000 */
 #define COST_BUCKETS 6 /* step sizes (tokens): 1, 2-4, 5-16, 17-48, 49-128, more */
 #define COST_RING 16   /* observations kept per bucket for the online fit */
+#define COST_HALF_LIFE 8.0    /* newer observations in its bucket after which one counts half */
+#define COST_GLOBAL_LIFE 256.0 /* ... and steps of any size after which it counts half */
 
 typedef struct cost_shape {
     int tokens;        /* batch rows */
@@ -31,9 +37,11 @@ typedef struct cost_model {
     double prior[COST_NF];        /* ridge target */
     double x[COST_BUCKETS][COST_RING][COST_NF]; /* recent feature vectors per bucket */
     double y[COST_BUCKETS][COST_RING];          /* their measured step times, ms */
+    uint64_t when[COST_BUCKETS][COST_RING];     /* n_total when each was observed */
     int n_obs[COST_BUCKETS];                    /* valid ring entries per bucket */
     int head[COST_BUCKETS];                     /* next ring slot per bucket */
     uint64_t n_total;             /* observations ever made */
+    uint64_t n_err;               /* predictions scored into err_mean (since the prior) */
     double err_mean;              /* moving mean of |predicted - actual| / actual */
     double last_pred_ms, last_actual_ms;
 } cost_model;

@@ -565,6 +565,10 @@ static void sched_plan_slo(engine *e) {
          * also corrects a cost model that may be wrong) */
         bool alone = ahead == 0 && e->n_running == 0;
         if (!alone && isfinite(pc->deadline_ms) && eta > pc->deadline_ms) {
+            sw_debug("slo: late by %.0f ms: pending %d, ahead %d, rate %d tok/step of %.1f ms, base %.0f, seats %d "
+                     "(new #%d), running %d (%d decoding), release[0] %.0f ms", eta - pc->deadline_ms, pc->pending,
+                     ahead, rate, step, base, seats, n_new, e->n_running, n_dec,
+                     e->n_running ? e->release[0] : 0.0);
             if (!r->judged && e->cfg.slo_reject) {
                 char msg[200];
                 snprintf(msg, sizeof msg,

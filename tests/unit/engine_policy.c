@@ -68,6 +68,28 @@ static void test_cost(void) {
     T_CHECK(fabs(cost_predict(&c, &s1) - truth(th, &s1)) < 0.1 * truth(th, &s1), "128-token chunk after 500 decodes: %.1f vs %.1f",
             cost_predict(&c, &s1), truth(th, &s1));
 
+    /* a start-up profile taken on a busy machine (every step ~400 ms too slow): a
+     * thousand real steps (10-50 s of serving) bring the predictions back */
+    cost_init(&c, prior);
+    for (int i = 0; i < 12; i++) {
+        cost_shape cs = {.tokens = i < 6 ? 1 + 3 * i : 16 * i, .rows = i < 6 ? 1 + 3 * i : 1, .attended = 500.0 * i};
+        cost_observe(&c, &cs, truth(th, &cs) + 400.0);
+    }
+    cost_set_prior_from_fit(&c);
+    for (int i = 0; i < 1000; i++) {
+        cost_shape dd = {.tokens = 1 + i % 8, .rows = 1 + i % 8, .attended = 300.0 * (1 + i % 8)};
+        cost_observe(&c, &dd, truth(th, &dd));
+        if (i % 8 == 0) {
+            cost_shape pf = {.tokens = 100 + i % 28, .rows = 1, .attended = 5000};
+            cost_observe(&c, &pf, truth(th, &pf));
+        }
+    }
+    cost_shape d4 = {.tokens = 4, .rows = 4, .attended = 1200};
+    T_CHECK(fabs(cost_predict(&c, &s1) - truth(th, &s1)) < 0.15 * truth(th, &s1), "busy profile, 128 tokens: %.1f vs %.1f",
+            cost_predict(&c, &s1), truth(th, &s1));
+    T_CHECK(fabs(cost_predict(&c, &d4) - truth(th, &d4)) < 0.15 * truth(th, &d4), "busy profile, 4 decodes: %.1f vs %.1f",
+            cost_predict(&c, &d4), truth(th, &d4));
+
     /* a decreasing trend in the data must not produce a negative cost per token */
     cost_init(&c, prior);
     for (int i = 0; i < 64; i++) {
