@@ -527,24 +527,27 @@ static void sched_plan_slo(engine *e) {
         seats++;
     cost_shape dsh = {.tokens = e->n_running, .rows = e->n_running, .attended = ctx_sum};
     double dec_step = cost_predict(&e->cost, &dsh);
-    /* the prefill rate to expect: the budget once the decodes' slack is spent (steps held
-     * to the tightest TPOT); when that leaves nothing, prefill waits for the first
-     * running request to end and then runs at the full budget */
-    int rate = pol_prefill_budget(&e->cost, n_dec, dec_att, tpot_cap * POL_STEP_MARGIN, room);
+    /* the prefill rate to expect: this step's budget (which may spend the decodes'
+     * accumulated slack), then the steady budget once the slack is spent (steps held to
+     * the tightest TPOT); when that leaves nothing, the rest waits for the first running
+     * request to end and then runs at the full budget */
+    int steady = pol_prefill_budget(&e->cost, n_dec, dec_att, tpot_cap * POL_STEP_MARGIN, room);
     for (int i = 0; i < e->n_running; i++) {
         engine_req *r = e->running[i];
         int left = r->max_tokens - (r->n_tokens - r->n_prompt) +
-                   (r->n_tokens - 1 - r->n_computed) / (rate > 0 ? rate : ENGINE_MIN_CHUNK);
+                   (r->n_tokens - 1 - r->n_computed) / (steady > 0 ? steady : ENGINE_MIN_CHUNK);
         e->release[i] = (left > 0 ? left : 1) * dec_step;
     }
     qsort(e->release, (size_t)e->n_running, sizeof *e->release, cmp_double);
-    double base = 0;
-    if (rate < 1) {
-        rate = room > 0 ? room : 1;
-        base = e->n_running ? e->release[0] : 0;
+    pol_rate pr = {.now_tokens = budget, .steady_tokens = steady};
+    if (steady < 1) {
+        pr.steady_tokens = room > 0 ? room : 1;
+        pr.wait_ms = e->n_running ? e->release[0] : 0;
     }
-    cost_shape sh = {.tokens = n_dec + rate, .rows = n_dec + 1, .attended = dec_att};
-    double step = cost_predict(&e->cost, &sh);
+    cost_shape sh = {.tokens = n_dec + budget, .rows = n_dec + 1, .attended = dec_att};
+    pr.now_step_ms = cost_predict(&e->cost, &sh);
+    sh.tokens = n_dec + pr.steady_tokens;
+    pr.steady_step_ms = cost_predict(&e->cost, &sh);
     int ahead = 0, n_new = 0;
     bool demoted = false;
     for (int c = 0; c < n_cand; c++) {
@@ -554,10 +557,10 @@ static void sched_plan_slo(engine *e) {
             if (!r->judged) req_accept(r);
             continue;
         }
-        double eta = base + pol_eta_ms(ahead + pc->pending, rate, step);
+        double eta = pol_prefill_eta_ms(&pr, ahead + pc->pending);
         if (pc->idx < 0) { /* waiting: it needs a seat first */
             double seat = n_new >= seats ? pol_seat_wait_ms(e->release, e->n_running, n_new - seats) : 0;
-            double own = seat + pol_eta_ms(pc->pending, rate, step);
+            double own = seat + pol_prefill_eta_ms(&pr, pc->pending);
             if (own > eta) eta = own;
         }
         eta = now + eta * POL_TTFT_MARGIN;
@@ -565,9 +568,10 @@ static void sched_plan_slo(engine *e) {
          * also corrects a cost model that may be wrong) */
         bool alone = ahead == 0 && e->n_running == 0;
         if (!alone && isfinite(pc->deadline_ms) && eta > pc->deadline_ms) {
-            sw_debug("slo: late by %.0f ms: pending %d, ahead %d, rate %d tok/step of %.1f ms, base %.0f, seats %d "
-                     "(new #%d), running %d (%d decoding), release[0] %.0f ms", eta - pc->deadline_ms, pc->pending,
-                     ahead, rate, step, base, seats, n_new, e->n_running, n_dec,
+            sw_debug("slo: late by %.0f ms: pending %d, ahead %d, %d tokens now (%.1f ms), then %d per %.1f ms step "
+                     "after %.0f ms, seats %d (new #%d), running %d (%d decoding), release[0] %.0f ms",
+                     eta - pc->deadline_ms, pc->pending, ahead, pr.now_tokens, pr.now_step_ms, pr.steady_tokens,
+                     pr.steady_step_ms, pr.wait_ms, seats, n_new, e->n_running, n_dec,
                      e->n_running ? e->release[0] : 0.0);
             if (!r->judged && e->cfg.slo_reject) {
                 char msg[200];

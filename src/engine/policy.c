@@ -48,6 +48,13 @@ double pol_eta_ms(int tokens, int per_step, double step) {
     return (double)((tokens + per_step - 1) / per_step) * step;
 }
 
+double pol_prefill_eta_ms(const pol_rate *r, int tokens) {
+    if (tokens <= 0) return 0;
+    if (r->now_tokens >= tokens) return r->now_step_ms;
+    double t = r->now_tokens > 0 ? r->now_step_ms : 0;
+    return t + r->wait_ms + pol_eta_ms(tokens - (r->now_tokens > 0 ? r->now_tokens : 0), r->steady_tokens, r->steady_step_ms);
+}
+
 double pol_seat_wait_ms(const double *release_ms, int n, int idx) {
     if (n <= 0 || idx < 0) return 0;
     return release_ms[idx % n] + (double)(idx / n) * release_ms[n - 1];

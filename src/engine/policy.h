@@ -62,6 +62,18 @@ bool pol_decode_fits(const cost_model *c, int n_seqs, double ctx, double tpot_ms
  * step_ms each (per_step <= 0: never, INFINITY). */
 double pol_eta_ms(int tokens, int per_step, double step_ms);
 
+/* The prefill rate ahead: this step takes now_tokens (its budget may spend the decodes'
+ * accumulated slack); later steps take steady_tokens each, starting after wait_ms. */
+typedef struct pol_rate {
+    int now_tokens;       /* this step's prefill budget (>= 0) */
+    double now_step_ms;
+    int steady_tokens;    /* per later step (>= 1) */
+    double steady_step_ms;
+    double wait_ms;       /* before the later steps start (decodes leave no room until one ends) */
+} pol_rate;
+/* Predicted ms until `tokens` prefill tokens are done at rate r. */
+double pol_prefill_eta_ms(const pol_rate *r, int tokens);
+
 /* Predicted wait (ms) for a seat in the running batch of the idx-th (0-based) waiting
  * request beyond the seats free now, when the running requests release theirs after
  * release_ms[0..n) (ascending): the idx-th release; past the last one, requests are

@@ -136,6 +136,13 @@ static void test_limits(void) {
     T_CHECK(fabs(pol_eta_ms(300, 128, 40.0) - 120.0) < 1e-9, "eta");
     T_CHECK(pol_eta_ms(0, 128, 40.0) == 0, "eta of nothing");
     T_OK(isinf(pol_eta_ms(10, 0, 40.0)));
+    /* 100 tokens now (200 ms), then 30 per 50 ms step after a 1 s wait */
+    pol_rate pr = {.now_tokens = 100, .now_step_ms = 200, .steady_tokens = 30, .steady_step_ms = 50, .wait_ms = 1000};
+    T_CHECK(pol_prefill_eta_ms(&pr, 80) == 200, "fits this step");
+    T_CHECK(pol_prefill_eta_ms(&pr, 160) == 200 + 1000 + 100, "rest at the steady rate: %g", pol_prefill_eta_ms(&pr, 160));
+    pr.now_tokens = 0;
+    T_CHECK(pol_prefill_eta_ms(&pr, 30) == 1050, "no budget now");
+    T_CHECK(pol_prefill_eta_ms(&pr, 0) == 0, "nothing to do");
     /* seats released at 100, 300, 500 ms: the 4th waiting request gets the first seat's
      * second turn */
     const double rel[3] = {100, 300, 500};
