@@ -16,6 +16,7 @@
 # BENCH_PORT (default: first free of 18080..18099), SWIFTLET_THREADS (passed through),
 # BENCH_PRESET (default qwen2.5-0.5b; e.g. `BENCH_PRESET=tiny make bench` is a one-minute
 # smoke run of the whole pipeline — its figures are not comparable with llama.cpp's),
+# BENCH_WORKLOADS (default "chat-shared-prefix mixed-lengths": the serving sweep's workloads),
 # BENCH_SWEEP_MULT (default 0.5,1,2,3,4,6: sweep rates as multiples of the single-stream
 # request rate), BENCH_SWEEP_REQUESTS (default 24 per rate), BENCH_SLO_TTFT_X and
 # BENCH_SLO_TPOT_X (default 3 and 3: SLOs as multiples of single-stream TTFT / TPOT p50),
@@ -155,7 +156,7 @@ serve_sweep() {
   # sweep timeouts share what is left of the budget by weight (mixed-lengths runs about
   # twice as long as chat-shared-prefix); weight still to come:
   wleft=6
-  for wl in chat-shared-prefix mixed-lengths; do
+  for wl in ${BENCH_WORKLOADS:-chat-shared-prefix mixed-lengths}; do
     # weight, and the "short prompt" threshold for the short-prompt TTFT: every
     # chat-shared-prefix prompt holds a ~300-token system prompt, so there short means
     # <= 512 tokens (a first turn, 320-380 tokens, or a short second one)
