@@ -126,6 +126,7 @@ struct engine {
     pol_fair fair;         /* per-tenant virtual token counters */
     pol_decode *pdec;      /* (max_seqs) slo: the step's decodes */
     pol_cand *cand;        /* (cand_cap) slo: the step's prefill candidates */
+    engine_req **cand_req; /* (cand_cap) slo: the request of candidate idx (NULL once refused) */
     double *release;       /* (max_seqs) slo: predicted ms until each running request ends */
     int cand_cap;
     uint64_t n_arrivals, n_rejected, n_best_effort;
@@ -443,12 +444,15 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Grows the candidate arrays to hold n (amortized: no allocation in steady state). */
 static int ensure_cand(engine *e, int n) {
     if (n <= e->cand_cap) return SW_OK;
     int cap = n > 2 * e->cand_cap ? n : 2 * e->cand_cap;
     pol_cand *c = realloc(e->cand, (size_t)cap * sizeof *c);
-    if (!c) return SW_ERR_NOMEM;
-    e->cand = c;
+    if (c) e->cand = c;
+    engine_req **q = c ? realloc(e->cand_req, (size_t)cap * sizeof *q) : NULL;
+    if (!q) return SW_ERR_NOMEM;
+    e->cand_req = q;
     e->cand_cap = cap;
     return SW_OK;
 }
@@ -487,30 +491,20 @@ static void sched_plan_slo(engine *e) {
     int budget = pol_prefill_budget(&e->cost, n_dec, dec_att, limit, room);
     /* c. candidates */
     if (ensure_cand(e, e->n_running + e->n_waiting) != SW_OK) return;
+    /* running ones first: candidate idx < n_started is partially prefilled, the rest wait */
     int n_cand = 0;
-    for (int i = 0; i < e->n_running; i++) {
-        engine_req *r = e->running[i];
-        if (is_decoding(r)) continue;
-        e->cand[n_cand++] = (pol_cand){.idx = i, .pending = r->n_tokens - r->n_computed,
-                                       .deadline_ms = r->n_tokens > r->n_prompt ? -INFINITY : r->deadline_ms,
-                                       .arrival = r->arrival, .best_effort = r->best_effort,
-                                       .over = pol_fair_over(&e->fair, r->tenant)};
+    for (int i = 0; i < e->n_running; i++)
+        if (!is_decoding(e->running[i])) e->cand_req[n_cand++] = e->running[i];
+    const int n_started = n_cand;
+    for (engine_req *r = e->wait_head; r; r = r->next) e->cand_req[n_cand++] = r;
+    for (int c = 0; c < n_cand; c++) {
+        engine_req *r = e->cand_req[c];
+        int pending = r->n_tokens - (c < n_started ? r->n_computed : kv_prefix_lookup(e->kv, r->tokens, r->n_tokens));
+        e->cand[c] = (pol_cand){.idx = c, .pending = pending > 1 ? pending : 1,
+                                .deadline_ms = r->n_tokens > r->n_prompt ? -INFINITY : r->deadline_ms,
+                                .arrival = r->arrival, .best_effort = r->best_effort,
+                                .over = pol_fair_over(&e->fair, r->tenant)};
     }
-    int n_started = n_cand;
-    int k = 0;
-    for (engine_req *r = e->wait_head; r; r = r->next, k++) {
-        int pending = r->n_tokens - kv_prefix_lookup(e->kv, r->tokens, r->n_tokens);
-        if (pending < 1) pending = 1;
-        e->cand[n_cand++] = (pol_cand){.idx = -1 - k, .pending = pending,
-                                       .deadline_ms = r->n_tokens > r->n_prompt ? -INFINITY : r->deadline_ms,
-                                       .arrival = r->arrival, .best_effort = r->best_effort,
-                                       .over = pol_fair_over(&e->fair, r->tenant)};
-    }
-    /* waiting requests by position (cand idx -1-k refers to the k-th waiting one) */
-    engine_req **wait = malloc((size_t)(e->n_waiting > 0 ? e->n_waiting : 1) * sizeof *wait);
-    if (!wait) return;
-    k = 0;
-    for (engine_req *r = e->wait_head; r; r = r->next) wait[k++] = r;
     pol_order(e->cand, n_cand, e->cfg.short_prompt);
     /* seats: how many more sequences the batch takes now (max_seqs, decode capacity), and
      * when running ones will release theirs (tokens left x a decode step) */
@@ -552,13 +546,14 @@ static void sched_plan_slo(engine *e) {
     bool demoted = false;
     for (int c = 0; c < n_cand; c++) {
         pol_cand *pc = &e->cand[c];
-        engine_req *r = pc->idx >= 0 ? e->running[pc->idx] : wait[-1 - pc->idx];
+        engine_req *r = e->cand_req[pc->idx];
+        bool started = pc->idx < n_started;
         if (pc->best_effort) {
             if (!r->judged) req_accept(r);
             continue;
         }
         double eta = pol_prefill_eta_ms(&pr, ahead + pc->pending);
-        if (pc->idx < 0) { /* waiting: it needs a seat first */
+        if (!started) { /* waiting: it needs a seat first */
             double seat = n_new >= seats ? pol_seat_wait_ms(e->release, e->n_running, n_new - seats) : 0;
             double own = seat + pol_prefill_eta_ms(&pr, pc->pending);
             if (own > eta) eta = own;
@@ -579,7 +574,7 @@ static void sched_plan_slo(engine *e) {
                          "slo: predicted time to first token %.0f ms (with a 20%% margin) exceeds the objective of %g ms "
                          "(%d prompt tokens to compute ahead of it)",
                          eta - r->timing.t_submit_ms, r->ttft_ms, ahead);
-                pc->idx = INT32_MIN; /* gone */
+                e->cand_req[pc->idx] = NULL; /* gone */
                 e->n_rejected++;
                 req_end(e, r, ENGINE_FINISH_REJECTED, msg);
                 continue;
@@ -592,17 +587,16 @@ static void sched_plan_slo(engine *e) {
         }
         if (!r->judged) req_accept(r);
         ahead += pc->pending;
-        n_new += pc->idx < 0;
+        n_new += !started;
     }
     if (demoted) pol_order(e->cand, n_cand, e->cfg.short_prompt);
     /* d. budget to candidates in order */
     int admitted_any_prefill = 0;
     for (int c = 0; c < n_cand && !preempted; c++) {
-        pol_cand *pc = &e->cand[c];
-        if (pc->idx == INT32_MIN) continue;
-        if (pc->idx >= 0) {
+        engine_req *r = e->cand_req[e->cand[c].idx];
+        if (!r) continue;
+        if (e->cand[c].idx < n_started) {
             /* a partially prefilled request: a chunk, never less than ENGINE_MIN_CHUNK */
-            engine_req *r = e->running[pc->idx];
             int floor = budget > ENGINE_MIN_CHUNK ? budget : ENGINE_MIN_CHUNK;
             int want = r->n_tokens - r->n_computed;
             if (want > floor) want = floor;
@@ -619,7 +613,6 @@ static void sched_plan_slo(engine *e) {
             continue;
         }
         if (budget < 1 || e->n_running >= e->cfg.max_seqs) continue;
-        engine_req *r = wait[-1 - pc->idx];
         double cap = r->tpot_ms > 0 && r->tpot_ms < tpot_cap ? r->tpot_ms : tpot_cap;
         double ctx = (ctx_sum + r->n_tokens) / (e->n_running + 1);
         if (e->n_running > 0 && !pol_decode_fits(&e->cost, e->n_running + 1, ctx, cap)) continue;
@@ -631,7 +624,6 @@ static void sched_plan_slo(engine *e) {
         ctx_sum += r->n_tokens;
         admitted_any_prefill++;
     }
-    free(wait);
     /* Nothing could run although requests are held (every prefill blocked on KV): make
      * room the fcfs way, by preempting the newest. */
     if (e->n_sched == 0 && e->n_running > 0 && n_started > 0 && !admitted_any_prefill && !preempted) preempt_newest(e);
@@ -807,6 +799,7 @@ static void engine_free(engine *e) {
     free(e->toks);
     free(e->release);
     free(e->cand);
+    free(e->cand_req);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
