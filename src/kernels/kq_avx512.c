@@ -623,11 +623,6 @@ static inline __m128i q4k_scales(const uint8_t *sc12) {
 
 /* ---- Q4_K / Q6_K GEMV ----------------------------------------------------------- */
 
-/* The 5th bits of a K-quant block: none for Q4_K; Q5_K's qh (element 64j+l: bit 2j of
- * qh[l], 64j+32+l: bit 2j+1). */
-static inline const uint8_t *qh_q4_K(const kq_block_q4_K *b) { (void)b; return NULL; }
-static inline const uint8_t *qh_q5_K(const kq_block_q5_K *b) { return b->qh; }
-
 /* Q4_K / Q5_K GEMV (QH: the block's 5th bits or NULL). */
 #define DEF_ROWS_QK45(NAME, BLK, QH) \
 static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { \

@@ -133,4 +133,9 @@ int64_t kq_block_bytes(uint32_t dtype);
 /* Activation row bytes of the standard (non-gemm) format for a dtype. */
 size_t kq_act_row_bytes(uint32_t dtype, int64_t n_in);
 
+/* The 5th bits of a K-quant block, for the SIMD Q4_K/Q5_K kernels shared by one macro:
+ * none for Q4_K; Q5_K's qh (element 64j+l: bit 2j of qh[l], 64j+32+l: bit 2j+1). */
+static inline const uint8_t *qh_q4_K(const kq_block_q4_K *b) { (void)b; return NULL; }
+static inline const uint8_t *qh_q5_K(const kq_block_q5_K *b) { return b->qh; }
+
 #endif
