@@ -42,9 +42,9 @@ typedef struct model_layer {
     model_mat wq;           /* (n_head*head_dim, n_embd) */
     model_mat wk;           /* (kv_dim, n_embd) */
     model_mat wv;           /* (kv_dim, n_embd) */
-    const float *bq;        /* (n_head*head_dim) qwen2 only, else NULL */
-    const float *bk;        /* (kv_dim) qwen2 only, else NULL */
-    const float *bv;        /* (kv_dim) qwen2 only, else NULL */
+    const float *bq;        /* (n_head*head_dim) or NULL: required for qwen2, optional for llama */
+    const float *bk;        /* (kv_dim) or NULL; each bias stands alone */
+    const float *bv;        /* (kv_dim) or NULL */
     model_mat wo;           /* (n_embd, n_head*head_dim) */
     const float *ffn_norm;  /* (n_embd) */
     model_mat gate;         /* (n_ff, n_embd) */
@@ -239,12 +239,15 @@ static uint32_t main_dtype(const model *m) {
     return best;
 }
 
-int model_load(const char *path, model **out, sw_err *err) {
+int model_load_gguf(gguf_ctx *g, model **out, sw_err *err) {
     *out = NULL;
     model *m = calloc(1, sizeof *m);
-    if (!m) return sw_err_set(err, SW_ERR_NOMEM, "model: out of memory");
-    int rc = gguf_open(path, &m->g, err);
-    if (rc) goto fail;
+    if (!m) {
+        gguf_close(g);
+        return sw_err_set(err, SW_ERR_NOMEM, "model: out of memory");
+    }
+    m->g = g;
+    int rc;
     if ((rc = read_config(m, err))) goto fail;
     model_config *c = &m->cfg;
     const gguf_tensor *te;
@@ -268,12 +271,20 @@ int model_load(const char *path, model **out, sw_err *err) {
     *out = m;
     return SW_OK;
 fail:
-    if (err && err->msg[0] && strncmp(err->msg, path, strlen(path)) != 0) {
+    model_free(m);
+    return rc;
+}
+
+int model_load(const char *path, model **out, sw_err *err) {
+    *out = NULL;
+    gguf_ctx *g;
+    int rc = gguf_open(path, &g, err);
+    if (!rc) rc = model_load_gguf(g, out, err);
+    if (rc && err && err->msg[0] && strncmp(err->msg, path, strlen(path)) != 0) {
         char tmp[sizeof err->msg];
         snprintf(tmp, sizeof tmp, "%.200s: %.300s", path, err->msg);
         memcpy(err->msg, tmp, sizeof tmp);
     }
-    model_free(m);
     return rc;
 }
 
@@ -500,7 +511,10 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
 #pragma omp for
             for (int j = 0; j < T; j++) {
                 float *q = ws->q + (size_t)j * QD, *k = ws->k + (size_t)j * KD, *v = ws->v + (size_t)j * KD;
-                if (L->bq) { kq_add(q, q, L->bq, QD); kq_add(k, k, L->bk, KD); kq_add(v, v, L->bv, KD); }
+                /* each bias is optional on its own (a file may carry any subset) */
+                if (L->bq) kq_add(q, q, L->bq, QD);
+                if (L->bk) kq_add(k, k, L->bk, KD);
+                if (L->bv) kq_add(v, v, L->bv, KD);
                 kq_rope_heads(q, c->n_head, hd, b->pos[j], c->rope_theta, c->rope_neox);
                 kq_rope_heads(k, c->n_head_kv, hd, b->pos[j], c->rope_theta, c->rope_neox);
                 if (kv->dtype == GGUF_DTYPE_F16) round_f16_rows(q, QD);

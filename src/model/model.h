@@ -65,6 +65,9 @@ typedef struct model model;
 
 /* Loads path (mmap). Unknown arch / missing tensor / unsupported dtype -> clear error. */
 int model_load(const char *path, model **out, sw_err *err);
+/* The same from an open GGUF (e.g. gguf_parse of a memory image): takes ownership of g
+ * (closed by model_free, or at once when loading fails). */
+int model_load_gguf(gguf_ctx *g, model **out, sw_err *err);
 void model_free(model *m);
 const model_config *model_get_config(const model *m);
 const gguf_ctx *model_gguf(const model *m); /* borrowed: tokenizer reads its metadata */

@@ -2,16 +2,21 @@
  * shared models, clear errors for a missing file, a non-GGUF file, a vocab-only file, an
  * unknown architecture, a wrong tensor shape and an unsupported tensor type (files written
  * with the gguf writer), the K/V row layout of model.h, bad batches refused (token, position,
- * sequence, block id, size), and weights borrowed from the mapping, not copied. */
+ * sequence, block id, size), weights borrowed from the mapping, not copied, and every
+ * subset of the optional q/k/v biases loading and being applied. */
 #include "kernels/kq.h"
 #include "model/model.h"
 #include "t.h"
+#include <math.h>
 #include <stdint.h>
 
 #define TMP "/tmp/swiftlet_model_test.gguf"
 
 /* A tiny llama file: D=32, 1 layer, 2 heads, 1 kv head, ff 64, vocab 16. Knobs break it. */
-typedef struct knobs { const char *arch; int64_t bad_q_rows; uint32_t ffn_dtype; bool drop_output_norm; } knobs;
+typedef struct knobs {
+    const char *arch; int64_t bad_q_rows; uint32_t ffn_dtype; bool drop_output_norm;
+    unsigned biases; /* bit 0: attn_q.bias, 1: attn_k.bias, 2: attn_v.bias */
+} knobs;
 
 static int write_model(const knobs *k) {
     enum { D = 32, F = 64, V = 16, KD = 16 };
@@ -30,7 +35,7 @@ static int write_model(const knobs *k) {
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
     gguf_writer_set_f32(w, key, 1e-5f);
     static float buf[V * F * 2];
-    for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++) buf[i] = (float)((i * 37) % 11) * 0.01f - 0.05f;
+    for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++) buf[i] = (float)(((uint32_t)i * 2654435761u >> 9) % 1000) / 500.0f - 1.0f;
     static uint8_t qbuf[F * D];
     struct { const char *name; int64_t ne0, ne1; uint32_t dt; } ts[] = {
         {"token_embd.weight", D, V, GGUF_DTYPE_F32},
@@ -52,6 +57,14 @@ static int write_model(const knobs *k) {
         const void *data = ts[i].dt == GGUF_DTYPE_F32 ? (const void *)buf : (const void *)qbuf;
         if (nb == 0) nb = (uint64_t)ne[0] * (uint64_t)ne[1]; /* a dtype the writer cannot size: raw bytes */
         gguf_writer_add_tensor(w, ts[i].name, ts[i].dt, ts[i].ne1 > 1 ? 2 : 1, ne, data, nb);
+    }
+    static const char *bias_names[3] = {"blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.0.attn_v.bias"};
+    static float bias[D];
+    for (int i = 0; i < D; i++) bias[i] = (float)(i % 7) * 3.0f - 9.0f;
+    for (int b = 0; b < 3; b++) {
+        if (!(k->biases & (1u << b))) continue;
+        int64_t ne[1] = {b == 0 ? D : KD};
+        gguf_writer_add_tensor(w, bias_names[b], GGUF_DTYPE_F32, 1, ne, bias, (uint64_t)ne[0] * sizeof(float));
     }
     sw_err e = {0};
     int rc = gguf_writer_write(w, TMP, &e);
@@ -99,6 +112,55 @@ static void test_errors(void) {
     k = (knobs){.ffn_dtype = GGUF_DTYPE_F32, .drop_output_norm = true};
     T_EQ_INT(write_model(&k), SW_OK);
     expect_load_error(TMP, SW_ERR_FORMAT, "output_norm.weight");
+    unlink(TMP);
+}
+
+/* Logits (16) of the last of 3 tokens run through the current TMP file. */
+static int forward_tmp(float *out, sw_err *e) {
+    model *m;
+    int rc = model_load(TMP, &m, e);
+    if (rc) return rc;
+    model_kv *kv = NULL;
+    model_ws *ws = NULL;
+    rc = model_kv_create(model_get_config(m), GGUF_DTYPE_F32, 4, 2, &kv, e);
+    if (!rc) rc = model_ws_create(m, 3, 8, &ws, e);
+    int32_t tokens[3] = {1, 5, 9}, pos[3] = {0, 1, 2}, seq[3] = {0, 0, 0}, bt[2] = {1, 0};
+    const int32_t *tables[1] = {bt};
+    model_batch b = {.n_tokens = 3, .tokens = tokens, .pos = pos, .seq = seq, .n_seqs = 1, .block_tables = tables};
+    if (!rc) rc = model_forward(m, ws, kv, &b, out, e);
+    model_ws_destroy(ws);
+    model_kv_destroy(kv);
+    model_free(m);
+    return rc;
+}
+
+/* Optional tensors stand alone: a llama file may carry any subset of the q/k/v biases
+ * (issue 11: attn_q.bias without attn_k/attn_v.bias dereferenced NULL in the forward).
+ * Every subset loads and runs; each present bias changes the logits, so it is applied. */
+static void test_bias_subsets(void) {
+    float none[16], got[16];
+    sw_err e = {0};
+    knobs k = {.ffn_dtype = GGUF_DTYPE_F32};
+    T_EQ_INT(write_model(&k), SW_OK);
+    T_EQ_INT(forward_tmp(none, &e), SW_OK);
+    for (unsigned mask = 1; mask < 8; mask++) {
+        k.biases = mask;
+        T_EQ_INT(write_model(&k), SW_OK);
+        int rc = forward_tmp(got, &e);
+        T_CHECK(rc == SW_OK, "biases %u: %s", mask, e.msg);
+        if (rc) continue;
+        bool finite = true, differs = false;
+        for (int i = 0; i < 16; i++) {
+            finite = finite && isfinite(got[i]);
+            differs = differs || fabsf(got[i] - none[i]) > 1e-3f;
+        }
+        T_CHECK(finite, "biases %u: non-finite logits", mask);
+        T_CHECK(differs, "biases %u: logits equal the bias-free ones", mask);
+    }
+    /* qwen2 requires all three */
+    k = (knobs){.arch = "qwen2", .ffn_dtype = GGUF_DTYPE_F32, .biases = 1};
+    T_EQ_INT(write_model(&k), SW_OK);
+    expect_load_error(TMP, SW_ERR_FORMAT, "attn_k.bias");
     unlink(TMP);
 }
 
@@ -172,6 +234,7 @@ static void test_shared_config(void) {
 
 int main(void) {
     test_errors();
+    test_bias_subsets();
     test_shared_config();
     return t_done();
 }
