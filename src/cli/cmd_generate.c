@@ -263,14 +263,34 @@ static const char *finish_name(engine_finish f) {
     }
 }
 
-static int print_result(const tok *t, gen_item *it, bool print_ids) {
-    size_t cap = (size_t)it->n_out * 64 + 128, n = 0;
-    char *text = malloc(cap);
-    if (!text) return -1;
+/* Detokenizes ids into a malloc'd *text of *n bytes; the buffer grows so that
+ * tok_text_max bytes are free before each call (tok.h: that always suffices). */
+static int detokenize(const tok *t, const int32_t *ids, int n_ids, char **text, size_t *n) {
+    size_t tmax = (size_t)tok_text_max(t), cap = 0, len = 0;
+    char *buf = NULL;
     tok_stream ts;
     tok_stream_init(&ts, t);
-    for (int k = 0; k < it->n_out; k++) n += (size_t)tok_stream_feed(&ts, it->out[k], text + n, 64);
-    n += (size_t)tok_stream_flush(&ts, text + n, 64);
+    for (int k = 0; k <= n_ids; k++) {
+        if (cap - len < tmax) {
+            size_t ncap = cap * 2 + tmax + 64;
+            char *nb = realloc(buf, ncap);
+            if (!nb) { free(buf); return SW_ERR_NOMEM; }
+            buf = nb;
+            cap = ncap;
+        }
+        int r = k < n_ids ? tok_stream_feed(&ts, ids[k], buf + len, (int)tmax) : tok_stream_flush(&ts, buf + len, (int)tmax);
+        if (r < 0 || (size_t)r > tmax) { free(buf); return r < 0 ? r : SW_ERR_RANGE; }
+        len += (size_t)r;
+    }
+    *text = buf;
+    *n = len;
+    return SW_OK;
+}
+
+static int print_result(const tok *t, gen_item *it, bool print_ids) {
+    char *text;
+    size_t n;
+    if (detokenize(t, it->out, it->n_out, &text, &n) != SW_OK) return -1;
     engine_timing tm;
     engine_req_timing(it->req, &tm);
     json_t *o = json_object();

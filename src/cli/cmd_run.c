@@ -96,6 +96,7 @@ int cli_run(int argc, char **argv) {
     sampler *smp = NULL;
     int32_t *ids = NULL, *bt = NULL;
     float *logits = NULL;
+    char *buf = NULL; /* one token's text */
     int status = 1;
     if (model_load(o.model, &m, &e)) { fprintf(stderr, "run: %s\n", e.msg); goto out; }
     const model_config *c = model_get_config(m);
@@ -145,7 +146,9 @@ int cli_run(int argc, char **argv) {
     tok_stream ts;
     tok_stream_init(&ts, t);
     ts.first = false; /* a continuation of the prompt: keep the first token's leading space */
-    char buf[256];
+    int bcap = tok_text_max(t); /* always enough for one token (tok.h) */
+    buf = malloc((size_t)bcap);
+    if (!buf) { fprintf(stderr, "run: out of memory\n"); goto out; }
     int n_gen = 0;
     const char *reason = "length";
     for (int p = n_prompt;; p++) {
@@ -154,7 +157,10 @@ int cli_run(int argc, char **argv) {
         n_gen++;
         sampler_accept(smp, id, false);
         if (o.ids) printf(n_gen > 1 ? " %d" : "%d", id);
-        else fwrite(buf, 1, (size_t)tok_stream_feed(&ts, id, buf, sizeof buf), stdout);
+        else {
+            int k = tok_stream_feed(&ts, id, buf, bcap);
+            if (k > 0 && k <= bcap) fwrite(buf, 1, (size_t)k, stdout);
+        }
         fflush(stdout);
         if (n_gen >= o.n_gen) break;
         if (p + 1 >= total) { reason = "context full"; break; }
@@ -163,7 +169,11 @@ int cli_run(int argc, char **argv) {
         model_batch b = {.n_tokens = 1, .tokens = &id, .pos = &tokp, .seq = seq, .logits = &want, .n_seqs = 1, .block_tables = tables};
         if (model_forward(m, ws, kv, &b, logits, &e)) { fprintf(stderr, "\nrun: %s\n", e.msg); goto out; }
     }
-    if (!o.ids) fwrite(buf, 1, (size_t)tok_stream_flush(&ts, buf, sizeof buf), stdout);
+    if (!o.ids) {
+        int k = tok_stream_flush(&ts, buf, bcap);
+        if (k > 0 && k <= bcap) fwrite(buf, 1, (size_t)k, stdout);
+    }
+
     printf("\n");
     fflush(stdout);
     double t2 = sw_now_ms();
@@ -179,5 +189,6 @@ out:
     free(ids);
     free(bt);
     free(logits);
+    free(buf);
     return status;
 }

@@ -81,6 +81,8 @@ typedef struct gen {
     char id[48];
     api_resp_meta meta;
     char err_msg[256];       /* first engine error */
+    char *tbuf;              /* (tbuf_cap) one token's text: tok_text_max bytes always suffice */
+    int tbuf_cap;
     /* streaming */
     api_buf out;             /* SSE bytes not yet handed to MHD */
     size_t out_off;
@@ -179,6 +181,7 @@ static void gen_destroy(gen *g) {
     }
     api_request_free(&g->req);
     api_buf_free(&g->out);
+    free(g->tbuf);
     free(g);
 }
 
@@ -193,39 +196,36 @@ static json_t *byte_array(const char *p, int n) {
     return a;
 }
 
+/* Text of token id in g->tbuf (control tokens rendered); returns its length (0 if none). */
+static int token_text(gen *g, int32_t id) {
+    int n = tok_piece(g->s->be.tk, id, true, g->tbuf, g->tbuf_cap);
+    return n < 0 || n > g->tbuf_cap ? 0 : n; /* > cap cannot happen: tbuf holds tok_text_max */
+}
+
 /* Adds one token's logprob entry to a container from lp_new. */
-static void lp_add(const gen *g, json_t *lp, const engine_token *t, size_t text_off) {
-    const tok *tk = g->s->be.tk;
-    char piece[256];
-    int pn = tok_piece(tk, t->id, true, piece, sizeof piece);
-    if (pn < 0) pn = 0;
-    if (pn > (int)sizeof piece) pn = (int)sizeof piece;
+static void lp_add(gen *g, json_t *lp, const engine_token *t, size_t text_off) {
     int n_top = t->n_top < g->req.top_logprobs ? t->n_top : g->req.top_logprobs;
     if (g->req.kind == API_CHAT) {
         json_t *tops = json_array();
         for (int k = 0; k < n_top; k++) {
-            char tp[256];
-            int tn = tok_piece(tk, t->top_ids[k], true, tp, sizeof tp);
-            if (tn < 0) tn = 0;
-            if (tn > (int)sizeof tp) tn = (int)sizeof tp;
-            json_array_append_new(tops, json_pack("{s:o, s:f, s:o}", "token", api_json_text(tp, (size_t)tn),
-                                                  "logprob", (double)t->top_logprobs[k], "bytes", byte_array(tp, tn)));
+            int tn = token_text(g, t->top_ids[k]);
+            json_array_append_new(tops, json_pack("{s:o, s:f, s:o}", "token", api_json_text(g->tbuf, (size_t)tn),
+                                                  "logprob", (double)t->top_logprobs[k], "bytes", byte_array(g->tbuf, tn)));
         }
+        int pn = token_text(g, t->id);
         json_array_append_new(json_object_get(lp, "content"),
-                              json_pack("{s:o, s:f, s:o, s:o}", "token", api_json_text(piece, (size_t)pn), "logprob",
-                                        (double)t->logprob, "bytes", byte_array(piece, pn), "top_logprobs", tops));
+                              json_pack("{s:o, s:f, s:o, s:o}", "token", api_json_text(g->tbuf, (size_t)pn), "logprob",
+                                        (double)t->logprob, "bytes", byte_array(g->tbuf, pn), "top_logprobs", tops));
         return;
     }
-    json_array_append_new(json_object_get(lp, "tokens"), api_json_text(piece, (size_t)pn));
+    int pn = token_text(g, t->id);
+    json_array_append_new(json_object_get(lp, "tokens"), api_json_text(g->tbuf, (size_t)pn));
     json_array_append_new(json_object_get(lp, "token_logprobs"), json_real(t->logprob));
     json_array_append_new(json_object_get(lp, "text_offset"), json_integer((json_int_t)text_off));
     json_t *top = json_object();
     for (int k = 0; top && k < n_top; k++) {
-        char tp[256];
-        int tn = tok_piece(tk, t->top_ids[k], true, tp, sizeof tp);
-        if (tn < 0) tn = 0;
-        if (tn > (int)sizeof tp) tn = (int)sizeof tp;
-        json_t *key = api_json_text(tp, (size_t)tn);
+        int tn = token_text(g, t->top_ids[k]);
+        json_t *key = api_json_text(g->tbuf, (size_t)tn);
         if (key) json_object_set_new(top, json_string_value(key), json_real(t->top_logprobs[k]));
         json_decref(key);
     }
@@ -247,10 +247,8 @@ static int emit_chunk(gen *g, int i, const char *text, size_t len, const char *f
 /* Ends choice i with finish f: flushes held-back bytes. */
 static void choice_finish(gen *g, int i, engine_finish f, api_buf *piece) {
     choice *c = &g->ch[i];
-    char tail[64];
-    int n = tok_stream_flush(&c->ts, tail, sizeof tail);
-    if (n > (int)sizeof tail) n = (int)sizeof tail;
-    if (n > 0) api_stop_feed(&c->stop, tail, (size_t)n, piece);
+    int n = tok_stream_flush(&c->ts, g->tbuf, g->tbuf_cap);
+    if (n > 0 && n <= g->tbuf_cap) api_stop_feed(&c->stop, g->tbuf, (size_t)n, piece);
     if (c->stop.stopped) f = ENGINE_FINISH_STOP;
     else api_stop_flush(&c->stop, piece);
     c->fin = f;
@@ -282,10 +280,8 @@ static bool gen_pump(gen *g) {
             changed = true;
             piece.len = 0;
             if (g->req.ignore_eos || !tok_is_eog(tk, t->id)) {
-                char bytes[256];
-                int nb = tok_stream_feed(&c->ts, t->id, bytes, sizeof bytes);
-                if (nb > (int)sizeof bytes) nb = (int)sizeof bytes;
-                if (nb > 0) api_stop_feed(&c->stop, bytes, (size_t)nb, &piece);
+                int nb = tok_stream_feed(&c->ts, t->id, g->tbuf, g->tbuf_cap);
+                if (nb > 0 && nb <= g->tbuf_cap) api_stop_feed(&c->stop, g->tbuf, (size_t)nb, &piece);
             }
             json_t *lp = NULL;
             if (g->req.logprobs) {
@@ -508,6 +504,12 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     gen *g = calloc(1, sizeof *g);
     if (!g) return fail(c, 500, "server_error", NULL, NULL, "out of memory");
     g->s = s;
+    g->tbuf_cap = tok_text_max(s->be.tk);
+    g->tbuf = malloc((size_t)g->tbuf_cap);
+    if (!g->tbuf) {
+        free(g);
+        return fail(c, 500, "server_error", NULL, NULL, "out of memory");
+    }
     int32_t *ids = NULL;
     int n_ids = 0, admitted = 0;
     if (api_request_parse(kind, cn->body.p ? cn->body.p : "", cn->body.len, &g->req, &e)) goto err;

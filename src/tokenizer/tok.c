@@ -651,13 +651,14 @@ int tok_stream_feed(tok_stream *s, int32_t id, char *out, int cap) {
     }
     const char *p = pb;
     if (n > 0 && s->first && t->add_space_prefix && p[0] == ' ') { p++; n--; }
-    /* dry run on a copy of the state: the caller's buffer must hold everything */
+    /* run on a copy of the state; keep it only when everything fit (the snprintf rule) */
     char pend[8];
     int np = s->n_pending;
     memcpy(pend, s->pending, sizeof pend);
-    int need = utf8_run(pend, &np, p, (size_t)n, NULL, 0);
+    int need = utf8_run(pend, &np, p, (size_t)n, out, cap);
     if (need <= cap) {
-        utf8_run(s->pending, &s->n_pending, p, (size_t)n, out, cap);
+        memcpy(s->pending, pend, sizeof pend);
+        s->n_pending = np;
         if (n > 0 || pb != p) s->first = false;
     }
     if (pb != small) free(pb);
@@ -667,8 +668,9 @@ int tok_stream_feed(tok_stream *s, int32_t id, char *out, int cap) {
 int tok_stream_flush(tok_stream *s, char *out, int cap) {
     if (cap < 0 || (!out && cap > 0)) return SW_ERR_ARG;
     if (s->n_pending == 0) return 0;
-    if (cap < 3) return 3;
-    memcpy(out, fffd, 3);
-    s->n_pending = 0;
+    put(out, cap, 0, fffd, 3);
+    if (cap >= 3) s->n_pending = 0;
     return 3;
 }
+
+int tok_text_max(const tok *t) { return 3 * (t->max_token_len + 4); }

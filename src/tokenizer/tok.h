@@ -37,10 +37,17 @@ int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool pa
  * a negative status (*out = NULL then). */
 int tok_encode_alloc(const tok *t, const char *text, size_t len, bool add_bos, bool parse_special, int32_t **out);
 
+/* Token text output — tok_piece, tok_stream_feed and tok_stream_flush — follows one rule,
+ * snprintf's: a call writes at most cap bytes (the first bytes of the text) and returns
+ * the text's full length; a return > cap means it did not fit, and a streaming call then
+ * leaves the stream unchanged: call again with a buffer of at least that many bytes.
+ * tok_text_max(t) bytes always suffice for any one call (a vocab's tokens may be
+ * hundreds of bytes long: gpt-neox and mpt have tokens over 256 bytes). */
+int tok_text_max(const tok *t);
+
 /* Bytes of one token as they appear in the text (byte tokens decoded; SentencePiece '▁'
- * -> ' '). Control tokens give "" unless render_special. Returns byte count written
- * (at most cap), or the needed count if larger than cap (then buf holds a prefix);
- * SW_ERR_RANGE for an id outside the vocab. */
+ * -> ' '). Control tokens give "" unless render_special. Returns the byte count (the
+ * rule above), or SW_ERR_RANGE for an id outside the vocab. */
 int tok_piece(const tok *t, int32_t id, bool render_special, char *buf, int cap);
 
 /* Id of the token whose text is exactly text[0..len) (e.g. "<|im_end|>"), or -1. */
@@ -55,11 +62,11 @@ int32_t tok_find(const tok *t, const char *text, size_t len);
  * after tok_stream_init so " Paris" keeps its space. */
 typedef struct tok_stream { const tok *t; bool first; char pending[8]; int n_pending; } tok_stream;
 void tok_stream_init(tok_stream *s, const tok *t);
-/* Appends the printable bytes that id completes to out; returns count. cap >= 64 is
- * enough for ordinary tokens; if the output would exceed cap, nothing is consumed and
- * the needed count (> cap) is returned: call again with a bigger buffer. */
+/* Writes the printable bytes that id completes to out and returns their count (the rule
+ * above: a count > cap means nothing was consumed). */
 int tok_stream_feed(tok_stream *s, int32_t id, char *out, int cap);
-/* Flushes held-back bytes (invalid/incomplete UTF-8 at the end) as U+FFFD; returns count. */
+/* Flushes held-back bytes (invalid/incomplete UTF-8 at the end) as U+FFFD; returns count
+ * (the rule above). */
 int tok_stream_flush(tok_stream *s, char *out, int cap);
 
 /* Chat templates: the families in real use, recognised from tokenizer.chat_template. */

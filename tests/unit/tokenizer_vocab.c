@@ -3,8 +3,9 @@
  * the golden model cases (with BOS); then edge cases (empty and invalid UTF-8 input,
  * random-byte round trips, streaming detokenization of characters split over tokens,
  * special tokens on/off, EOG, WordPiece's [CLS]/[SEP]), chat-template rendering
- * compared with strings written from the real templates, and the encode speed on ~1 MB
- * of text (printed, not asserted). */
+ * compared with strings written from the real templates, the token-text output rule of
+ * tok.h on a crafted vocabulary of 300-byte tokens, and the encode speed on ~1 MB of text
+ * (printed, not asserted). */
 #include "t.h"
 #include "tokenizer/tok.h"
 #include <jansson.h>
@@ -436,7 +437,82 @@ static void test_speed(const char *name) {
     free(inp);
 }
 
+/* A vocab of 300-byte tokens (issue 11: a 256-byte buffer was sent uninitialised when a
+ * token did not fit): <unk> <s> </s>, then A = 299 x 'a' + the lead byte of 'é',
+ * B = its continuation byte + 299 x 'b', and C = 100 x '€' (300 bytes). */
+#define LONG_VOCAB "/tmp/swiftlet_tok_long.gguf"
+static tok *long_vocab(char texts[6][301]) {
+    memset(texts, 0, 6 * 301);
+    strcpy(texts[0], "<unk>");
+    strcpy(texts[1], "<s>");
+    strcpy(texts[2], "</s>");
+    memset(texts[3], 'a', 299);
+    texts[3][299] = (char)0xc3;
+    texts[4][0] = (char)0xa9;
+    memset(texts[4] + 1, 'b', 299);
+    for (int i = 0; i < 100; i++) memcpy(texts[5] + 3 * i, "\xe2\x82\xac", 3);
+    const char *toks[6] = {texts[0], texts[1], texts[2], texts[3], texts[4], texts[5]};
+    int32_t types[6] = {2, 3, 3, 1, 1, 1};
+    float scores[6] = {0, 0, 0, -1, -2, -3};
+    gguf_writer *w = gguf_writer_create();
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 6);
+    gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, 6);
+    gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 6);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", false);
+    sw_err e = {0};
+    int rc = gguf_writer_write(w, LONG_VOCAB, &e);
+    gguf_writer_destroy(w);
+    T_CHECK(rc == SW_OK, "%s", e.msg);
+    tok *t = rc == SW_OK ? load(LONG_VOCAB) : NULL;
+    unlink(LONG_VOCAB);
+    return t;
+}
+
+/* tok.h's one rule for token text: at most cap bytes written (a prefix), the full length
+ * returned, a streaming call that did not fit consumes nothing; tok_text_max suffices. */
+static void test_long_tokens(void) {
+    char texts[6][301];
+    tok *t = long_vocab(texts);
+    if (!t) return;
+    int max = tok_text_max(t);
+    T_CHECK(max >= 300, "tok_text_max %d", max);
+    char small[64], *big = malloc((size_t)max);
+    /* pieces: prefix written, full length returned */
+    memset(small, 0x55, sizeof small);
+    T_EQ_INT(tok_piece(t, 5, false, small, sizeof small), 300);
+    T_OK(memcmp(small, texts[5], sizeof small) == 0);
+    T_EQ_INT(tok_piece(t, 3, false, big, max), 300);
+    T_OK(memcmp(big, texts[3], 300) == 0);
+    /* streaming: too small a buffer consumes nothing; then the same token with room */
+    tok_stream s;
+    tok_stream_init(&s, t);
+    T_EQ_INT(tok_stream_feed(&s, 3, small, sizeof small), 299); /* 'é' held back */
+    T_OK(memcmp(small, texts[3], sizeof small) == 0);
+    T_EQ_INT(s.n_pending, 0);
+    T_EQ_INT(tok_stream_feed(&s, 3, big, max), 299);
+    T_OK(memcmp(big, texts[3], 299) == 0);
+    T_EQ_INT(s.n_pending, 1);
+    T_EQ_INT(tok_stream_feed(&s, 4, small, sizeof small), 301); /* "é" + 299 x 'b' */
+    T_EQ_INT(s.n_pending, 1);
+    T_EQ_INT(tok_stream_feed(&s, 4, big, max), 301);
+    T_OK(memcmp(big, "\xc3\xa9", 2) == 0 && memcmp(big + 2, texts[4] + 1, 299) == 0);
+    T_EQ_INT(tok_stream_feed(&s, 5, big, max), 300);
+    T_OK(memcmp(big, texts[5], 300) == 0);
+    T_EQ_INT(tok_stream_feed(&s, 2, big, max), 0); /* control token: nothing */
+    /* a lone lead byte at the end: flush follows the same rule */
+    T_EQ_INT(tok_stream_feed(&s, 3, big, max), 299);
+    T_EQ_INT(tok_stream_flush(&s, small, 2), 3);
+    T_EQ_INT(s.n_pending, 1);
+    T_EQ_INT(tok_stream_flush(&s, small, sizeof small), 3);
+    T_OK(memcmp(small, "\xef\xbf\xbd", 3) == 0);
+    T_EQ_INT(s.n_pending, 0);
+    free(big);
+    tok_destroy(t);
+}
+
 int main(void) {
+    test_long_tokens();
     if (t_shared_missing()) {
         T_SKIP("../shared is missing: no vocab files to test against");
         return t_done();
