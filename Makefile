@@ -108,9 +108,12 @@ fuzz: $(SETUP_STAMP)
 	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $$(call libs_for,$$(call test_module,$$*))
+# FUZZ_EXTRA_<target>: modules a target drives besides its own closure.
+FUZZ_EXTRA_model_load = tokenizer
+fuzz_libs = $(call libs_for,$(call test_module,$(1))) $(foreach m,$(FUZZ_EXTRA_$(1)),$(call libs_for,$(m)))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(call fuzz_libs,$$*)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< -Wl,--start-group $(call libs_for,$(call test_module,$*)) -Wl,--end-group $(LDLIBS)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< -Wl,--start-group $(call fuzz_libs,$*) -Wl,--end-group $(LDLIBS)
 
 bench: $(BUILD)/swiftlet
 	sh bench/run.sh

@@ -61,6 +61,14 @@ static inline int nearest_int(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
+/* float -> int8 the way a C cast truncates, but defined for every input: NaN gives 0 and
+ * values outside the range saturate (a model file may hold NaN or inf weights, and a
+ * cast of those is undefined behaviour). */
+static inline int8_t sat_i8(float v) {
+    if (v >= -128.f && v < 128.f) return (int8_t)v;
+    return v > 0 ? 127 : v < 0 ? -128 : 0;
+}
+
 #define MAXI(a, b) ((a) > (b) ? (a) : (b))
 #define MINI(a, b) ((a) < (b) ? (a) : (b))
 
@@ -72,7 +80,7 @@ void kq_quantize_q8_0_act(const float *x, kq_block_q8_0 *y, int64_t n) {
         for (int j = 0; j < KQ_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
         y[b].d = kq_f32_to_f16(amax / 127.f);
         const float id = amax != 0.f ? 127.f / amax : 0.f;
-        for (int j = 0; j < KQ_QK8_0; j++) y[b].qs[j] = (int8_t)nearbyintf(x[j] * id);
+        for (int j = 0; j < KQ_QK8_0; j++) y[b].qs[j] = sat_i8(nearbyintf(x[j] * id));
     }
 }
 
@@ -83,7 +91,7 @@ void kq_quantize_q8_1_act(const float *x, kq_block_q8_1 *y, int64_t n) {
         const float d = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.f;
         int sum = 0;
         for (int j = 0; j < KQ_QK8_0; j++) {
-            y[b].qs[j] = (int8_t)nearbyintf(x[j] * id);
+            y[b].qs[j] = sat_i8(nearbyintf(x[j] * id));
             sum += y[b].qs[j];
         }
         y[b].d = kq_f32_to_f16(d);
@@ -124,7 +132,7 @@ static void quantize_q8_0(const float *x, kq_block_q8_0 *y, int64_t n) {
         for (int j = 0; j < KQ_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
         y[b].d = kq_f32_to_f16(d);
-        for (int j = 0; j < KQ_QK8_0; j++) y[b].qs[j] = (int8_t)roundf(x[j] * id);
+        for (int j = 0; j < KQ_QK8_0; j++) y[b].qs[j] = sat_i8(roundf(x[j] * id));
     }
 }
 
@@ -136,8 +144,8 @@ static void quantize_q4_0(const float *x, kq_block_q4_0 *y, int64_t n) {
         const float d = max / -8, id = d != 0.f ? 1.f / d : 0.f;
         y[b].d = kq_f32_to_f16(d);
         for (int j = 0; j < KQ_QK4_0 / 2; j++) {
-            int lo = MINI(15, (int)(int8_t)(x[j] * id + 8.5f));
-            int hi = MINI(15, (int)(int8_t)(x[j + KQ_QK4_0 / 2] * id + 8.5f));
+            int lo = MINI(15, (int)sat_i8(x[j] * id + 8.5f));
+            int hi = MINI(15, (int)sat_i8(x[j + KQ_QK4_0 / 2] * id + 8.5f));
             y[b].qs[j] = (uint8_t)(lo | (hi << 4));
         }
     }
@@ -160,8 +168,8 @@ static void quantize_q5_0(const float *x, kq_block_q5_0 *y, int64_t n) {
         y[b].d = kq_f32_to_f16(d);
         uint32_t qh = 0;
         for (int j = 0; j < KQ_QK4_0 / 2; j++) {
-            const int lo = MINI(31, (int)(int8_t)(x[j] * id + 16.5f));
-            const int hi = MINI(31, (int)(int8_t)(x[j + 16] * id + 16.5f));
+            const int lo = MINI(31, (int)sat_i8(x[j] * id + 16.5f));
+            const int hi = MINI(31, (int)sat_i8(x[j + 16] * id + 16.5f));
             y[b].qs[j] = (uint8_t)((lo & 0xF) | ((hi & 0xF) << 4));
             qh |= (uint32_t)((lo >> 4) & 1) << j | (uint32_t)((hi >> 4) & 1) << (j + 16);
         }

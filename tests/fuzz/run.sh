@@ -4,13 +4,14 @@
 # between runs. Seeds: tests/fuzz/seeds/TARGET/ when the target ships one, plus, by
 # module (the part of TARGET before the first '_'): gguf -> the GGUF files of
 # ../shared/models and ../shared/vocab (truncated to 64 KiB, the -max_len); tokenizer ->
-# the test strings of ../shared/vocab/*.inp, one file per string. Prints
+# the test strings of ../shared/vocab/*.inp, one file per string; model -> whole model
+# files: the small generated ones in tests/fuzz/seeds/model_load plus every
+# ../shared/models{,2} file up to 6 MiB (the -max_len of that module). Prints
 # "fuzz TARGET: N runs, clean" per target, or the crash and its reproducer, and exits
 # non-zero when any target crashed (UBSan findings count as crashes).
 build=${1:?usage: run.sh BUILD_DIR SECONDS}
 secs=${2:-60}
 shared=../shared
-maxlen=65536
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 status=0
@@ -20,6 +21,8 @@ for bin in "$build"/fuzz/*; do
   found=1
   name=$(basename "$bin")
   module=${name%%_*}
+  maxlen=65536
+  [ "$module" = model ] && maxlen=6291456
   corpus="$build/corpus/$name"
   art="$build/artifacts/$name"
   mkdir -p "$corpus" "$art"
@@ -31,6 +34,11 @@ for bin in "$build"/fuzz/*; do
       for f in "$shared"/models/*.gguf "$shared"/vocab/*.gguf; do
         [ -f "$f" ] || continue
         head -c $maxlen "$f" > "$corpus/shared-$(basename "$f")"
+      done ;;
+    model)
+      for f in "$shared"/models/*.gguf "$shared"/models2/*.gguf; do
+        [ -f "$f" ] && [ "$(wc -c < "$f")" -le $maxlen ] || continue
+        cp -f "$f" "$corpus/shared-$(basename "$f")"
       done ;;
     tokenizer)
       for f in "$shared"/vocab/*.inp; do
