@@ -60,15 +60,28 @@ int api_error_set(api_error *e, int status, const char *type, const char *code, 
     snprintf(e->param, sizeof e->param, "%s", param ? param : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    int n = vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof e->message) { /* cut: end on a character boundary, not inside one */
+        size_t k = sizeof e->message - 1;
+        size_t lead = k;
+        while (lead > 0 && lead > k - 4 && ((unsigned char)e->message[lead - 1] & 0xc0) == 0x80) lead--;
+        if (lead > 0 && (unsigned char)e->message[lead - 1] >= 0xc0) {
+            unsigned char c = (unsigned char)e->message[lead - 1];
+            size_t want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+            if (k - (lead - 1) < want) e->message[lead - 1] = 0;
+        }
+    }
     return SW_ERR_ARG;
 }
 
+/* Every error is a well-formed JSON body: message and param may echo client bytes (a
+ * decoded URL, a model name), so they go through the UTF-8 sanitizer (invalid bytes ->
+ * U+FFFD) instead of failing the JSON builder. */
 char *api_error_json(const api_error *e) {
-    json_t *inner = json_pack("{s:s, s:s, s:o, s:o}", "message", e->message,
+    json_t *inner = json_pack("{s:o, s:s, s:o, s:o}", "message", api_json_text(e->message, strlen(e->message)),
                               "type", e->type ? e->type : "invalid_request_error",
-                              "param", e->param[0] ? json_string(e->param) : json_null(),
+                              "param", e->param[0] ? api_json_text(e->param, strlen(e->param)) : json_null(),
                               "code", e->code ? json_string(e->code) : json_null());
     if (!inner) return NULL;
     json_t *root = json_pack("{s:o}", "error", inner);

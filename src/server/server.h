@@ -29,10 +29,12 @@ typedef struct api_error {
     char param[64];      /* offending field; "" -> JSON null */
     char message[384];
 } api_error;
-/* Fills e; param may be NULL; returns SW_ERR_ARG so callers can `return api_error_set(...)`. */
+/* Fills e; param may be NULL; returns SW_ERR_ARG so callers can `return api_error_set(...)`.
+ * A message longer than the field is cut on a UTF-8 character boundary. */
 int api_error_set(api_error *e, int status, const char *type, const char *code, const char *param,
                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-/* Error body (malloc'd, NUL-terminated JSON). NULL only when out of memory. */
+/* Error body (malloc'd, NUL-terminated JSON); message and param are sanitized to valid
+ * UTF-8 (invalid bytes -> U+FFFD). NULL only when out of memory. */
 char *api_error_json(const api_error *e);
 
 /* ---------- requests ---------- */

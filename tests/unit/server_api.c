@@ -180,6 +180,41 @@ static void test_error_json(void) {
     T_OK(!strcmp(json_string_value(json_object_get(err, "message")), "busy \"now\"\n"));
     json_decref(j);
     free(s);
+
+    /* issue 11: an error echoing client bytes must still be a JSON body. An invalid byte
+     * (GET /%ff decodes to 0xff) becomes U+FFFD ... */
+    api_error_set(&e, 404, "invalid_request_error", "not_found", NULL, "no route for %s %s", "GET", "/\xff");
+    s = api_error_json(&e);
+    T_CHECK(s != NULL, "error JSON for an invalid byte");
+    j = s ? json_loads(s, 0, NULL) : NULL;
+    err = json_object_get(j, "error");
+    T_OK(json_is_string(json_object_get(err, "message")) &&
+         !strcmp(json_string_value(json_object_get(err, "message")), "no route for GET /\xef\xbf\xbd"));
+    json_decref(j);
+    free(s);
+    /* ... and a message cut at the field's size ends on a character boundary: a long
+     * non-ASCII model name (3-byte characters, cut at every offset) */
+    for (int shift = 0; shift < 4; shift++) {
+        char model[1200];
+        size_t o = 0;
+        for (int i = 0; i < shift; i++) model[o++] = 'x';
+        while (o + 3 < sizeof model) { memcpy(model + o, "\xe2\x82\xac", 3); o += 3; }
+        model[o] = 0;
+        api_error_set(&e, 404, "invalid_request_error", "model_not_found", "model", "the model '%s' does not exist", model);
+        T_OK(strlen(e.message) < sizeof e.message);
+        json_t *probe = json_string(e.message); /* jansson refuses invalid UTF-8 */
+        T_CHECK(probe != NULL, "shift %d: message cut inside a character", shift);
+        json_decref(probe);
+        s = api_error_json(&e);
+        T_CHECK(s != NULL && (j = json_loads(s, 0, NULL)) != NULL, "shift %d: no JSON", shift);
+        if (s && j) {
+            const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+            T_OK(msg && strncmp(msg, "the model '", 11) == 0 && strstr(msg, "\xe2\x82\xac\xe2\x82\xac") != NULL);
+            T_OK(msg && !strstr(msg, "\xef\xbf\xbd")); /* cut cleanly: no replacement needed */
+            json_decref(j);
+        }
+        free(s);
+    }
 }
 
 /* Parses one SSE event "data: X\n\n" at *p; returns X (malloc'd) and advances. */
