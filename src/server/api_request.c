@@ -159,11 +159,15 @@ static int parse_messages(json_t *root, api_request *r, api_error *e) {
     return SW_OK;
 }
 
+#define API_MAX_STOP_BYTES 1024 /* per stop string, however given */
+
 static int parse_stop(json_t *root, api_request *r, api_error *e) {
     json_t *v = field(root, "stop");
     if (!v) return SW_OK;
     if (json_is_string(v)) {
         if (json_string_length(v) == 0) return SW_OK;
+        if (json_string_length(v) > API_MAX_STOP_BYTES)
+            return bad(e, "stop", "'%s' strings must be %s", "at most 1024 bytes");
         r->stop[0] = dup_n(json_string_value(v), json_string_length(v));
         if (!r->stop[0]) return api_error_set(e, 500, "server_error", NULL, NULL, "out of memory");
         r->n_stop = 1;
@@ -176,7 +180,8 @@ static int parse_stop(json_t *root, api_request *r, api_error *e) {
     json_array_foreach(v, i, s) {
         if (!json_is_string(s)) return bad(e, "stop", "'%s' must be %s", "a string or an array of strings");
         if (json_string_length(s) == 0) continue;
-        if (json_string_length(s) > 1024) return bad(e, "stop", "'%s' strings must be %s", "at most 1024 bytes");
+        if (json_string_length(s) > API_MAX_STOP_BYTES)
+            return bad(e, "stop", "'%s' strings must be %s", "at most 1024 bytes");
         r->stop[r->n_stop] = dup_n(json_string_value(s), json_string_length(s));
         if (!r->stop[r->n_stop]) return api_error_set(e, 500, "server_error", NULL, NULL, "out of memory");
         r->n_stop++;

@@ -120,6 +120,22 @@ static void test_invalid(void) {
     expect_bad(API_COMPLETIONS, "{\"prompt\":\"x\",\"min_p\":1.5}", "min_p");
     expect_bad(API_COMPLETIONS, "{\"prompt\":\"x\",\"seed\":\"1\"}", "seed");
     expect_bad(API_COMPLETIONS, "{\"prompt\":\"x\",\"stop\":1}", "stop");
+    { /* one 1024-byte cap per stop string, as a single string or in an array (issue 11) */
+        char body[1200], stop[1100];
+        api_request r;
+        api_error e;
+        memset(stop, 'x', 1025);
+        stop[1025] = 0;
+        snprintf(body, sizeof body, "{\"prompt\":\"x\",\"stop\":\"%s\"}", stop);
+        expect_bad(API_COMPLETIONS, body, "stop");
+        snprintf(body, sizeof body, "{\"prompt\":\"x\",\"stop\":[\"%s\"]}", stop);
+        expect_bad(API_COMPLETIONS, body, "stop");
+        stop[1024] = 0;
+        snprintf(body, sizeof body, "{\"prompt\":\"x\",\"stop\":\"%s\"}", stop);
+        T_EQ_INT(parse(API_COMPLETIONS, body, &r, &e), SW_OK);
+        T_OK(r.n_stop == 1 && strlen(r.stop[0]) == 1024);
+        api_request_free(&r);
+    }
     expect_bad(API_COMPLETIONS, "{\"prompt\":\"x\",\"stop\":[\"a\",2]}", "stop");
     expect_bad(API_COMPLETIONS, "{\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "stop");
     expect_bad(API_COMPLETIONS, "{\"prompt\":\"x\",\"presence_penalty\":3}", "presence_penalty");
