@@ -32,7 +32,7 @@ struct sampler {
     int32_t *counts;     /* (n_vocab) generated-token counts; NULL when presence/frequency off */
     int32_t *seen;       /* (n_vocab) distinct generated tokens, n_seen of them */
     int n_seen;
-    float *raw;          /* (n_vocab) unpenalised copy for logprobs; NULL when n_logprobs = 0 */
+    float *raw;          /* (n_vocab) unpenalised copy for logprobs; NULL when none are wanted */
     cand *cands;         /* (n_vocab) candidate scratch */
 };
 
@@ -88,7 +88,7 @@ int sampler_create(const sampler_params *p, int n_vocab, sampler **out) {
         s->seen = malloc((size_t)n_vocab * sizeof *s->seen);
         ok = ok && s->counts && s->seen;
     }
-    if (p->n_logprobs > 0) {
+    if (p->logprob || p->n_logprobs > 0) {
         s->raw = malloc((size_t)n_vocab * sizeof *s->raw);
         ok = ok && s->raw;
     }

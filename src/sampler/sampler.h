@@ -16,7 +16,8 @@ typedef struct sampler_params {
     float presence_penalty;  /* 0 = off (OpenAI style, over generated tokens) */
     float frequency_penalty; /* 0 = off */
     uint64_t seed;           /* same seed -> same output */
-    int n_logprobs;          /* 0 = none; else report top-n logprobs per token (<= 20) */
+    bool logprob;            /* report the sampled token's logprob (implied by n_logprobs > 0) */
+    int n_logprobs;          /* 0 = no alternatives; else report top-n logprobs per token (<= 20) */
 } sampler_params;
 void sampler_params_default(sampler_params *p);
 
@@ -27,8 +28,9 @@ void sampler_destroy(sampler *s);
 /* Records a token into the history (prompt tokens count for repeat_penalty only). */
 void sampler_accept(sampler *s, int32_t id, bool is_prompt);
 /* Samples from logits (n_vocab; modified in place as scratch). Returns the token id;
- * when logprob/top arrays are non-NULL fills the sampled token's logprob and the top
- * p->n_logprobs (id, logprob) pairs, computed from the unpenalised logits. */
+ * when p->logprob or p->n_logprobs > 0, fills (where non-NULL) the sampled token's
+ * logprob and the top p->n_logprobs (id, logprob) pairs, computed from the unpenalised
+ * logits; otherwise leaves them untouched. */
 int32_t sampler_sample(sampler *s, float *logits, float *logprob, int32_t *top_ids, float *top_logprobs);
 
 #endif

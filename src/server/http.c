@@ -552,6 +552,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         p.sampling.presence_penalty = rq->presence_penalty;
         p.sampling.frequency_penalty = rq->frequency_penalty;
         p.sampling.seed = seed + (uint64_t)i;
+        p.sampling.logprob = rq->logprobs;
         p.sampling.n_logprobs = rq->logprobs ? rq->top_logprobs : 0;
         p.priority = rq->priority;
         p.slo_ttft_ms = rq->slo_ttft_ms;

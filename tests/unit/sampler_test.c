@@ -243,6 +243,16 @@ static void test_logprobs(void) {
     for (int i = 0; i < N; i++) sum += exp(x[i] - lse);
     T_CHECK(fabs(sum - 1) < 1e-9, "softmax sums to %g", sum);
     sampler_destroy(s);
+    /* the sampled token's logprob without alternatives (issue 11: reported as 0.0) */
+    p.n_logprobs = 0;
+    p.logprob = true;
+    T_EQ_INT(sampler_create(&p, N, &s), SW_OK);
+    memcpy(tmp, x, sizeof tmp);
+    lp = 0;
+    id = sampler_sample(s, tmp, &lp, tid, tlp);
+    T_CHECK(id >= 0 && id < N && fabs(lp - (x[id] - lse)) < 1e-4, "logprob alone: %g vs %g", lp, x[id] - lse);
+    T_OK(lp < 0);
+    sampler_destroy(s);
 }
 
 static void test_bad_params(void) {

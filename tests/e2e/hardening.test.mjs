@@ -1,0 +1,67 @@
+// hardening.test.mjs — end-to-end tests of the issue-11 hardening of `swiftlet serve`
+// (one real server per describe, the openai client or raw fetch): every error is a JSON
+// body (GET /%ff, a long non-ASCII model name), the sampled token's logprob is real when
+// no alternatives are asked for, ...
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { post, sharedMissing, startServer } from './server.mjs';
+
+const skip = sharedMissing && 'no ../shared data';
+
+describe('hardening: errors and logprobs', { skip }, () => {
+  let srv;
+  let client;
+  before(async () => {
+    srv = await startServer();
+    client = srv.client();
+  });
+  after(async () => { if (srv) await srv.stop(); });
+
+  it('GET /%ff answers a JSON 404 (the decoded URL is not valid UTF-8)', async () => {
+    const r = await fetch(`${srv.base}/%ff`);
+    assert.equal(r.status, 404);
+    const j = JSON.parse(await r.text());
+    assert.equal(j.error.code, 'not_found');
+    assert.ok(j.error.message.includes('\ufffd'), j.error.message);
+  });
+
+  it('a long non-ASCII model name answers a JSON 404, message cut on a character', async () => {
+    for (const ch of ['é', '€', '😀']) {
+      const r = await post(srv.base, '/v1/chat/completions', { model: ch.repeat(400), messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(r.status, 404, r.text);
+      assert.ok(r.json, `not JSON: ${r.text.slice(0, 200)}`);
+      assert.equal(r.json.error.code, 'model_not_found');
+      assert.ok(!r.json.error.message.includes('\ufffd'), 'cut inside a character');
+    }
+  });
+
+  it('chat logprobs: true without top_logprobs reports the real logprob', async () => {
+    const base = { messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 8, temperature: 0 };
+    const a = await client.chat.completions.create({ ...base, logprobs: true });
+    const b = await client.chat.completions.create({ ...base, logprobs: true, top_logprobs: 1 });
+    const la = a.choices[0].logprobs.content;
+    const lb = b.choices[0].logprobs.content;
+    assert.equal(la.length, lb.length);
+    assert.ok(la.length > 0);
+    for (let i = 0; i < la.length; i++) {
+      assert.equal(la[i].token, lb[i].token);
+      assert.ok(la[i].logprob < 0, `token ${i}: logprob ${la[i].logprob}`);
+      // greedy: the sampled token is the top alternative
+      assert.ok(Math.abs(la[i].logprob - lb[i].top_logprobs[0].logprob) < 1e-4, `token ${i}: ${la[i].logprob} vs ${lb[i].top_logprobs[0].logprob}`);
+    }
+  });
+
+  it('completions logprobs: 0 reports the real logprob', async () => {
+    const base = { model: undefined, prompt: 'The capital of France is', max_tokens: 8, temperature: 0 };
+    const a = await post(srv.base, '/v1/completions', { ...base, logprobs: 0 });
+    const b = await post(srv.base, '/v1/completions', { ...base, logprobs: 1 });
+    assert.equal(a.status, 200, a.text);
+    const la = a.json.choices[0].logprobs;
+    const lb = b.json.choices[0].logprobs;
+    assert.deepEqual(la.tokens, lb.tokens);
+    la.token_logprobs.forEach((lp, i) => {
+      assert.ok(lp < 0, `token ${i}: ${lp}`);
+      assert.ok(Math.abs(lp - Object.values(lb.top_logprobs[i])[0]) < 1e-4, `token ${i}: ${lp} vs ${JSON.stringify(lb.top_logprobs[i])}`);
+    });
+  });
+});
