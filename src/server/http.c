@@ -419,6 +419,10 @@ static int build_prompt(http_server *s, const api_request *rq, int32_t **ids, in
     const tok *tk = s->be.tk;
     const char *param = rq->kind == API_CHAT ? "messages" : "prompt";
     if (rq->prompt_ids) {
+        if (rq->n_prompt_ids >= s->be.max_ctx)
+            return api_error_set(e, 400, "invalid_request_error", "context_length_exceeded", param,
+                                 "the prompt has %d tokens; this model's context is %d tokens (prompt + completion)",
+                                 rq->n_prompt_ids, s->be.max_ctx);
         int nv = tok_n_vocab(tk);
         for (int i = 0; i < rq->n_prompt_ids; i++)
             if (rq->prompt_ids[i] >= nv)
@@ -446,9 +450,13 @@ static int build_prompt(http_server *s, const api_request *rq, int32_t **ids, in
         special = true;
     }
     const char *src = text ? text : rq->prompt;
-    if (len > (size_t)INT32_MAX / 2) {
+    /* refuse what cannot fit before paying for tokenization (tok_max_token_bytes) */
+    size_t max_bytes = (size_t)s->be.max_ctx * (size_t)tok_max_token_bytes(tk) * 4;
+    if (len > max_bytes || len > (size_t)INT32_MAX / 2) {
         free(text);
-        return api_error_set(e, 400, "invalid_request_error", NULL, param, "'%s' is too long", param);
+        return api_error_set(e, 400, "invalid_request_error", "context_length_exceeded", param,
+                             "'%s' is %zu bytes: more than fit this model's context of %d tokens (at most %zu bytes)",
+                             param, len, s->be.max_ctx, max_bytes);
     }
     int32_t *buf;
     int n = tok_encode_alloc(tk, src, len, true, special, &buf);

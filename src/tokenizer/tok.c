@@ -674,3 +674,5 @@ int tok_stream_flush(tok_stream *s, char *out, int cap) {
 }
 
 int tok_text_max(const tok *t) { return 3 * (t->max_token_len + 4); }
+
+int tok_max_token_bytes(const tok *t) { return t->max_token_len > 0 ? t->max_token_len : 1; }

@@ -44,6 +44,10 @@ int tok_encode_alloc(const tok *t, const char *text, size_t len, bool add_bos, b
  * tok_text_max(t) bytes always suffice for any one call (a vocab's tokens may be
  * hundreds of bytes long: gpt-neox and mpt have tokens over 256 bytes). */
 int tok_text_max(const tok *t);
+/* Bytes of the longest token text in the vocab: a token never stands for more input
+ * bytes than that, up to normalization (WordPiece accent stripping, NFC), so a text of
+ * more than 4 x this many bytes per token of room cannot fit (checked before encoding). */
+int tok_max_token_bytes(const tok *t);
 
 /* Bytes of one token as they appear in the text (byte tokens decoded; SentencePiece '▁'
  * -> ' '). Control tokens give "" unless render_special. Returns the byte count (the

@@ -1,7 +1,7 @@
 // hardening.test.mjs — end-to-end tests of the issue-11 hardening of `swiftlet serve`
 // (one real server per describe, the openai client or raw fetch): every error is a JSON
 // body (GET /%ff, a long non-ASCII model name), the sampled token's logprob is real when
-// no alternatives are asked for, ...
+// no alternatives are asked for, a prompt that cannot fit is refused before tokenization, ...
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { post, sharedMissing, startServer } from './server.mjs';
@@ -65,3 +65,30 @@ describe('hardening: errors and logprobs', { skip }, () => {
     });
   });
 });
+
+describe('hardening: prompt size', { skip }, () => {
+  let srv;
+  before(async () => { srv = await startServer(); });
+  after(async () => { if (srv) await srv.stop(); });
+
+  it('a 4 MB one-word prompt is refused before tokenization: a fast 400', async () => {
+    const word = 'a'.repeat(4_000_000);
+    for (const [path, body, param] of [
+      ['/v1/completions', { prompt: word, max_tokens: 1 }, 'prompt'],
+      ['/v1/chat/completions', { messages: [{ role: 'user', content: word }], max_tokens: 1 }, 'messages'],
+    ]) {
+      const t0 = performance.now();
+      const r = await post(srv.base, path, body);
+      const ms = performance.now() - t0;
+      assert.equal(r.status, 400, r.text.slice(0, 300));
+      assert.equal(r.json.error.code, 'context_length_exceeded');
+      assert.equal(r.json.error.param, param);
+      assert.match(r.json.error.message, /bytes/); // refused on its size, not after counting tokens
+      assert.ok(ms < 1000, `${path}: ${ms.toFixed(0)} ms`);
+    }
+    // a prompt that fits still works
+    const ok = await post(srv.base, '/v1/completions', { prompt: 'hello '.repeat(50), max_tokens: 2 });
+    assert.equal(ok.status, 200, ok.text);
+  });
+});
+
