@@ -35,6 +35,7 @@ static void usage(void) {
             "  --port N                port (default 8080; 0 = any free port, printed at start)\n"
             "  --api-key KEY           require 'Authorization: Bearer KEY' on /v1/*\n"
             "  --max-queue N           waiting requests before answering 429 (default 256)\n"
+            "  --max-tokens-default N  chat max_tokens when a request names none (default 1024)\n"
             "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma (default: from the GGUF)\n"
             "  --model-name NAME       model id in the API (default: file name without .gguf)\n"
             "%s", cli_engine_usage);
@@ -69,6 +70,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         else if (!strcmp(a, "--model-name")) o->model_name = v;
         else if (!strcmp(a, "--port")) { if (parse_int(a, v, 0, 65535, &x)) return -1; o->http.port = (int)x; }
         else if (!strcmp(a, "--max-queue")) { if (parse_int(a, v, 0, 1000000, &x)) return -1; o->http.max_queue = (int)x; }
+        else if (!strcmp(a, "--max-tokens-default")) { if (parse_int(a, v, 1, INT_MAX, &x)) return -1; o->http.max_tokens_default = (int)x; }
         else { fprintf(stderr, "serve: unknown option %s\n", a); return -1; }
     }
     return 0;

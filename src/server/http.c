@@ -12,6 +12,7 @@
  * the client is gone, so their KV blocks are freed at the next engine step. */
 #include "server/server.h"
 #include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -39,6 +40,7 @@ struct http_server {
     int port;
     int max_queue;
     size_t max_body;
+    int max_tokens_default;
     atomic_bool ready;
     atomic_bool stopping;
     http_backend be;          /* valid once ready */
@@ -56,14 +58,19 @@ typedef struct conn {
     api_buf body;
     bool too_big;
     bool started;
+    bool trim;               /* a large response: malloc_trim once it is sent */
 } conn;
+
+#define HTTP_TRIM_BYTES (1u << 20)
 
 typedef struct choice {
     engine_req *r;
     tok_stream ts;
     api_stop stop;
     api_buf text;            /* non-stream: emitted text so far */
-    json_t *lp;              /* non-stream logprobs container, NULL when not requested */
+    api_buf lpj[4];          /* non-stream logprobs as JSON text: the items of each array of
+                              * the logprobs object (chat: content; completions: tokens,
+                              * token_logprobs, top_logprobs, text_offset), built token by token */
     size_t text_off;         /* bytes emitted so far (completions text_offset) */
     int n_tokens;
     engine_finish fin;       /* NONE while running */
@@ -172,7 +179,7 @@ static void gen_destroy(gen *g) {
         }
         api_stop_free(&c->stop);
         api_buf_free(&c->text);
-        json_decref(c->lp);
+        for (int k = 0; k < 4; k++) api_buf_free(&c->lpj[k]);
     }
     if (released) {
         pthread_mutex_lock(&g->s->mu);
@@ -200,6 +207,22 @@ static json_t *byte_array(const char *p, int n) {
 static int token_text(gen *g, int32_t id) {
     int n = tok_piece(g->s->be.tk, id, true, g->tbuf, g->tbuf_cap);
     return n < 0 || n > g->tbuf_cap ? 0 : n; /* > cap cannot happen: tbuf holds tok_text_max */
+}
+
+static const char *const LP_KEYS[2][4] = {{"content"}, {"tokens", "token_logprobs", "top_logprobs", "text_offset"}};
+static int lp_n_keys(api_kind kind) { return kind == API_CHAT ? 1 : 4; }
+
+/* Non-stream: appends the one-token container one (from lp_new + lp_add) to c->lpj as
+ * text, so a response holds JSON text, not a jansson tree per token (~10x the memory). */
+static int lp_keep(choice *c, api_kind kind, json_t *one) {
+    for (int k = 0; k < lp_n_keys(kind); k++) {
+        json_t *item = json_array_get(json_object_get(one, LP_KEYS[kind == API_CHAT ? 0 : 1][k]), 0);
+        char *js = item ? json_dumps(item, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        int rc = !js || (c->lpj[k].len && api_buf_append(&c->lpj[k], ",", 1)) || api_buf_append(&c->lpj[k], js, strlen(js));
+        free(js);
+        if (rc) return SW_ERR_NOMEM;
+    }
+    return SW_OK;
 }
 
 /* Adds one token's logprob entry to a container from lp_new. */
@@ -285,8 +308,13 @@ static bool gen_pump(gen *g) {
             }
             json_t *lp = NULL;
             if (g->req.logprobs) {
-                lp = stream ? lp_new(g->req.kind) : c->lp;
+                lp = lp_new(g->req.kind);
                 if (lp) lp_add(g, lp, t, c->text_off);
+                if (lp && !stream) {
+                    lp_keep(c, g->req.kind, lp);
+                    json_decref(lp);
+                    lp = NULL;
+                }
             }
             if (c->stop.stopped) {
                 engine_req_cancel(c->r);
@@ -389,27 +417,47 @@ static bool gen_run(gen *g) {
     }
 }
 
-static json_t *gen_response(gen *g) {
+#define PUT(b, lit) api_buf_append(b, lit, sizeof lit - 1)
+
+/* Appends s[0..n) as a JSON string (invalid UTF-8 replaced). */
+static int put_json_str(api_buf *b, const char *s, size_t n) {
+    json_t *j = api_json_text(s, n);
+    char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    int rc = d ? api_buf_append(b, d, strlen(d)) : SW_ERR_NOMEM;
+    free(d);
+    return rc;
+}
+
+/* The non-streaming response body, written as text piece by piece (logprobs already are
+ * text): its size is the JSON's, with no tree of the whole response alongside. */
+static int gen_response(gen *g, api_buf *b) {
     api_kind kind = g->req.kind;
-    json_t *choices = json_array();
-    for (int i = 0; i < g->n; i++) {
+    int rc = PUT(b, "{\"id\":") || put_json_str(b, g->meta.id, strlen(g->meta.id)) ||
+             api_buf_printf(b, ",\"object\":\"%s\",\"created\":%lld,\"model\":",
+                            kind == API_CHAT ? "chat.completion" : "text_completion", g->meta.created) ||
+             put_json_str(b, g->meta.model, strlen(g->meta.model)) || PUT(b, ",\"choices\":[");
+    for (int i = 0; !rc && i < g->n; i++) {
         choice *c = &g->ch[i];
-        json_t *text = api_json_text(c->text.p ? c->text.p : "", c->text.len);
-        json_t *lp = c->lp ? json_incref(c->lp) : json_null();
-        json_t *ch;
-        if (kind == API_CHAT)
-            ch = json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", i, "message", "role", "assistant", "content", text,
-                           "logprobs", lp, "finish_reason", api_finish_name(c->fin));
-        else
-            ch = json_pack("{s:i, s:o, s:o, s:s}", "index", i, "text", text, "logprobs", lp, "finish_reason",
-                           api_finish_name(c->fin));
-        json_array_append_new(choices, ch);
+        const char *text = c->text.p ? c->text.p : "";
+        rc = api_buf_printf(b, "%s{\"index\":%d,", i ? "," : "", i) ||
+             (kind == API_CHAT ? PUT(b, "\"message\":{\"role\":\"assistant\",\"content\":")
+                               : PUT(b, "\"text\":")) ||
+             put_json_str(b, text, c->text.len) || (kind == API_CHAT && PUT(b, "}")) ||
+             PUT(b, ",\"logprobs\":");
+        if (!rc && !g->req.logprobs) rc = PUT(b, "null");
+        for (int k = 0; !rc && g->req.logprobs && k < lp_n_keys(kind); k++)
+            rc = api_buf_printf(b, "%s\"%s\":[", k ? "," : "{", LP_KEYS[kind == API_CHAT ? 0 : 1][k]) ||
+                 api_buf_append(b, c->lpj[k].p ? c->lpj[k].p : "", c->lpj[k].len) ||
+                 (k + 1 == lp_n_keys(kind) ? PUT(b, "]}") : PUT(b, "]"));
+        const char *fin = api_finish_name(c->fin);
+        if (!rc) rc = fin ? api_buf_printf(b, ",\"finish_reason\":\"%s\"}", fin) : PUT(b, ",\"finish_reason\":null}");
     }
     int ct = gen_completion_tokens(g);
-    return json_pack("{s:s, s:s, s:I, s:s, s:o, s:{s:i, s:i, s:i}}", "id", g->meta.id, "object",
-                     kind == API_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)g->meta.created,
-                     "model", g->meta.model, "choices", choices, "usage", "prompt_tokens", g->n_prompt,
-                     "completion_tokens", ct, "total_tokens", g->n_prompt + ct);
+    if (!rc)
+        rc = api_buf_printf(b, "],\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d}}",
+                            g->n_prompt, ct, g->n_prompt + ct);
+    return rc ? SW_ERR_NOMEM : SW_OK;
 }
 
 /* ------------------------------------------------------------------ request handling */
@@ -536,8 +584,16 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         goto err;
     }
     int room = s->be.max_ctx - n_ids;
-    int max_tokens = rq->max_tokens > 0 ? rq->max_tokens : kind == API_CHAT ? room : 16;
+    int max_tokens = rq->max_tokens > 0 ? rq->max_tokens : kind == API_CHAT ? s->max_tokens_default : 16;
     if (max_tokens > room) max_tokens = room;
+    uint64_t lp_entries = (uint64_t)rq->n * (uint64_t)(rq->top_logprobs + 1) * (uint64_t)max_tokens;
+    if (rq->logprobs && !rq->stream && lp_entries > HTTP_MAX_LOGPROB_ENTRIES) {
+        api_error_set(&e, 400, "invalid_request_error", NULL, kind == API_CHAT ? "top_logprobs" : "logprobs",
+                      "n x (top_logprobs + 1) x max_tokens = %llu logprob entries; a non-streaming response holds "
+                      "at most %d: lower max_tokens, n or top_logprobs, or stream",
+                      (unsigned long long)lp_entries, HTTP_MAX_LOGPROB_ENTRIES);
+        goto err;
+    }
     if (admit(s, rq->n, &e)) goto err;
     admitted = rq->n;
     g->n_prompt = n_ids;
@@ -586,7 +642,6 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         tok_stream_init(&ch->ts, s->be.tk);
         ch->ts.first = false; /* a continuation: keep the first token's leading space */
         api_stop_init(&ch->stop, g->req.stop, g->req.n_stop);
-        if (rq->logprobs && !rq->stream) ch->lp = lp_new(kind);
     }
     free(ids);
     ids = NULL;
@@ -632,9 +687,15 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         gen_destroy(g);
         return send_error(c, &e);
     }
-    json_t *resp = gen_response(g);
+    api_buf body = {0};
+    int brc = gen_response(g, &body);
     gen_destroy(g);
-    return send_json(c, MHD_HTTP_OK, resp);
+    if (brc) {
+        api_buf_free(&body);
+        return fail(c, 500, "server_error", NULL, NULL, "out of memory");
+    }
+    if (body.len > HTTP_TRIM_BYTES) cn->trim = true; /* give the memory back once sent */
+    return send_body(c, MHD_HTTP_OK, "application/json", body.p, body.len);
 err:
     free(ids);
     if (admitted > 0) unadmit(s, admitted);
@@ -747,8 +808,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     conn *cn = *con_cls;
     if (!cn) return;
     api_buf_free(&cn->body);
+    bool trim = cn->trim;
     free(cn);
     *con_cls = NULL;
+    if (trim) malloc_trim(0);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -768,6 +831,7 @@ int http_server_create(const http_config *cfg, http_server **out, sw_err *err) {
     s->api_key_len = s->api_key ? strlen(s->api_key) : 0;
     s->max_queue = cfg->max_queue < 0 ? 0 : cfg->max_queue;
     s->max_body = cfg->max_body ? cfg->max_body : HTTP_MAX_BODY;
+    s->max_tokens_default = cfg->max_tokens_default > 0 ? cfg->max_tokens_default : HTTP_MAX_TOKENS_DEFAULT;
     pthread_mutex_init(&s->mu, NULL);
     metrics_init(&s->met);
     int rc = SW_OK;

@@ -148,6 +148,10 @@ int metrics_render(metrics *m, const engine_stats *s, const char *model_name, in
 bool http_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 #define HTTP_MAX_BODY (4u << 20)
+#define HTTP_MAX_TOKENS_DEFAULT 1024
+/* A non-streaming response with logprobs holds n x (top_logprobs + 1) x max_tokens entries
+ * (~80 bytes each): more than this is refused (400) — stream it instead. */
+#define HTTP_MAX_LOGPROB_ENTRIES (1 << 16)
 
 typedef struct http_config {
     const char *host;        /* "127.0.0.1" by default */
@@ -155,6 +159,8 @@ typedef struct http_config {
     const char *api_key;     /* NULL = no auth */
     int max_queue;           /* waiting requests allowed before 429 */
     size_t max_body;         /* bytes; 0 = HTTP_MAX_BODY */
+    int max_tokens_default;  /* chat max_tokens when a request names none; 0 = HTTP_MAX_TOKENS_DEFAULT
+                              * (completions keep OpenAI's 16) */
 } http_config;
 
 /* What the server serves once loaded (all borrowed; must outlive the server). */

@@ -1,7 +1,9 @@
 // hardening.test.mjs — end-to-end tests of the issue-11 hardening of `swiftlet serve`
 // (one real server per describe, the openai client or raw fetch): every error is a JSON
 // body (GET /%ff, a long non-ASCII model name), the sampled token's logprob is real when
-// no alternatives are asked for, a prompt that cannot fit is refused before tokenization, ...
+// no alternatives are asked for, a prompt that cannot fit is refused before tokenization,
+// non-streaming responses are bounded (chat's default max_tokens, a cap on logprob entries)
+// and built as text token by token, ...
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { post, sharedMissing, startServer } from './server.mjs';
@@ -89,6 +91,66 @@ describe('hardening: prompt size', { skip }, () => {
     // a prompt that fits still works
     const ok = await post(srv.base, '/v1/completions', { prompt: 'hello '.repeat(50), max_tokens: 2 });
     assert.equal(ok.status, 200, ok.text);
+  });
+});
+
+describe('hardening: response size', { skip }, () => {
+  let srv;
+  let client;
+  before(async () => {
+    srv = await startServer(['--max-tokens-default', '24', '--max-seqs', '16']);
+    client = srv.client();
+  });
+  after(async () => { if (srv) await srv.stop(); });
+  const messages = [{ role: 'user', content: 'Write a long story' }];
+
+  it('n=16 x top_logprobs=20 x the default max_tokens, not streamed: 400 naming the field', async () => {
+    // the audit's 54 MB response (chat's default max_tokens was the rest of the context)
+    const r = await post(srv.base, '/v1/chat/completions', { messages, n: 16, logprobs: true, top_logprobs: 20, max_tokens: 2000 });
+    assert.equal(r.status, 400, r.text.slice(0, 300));
+    assert.equal(r.json.error.param, 'top_logprobs');
+    const c = await post(srv.base, '/v1/completions', { prompt: 'Once', n: 16, logprobs: 20, max_tokens: 2000 });
+    assert.equal(c.status, 400);
+    assert.equal(c.json.error.param, 'logprobs');
+  });
+
+  it('chat without max_tokens stops at --max-tokens-default', async () => {
+    const r = await client.chat.completions.create({ messages, temperature: 0, ignore_eos: true });
+    assert.equal(r.usage.completion_tokens, 24);
+    assert.equal(r.choices[0].finish_reason, 'length');
+  });
+
+  it('a large allowed response: JSON built token by token equals the streamed one', async () => {
+    const req = { messages, n: 2, logprobs: true, top_logprobs: 5, max_tokens: 64, temperature: 0, ignore_eos: true };
+    const r = await post(srv.base, '/v1/chat/completions', req);
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    assert.ok(r.text.length < 1_000_000, `${r.text.length} bytes`);
+    assert.equal(r.json.choices.length, 2);
+    const stream = await client.chat.completions.create({ ...req, n: 1, stream: true });
+    const streamed = [];
+    let text = '';
+    for await (const ch of stream) {
+      const d = ch.choices[0];
+      if (d?.delta?.content) text += d.delta.content;
+      if (d?.logprobs?.content) streamed.push(...d.logprobs.content);
+    }
+    for (const choice of r.json.choices) {
+      assert.equal(choice.message.content, text);
+      assert.equal(choice.logprobs.content.length, 64);
+      assert.deepEqual(choice.logprobs.content.map((t) => [t.token, t.bytes, t.top_logprobs.length]),
+        streamed.map((t) => [t.token, t.bytes, 5]));
+      choice.logprobs.content.forEach((t, i) => assert.ok(Math.abs(t.logprob - streamed[i].logprob) < 1e-5));
+    }
+    const c = await post(srv.base, '/v1/completions', { prompt: 'Once upon', n: 2, logprobs: 3, max_tokens: 16, temperature: 0, ignore_eos: true });
+    assert.equal(c.status, 200, c.text.slice(0, 300));
+    for (const ch of c.json.choices) {
+      assert.equal(ch.logprobs.tokens.length, 16);
+      assert.equal(ch.logprobs.token_logprobs.length, 16);
+      assert.equal(ch.logprobs.top_logprobs.length, 16);
+      assert.equal(ch.logprobs.text_offset.length, 16);
+      assert.equal(ch.logprobs.tokens.join(''), ch.text);
+    }
+    assert.equal(c.json.usage.completion_tokens, 32);
   });
 });
 
