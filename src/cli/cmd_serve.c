@@ -23,6 +23,7 @@ typedef struct serve_opts {
     const char *model_path;
     const char *model_name;
     const char *chat_template;
+    http_keys keys;         /* --api-key, --api-key-file, SWIFTLET_API_KEY */
     http_config http;
     engine_config eng;
 } serve_opts;
@@ -33,7 +34,10 @@ static void usage(void) {
             "  -m, --model PATH        GGUF model (default: a tiny random-weight demo model)\n"
             "  --host ADDR             bind address (default 127.0.0.1)\n"
             "  --port N                port (default 8080; 0 = any free port, printed at start)\n"
-            "  --api-key KEY           require 'Authorization: Bearer KEY' on /v1/*\n"
+            "  --api-key KEY           require 'Authorization: Bearer KEY' on /v1/* and /metrics\n"
+            "  --api-key-file FILE     keys, one per line ('#' comments); also SWIFTLET_API_KEY=KEY;\n"
+            "                          all sources add up (keys in a file stay out of the process list)\n"
+            "  --metrics-public        /metrics answers without a key\n"
             "  --max-queue N           waiting requests before answering 429 (default 256)\n"
             "  --max-tokens-default N  chat max_tokens when a request names none (default 1024)\n"
             "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma (default: from the GGUF)\n"
@@ -58,6 +62,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
+        if (!strcmp(a, "--metrics-public")) { o->http.metrics_public = true; continue; }
         int used = cli_engine_option("serve", a, v, &o->eng);
         if (used < 0) return -1;
         if (used > 0) { i += used - 1; continue; }
@@ -65,7 +70,19 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         i++;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_path = v;
         else if (!strcmp(a, "--host")) o->http.host = v;
-        else if (!strcmp(a, "--api-key")) o->http.api_key = v;
+        else if (!strcmp(a, "--api-key")) {
+            if (http_keys_add(&o->keys, v, strlen(v))) { fprintf(stderr, "serve: --api-key needs a non-empty key\n"); return -1; }
+        } else if (!strcmp(a, "--api-key-file")) {
+            char *text;
+            size_t len;
+            sw_err e = {0};
+            int rc = sw_read_file(v, &text, &len, &e);
+            if (!rc) {
+                rc = http_keys_parse(&o->keys, text, len, &e);
+                free(text);
+            }
+            if (rc) { fprintf(stderr, "serve: --api-key-file %s: %s\n", v, e.msg); return -1; }
+        }
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
         else if (!strcmp(a, "--model-name")) o->model_name = v;
         else if (!strcmp(a, "--port")) { if (parse_int(a, v, 0, 65535, &x)) return -1; o->http.port = (int)x; }
@@ -161,7 +178,11 @@ int cli_serve(int argc, char **argv) {
     o.http.max_queue = 256;
     engine_config_default(&o.eng);
     int pr = parse_args(argc, argv, &o);
+    const char *env_key = getenv("SWIFTLET_API_KEY");
+    if (!pr && env_key && env_key[0] && http_keys_add(&o.keys, env_key, strlen(env_key))) pr = -1;
+    o.http.api_keys = &o.keys;
     if (pr) {
+        http_keys_free(&o.keys);
         usage();
         return pr > 0 ? 0 : 2;
     }
@@ -180,7 +201,10 @@ int cli_serve(int argc, char **argv) {
     engine *eng = NULL;
     char *name = NULL;
     int status = 1;
-    if (http_server_create(&o.http, &srv, &err)) {
+    int created = http_server_create(&o.http, &srv, &err);
+    int n_keys = o.keys.n;
+    http_keys_free(&o.keys); /* the server holds its own copy */
+    if (created) {
         sw_error("serve: %s", err.msg);
         return 1;
     }
@@ -207,7 +231,7 @@ int cli_serve(int argc, char **argv) {
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
             "max %d sequences, queue %d%s",
             name, mc->arch == MODEL_ARCH_QWEN2 ? "qwen2" : "llama", mc->n_layer, mc->n_embd, mc->n_vocab, ctx,
-            tok_chat_family_name(be.chat), o.eng.max_seqs, o.http.max_queue, o.http.api_key ? ", API key required" : "");
+            tok_chat_family_name(be.chat), o.eng.max_seqs, o.http.max_queue, n_keys ? ", API key required" : "");
 
     int sig = 0;
     sigwait(&sigs, &sig);

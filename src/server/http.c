@@ -35,8 +35,8 @@ typedef enum MHD_Result MHD_RESULT_T;
 struct http_server {
     struct MHD_Daemon *d;
     char *host;
-    char *api_key;
-    size_t api_key_len;
+    http_keys keys;           /* no keys = no auth */
+    bool metrics_public;
     int port;
     int max_queue;
     size_t max_body;
@@ -735,12 +735,12 @@ static enum route route_of(const char *url, const char **method_needed) {
 }
 
 static bool authorized(http_server *s, struct MHD_Connection *c) {
-    if (!s->api_key) return true;
+    if (s->keys.n == 0) return true;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
     h += 7;
     while (*h == ' ') h++;
-    return http_ct_equal(h, strlen(h), s->api_key, s->api_key_len);
+    return http_keys_match(&s->keys, h, strlen(h));
 }
 
 static MHD_RESULT_T dispatch(http_server *s, struct MHD_Connection *c, const char *url, const char *method, conn *cn) {
@@ -763,9 +763,10 @@ static MHD_RESULT_T dispatch(http_server *s, struct MHD_Connection *c, const cha
         const char *b = ok ? "{\"status\":\"ok\"}" : "{\"status\":\"loading\"}";
         return send_body(c, ok ? 200 : 503, "application/json", strdup(b), strlen(b));
     }
-    if (r == ROUTE_METRICS) return handle_metrics(s, c);
-    if (!authorized(s, c))
+    bool open_route = r == ROUTE_METRICS && s->metrics_public;
+    if (!open_route && !authorized(s, c))
         return fail(c, 401, "authentication_error", "invalid_api_key", NULL, "missing or invalid API key");
+    if (r == ROUTE_METRICS) return handle_metrics(s, c);
     if (!atomic_load(&s->ready) || atomic_load(&s->stopping))
         return fail(c, 503, "server_error", "not_ready", NULL, "the model is loading; retry shortly");
     if (r == ROUTE_MODELS) return handle_models(s, c);
@@ -827,15 +828,17 @@ int http_server_create(const http_config *cfg, http_server **out, sw_err *err) {
     http_server *s = calloc(1, sizeof *s);
     if (!s) return sw_err_set(err, SW_ERR_NOMEM, "out of memory");
     s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
-    s->api_key = cfg->api_key && cfg->api_key[0] ? strdup(cfg->api_key) : NULL;
-    s->api_key_len = s->api_key ? strlen(s->api_key) : 0;
+    s->metrics_public = cfg->metrics_public;
+    bool keys_ok = true;
+    for (int i = 0; cfg->api_keys && i < cfg->api_keys->n; i++)
+        keys_ok = keys_ok && http_keys_add(&s->keys, cfg->api_keys->v[i], strlen(cfg->api_keys->v[i])) == SW_OK;
     s->max_queue = cfg->max_queue < 0 ? 0 : cfg->max_queue;
     s->max_body = cfg->max_body ? cfg->max_body : HTTP_MAX_BODY;
     s->max_tokens_default = cfg->max_tokens_default > 0 ? cfg->max_tokens_default : HTTP_MAX_TOKENS_DEFAULT;
     pthread_mutex_init(&s->mu, NULL);
     metrics_init(&s->met);
     int rc = SW_OK;
-    if (!s->host || (cfg->api_key && cfg->api_key[0] && !s->api_key)) {
+    if (!s->host || !keys_ok) {
         rc = sw_err_set(err, SW_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -895,6 +898,6 @@ void http_server_destroy(http_server *s) {
     pthread_mutex_destroy(&s->mu);
     free(s->model_name);
     free(s->host);
-    free(s->api_key);
+    http_keys_free(&s->keys);
     free(s);
 }

@@ -147,6 +147,17 @@ int metrics_render(metrics *m, const engine_stats *s, const char *model_name, in
 /* Constant-time comparison (time depends only on the lengths). */
 bool http_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 
+/* A set of API keys (each owned, NUL-terminated). */
+typedef struct http_keys { char **v; int n; } http_keys;
+int http_keys_add(http_keys *k, const char *key, size_t len); /* SW_ERR_ARG for an empty key */
+/* Adds the keys of a key file's text: one per line, surrounding blanks trimmed, blank
+ * lines and lines starting with '#' ignored; a file without a key (or a key with an inner
+ * space or control character) is an error. */
+int http_keys_parse(http_keys *k, const char *text, size_t len, sw_err *err);
+/* Whether key is in the set; compares with every key, each in constant time. */
+bool http_keys_match(const http_keys *k, const char *key, size_t len);
+void http_keys_free(http_keys *k);
+
 #define HTTP_MAX_BODY (4u << 20)
 #define HTTP_MAX_TOKENS_DEFAULT 1024
 /* A non-streaming response with logprobs holds n x (top_logprobs + 1) x max_tokens entries
@@ -156,7 +167,8 @@ bool http_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 typedef struct http_config {
     const char *host;        /* "127.0.0.1" by default */
     int port;                /* 0 = any free port (see http_server_port) */
-    const char *api_key;     /* NULL = no auth */
+    const http_keys *api_keys; /* accepted keys (copied); NULL or empty = no auth */
+    bool metrics_public;     /* with keys: /metrics answers without one (default: needs one) */
     int max_queue;           /* waiting requests allowed before 429 */
     size_t max_body;         /* bytes; 0 = HTTP_MAX_BODY */
     int max_tokens_default;  /* chat max_tokens when a request names none; 0 = HTTP_MAX_TOKENS_DEFAULT

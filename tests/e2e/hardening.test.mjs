@@ -3,8 +3,12 @@
 // body (GET /%ff, a long non-ASCII model name), the sampled token's logprob is real when
 // no alternatives are asked for, a prompt that cannot fit is refused before tokenization,
 // non-streaming responses are bounded (chat's default max_tokens, a cap on logprob entries)
-// and built as text token by token, ...
+// and built as text token by token, API keys from a file or the environment and /metrics
+// behind them, ...
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { post, sharedMissing, startServer } from './server.mjs';
 
@@ -151,6 +155,61 @@ describe('hardening: response size', { skip }, () => {
       assert.equal(ch.logprobs.tokens.join(''), ch.text);
     }
     assert.equal(c.json.usage.completion_tokens, 32);
+  });
+});
+
+describe('hardening: API keys and /metrics', { skip }, () => {
+  let dir;
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'swiftlet-keys-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const body = { prompt: 'hello', max_tokens: 2 };
+  const auth = (k) => ({ Authorization: `Bearer ${k}` });
+
+  it('--api-key-file (several keys, comments) + SWIFTLET_API_KEY; /metrics needs a key', async () => {
+    const file = join(dir, 'keys');
+    writeFileSync(file, '# team keys\n\nfile-key-1\n  file-key-2  \r\n# old-key\n');
+    process.env.SWIFTLET_API_KEY = 'env-key';
+    let srv;
+    try {
+      srv = await startServer(['--api-key-file', file]);
+    } finally {
+      delete process.env.SWIFTLET_API_KEY;
+    }
+    try {
+      for (const k of ['file-key-1', 'file-key-2', 'env-key']) {
+        const r = await post(srv.base, '/v1/completions', body, auth(k));
+        assert.equal(r.status, 200, `${k}: ${r.text}`);
+      }
+      for (const k of ['old-key', '# old-key', 'file-key-', 'wrong']) {
+        const r = await post(srv.base, '/v1/completions', body, auth(k));
+        assert.equal(r.status, 401, k);
+      }
+      const m0 = await fetch(`${srv.base}/metrics`);
+      assert.equal(m0.status, 401);
+      assert.equal(JSON.parse(await m0.text()).error.type, 'authentication_error');
+      const m1 = await fetch(`${srv.base}/metrics`, { headers: auth('file-key-2') });
+      assert.equal(m1.status, 200);
+      assert.match(await m1.text(), /swiftlet:num_requests_running/);
+      assert.equal((await fetch(`${srv.base}/health`)).status, 200); // probes need no key
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('--metrics-public opens /metrics only', async () => {
+    const srv = await startServer(['--api-key', 'k1', '--metrics-public']);
+    try {
+      assert.equal((await fetch(`${srv.base}/metrics`)).status, 200);
+      assert.equal((await post(srv.base, '/v1/completions', body)).status, 401);
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('a key file without a key is refused at start', async () => {
+    const file = join(dir, 'empty');
+    writeFileSync(file, '# nothing here\n\n');
+    await assert.rejects(startServer(['--api-key-file', file]), /exited early/);
   });
 });
 

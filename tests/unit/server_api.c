@@ -372,7 +372,26 @@ static void test_stop(void) {
     free(r);
 }
 
+/* Key files: one key per line, comments and blank lines ignored; every key matches. */
+static void test_keys(void) {
+    http_keys k = {0};
+    sw_err e = {0};
+    const char *text = "# production keys\n\n  key-one  \r\nkey-two\n#key-three\n\tkey-four";
+    T_EQ_INT(http_keys_parse(&k, text, strlen(text), &e), SW_OK);
+    T_EQ_INT(k.n, 3);
+    T_OK(k.n == 3 && !strcmp(k.v[0], "key-one") && !strcmp(k.v[1], "key-two") && !strcmp(k.v[2], "key-four"));
+    T_OK(http_keys_match(&k, "key-two", 7) && http_keys_match(&k, "key-four", 8));
+    T_OK(!http_keys_match(&k, "key-thre", 8) && !http_keys_match(&k, "#key-three", 10) && !http_keys_match(&k, "", 0));
+    T_OK(!http_keys_match(&k, "key-one ", 8));
+    http_keys_free(&k);
+    T_EQ_INT(http_keys_parse(&k, "# nothing\n\n", 12, &e), SW_ERR_FORMAT);
+    T_EQ_INT(http_keys_parse(&k, "a b\n", 4, &e), SW_ERR_FORMAT);
+    T_EQ_INT(http_keys_add(&k, "", 0), SW_ERR_ARG);
+    http_keys_free(&k);
+}
+
 int main(void) {
+    test_keys();
     test_valid_completion();
     test_valid_chat();
     test_invalid();
