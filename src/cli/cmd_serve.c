@@ -38,6 +38,8 @@ static void usage(void) {
             "  --api-key-file FILE     keys, one per line ('#' comments); also SWIFTLET_API_KEY=KEY;\n"
             "                          all sources add up (keys in a file stay out of the process list)\n"
             "  --metrics-public        /metrics answers without a key\n"
+            "  --access-log FILE|-     one JSON line per request (time, route, status, tokens, TTFT,\n"
+            "                          duration, user; never prompt text), appended to FILE or stdout\n"
             "  --max-queue N           waiting requests before answering 429 (default 256)\n"
             "  --max-tokens-default N  chat max_tokens when a request names none (default 1024)\n"
             "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma (default: from the GGUF)\n"
@@ -84,6 +86,7 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (rc) { fprintf(stderr, "serve: --api-key-file %s: %s\n", v, e.msg); return -1; }
         }
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "--access-log")) o->http.access_log = v;
         else if (!strcmp(a, "--model-name")) o->model_name = v;
         else if (!strcmp(a, "--port")) { if (parse_int(a, v, 0, 65535, &x)) return -1; o->http.port = (int)x; }
         else if (!strcmp(a, "--max-queue")) { if (parse_int(a, v, 0, 1000000, &x)) return -1; o->http.max_queue = (int)x; }

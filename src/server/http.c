@@ -36,6 +36,8 @@ struct http_server {
     struct MHD_Daemon *d;
     char *host;
     http_keys keys;           /* no keys = no auth */
+    FILE *alog;               /* access log (--access-log), NULL = none */
+    bool alog_owned;          /* opened here (not stdout) */
     bool metrics_public;
     int port;
     int max_queue;
@@ -59,6 +61,13 @@ typedef struct conn {
     bool too_big;
     bool started;
     bool trim;               /* a large response: malloc_trim once it is sent */
+    /* access log */
+    double t0_ms;            /* first callback */
+    int route;               /* enum route */
+    char method[8];
+    int n_prompt, n_out;     /* tokens (generation routes) */
+    double ttft_ms;          /* 0 = no token */
+    char user[65];           /* tenant (request's `user`), cut to 64 bytes */
 } conn;
 
 #define HTTP_TRIM_BYTES (1u << 20)
@@ -88,6 +97,7 @@ typedef struct gen {
     char id[48];
     api_resp_meta meta;
     char err_msg[256];       /* first engine error */
+    conn *cn;                /* the request's connection state (valid while the request runs) */
     char *tbuf;              /* (tbuf_cap) one token's text: tok_text_max bytes always suffice */
     int tbuf_cap;
     /* streaming */
@@ -367,6 +377,19 @@ static int gen_completion_tokens(const gen *g) {
     return n;
 }
 
+/* Records the request's token counts and time to first token for the access log. */
+static void gen_note(gen *g) {
+    if (!g->cn) return;
+    g->cn->n_prompt = g->n_prompt;
+    g->cn->n_out = gen_completion_tokens(g);
+    for (int i = 0; i < g->n; i++) {
+        engine_timing t;
+        engine_req_timing(g->ch[i].r, &t);
+        double ttft = t.t_first_token_ms > 0 ? t.t_first_token_ms - t.t_submit_ms : 0;
+        if (ttft > 0 && (g->cn->ttft_ms == 0 || ttft < g->cn->ttft_ms)) g->cn->ttft_ms = ttft;
+    }
+}
+
 /* Stream end: usage chunk (when asked) and [DONE]. */
 static void gen_stream_close(gen *g) {
     if (g->req.include_usage) {
@@ -390,12 +413,16 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             if (g->out_off == g->out.len) g->out_off = g->out.len = 0;
             return (ssize_t)n;
         }
-        if (g->finished) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (g->finished) {
+            gen_note(g);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         gen_pump(g);
         if (gen_all_done(g)) gen_stream_close(g);
         if (g->out.len) continue;
         if (atomic_load(&g->s->stopping) || client_gone(g->fd)) {
             gen_cancel_all(g);
+            gen_note(g);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         gen_wait(g, WAIT_SLICE_MS);
@@ -408,9 +435,13 @@ static void stream_free(void *cls) { gen_destroy(cls); }
 static bool gen_run(gen *g) {
     for (;;) {
         gen_pump(g);
-        if (gen_all_done(g)) return true;
+        if (gen_all_done(g)) {
+            gen_note(g);
+            return true;
+        }
         if (atomic_load(&g->s->stopping) || client_gone(g->fd)) {
             gen_cancel_all(g);
+            gen_note(g);
             return false;
         }
         gen_wait(g, WAIT_SLICE_MS);
@@ -648,6 +679,8 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     if (g->n < rq->n) goto err;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     g->fd = ci ? ci->connect_fd : -1;
+    g->cn = cn;
+    if (rq->user) snprintf(cn->user, sizeof cn->user, "%s", rq->user);
     /* --policy slo decides at its next step whether each request can meet its objective;
      * a refusal is a 503 naming the reason, before any byte of a stream is sent. */
     for (int i = 0; i < g->n; i++) {
@@ -787,6 +820,10 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *c, const char *
         cn = calloc(1, sizeof *cn);
         if (!cn) return MHD_NO;
         *con_cls = cn;
+        cn->t0_ms = sw_now_ms();
+        const char *need;
+        cn->route = route_of(url, &need);
+        snprintf(cn->method, sizeof cn->method, "%s", method);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > s->max_body) cn->too_big = true;
         return MHD_YES;
@@ -805,9 +842,45 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *c, const char *
     return dispatch(s, c, url, method, cn);
 }
 
+static const char *route_name(int r) {
+    static const char *const names[] = {"unknown", "/v1/completions", "/v1/chat/completions", "/v1/models", "/health",
+                                        "/metrics"};
+    return r >= 0 && r < (int)(sizeof names / sizeof names[0]) ? names[r] : "unknown";
+}
+
+/* One access-log line per request (JSON): time, method, route (never the raw URL), status,
+ * tokens, time to first token, duration, tenant; never prompt or output text. */
+static void access_log(http_server *s, struct MHD_Connection *c, const conn *cn, enum MHD_RequestTerminationCode toe) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    int status = ci ? (int)ci->http_status : 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    json_t *user = cn->user[0] ? api_json_text(cn->user, strlen(cn->user)) : json_null();
+    char *ujs = user ? json_dumps(user, JSON_ENCODE_ANY) : NULL;
+    json_decref(user);
+    char method[sizeof cn->method];
+    for (size_t i = 0; i < sizeof method; i++) {
+        char ch = cn->method[i];
+        method[i] = ch == 0 || (ch >= 'A' && ch <= 'Z') ? ch : '?';
+    }
+    fprintf(s->alog,
+            "{\"time\":\"%s.%03ldZ\",\"method\":\"%s\",\"route\":\"%s\",\"status\":%d,\"prompt_tokens\":%d,"
+            "\"completion_tokens\":%d,\"ttft_ms\":%.1f,\"duration_ms\":%.1f,\"user\":%s,\"completed\":%s}\n",
+            when, ts.tv_nsec / 1000000, method, route_name(cn->route), status, cn->n_prompt, cn->n_out, cn->ttft_ms,
+            sw_now_ms() - cn->t0_ms, ujs ? ujs : "null", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
+    fflush(s->alog);
+    free(ujs);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
     conn *cn = *con_cls;
     if (!cn) return;
+    http_server *s = cls;
+    if (s->alog) access_log(s, c, cn, toe);
     api_buf_free(&cn->body);
     bool trim = cn->trim;
     free(cn);
@@ -841,6 +914,15 @@ int http_server_create(const http_config *cfg, http_server **out, sw_err *err) {
     if (!s->host || !keys_ok) {
         rc = sw_err_set(err, SW_ERR_NOMEM, "out of memory");
         goto fail;
+    }
+    if (cfg->access_log && !strcmp(cfg->access_log, "-")) {
+        s->alog = stdout;
+    } else if (cfg->access_log) {
+        s->alog_owned = (s->alog = fopen(cfg->access_log, "a")) != NULL;
+        if (!s->alog) {
+            rc = sw_err_set(err, SW_ERR_IO, "cannot open the access log %s", cfg->access_log);
+            goto fail;
+        }
     }
     if (cfg->port < 0 || cfg->port > 65535) {
         rc = sw_err_set(err, SW_ERR_ARG, "port %d out of range", cfg->port);
@@ -899,5 +981,6 @@ void http_server_destroy(http_server *s) {
     free(s->model_name);
     free(s->host);
     http_keys_free(&s->keys);
+    if (s->alog_owned) fclose(s->alog);
     free(s);
 }

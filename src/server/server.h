@@ -169,6 +169,8 @@ typedef struct http_config {
     int port;                /* 0 = any free port (see http_server_port) */
     const http_keys *api_keys; /* accepted keys (copied); NULL or empty = no auth */
     bool metrics_public;     /* with keys: /metrics answers without one (default: needs one) */
+    const char *access_log;  /* one JSON line per request appended to this file; "-" = stdout;
+                              * NULL = none */
     int max_queue;           /* waiting requests allowed before 429 */
     size_t max_body;         /* bytes; 0 = HTTP_MAX_BODY */
     int max_tokens_default;  /* chat max_tokens when a request names none; 0 = HTTP_MAX_TOKENS_DEFAULT

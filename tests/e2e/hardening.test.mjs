@@ -4,13 +4,13 @@
 // no alternatives are asked for, a prompt that cannot fit is refused before tokenization,
 // non-streaming responses are bounded (chat's default max_tokens, a cap on logprob entries)
 // and built as text token by token, API keys from a file or the environment and /metrics
-// behind them, ...
+// behind them, the access log, ...
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { post, sharedMissing, startServer } from './server.mjs';
+import { post, sharedMissing, sleep, startServer } from './server.mjs';
 
 const skip = sharedMissing && 'no ../shared data';
 
@@ -210,6 +210,57 @@ describe('hardening: API keys and /metrics', { skip }, () => {
     const file = join(dir, 'empty');
     writeFileSync(file, '# nothing here\n\n');
     await assert.rejects(startServer(['--api-key-file', file]), /exited early/);
+  });
+});
+
+describe('hardening: access log', { skip }, () => {
+  it('--access-log: one JSON line per request with route, status, tokens, TTFT, duration, user; no text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'swiftlet-alog-'));
+    const file = join(dir, 'access.log');
+    const srv = await startServer(['--access-log', file]);
+    const secret = 'SECRET-PROMPT-TEXT-4711';
+    const readLines = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+    await sleep(50);
+    const n0 = readLines().length; // startServer's /health polls
+    try {
+      const client = srv.client();
+      const chat = await client.chat.completions.create({
+        messages: [{ role: 'user', content: secret }], max_tokens: 6, temperature: 0, ignore_eos: true, user: 'alice',
+      });
+      const stream = await client.completions.create({ prompt: `${secret} again`, max_tokens: 5, stream: true, user: 'bob', ignore_eos: true });
+      let streamed = '';
+      for await (const ch of stream) streamed += ch.choices[0]?.text ?? '';
+      const nf = await fetch(`${srv.base}/no/such/${secret}`);
+      await nf.text();
+      await (await fetch(`${srv.base}/health`)).text();
+      let lines = [];
+      for (let i = 0; i < 100 && lines.length < 4; i++) {
+        await sleep(20);
+        lines = readLines().slice(n0);
+      }
+      assert.equal(lines.length, 4, lines.join('\n'));
+      const text = readFileSync(file, 'utf8');
+      assert.ok(!text.includes(secret), 'prompt text in the access log');
+      const out = chat.choices[0].message.content;
+      if (out.length >= 8) assert.ok(!text.includes(JSON.stringify(out).slice(1, -1)), 'output text in the access log');
+      const recs = lines.map((l) => JSON.parse(l));
+      for (const r of recs) {
+        assert.match(r.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        assert.ok(r.duration_ms >= 0);
+      }
+      const [c, st, n404, h] = recs;
+      assert.deepEqual([c.method, c.route, c.status, c.user], ['POST', '/v1/chat/completions', 200, 'alice']);
+      assert.equal(c.prompt_tokens, chat.usage.prompt_tokens);
+      assert.equal(c.completion_tokens, 6);
+      assert.ok(c.ttft_ms > 0 && c.ttft_ms <= c.duration_ms, JSON.stringify(c));
+      assert.deepEqual([st.route, st.status, st.user, st.completion_tokens], ['/v1/completions', 200, 'bob', 5]);
+      assert.ok(st.ttft_ms > 0);
+      assert.deepEqual([n404.method, n404.route, n404.status, n404.user], ['GET', 'unknown', 404, null]);
+      assert.deepEqual([h.route, h.status], ['/health', 200]);
+    } finally {
+      await srv.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
