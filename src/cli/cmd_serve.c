@@ -38,6 +38,9 @@ static void usage(void) {
             "  --api-key-file FILE     keys, one per line ('#' comments); also SWIFTLET_API_KEY=KEY;\n"
             "                          all sources add up (keys in a file stay out of the process list)\n"
             "  --metrics-public        /metrics answers without a key\n"
+            "  --prefix-cache-scope global|user  share cached prompt blocks between all requests\n"
+            "                          (default) or only between requests of the same `user`;\n"
+            "                          a request's cache_salt narrows either further\n"
             "  --access-log FILE|-     one JSON line per request (time, route, status, tokens, TTFT,\n"
             "                          duration, user; never prompt text), appended to FILE or stdout\n"
             "  --max-queue N           waiting requests before answering 429 (default 256)\n"
@@ -87,6 +90,10 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         }
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
         else if (!strcmp(a, "--access-log")) o->http.access_log = v;
+        else if (!strcmp(a, "--prefix-cache-scope")) {
+            if (strcmp(v, "global") && strcmp(v, "user")) { fprintf(stderr, "serve: --prefix-cache-scope is global or user\n"); return -1; }
+            o->http.prefix_cache_per_user = !strcmp(v, "user");
+        }
         else if (!strcmp(a, "--model-name")) o->model_name = v;
         else if (!strcmp(a, "--port")) { if (parse_int(a, v, 0, 65535, &x)) return -1; o->http.port = (int)x; }
         else if (!strcmp(a, "--max-queue")) { if (parse_int(a, v, 0, 1000000, &x)) return -1; o->http.max_queue = (int)x; }

@@ -26,7 +26,7 @@ static double run_shape(model *m, model_ws *ws, kv_pool *kv, const shape *sh, fl
     int32_t dummy = 0;
     for (; held < sh->seqs; held++) {
         kv_seq_init(&seqs[held]);
-        if (kv_admit(kv, &seqs[held], &dummy, 1, slots) != SW_OK) goto done;
+        if (kv_admit(kv, &seqs[held], 0, &dummy, 1, slots) != SW_OK) goto done;
         tables[held] = seqs[held].blocks;
     }
     for (int s = 0, k = 0; s < sh->seqs; s++)

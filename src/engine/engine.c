@@ -56,6 +56,7 @@ struct engine_req {
     double ttft_ms, tpot_ms; /* objectives (request's or the class default); 0 = none */
     double deadline_ms;    /* t_submit + ttft_ms; INFINITY without a TTFT objective */
     char user[ENGINE_MAX_USER]; /* tenant ("" = none) */
+    uint64_t cache_salt;   /* prefix-cache namespace (kv.h) */
     int n_logprobs;
     sampler *smp;
 
@@ -357,11 +358,11 @@ static void sched_add(engine *e, engine_req *r, int n) {
  * chunk of at most budget tokens (halved until the KV blocks allow). Returns the chunk,
  * 0 when r cannot be admitted now. */
 static int admit_waiting(engine *e, engine_req *r, int budget) {
-    int cached = kv_prefix_lookup(e->kv, r->tokens, r->n_tokens);
+    int cached = kv_prefix_lookup(e->kv, r->cache_salt, r->tokens, r->n_tokens);
     int chunk = r->n_tokens - cached;
     if (chunk > budget) chunk = budget;
-    while (chunk > 0 && !kv_can_admit(e->kv, r->tokens, r->n_tokens, cached + chunk)) chunk /= 2;
-    if (chunk == 0 || kv_admit(e->kv, &r->kv, r->tokens, r->n_tokens, cached + chunk) != SW_OK) return 0;
+    while (chunk > 0 && !kv_can_admit(e->kv, r->cache_salt, r->tokens, r->n_tokens, cached + chunk)) chunk /= 2;
+    if (chunk == 0 || kv_admit(e->kv, &r->kv, r->cache_salt, r->tokens, r->n_tokens, cached + chunk) != SW_OK) return 0;
     wait_unlink(e, r);
     e->running[e->n_running++] = r;
     r->n_computed = r->kv.n_cached;
@@ -499,7 +500,7 @@ static void sched_plan_slo(engine *e) {
     for (engine_req *r = e->wait_head; r; r = r->next) e->cand_req[n_cand++] = r;
     for (int c = 0; c < n_cand; c++) {
         engine_req *r = e->cand_req[c];
-        int pending = r->n_tokens - (c < n_started ? r->n_computed : kv_prefix_lookup(e->kv, r->tokens, r->n_tokens));
+        int pending = r->n_tokens - (c < n_started ? r->n_computed : kv_prefix_lookup(e->kv, r->cache_salt, r->tokens, r->n_tokens));
         e->cand[c] = (pol_cand){.idx = c, .pending = pending > 1 ? pending : 1,
                                 .deadline_ms = r->n_tokens > r->n_prompt ? -INFINITY : r->deadline_ms,
                                 .arrival = r->arrival, .best_effort = r->best_effort,
@@ -946,6 +947,7 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     r->verdict = e->cfg.policy == ENGINE_POLICY_SLO ? ENGINE_VERDICT_PENDING : ENGINE_VERDICT_ACCEPTED;
     r->tenant = -1;
     if (p->user) snprintf(r->user, sizeof r->user, "%s", p->user);
+    r->cache_salt = p->cache_salt;
     r->n_logprobs = p->sampling.n_logprobs;
     int64_t cap = (int64_t)p->n_prompt + p->max_tokens;
     if (cap > (int64_t)e->ctx_cap + 1) cap = (int64_t)e->ctx_cap + 1;

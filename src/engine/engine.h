@@ -55,6 +55,8 @@ typedef struct engine_req_params {
     double slo_ttft_ms;     /* 0 = server default */
     double slo_tpot_ms;     /* 0 = server default */
     const char *user;       /* tenant for fairness (copied; may be NULL) */
+    uint64_t cache_salt;    /* prefix-cache namespace: KV blocks are shared only between
+                             * requests with the same salt (0 = the shared one; kv_salt) */
 } engine_req_params;
 
 typedef enum engine_finish {

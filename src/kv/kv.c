@@ -138,12 +138,12 @@ static int blocks_for(const kv_pool *p, int n_slots) { return (int)(((int64_t)n_
 
 /* Longest chain of cached full blocks of tokens[0..n), leaving >= 1 token. Fills
  * ids/hashes (may be NULL) and counts the hits that are idle (ref 0). */
-static int prefix_match(const kv_pool *p, const int32_t *tokens, int n, int32_t *ids, uint64_t *hashes,
+static int prefix_match(const kv_pool *p, uint64_t salt, const int32_t *tokens, int n, int32_t *ids, uint64_t *hashes,
                         int *n_idle_hits) {
     int hits = 0, idle = 0;
     if (p->prefix_cache && n > 1) {
         int max_blocks = (n - 1) / p->bs;
-        uint64_t prev = 0;
+        uint64_t prev = salt; /* the chain's root: a salt starts a namespace of its own */
         for (; hits < max_blocks; hits++) {
             const int32_t *t = tokens + (size_t)hits * p->bs;
             uint64_t h = chain_hash(p, t, prev);
@@ -250,24 +250,31 @@ void kv_seq_destroy(kv_seq *s) {
     memset(s, 0, sizeof *s);
 }
 
-int kv_prefix_lookup(const kv_pool *p, const int32_t *tokens, int n) {
-    return prefix_match(p, tokens, n, NULL, NULL, NULL) * p->bs;
+int kv_prefix_lookup(const kv_pool *p, uint64_t salt, const int32_t *tokens, int n) {
+    return prefix_match(p, salt, tokens, n, NULL, NULL, NULL) * p->bs;
 }
 
-bool kv_can_admit(const kv_pool *p, const int32_t *tokens, int n, int n_slots) {
+uint64_t kv_salt(const char *s, size_t n, uint64_t prev) {
+    if (n == 0) return prev;
+    uint64_t h = XXH3_64bits_withSeed(s, n, prev ^ 0x5a17c0de5a17c0deULL);
+    return h ? h : 1;
+}
+
+bool kv_can_admit(const kv_pool *p, uint64_t salt, const int32_t *tokens, int n, int n_slots) {
     int idle_hits;
-    int hits = prefix_match(p, tokens, n, NULL, NULL, &idle_hits);
+    int hits = prefix_match(p, salt, tokens, n, NULL, NULL, &idle_hits);
     if (n_slots <= hits * p->bs) return false;
     int need = blocks_for(p, n_slots) - hits;
     return need + idle_hits <= kv_n_available(p);
 }
 
-int kv_admit(kv_pool *p, kv_seq *s, const int32_t *tokens, int n, int n_slots) {
+int kv_admit(kv_pool *p, kv_seq *s, uint64_t salt, const int32_t *tokens, int n, int n_slots) {
     if (s->n_blocks != 0 || n < 1 || n_slots < 1) return SW_ERR_ARG;
-    if (!kv_can_admit(p, tokens, n, n_slots)) return SW_ERR_FULL;
+    if (!kv_can_admit(p, salt, tokens, n, n_slots)) return SW_ERR_FULL;
     int total = blocks_for(p, n_slots);
     if (seq_reserve(s, total) != SW_OK) return SW_ERR_NOMEM;
-    int hits = prefix_match(p, tokens, n, s->blocks, s->hashes, NULL);
+    s->salt = salt;
+    int hits = prefix_match(p, salt, tokens, n, s->blocks, s->hashes, NULL);
     for (int i = 0; i < hits; i++) {
         int b = s->blocks[i];
         if (p->ref[b]++ == 0) lru_remove(p, b);
@@ -301,7 +308,7 @@ void kv_commit(kv_pool *p, kv_seq *s, const int32_t *tokens, int n_computed) {
     if (full > s->n_blocks) full = s->n_blocks;
     for (int i = s->n_hashed; i < full; i++) {
         const int32_t *t = tokens + (size_t)i * p->bs;
-        uint64_t prev = i ? s->hashes[i - 1] : 0;
+        uint64_t prev = i ? s->hashes[i - 1] : s->salt;
         uint64_t h = chain_hash(p, t, prev);
         s->hashes[i] = h;
         /* An identical block already cached (another sequence computed the same

@@ -10,11 +10,16 @@
  * handed out.
  *
  * Prefix cache: full block i of a sequence is keyed by the hash chain
- * h_i = XXH3_64bits_withSeed(token ids of block i, h_{i-1}), h_{-1} = 0. Each cached
+ * h_i = XXH3_64bits_withSeed(token ids of block i, h_{i-1}), h_{-1} = the salt. Each cached
  * block also stores its tokens and its parent hash, and a lookup compares them, so a
  * 64-bit collision can never make a sequence reuse K/V of other tokens. A new sequence
  * reuses the longest chain of cached full blocks of its tokens, always leaving at least
  * one token to compute (so a forward pass produces logits).
+ *
+ * Salt (vLLM's cache_salt): the root of a sequence's chain. Block 0 is stored with the salt
+ * as its parent and a lookup compares parents, so sequences share blocks only when their
+ * salts are equal: a tenant cannot probe another's prompts through cache hits. Salt 0 is
+ * the shared namespace.
  *
  * Check-then-commit: every allocation is a pair (kv_can_admit -> kv_admit,
  * kv_can_grow -> kv_grow); the commit fails with SW_ERR_FULL and changes nothing when
@@ -33,6 +38,7 @@ typedef struct kv_seq {
     int n_hashed;      /* leading full blocks whose chain hash is known (hit or committed) */
     int n_cached;      /* tokens reused from the prefix cache at the last kv_admit */
     int cap;           /* allocated length of blocks/hashes */
+    uint64_t salt;     /* prefix-cache namespace, set by kv_admit */
 } kv_seq;
 
 typedef struct kv_stats {
@@ -66,16 +72,20 @@ void kv_get_stats(const kv_pool *p, kv_stats *out);
 void kv_seq_init(kv_seq *s);
 void kv_seq_destroy(kv_seq *s);                   /* frees the table; kv_release first */
 
-/* Tokens of tokens[0..n) a kv_admit would take from the prefix cache now (a multiple of
- * the block size, at most n-1). Read-only. */
-int kv_prefix_lookup(const kv_pool *p, const int32_t *tokens, int n);
+/* A salt from bytes s[0..n), chained after prev (n = 0 gives prev back; never 0 otherwise):
+ * e.g. kv_salt(cache_salt, len, kv_salt(user, len, 0)). */
+uint64_t kv_salt(const char *s, size_t n, uint64_t prev);
 
-/* Admission of an empty sequence s whose known tokens are tokens[0..n): takes the
- * cached prefix (sets s->n_cached) and then allocates blocks so that s holds n_slots
+/* Tokens of tokens[0..n) a kv_admit with this salt would take from the prefix cache now
+ * (a multiple of the block size, at most n-1). Read-only. */
+int kv_prefix_lookup(const kv_pool *p, uint64_t salt, const int32_t *tokens, int n);
+
+/* Admission of an empty sequence s whose known tokens are tokens[0..n), in the prefix-cache
+ * namespace salt (0 = shared): takes the cached prefix (sets s->n_cached) and then allocates blocks so that s holds n_slots
  * token slots (n_slots > the cached length; n_slots <= n is not required).
  * kv_can_admit says whether kv_admit would succeed. */
-bool kv_can_admit(const kv_pool *p, const int32_t *tokens, int n, int n_slots);
-int kv_admit(kv_pool *p, kv_seq *s, const int32_t *tokens, int n, int n_slots);
+bool kv_can_admit(const kv_pool *p, uint64_t salt, const int32_t *tokens, int n, int n_slots);
+int kv_admit(kv_pool *p, kv_seq *s, uint64_t salt, const int32_t *tokens, int n, int n_slots);
 
 /* Grows s to hold n_slots token slots (no-op when it already does). */
 bool kv_can_grow(const kv_pool *p, const kv_seq *s, int n_slots);

@@ -249,6 +249,8 @@ static int parse_fields(json_t *root, api_request *r, api_error *e) {
     }
     if ((rc = get_bool(root, "ignore_eos", &r->ignore_eos, e))) return rc;
     if ((rc = get_string(root, "user", &r->user, e))) return rc;
+    if ((rc = get_string(root, "cache_salt", &r->cache_salt, e))) return rc;
+    if (r->cache_salt && !r->cache_salt[0]) return bad(e, "cache_salt", "'%s' must be %s", "a non-empty string");
     if ((rc = get_int(root, "priority", -1000000, 1000000, &r->priority, e))) return rc;
     if ((rc = get_double(root, "slo_ttft_ms", 0, 1e9, &r->slo_ttft_ms, e))) return rc;
     if ((rc = get_double(root, "slo_tpot_ms", 0, 1e9, &r->slo_tpot_ms, e))) return rc;
@@ -288,6 +290,7 @@ void api_request_free(api_request *r) {
     free(r->messages);
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->user);
+    free(r->cache_salt);
     api_kind kind = r->kind;
     memset(r, 0, sizeof *r);
     r->kind = kind;

@@ -11,6 +11,7 @@
  * checks the client socket for hang-up every 100 ms and cancels the engine requests when
  * the client is gone, so their KV blocks are freed at the next engine step. */
 #include "server/server.h"
+#include "kv/kv.h"
 #include <jansson.h>
 #include <malloc.h>
 #include <microhttpd.h>
@@ -43,6 +44,7 @@ struct http_server {
     int max_queue;
     size_t max_body;
     int max_tokens_default;
+    bool prefix_cache_per_user;
     atomic_bool ready;
     atomic_bool stopping;
     http_backend be;          /* valid once ready */
@@ -632,6 +634,12 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     snprintf(g->id, sizeof g->id, "%s-%llx%08llx", kind == API_CHAT ? "chatcmpl" : "cmpl",
              (unsigned long long)time(NULL), idn);
     g->meta = (api_resp_meta){g->id, (long long)time(NULL), s->model_name};
+    /* prefix-cache namespace: per tenant (--prefix-cache-scope user; requests without a
+     * user share one namespace of their own), then the request's cache_salt */
+    uint64_t salt = 0;
+    if (s->prefix_cache_per_user)
+        salt = kv_salt(rq->user ? rq->user : "", rq->user ? strlen(rq->user) : 0, kv_salt("scope:user", 10, 0));
+    if (rq->cache_salt) salt = kv_salt(rq->cache_salt, strlen(rq->cache_salt), salt);
     uint64_t seed = rq->has_seed ? rq->seed : (uint64_t)sw_now_ns() ^ (idn * 0x9E3779B97F4A7C15ull);
     for (int i = 0; i < rq->n; i++) {
         engine_req_params p = {0};
@@ -653,6 +661,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         p.slo_ttft_ms = rq->slo_ttft_ms;
         p.slo_tpot_ms = rq->slo_tpot_ms;
         p.user = rq->user;
+        p.cache_salt = salt;
         choice *ch = &g->ch[i];
         sw_err err = {0};
         int rc = engine_submit(s->be.eng, &p, &ch->r, &err);
@@ -902,6 +911,7 @@ int http_server_create(const http_config *cfg, http_server **out, sw_err *err) {
     if (!s) return sw_err_set(err, SW_ERR_NOMEM, "out of memory");
     s->host = strdup(cfg->host ? cfg->host : "127.0.0.1");
     s->metrics_public = cfg->metrics_public;
+    s->prefix_cache_per_user = cfg->prefix_cache_per_user;
     bool keys_ok = true;
     for (int i = 0; cfg->api_keys && i < cfg->api_keys->n; i++)
         keys_ok = keys_ok && http_keys_add(&s->keys, cfg->api_keys->v[i], strlen(cfg->api_keys->v[i])) == SW_OK;

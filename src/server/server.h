@@ -73,6 +73,7 @@ typedef struct api_request {
     bool include_usage;          /* stream_options.include_usage */
     bool ignore_eos;
     char *user;                  /* NULL when absent */
+    char *cache_salt;            /* vLLM's cache_salt: prefix-cache namespace; NULL when absent */
     int priority;
     double slo_ttft_ms, slo_tpot_ms; /* 0 = server default */
 } api_request;
@@ -171,6 +172,8 @@ typedef struct http_config {
     bool metrics_public;     /* with keys: /metrics answers without one (default: needs one) */
     const char *access_log;  /* one JSON line per request appended to this file; "-" = stdout;
                               * NULL = none */
+    bool prefix_cache_per_user; /* --prefix-cache-scope user: KV blocks are shared only between
+                              * requests of the same `user` (and cache_salt) */
     int max_queue;           /* waiting requests allowed before 429 */
     size_t max_body;         /* bytes; 0 = HTTP_MAX_BODY */
     int max_tokens_default;  /* chat max_tokens when a request names none; 0 = HTTP_MAX_TOKENS_DEFAULT

@@ -4,13 +4,13 @@
 // no alternatives are asked for, a prompt that cannot fit is refused before tokenization,
 // non-streaming responses are bounded (chat's default max_tokens, a cap on logprob entries)
 // and built as text token by token, API keys from a file or the environment and /metrics
-// behind them, the access log, ...
+// behind them, the access log, and prefix-cache isolation (cache_salt, --prefix-cache-scope).
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { post, sharedMissing, sleep, startServer } from './server.mjs';
+import { metric, post, scrape, sharedMissing, sleep, startServer } from './server.mjs';
 
 const skip = sharedMissing && 'no ../shared data';
 
@@ -260,6 +260,48 @@ describe('hardening: access log', { skip }, () => {
     } finally {
       await srv.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('hardening: prefix-cache isolation', { skip }, () => {
+  const long = (tag) => `${tag} ` + 'the quick brown fox jumps over the lazy dog and keeps running far away '.repeat(8);
+  // prompt tokens served from the prefix cache by one request (delta of the hits counter)
+  const hits = async (srv, body) => {
+    const before = metric(await scrape(srv.base), 'swiftlet:prefix_cache_hits_total');
+    const r = await post(srv.base, '/v1/completions', { max_tokens: 1, ...body });
+    assert.equal(r.status, 200, r.text);
+    return metric(await scrape(srv.base), 'swiftlet:prefix_cache_hits_total') - before;
+  };
+
+  it('cache_salt: blocks shared only between requests with the same salt', async () => {
+    const srv = await startServer();
+    try {
+      const prompt = long('Salted');
+      assert.equal(await hits(srv, { prompt, cache_salt: 'tenant-a' }), 0);
+      assert.equal(await hits(srv, { prompt, cache_salt: 'tenant-b' }), 0, 'another salt hit the cache');
+      assert.equal(await hits(srv, { prompt }), 0, 'no salt hit a salted block');
+      assert.ok(await hits(srv, { prompt, cache_salt: 'tenant-a' }) >= 48, 'same salt did not share');
+      assert.ok(await hits(srv, { prompt }) >= 48, 'shared namespace did not share');
+      const bad = await post(srv.base, '/v1/completions', { prompt, cache_salt: '' });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.json.error.param, 'cache_salt');
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  it('--prefix-cache-scope user: blocks shared only within one user', async () => {
+    const srv = await startServer(['--prefix-cache-scope', 'user']);
+    try {
+      const prompt = long('Scoped');
+      assert.equal(await hits(srv, { prompt, user: 'u1' }), 0);
+      assert.equal(await hits(srv, { prompt, user: 'u2' }), 0, 'another user hit the cache');
+      assert.equal(await hits(srv, { prompt }), 0, 'an anonymous request hit a user block');
+      assert.ok(await hits(srv, { prompt, user: 'u1' }) >= 48, 'the same user did not share');
+      assert.equal(await hits(srv, { prompt, user: 'u1', cache_salt: 's' }), 0, 'the salt did not narrow the scope');
+    } finally {
+      await srv.stop();
     }
   });
 });

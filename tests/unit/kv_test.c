@@ -36,27 +36,27 @@ static void test_basic(void) {
     kv_pool *p = make_pool(4, 8, true);
     int32_t a[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
     kv_seq s; kv_seq_init(&s);
-    T_EQ_INT(kv_prefix_lookup(p, a, 10), 0);
-    T_OK(kv_can_admit(p, a, 10, 10));
-    T_EQ_INT(kv_admit(p, &s, a, 10, 10), SW_OK);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 10), 0);
+    T_OK(kv_can_admit(p, 0, a, 10, 10));
+    T_EQ_INT(kv_admit(p, &s, 0, a, 10, 10), SW_OK);
     T_EQ_INT(s.n_blocks, 3);
     T_EQ_INT(s.n_cached, 0);
     T_EQ_INT(kv_n_available(p), 5);
     /* nothing registered before the K/V are declared computed */
-    T_EQ_INT(kv_prefix_lookup(p, a, 10), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 10), 0);
     kv_commit(p, &s, a, 10);
     T_EQ_INT(s.n_hashed, 2);
     T_OK(kv_block_cached(p, s.blocks[0]) && kv_block_cached(p, s.blocks[1]) && !kv_block_cached(p, s.blocks[2]));
-    T_EQ_INT(kv_prefix_lookup(p, a, 10), 8);
-    T_EQ_INT(kv_prefix_lookup(p, a, 9), 8);
-    T_EQ_INT(kv_prefix_lookup(p, a, 8), 4);   /* leaves one token to compute */
-    T_EQ_INT(kv_prefix_lookup(p, a, 5), 4);
-    T_EQ_INT(kv_prefix_lookup(p, a, 4), 0);
-    T_EQ_INT(kv_prefix_lookup(p, a, 1), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 10), 8);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 9), 8);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 8), 4);   /* leaves one token to compute */
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 5), 4);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 4), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 1), 0);
 
     /* a second sequence shares the two full blocks (refs 2) */
     kv_seq s2; kv_seq_init(&s2);
-    T_EQ_INT(kv_admit(p, &s2, a, 9, 9), SW_OK);
+    T_EQ_INT(kv_admit(p, &s2, 0, a, 9, 9), SW_OK);
     T_EQ_INT(s2.n_cached, 8);
     T_EQ_INT(s2.blocks[0], s.blocks[0]);
     T_EQ_INT(s2.blocks[1], s.blocks[1]);
@@ -78,15 +78,15 @@ static void test_basic(void) {
     check_consistent(p);
     /* admission beyond the pool fails and changes nothing */
     int32_t big[40] = {0};
-    T_OK(!kv_can_admit(p, big, 40, 40));
-    T_EQ_INT(kv_admit(p, &s, big, 40, 40), SW_ERR_FULL);
+    T_OK(!kv_can_admit(p, 0, big, 40, 40));
+    T_EQ_INT(kv_admit(p, &s, 0, big, 40, 40), SW_ERR_FULL);
     T_EQ_INT(s.n_blocks, 0);
     /* 8 blocks = 6 free + 2 idle: a 32-token sequence evicts both idle ones */
-    T_OK(kv_can_admit(p, big, 40, 32));
-    T_EQ_INT(kv_admit(p, &s, big, 40, 32), SW_OK);
+    T_OK(kv_can_admit(p, 0, big, 40, 32));
+    T_EQ_INT(kv_admit(p, &s, 0, big, 40, 32), SW_OK);
     kv_get_stats(p, &st);
     T_EQ_INT(st.n_evictions, 2);
-    T_EQ_INT(kv_prefix_lookup(p, a, 10), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 10), 0);
     T_OK(!kv_can_grow(p, &s, 33));
     T_EQ_INT(kv_grow(p, &s, 33), SW_ERR_FULL);
     T_EQ_INT(kv_grow(p, &s, 30), SW_OK); /* already held: no-op */
@@ -102,23 +102,23 @@ static void test_hash_chain(void) {
     int32_t y[5] = {5, 6, 3, 4, 9};  /* blocks [5 6] [3 4]: same 2nd block, other prefix */
     int32_t z[3] = {3, 4, 9};        /* [3 4] as the FIRST block */
     kv_seq s; kv_seq_init(&s);
-    T_EQ_INT(kv_admit(p, &s, x, 5, 5), SW_OK);
+    T_EQ_INT(kv_admit(p, &s, 0, x, 5, 5), SW_OK);
     kv_commit(p, &s, x, 5);
-    T_EQ_INT(kv_prefix_lookup(p, x, 5), 4);
-    T_EQ_INT(kv_prefix_lookup(p, y, 5), 0);
-    T_EQ_INT(kv_prefix_lookup(p, z, 3), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, x, 5), 4);
+    T_EQ_INT(kv_prefix_lookup(p, 0, y, 5), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, z, 3), 0);
     kv_seq s2; kv_seq_init(&s2);
-    T_EQ_INT(kv_admit(p, &s2, y, 5, 5), SW_OK);
+    T_EQ_INT(kv_admit(p, &s2, 0, y, 5, 5), SW_OK);
     T_EQ_INT(s2.n_cached, 0);
     kv_commit(p, &s2, y, 5);
     /* both chains are cached independently: [3 4] exists twice, under different parents */
     T_OK(s2.blocks[1] != s.blocks[1]);
     T_OK(kv_block_cached(p, s2.blocks[1]) && kv_block_cached(p, s.blocks[1]));
-    T_EQ_INT(kv_prefix_lookup(p, y, 5), 4);
-    T_EQ_INT(kv_prefix_lookup(p, z, 3), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, y, 5), 4);
+    T_EQ_INT(kv_prefix_lookup(p, 0, z, 3), 0);
     /* identical concurrent prefix: the second copy is not registered (stays private) */
     kv_seq s3; kv_seq_init(&s3);
-    T_EQ_INT(kv_admit(p, &s3, x, 1, 5), SW_OK); /* n=1: no lookup possible */
+    T_EQ_INT(kv_admit(p, &s3, 0, x, 1, 5), SW_OK); /* n=1: no lookup possible */
     T_EQ_INT(s3.n_cached, 0);
     kv_commit(p, &s3, x, 5);
     T_OK(!kv_block_cached(p, s3.blocks[0]) && !kv_block_cached(p, s3.blocks[1]));
@@ -141,7 +141,7 @@ static void test_lru_order(void) {
     kv_seq s[3];
     for (int i = 0; i < 3; i++) {
         kv_seq_init(&s[i]);
-        T_EQ_INT(kv_admit(p, &s[i], t[i], 2, 1), SW_OK);
+        T_EQ_INT(kv_admit(p, &s[i], 0, t[i], 2, 1), SW_OK);
         kv_commit(p, &s[i], t[i], 1);
     }
     int blk[3] = {s[0].blocks[0], s[1].blocks[0], s[2].blocks[0]};
@@ -149,14 +149,14 @@ static void test_lru_order(void) {
     kv_release(p, &s[0]);
     kv_release(p, &s[2]);
     /* touch B again: it becomes most recent (order now A, C, B) */
-    T_EQ_INT(kv_admit(p, &s[1], t[1], 2, 2), SW_OK);
+    T_EQ_INT(kv_admit(p, &s[1], 0, t[1], 2, 2), SW_OK);
     T_EQ_INT(s[1].blocks[0], blk[1]);
     int free_blk = s[1].blocks[1];
     kv_release(p, &s[1]);
     /* one new block at a time: the free block first, then A, then C, then B */
     kv_seq u; kv_seq_init(&u);
     int32_t w[8] = {99, 98, 97, 96, 95, 94, 93, 92};
-    T_EQ_INT(kv_admit(p, &u, w, 8, 1), SW_OK);
+    T_EQ_INT(kv_admit(p, &u, 0, w, 8, 1), SW_OK);
     T_EQ_INT(u.blocks[0], free_blk);
     int expect[3] = {blk[0], blk[2], blk[1]};
     for (int i = 0; i < 3; i++) {
@@ -165,7 +165,7 @@ static void test_lru_order(void) {
         T_EQ_INT(u.blocks[i + 1], expect[i]);
         T_OK(!kv_block_cached(p, expect[i]));
     }
-    T_EQ_INT(kv_prefix_lookup(p, t[1], 2), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, t[1], 2), 0);
     kv_stats st; kv_get_stats(p, &st);
     T_EQ_INT(st.n_evictions, 3);
     kv_release(p, &u);
@@ -179,11 +179,11 @@ static void test_no_cache(void) {
     kv_pool *p = make_pool(2, 4, false);
     int32_t a[6] = {1, 2, 3, 4, 5, 6};
     kv_seq s; kv_seq_init(&s);
-    T_EQ_INT(kv_admit(p, &s, a, 6, 6), SW_OK);
+    T_EQ_INT(kv_admit(p, &s, 0, a, 6, 6), SW_OK);
     kv_commit(p, &s, a, 6);
     T_OK(!kv_block_cached(p, s.blocks[0]));
     kv_release(p, &s);
-    T_EQ_INT(kv_prefix_lookup(p, a, 6), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 6), 0);
     kv_stats st; kv_get_stats(p, &st);
     T_EQ_INT(st.n_free, 4);
     kv_seq_destroy(&s);
@@ -335,12 +335,12 @@ static void random_run(int bs, int nb, int n_ops, uint64_t seed) {
             s->n = n;
             int ids[MAXB], idle;
             int h = m_hits(&m, s->tok, n, ids, &idle);
-            T_EQ_INT(kv_prefix_lookup(p, s->tok, n), h * bs);
+            T_EQ_INT(kv_prefix_lookup(p, 0, s->tok, n), h * bs);
             int slots = h * bs + 1 + (int)rnd((uint32_t)(n - h * bs));
             int need = (slots + bs - 1) / bs - h;
             bool can = need + idle <= m_count(&m, 0) + m_count(&m, 1);
-            T_EQ_INT(kv_can_admit(p, s->tok, n, slots), can);
-            int rc = kv_admit(p, &s->kv, s->tok, n, slots);
+            T_EQ_INT(kv_can_admit(p, 0, s->tok, n, slots), can);
+            int rc = kv_admit(p, &s->kv, 0, s->tok, n, slots);
             T_EQ_INT(rc, can ? SW_OK : SW_ERR_FULL);
             if (rc != SW_OK) continue;
             n_admit++; n_hit_tokens += h * bs;
@@ -402,9 +402,51 @@ static void random_run(int bs, int nb, int n_ops, uint64_t seed) {
     kv_pool_destroy(p);
 }
 
+/* cache_salt (issue 11: the shared prefix cache was an oracle for other users' prompts):
+ * blocks are shared only between sequences with the same salt, never across salts or
+ * between a salt and the shared namespace (0). */
+static void test_salt(void) {
+    kv_pool *p = make_pool(4, 32, true);
+    int32_t a[13] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}; /* 3 full blocks + 1 */
+    uint64_t alice = kv_salt("alice", 5, 0), bob = kv_salt("bob", 3, 0);
+    T_OK(alice != 0 && bob != 0 && alice != bob);
+    T_EQ_INT(kv_salt("", 0, alice), alice);
+    T_OK(kv_salt("x", 1, alice) != kv_salt("x", 1, bob));
+    kv_seq s; kv_seq_init(&s);
+    T_EQ_INT(kv_admit(p, &s, alice, a, 13, 13), SW_OK);
+    kv_commit(p, &s, a, 13);
+    /* same salt shares the whole chain; another salt or none shares nothing */
+    T_EQ_INT(kv_prefix_lookup(p, alice, a, 13), 12);
+    T_EQ_INT(kv_prefix_lookup(p, bob, a, 13), 0);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 13), 0);
+    T_OK(kv_can_admit(p, bob, a, 13, 13));
+    kv_seq b; kv_seq_init(&b);
+    T_EQ_INT(kv_admit(p, &b, bob, a, 13, 13), SW_OK);
+    T_EQ_INT(b.n_cached, 0);
+    for (int i = 0; i < 3; i++) T_OK(b.blocks[i] != s.blocks[i]);
+    kv_commit(p, &b, a, 13);
+    kv_seq c; kv_seq_init(&c);
+    T_EQ_INT(kv_admit(p, &c, alice, a, 13, 13), SW_OK);
+    T_EQ_INT(c.n_cached, 12);
+    for (int i = 0; i < 3; i++) T_EQ_INT(c.blocks[i], s.blocks[i]);
+    /* the shared namespace is its own: its chain never matches a salted one */
+    kv_seq d; kv_seq_init(&d);
+    T_EQ_INT(kv_admit(p, &d, 0, a, 13, 13), SW_OK);
+    T_EQ_INT(d.n_cached, 0);
+    kv_commit(p, &d, a, 13);
+    T_EQ_INT(kv_prefix_lookup(p, 0, a, 13), 12);
+    T_EQ_INT(kv_prefix_lookup(p, bob, a, 13), 12);
+    T_EQ_INT(kv_prefix_lookup(p, kv_salt("carol", 5, 0), a, 13), 0);
+    kv_release(p, &d); kv_release(p, &c); kv_release(p, &b); kv_release(p, &s);
+    check_consistent(p);
+    kv_seq_destroy(&d); kv_seq_destroy(&c); kv_seq_destroy(&b); kv_seq_destroy(&s);
+    kv_pool_destroy(p);
+}
+
 int main(void) {
     test_basic();
     test_hash_chain();
+    test_salt();
     test_lru_order();
     test_no_cache();
     test_bad_args();
