@@ -578,7 +578,32 @@ static void test_public_ops(void) {
     T_CHECK(strlen(kq_isa_name()) > 0, "isa name");
 }
 
+/* NaN and inf values (a model file may hold them) quantize without undefined behaviour
+ * (found by the model_load fuzz target: UBSan on a NaN cast to int8): finite neighbours
+ * keep their values, NaN becomes 0. (gcc's -fsanitize=undefined lacks float-cast-overflow, so
+ * only clang's UBSan, as in the fuzz build, flagged the old casts.) */
+static void test_nonfinite_quantize(void) {
+    float x[64];
+    for (int i = 0; i < 64; i++) x[i] = (float)(i % 7) - 3.0f;
+    x[3] = NAN;
+    x[40] = INFINITY;
+    x[41] = -INFINITY;
+    kq_block_q8_0 q[2];
+    kq_quantize_q8_0_act(x, q, 64);
+    T_EQ_INT(q[0].qs[3], 0);
+    T_EQ_INT(q[0].qs[0], -127); /* -3 of amax 3 */
+    kq_block_q8_1 q1[2];
+    kq_quantize_q8_1_act(x, q1, 64);
+    T_EQ_INT(q1[0].qs[3], 0);
+    uint8_t w[2 * 34 + 64];
+    for (size_t t = 0; t < 3; t++) {
+        const uint32_t types[3] = {GGUF_DTYPE_Q8_0, GGUF_DTYPE_Q4_0, GGUF_DTYPE_Q5_0};
+        T_CHECK(kq_quantize_row(types[t], x, w, 64) == SW_OK, "quantize %s", gguf_dtype_name(types[t]));
+    }
+}
+
 int main(void) {
+    test_nonfinite_quantize();
     test_conversions();
     test_roundtrip();
     test_layouts();
