@@ -1,6 +1,7 @@
 /* http.c — the HTTP server (libmicrohttpd, one thread per connection): routing, API-key
- * auth, body size limit, admission control, and the generation driver that turns engine
- * tokens into OpenAI responses.
+ * auth (/metrics too unless --metrics-public), body size limit, admission control, the
+ * access log (one JSON line per request, written when it completes), and the generation
+ * driver that turns engine tokens into OpenAI responses.
  *
  * A generation (`gen`) owns the parsed request and one engine request per choice (n).
  * The connection thread waits on the engine (engine_req_poll with a short timeout, so a
@@ -603,6 +604,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     int n_ids = 0, admitted = 0;
     if (api_request_parse(kind, cn->body.p ? cn->body.p : "", cn->body.len, &g->req, &e)) goto err;
     const api_request *rq = &g->req;
+    if (rq->user) snprintf(cn->user, sizeof cn->user, "%s", rq->user); /* access log */
     if (rq->model && strcmp(rq->model, s->model_name) != 0) {
         api_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
                       "the model '%s' does not exist; this server serves '%s'", rq->model, s->model_name);
@@ -689,7 +691,6 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     g->fd = ci ? ci->connect_fd : -1;
     g->cn = cn;
-    if (rq->user) snprintf(cn->user, sizeof cn->user, "%s", rq->user);
     /* --policy slo decides at its next step whether each request can meet its objective;
      * a refusal is a 503 naming the reason, before any byte of a stream is sent. */
     for (int i = 0; i < g->n; i++) {

@@ -18,11 +18,17 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#define VOCAB "/tmp/swiftlet_longtok_vocab.gguf"
-#define MODEL "/tmp/swiftlet_longtok_model.gguf"
-#define PROMPTS "/tmp/swiftlet_longtok_prompts.jsonl"
-#define OUT "/tmp/swiftlet_longtok_out.jsonl"
 #define NV 8
+
+/* Scratch files, per process (runs may overlap). */
+static char VOCAB[64], MODEL[64], PROMPTS[64], OUT[64];
+static void scratch_names(void) {
+    int pid = (int)getpid();
+    snprintf(VOCAB, sizeof VOCAB, "/tmp/swiftlet_longtok_%d_vocab.gguf", pid);
+    snprintf(MODEL, sizeof MODEL, "/tmp/swiftlet_longtok_%d_model.gguf", pid);
+    snprintf(PROMPTS, sizeof PROMPTS, "/tmp/swiftlet_longtok_%d_prompts.jsonl", pid);
+    snprintf(OUT, sizeof OUT, "/tmp/swiftlet_longtok_%d_out.jsonl", pid);
+}
 
 static char texts[NV][301];
 
@@ -234,10 +240,12 @@ out:
 }
 
 int main(void) {
+    scratch_names();
     if (write_vocab() == SW_OK) {
         test_generate();
         test_server();
     }
-    if (!getenv("KEEP")) { unlink(VOCAB); unlink(MODEL); }
+    unlink(VOCAB);
+    unlink(MODEL);
     return t_done();
 }

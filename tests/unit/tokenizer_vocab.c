@@ -440,8 +440,9 @@ static void test_speed(const char *name) {
 /* A vocab of 300-byte tokens (issue 11: a 256-byte buffer was sent uninitialised when a
  * token did not fit): <unk> <s> </s>, then A = 299 x 'a' + the lead byte of 'é',
  * B = its continuation byte + 299 x 'b', and C = 100 x '€' (300 bytes). */
-#define LONG_VOCAB "/tmp/swiftlet_tok_long.gguf"
 static tok *long_vocab(char texts[6][301]) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/swiftlet_tok_long_%d.gguf", (int)getpid());
     memset(texts, 0, 6 * 301);
     strcpy(texts[0], "<unk>");
     strcpy(texts[1], "<s>");
@@ -461,11 +462,11 @@ static tok *long_vocab(char texts[6][301]) {
     gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, 6);
     gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", false);
     sw_err e = {0};
-    int rc = gguf_writer_write(w, LONG_VOCAB, &e);
+    int rc = gguf_writer_write(w, path, &e);
     gguf_writer_destroy(w);
     T_CHECK(rc == SW_OK, "%s", e.msg);
-    tok *t = rc == SW_OK ? load(LONG_VOCAB) : NULL;
-    unlink(LONG_VOCAB);
+    tok *t = rc == SW_OK ? load(path) : NULL;
+    unlink(path);
     return t;
 }
 
