@@ -131,28 +131,36 @@ static int load_merges(tok *t, const gguf_ctx *ctx, sw_err *err) {
 #define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
 #define RE_LLAMA3 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_QWEN2 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* o200k (tiktoken; the gpt-oss tokenizer.json Split pattern): combining marks \p{M} stay inside words */
+#define RE_GPT4O "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?" \
+    "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?" \
+    "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_CJK "[一-龥ࠀ-一가-퟿]+"
 
-typedef struct pre_def { const char *names; bool ignore_merges; const char *re[TOK_MAX_REGEX]; } pre_def;
+/* ignore_merges: a word that is a whole token is that token (llama3, tiktoken vocabs);
+ * nfc: the text is NFC-normalized first (Qwen's tokenizer.json normalizer). */
+typedef struct pre_def { const char *names; bool ignore_merges, nfc; const char *re[TOK_MAX_REGEX]; } pre_def;
 
 /* names: '|'-separated values of tokenizer.ggml.pre. */
 static const pre_def pre_defs[] = {
-    {"default", false, {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}},
-    {"llama3|llama-v3|llama-bpe|falcon3", true, {RE_LLAMA3}},
-    {"dbrx|smaug-bpe|chatglm-bpe", false, {RE_LLAMA3}},
-    {"deepseek-llm", false, {"[\r\n]",
+    {"default", false, false, {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}},
+    {"llama3|llama-v3|llama-bpe|falcon3", true, false, {RE_LLAMA3}},
+    {"dbrx|smaug-bpe|chatglm-bpe", false, false, {RE_LLAMA3}},
+    {"deepseek-llm", false, false, {"[\r\n]",
         "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
         "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", RE_CJK, "\\p{N}+"}},
-    {"deepseek-v3", false, {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+    {"deepseek-v3", false, false, {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
-    {"deepseek-coder", false, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}"}},
-    {"falcon", false, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"}},
-    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b", false, {"\\p{N}", RE_GPT2}},
+    {"deepseek-coder", false, false, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}"}},
+    {"falcon", false, false, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"}},
+    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b", false, false, {"\\p{N}", RE_GPT2}},
     {"gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code|roberta-bpe|mpt|olmo|jais",
-        false, {RE_GPT2}},
-    {"qwen2|stablelm2|deepseek-r1-qwen|megrez", false, {RE_QWEN2}},
-    {"poro-chat|bloom|gpt3-finnish", false, {" ?[^(\\s|.,!?…。，、।۔،)]+"}},
-    {"viking", false, {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}},
+        false, false, {RE_GPT2}},
+    {"qwen2|deepseek-r1-qwen", false, true, {RE_QWEN2}},
+    {"stablelm2|megrez", false, false, {RE_QWEN2}},
+    {"gpt-4o", true, false, {RE_GPT4O}},
+    {"poro-chat|bloom|gpt3-finnish", false, false, {" ?[^(\\s|.,!?…。，、।۔،)]+"}},
+    {"viking", false, false, {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}},
 };
 
 static bool name_in(const char *names, const char *name) {
@@ -179,6 +187,7 @@ static int load_regexes(tok *t, const gguf_ctx *ctx, sw_err *err) {
         if (name_in(pre_defs[i].names, pre)) d = &pre_defs[i];
     if (!d) return sw_err_set(err, SW_ERR_UNSUPPORTED, "tokenizer: unknown pre-tokenizer '%.64s' (tokenizer.ggml.pre)", pre);
     t->ignore_merges = d->ignore_merges;
+    t->nfc = d->nfc;
     for (int i = 0; i < TOK_MAX_REGEX && d->re[i]; i++) {
         int ec;
         PCRE2_SIZE eo;

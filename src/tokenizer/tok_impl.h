@@ -47,6 +47,7 @@ struct tok {
     pcre2_code *re[TOK_MAX_REGEX]; /* pre-tokenizer regexes, applied in order */
     int n_re;
     bool ignore_merges;       /* llama3: a word that is a whole token is not merged */
+    bool nfc;                 /* Qwen: NFC-normalize each text fragment first */
 };
 
 /* Growable id list (the result of one encode call). */

@@ -442,7 +442,8 @@ int main(void) {
         return t_done();
     }
     static const char *vocabs[] = {"llama-spm", "phi-3", "gpt-2", "deepseek-llm", "deepseek-coder",
-                                   "falcon", "starcoder", "mpt", "refact", "bert-bge"};
+                                   "falcon", "starcoder", "mpt", "refact", "bert-bge",
+                                   "llama3", "qwen3", "gptoss", "gemma3"};
     for (size_t i = 0; i < sizeof vocabs / sizeof vocabs[0]; i++) test_vectors(vocabs[i]);
     test_roundtrip_only("gpt-neox");
     test_roundtrip_only("baichuan");
