@@ -331,6 +331,13 @@ static int split_spans(const pcre2_code *re, const char *text, const span_vec *c
 
 int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
     if (len == 0) return SW_OK;
+    char *norm = NULL;
+    if (t->nfc) {
+        size_t nlen;
+        int rc = tok_nfc(text, len, &norm, &nlen);
+        if (rc) return rc;
+        if (norm) { text = norm; len = nlen; }
+    }
     span_vec a = {0}, b = {0};
     bpe_work wk = {0};
     pcre2_match_context *mctx = NULL;
@@ -348,5 +355,6 @@ int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
     pcre2_match_data_free(md);
     pcre2_match_context_free(mctx);
     pcre2_jit_stack_free(js);
+    free(norm);
     return rc;
 }
