@@ -224,14 +224,24 @@ static int setup_specials(tok *t, const gguf_ctx *ctx) {
     return SW_OK;
 }
 
+/* End of generation: EOS, EOT, and the end-of-turn / end-of-text tokens of the families
+ * (Llama 3 <|eot_id|> <|eom_id|> <|end_of_text|>, Qwen <|im_end|> <|endoftext|>, Gemma
+ * <end_of_turn> <eos>, Phi-3 <|end|>, gpt-oss <|return|> <|call|>) when they are control
+ * or user-defined tokens. gpt-oss (harmony) ends its analysis message with <|end|> and
+ * goes on with the final one, so <|end|> is not EOG in a vocab with <|return|> and <|call|>. */
 static void setup_eog(tok *t) {
-    static const char *eog[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>"};
+    static const char *eog[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|end|>",
+                                "<end_of_turn>", "<eos>", "<|endoftext|>", "<|return|>", "<|call|>"};
     if (t->eos >= 0) t->flags[t->eos] |= TOK_FLAG_EOG;
     if (t->eot >= 0) t->flags[t->eot] |= TOK_FLAG_EOG;
     for (size_t k = 0; k < sizeof eog / sizeof eog[0]; k++) {
         int32_t id = tok_lookup(t, eog[k], strlen(eog[k]));
-        if (id >= 0) t->flags[id] |= TOK_FLAG_EOG;
+        if (id >= 0 && (t->ttype[id] == TOK_TTYPE_CONTROL || t->ttype[id] == TOK_TTYPE_USER_DEFINED))
+            t->flags[id] |= TOK_FLAG_EOG;
     }
+    int32_t end = tok_lookup(t, "<|end|>", 7);
+    if (end >= 0 && end != t->eos && end != t->eot && tok_lookup(t, "<|return|>", 10) >= 0 && tok_lookup(t, "<|call|>", 8) >= 0)
+        t->flags[end] &= (uint8_t)~TOK_FLAG_EOG;
 }
 
 static bool spm_words_independent(const tok *t);

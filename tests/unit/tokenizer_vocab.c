@@ -324,6 +324,38 @@ static void test_edges(void) {
     }
 }
 
+/* The newer vocabularies' special tokens: BOS rule, end-of-generation set (the ids of
+ * each model's generation_config eos_token_id list; harmony's <|end|> is not one), and
+ * chat markers parsed only with parse_special. */
+typedef struct vocab_specials {
+    const char *name;
+    int32_t bos; bool add_bos;
+    int32_t eog[4], not_eog[4]; /* -1 terminated */
+    const char *chat; int32_t first, last; /* chat text: first and last id when parsed */
+} vocab_specials;
+
+static void test_specials(const vocab_specials *v) {
+    tok *t = load_vocab(v->name);
+    if (!t) return;
+    T_EQ_INT(tok_bos(t), v->bos);
+    T_CHECK(tok_add_bos(t) == v->add_bos, "%s: add_bos", v->name);
+    for (int i = 0; i < 4 && v->eog[i] >= 0; i++) T_CHECK(tok_is_eog(t, v->eog[i]), "%s: %d is EOG", v->name, v->eog[i]);
+    for (int i = 0; i < 4 && v->not_eog[i] >= 0; i++) T_CHECK(!tok_is_eog(t, v->not_eog[i]), "%s: %d is not EOG", v->name, v->not_eog[i]);
+    int n_eog = 0;
+    for (int32_t id = 0; id < tok_n_vocab(t); id++) n_eog += tok_is_eog(t, id);
+    int want = 0;
+    while (want < 4 && v->eog[want] >= 0) want++;
+    T_CHECK(n_eog == want, "%s: %d EOG ids, want %d", v->name, n_eog, want);
+    int n;
+    int32_t *ids = enc(t, v->chat, strlen(v->chat), false, true, &n);
+    T_CHECK(ids && n > 2 && ids[0] == v->first && ids[n - 1] == v->last, "%s: chat markers parsed", v->name);
+    free(ids);
+    ids = enc(t, v->chat, strlen(v->chat), false, false, &n);
+    for (int i = 0; ids && i < n; i++) T_CHECK(ids[i] != v->first && ids[i] != v->last, "%s: plain text has no marker ids", v->name);
+    free(ids);
+    tok_destroy(t);
+}
+
 /* WordPiece: BOS is [CLS] and comes with a closing [SEP]; pieces decode lowercased. */
 static void test_wordpiece(void) {
     tok *t = load_vocab("bert-bge");
@@ -448,6 +480,15 @@ int main(void) {
     test_roundtrip_only("gpt-neox");
     test_roundtrip_only("baichuan");
     test_wordpiece();
+    static const vocab_specials specials[] = {
+        {"llama3", 128000, true, {128001, 128009, -1}, {128000, 128006, 128008, -1},
+         "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", 128006, 128009},
+        {"qwen3", 151643, false, {151643, 151645, -1}, {151644, 151667, -1}, "<|im_start|>user\nHi<|im_end|>", 151644, 151645},
+        {"gptoss", 199998, false, {199999, 200002, 200012, -1}, {200006, 200007, 200005, -1},
+         "<|start|>assistant<|channel|>final<|message|>Hi<|return|>", 200006, 200002},
+        {"gemma3", 2, true, {1, 106, -1}, {2, 105, 0, -1}, "<start_of_turn>user\nHi<end_of_turn>", 105, 106},
+    };
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) test_specials(&specials[i]);
     test_golden("llama-spm-tiny.f32");
     test_golden("qwen2-gpt2-tiny.f32");
     test_edges();
