@@ -9,6 +9,7 @@
 #include "tokenizer/tok_impl.h"
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #define TOK_MAX_MERGES (1 << 24)
 
@@ -329,7 +330,7 @@ static int split_spans(const pcre2_code *re, const char *text, const span_vec *c
     return rc;
 }
 
-int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
+int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_memo *memo, tok_vec *out) {
     if (len == 0) return SW_OK;
     char *norm = NULL;
     if (t->nfc) {
@@ -348,8 +349,15 @@ int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
         rc = split_spans(t->re[r], text, &a, &b, md, &mctx, &js);
         span_vec tmp = a; a = b; b = tmp;
     }
-    for (size_t i = 0; i < a.n && !rc; i++)
-        rc = bpe_word(t, (const uint8_t *)text + a.v[i].off, a.v[i].len, &wk, out);
+    for (size_t i = 0; i < a.n && !rc; i++) {
+        const char *w = text + a.v[i].off;
+        size_t n = a.v[i].len, start = out->n;
+        uint64_t h = n <= TOK_MEMO_WORD ? XXH3_64bits(w, n) : 0;
+        rc = tok_memo_get(memo, w, n, h, out);
+        if (rc > 0) { rc = SW_OK; continue; }
+        if (!rc) rc = bpe_word(t, (const uint8_t *)w, n, &wk, out);
+        if (!rc) rc = tok_memo_put(memo, w, n, h, out->v + start, out->n - start);
+    }
     free(a.v); free(b.v);
     free(wk.sym); free(wk.heap.v); free(wk.mapped);
     pcre2_match_data_free(md);

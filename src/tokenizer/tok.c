@@ -29,6 +29,71 @@ int tok_vec_push(tok_vec *o, int32_t id) {
     return SW_OK;
 }
 
+int tok_memo_get(const tok_memo *m, const char *s, size_t n, uint64_t h, tok_vec *out) {
+    if (!m->slot || n == 0 || n > TOK_MEMO_WORD) return 0;
+    for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
+        const tok_memo_slot *e = &m->slot[i];
+        if (e->len == 0) return 0;
+        if (e->h == h && e->len == n && memcmp(m->bytes + e->off, s, n) == 0) {
+            for (uint32_t k = 0; k < e->n; k++) {
+                int rc = tok_vec_push(out, m->ids[e->ids + k]);
+                if (rc) return rc;
+            }
+            return 1;
+        }
+    }
+}
+
+static int memo_grow(tok_memo *m) {
+    uint32_t size = m->slot ? 2 * (m->mask + 1) : 1024;
+    tok_memo_slot *ns = calloc(size, sizeof *ns);
+    if (!ns) return SW_ERR_NOMEM;
+    for (uint32_t i = 0; m->slot && i <= m->mask; i++) {
+        if (m->slot[i].len == 0) continue;
+        uint32_t j = (uint32_t)m->slot[i].h & (size - 1);
+        while (ns[j].len) j = (j + 1) & (size - 1);
+        ns[j] = m->slot[i];
+    }
+    free(m->slot);
+    m->slot = ns;
+    m->mask = size - 1;
+    return SW_OK;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return SW_OK;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return SW_ERR_NOMEM;
+    *p = q;
+    *cap = c;
+    return SW_OK;
+}
+
+int tok_memo_put(tok_memo *m, const char *s, size_t n, uint64_t h, const int32_t *ids, size_t k) {
+    if (n == 0 || n > TOK_MEMO_WORD || m->used >= TOK_MEMO_MAX) return SW_OK;
+    int rc = SW_OK;
+    if (!m->slot || 2 * (m->used + 1) > m->mask + 1) rc = memo_grow(m);
+    if (!rc) rc = grow((void **)&m->bytes, &m->bcap, m->nbytes + n, 1);
+    if (!rc) rc = grow((void **)&m->ids, &m->icap, m->nids + k, sizeof *m->ids);
+    if (rc) return rc;
+    uint32_t i = (uint32_t)h & m->mask;
+    while (m->slot[i].len) i = (i + 1) & m->mask;
+    m->slot[i] = (tok_memo_slot){.h = h, .off = (uint32_t)m->nbytes, .len = (uint32_t)n, .ids = (uint32_t)m->nids, .n = (uint32_t)k};
+    memcpy(m->bytes + m->nbytes, s, n);
+    memcpy(m->ids + m->nids, ids, k * sizeof *ids);
+    m->nbytes += n;
+    m->nids += k;
+    m->used++;
+    return SW_OK;
+}
+
+void tok_memo_free(tok_memo *m) {
+    free(m->slot); free(m->bytes); free(m->ids);
+    memset(m, 0, sizeof *m);
+}
+
 static bool bigram_before(const tok_bigram *a, const tok_bigram *b) {
     return a->key < b->key || (a->key == b->key && a->left < b->left);
 }
@@ -244,7 +309,7 @@ static void setup_eog(tok *t) {
         t->flags[end] &= (uint8_t)~TOK_FLAG_EOG;
 }
 
-static bool spm_words_independent(const tok *t);
+static void spm_find_glue(tok *t);
 
 int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
     *out = NULL;
@@ -285,7 +350,7 @@ int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
 
     for (int i = 0; i < 256; i++) t->byte_tok[i] = -1;
     if (spm) {
-        t->spm_word_split = spm_words_independent(t);
+        spm_find_glue(t);
         for (int i = 0; i < 256; i++) {
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", i);
@@ -380,37 +445,46 @@ static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, 
 
 static bool is_sp(const char *s) { return memcmp(s, "\xe2\x96\x81", 3) == 0; }
 
-/* Tokenizes escaped text. When no token holds "X▁" (X not ▁), no merge can cross the
- * start of a run of ▁ that follows other text, so each such word is merged on its own:
- * the same result as one queue over the whole text, but cache-sized and fast. */
-static int spm_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
+static bool glued(const tok *t, uint8_t b) { return t->spm_glue[b / 64] >> (b % 64) & 1; }
+
+/* Tokenizes escaped text. No merge can cross the start of a run of ▁ that follows a byte
+ * b unless some token holds b followed by ▁ (spm_glue), so the text is cut there and each
+ * piece (about a word) is merged on its own: the same result as one queue over the whole
+ * text, but cache-sized and fast. */
+static int spm_encode(const tok *t, const char *text, size_t len, tok_memo *memo, tok_vec *out) {
     spm_work w = {0};
     int rc = SW_OK;
-    size_t seg = 0;
-    if (t->spm_word_split)
-        for (size_t i = 3; i + 3 <= len && !rc; i++)
-            if (is_sp(text + i) && !is_sp(text + i - 3) && i > seg) {
-                rc = spm_segment(t, text + seg, i - seg, &w, out);
-                seg = i;
-            }
-    if (!rc) rc = spm_segment(t, text + seg, len - seg, &w, out);
+    for (size_t seg = 0, i = 3; seg < len && !rc; i++) {
+        if (i + 3 <= len && !(is_sp(text + i) && !is_sp(text + i - 3) && !glued(t, (uint8_t)text[i - 1]))) continue;
+        size_t end = i + 3 <= len ? i : len, n = end - seg, start = out->n;
+        uint64_t h = n <= TOK_MEMO_WORD ? XXH3_64bits(text + seg, n) : 0;
+        rc = tok_memo_get(memo, text + seg, n, h, out);
+        if (rc == 0) {
+            rc = spm_segment(t, text + seg, n, &w, out);
+            if (!rc) rc = tok_memo_put(memo, text + seg, n, h, out->v + start, out->n - start);
+        } else if (rc > 0) {
+            rc = SW_OK;
+        }
+        seg = end;
+    }
     free(w.sym);
     free(w.heap.v);
     return rc;
 }
 
-/* True when no token has a ▁ right after a byte that does not end another ▁. */
-static bool spm_words_independent(const tok *t) {
+/* Collects the bytes that some token has right before a ▁ that does not continue a run of ▁
+ * (Gemma 3: only '>' of ">▁</"; Llama 2: none). */
+static void spm_find_glue(tok *t) {
     for (int id = 0; id < t->n_vocab; id++) {
-        const char *s = t->blob + t->off[id];
+        const uint8_t *s = (const uint8_t *)t->blob + t->off[id];
         for (uint32_t i = 1; i + 3 <= t->len[id]; i++)
-            if (is_sp(s + i) && (i < 3 || !is_sp(s + i - 3))) return false;
+            if (is_sp((const char *)s + i) && (i < 3 || !is_sp((const char *)s + i - 3)))
+                t->spm_glue[s[i - 1] / 64] |= 1ull << (s[i - 1] % 64);
     }
-    return true;
 }
 
 /* Prepends " " when asked, replaces every ' ' by U+2581 and runs spm_encode. */
-static int spm_encode_raw(const tok *t, const char *text, size_t len, bool prefix, tok_vec *out) {
+static int spm_encode_raw(const tok *t, const char *text, size_t len, bool prefix, tok_memo *memo, tok_vec *out) {
     size_t n_sp = prefix;
     for (size_t i = 0; i < len; i++) n_sp += text[i] == ' ';
     size_t n = len + prefix + 2 * n_sp;
@@ -422,7 +496,7 @@ static int spm_encode_raw(const tok *t, const char *text, size_t len, bool prefi
         if (text[i] == ' ') { memcpy(esc + o, "\xe2\x96\x81", 3); o += 3; }
         else esc[o++] = text[i];
     }
-    int rc = spm_encode(t, esc, o, out);
+    int rc = spm_encode(t, esc, o, memo, out);
     free(esc);
     return rc;
 }
@@ -492,6 +566,7 @@ int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool pa
     if (len > TOK_MAX_TEXT) return SW_ERR_RANGE;
     tok_vec out = {0};
     frag_vec fr = {0};
+    tok_memo memo = {0};
     int rc = SW_OK;
     if (add_bos && t->add_bos) rc = tok_vec_push(&out, t->bos);
     if (len > 0 && !rc) rc = partition(t, text, len, parse_special, &fr);
@@ -503,15 +578,16 @@ int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool pa
             continue;
         }
         if (t->kind == TOK_KIND_SPM)
-            rc = spm_encode_raw(t, text + fr.v[i].off, fr.v[i].len, t->add_space_prefix && prev_special, &out);
+            rc = spm_encode_raw(t, text + fr.v[i].off, fr.v[i].len, t->add_space_prefix && prev_special, &memo, &out);
         else if (t->kind == TOK_KIND_WPM)
             rc = tok_wpm_encode(t, text + fr.v[i].off, fr.v[i].len, &out);
         else
-            rc = tok_bpe_encode(t, text + fr.v[i].off, fr.v[i].len, &out);
+            rc = tok_bpe_encode(t, text + fr.v[i].off, fr.v[i].len, &memo, &out);
         prev_special = false;
     }
     if (add_bos && t->add_bos && t->sep >= 0 && !rc) rc = tok_vec_push(&out, t->sep);
     free(fr.v);
+    tok_memo_free(&memo);
     if (!rc && out.n > (size_t)INT32_MAX) rc = SW_ERR_RANGE;
     if (!rc) {
         size_t k = out.n < (size_t)cap ? out.n : (size_t)cap;

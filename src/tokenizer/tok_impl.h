@@ -39,7 +39,8 @@ struct tok {
     int32_t bos, eos, eot, unk, sep; /* sep: WordPiece [SEP], appended with BOS ([CLS]) */
     int max_token_len;        /* longest token text in bytes */
     bool add_bos, add_space_prefix;
-    bool spm_word_split;      /* SPM: no token spans "X▁", so words merge independently */
+    uint64_t spm_glue[4];     /* SPM: bytes b such that some token holds b then ▁ (b not ending a ▁):
+                               * a merge can cross a ▁ only right after such a byte */
     int32_t byte_tok[256];    /* SPM: id of <0xNN>; BPE: id of the byte's mapped character; -1 = none */
     /* byte-level BPE only */
     tok_merge *merges;        /* (mmask + 1) open-addressing table, key 0 = empty */
@@ -53,6 +54,23 @@ struct tok {
 /* Growable id list (the result of one encode call). */
 typedef struct tok_vec { int32_t *v; size_t n, cap; } tok_vec;
 int tok_vec_push(tok_vec *o, int32_t id);
+
+/* Memo of one encode call: word bytes -> the ids they gave, so a word met again (most
+ * words of real text) is not merged again. Bounded: stops memorizing past TOK_MEMO_MAX
+ * words. Words are copied, so the memo may outlive the buffers they came from. */
+typedef struct tok_memo_slot { uint64_t h; uint32_t off, len, ids, n; } tok_memo_slot;
+typedef struct tok_memo {
+    tok_memo_slot *slot; uint32_t mask, used; /* open addressing, len 0 = empty */
+    char *bytes; size_t nbytes, bcap;         /* the words back to back */
+    int32_t *ids; size_t nids, icap;          /* their ids back to back */
+} tok_memo;
+#define TOK_MEMO_MAX (1u << 16)
+#define TOK_MEMO_WORD 64 /* longer words are not memorized */
+/* Appends the memorized ids of s[0..n) (hash h) to out: 1 if found, 0 if not, or a negative status. */
+int tok_memo_get(const tok_memo *m, const char *s, size_t n, uint64_t h, tok_vec *out);
+/* Memorizes s[0..n) -> ids[0..k) (a no-op when full or the word is long). */
+int tok_memo_put(tok_memo *m, const char *s, size_t n, uint64_t h, const int32_t *ids, size_t k);
+void tok_memo_free(tok_memo *m);
 
 /* Candidate merge of adjacent symbols left, right (indices into the caller's symbol
  * array): the smallest key pops first, ties go to the leftmost pair. size = byte length
@@ -69,7 +87,7 @@ int32_t tok_lookup(const tok *t, const char *s, size_t n);
 /* Byte-level BPE: loads merges + regexes (tok.c has filled the vocab); encodes one raw
  * text fragment (no special tokens in it); frees what bpe_init allocated. */
 int tok_bpe_init(tok *t, const gguf_ctx *ctx, sw_err *err);
-int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out);
+int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_memo *memo, tok_vec *out);
 void tok_bpe_free(tok *t);
 /* Appends the raw bytes that a byte-level BPE token text stands for; returns count (may exceed cap). */
 int tok_bpe_decode_text(const char *s, size_t n, char *buf, int cap);
