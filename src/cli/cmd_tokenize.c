@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void usage(void) {
     fprintf(stderr, "usage: swiftlet tokenize -m MODEL.gguf [--no-bos] [--special] TEXT...\n"
@@ -20,21 +21,31 @@ static void usage(void) {
                     "  --bench FILE  encode FILE's text N times (default 5) and print the speed\n");
 }
 
-/* Encodes text repeat times, one call each; prints the best and mean speed. */
+static double cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Encodes text repeat times, one call each; prints the best and mean speed by the wall
+ * clock and by this thread's CPU time (the fairer figure on a loaded machine). */
 static int bench(const tok *t, const char *path, const char *text, size_t len, bool bos, bool special, int repeat) {
-    double best = 0, total = 0;
+    double best = 0, total = 0, cbest = 0;
     int n = 0;
     for (int r = 0; r < repeat; r++) {
-        double t0 = sw_now_ms();
+        double t0 = sw_now_ms(), c0 = cpu_ms();
         n = tok_encode(t, text, len, bos, special, NULL, 0);
-        double ms = sw_now_ms() - t0;
+        double ms = sw_now_ms() - t0, cms = cpu_ms() - c0;
         if (n < 0) { fprintf(stderr, "tokenize: cannot tokenize %s: %s\n", path, sw_status_name(n)); return 1; }
         total += ms;
         if (r == 0 || ms < best) best = ms;
+        if (r == 0 || cms < cbest) cbest = cms;
     }
     double mb = (double)len / 1e6;
-    printf("%s: %.3f MB, %d tokens (%.2f bytes/token); best %.1f ms = %.1f MB/s, mean %.1f MB/s over %d runs\n",
-           path, mb, n, n ? (double)len / n : 0.0, best, mb / (best / 1000), mb / (total / repeat / 1000), repeat);
+    printf("%s: %.3f MB, %d tokens (%.2f bytes/token); wall best %.1f ms = %.1f MB/s, mean %.1f MB/s; "
+           "cpu best %.1f ms = %.1f MB/s (%d runs)\n",
+           path, mb, n, n ? (double)len / n : 0.0, best, mb / (best / 1000), mb / (total / repeat / 1000),
+           cbest, mb / (cbest / 1000), repeat);
     return 0;
 }
 

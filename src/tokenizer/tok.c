@@ -247,6 +247,57 @@ static bool ieq_prefix(const char *s, const char *name) {
     return true;
 }
 
+static uint64_t edge_hash(uint64_t k) {
+    k ^= k >> 33; k *= 0xff51afd7ed558ccdULL; k ^= k >> 33;
+    return k;
+}
+
+static int32_t trie_child(const tok *t, int32_t node, uint8_t b) {
+    uint64_t k = ((uint64_t)node << 8 | b) + 1;
+    for (uint64_t h = edge_hash(k) & t->trie_emask;; h = (h + 1) & t->trie_emask) {
+        const struct tok_trie_edge *e = &t->trie_edge[h];
+        if (e->key == k) return e->child;
+        if (e->key == 0) return -1;
+    }
+}
+
+/* Builds the trie of the special tokens' texts (in t->special order, so of two tokens with
+ * the same text the first in that order is the one found). */
+static int build_trie(tok *t) {
+    size_t total = 1;
+    for (int i = 0; i < t->n_special; i++) total += t->len[t->special[i]];
+    uint64_t size = 16;
+    while (size < 2 * total) size <<= 1;
+    t->trie_edge = calloc(size, sizeof *t->trie_edge);
+    t->trie_term_all = malloc(total * sizeof *t->trie_term_all);
+    t->trie_term_user = malloc(total * sizeof *t->trie_term_user);
+    if (!t->trie_edge || !t->trie_term_all || !t->trie_term_user) return SW_ERR_NOMEM;
+    t->trie_emask = size - 1;
+    t->trie_term_all[0] = t->trie_term_user[0] = -1;
+    int32_t n_nodes = 1;
+    for (int i = 0; i < t->n_special; i++) {
+        int32_t id = t->special[i], node = 0;
+        const uint8_t *s = (const uint8_t *)t->blob + t->off[id];
+        bool user = t->ttype[id] == TOK_TTYPE_USER_DEFINED;
+        t->start_all[s[0] / 64] |= 1ull << (s[0] % 64);
+        if (user) t->start_user[s[0] / 64] |= 1ull << (s[0] % 64);
+        for (uint32_t j = 0; j < t->len[id]; j++) {
+            int32_t c = trie_child(t, node, s[j]);
+            if (c < 0) {
+                uint64_t k = ((uint64_t)node << 8 | s[j]) + 1, h = edge_hash(k) & t->trie_emask;
+                while (t->trie_edge[h].key) h = (h + 1) & t->trie_emask;
+                c = n_nodes++;
+                t->trie_edge[h] = (struct tok_trie_edge){.key = k, .child = c};
+                t->trie_term_all[c] = t->trie_term_user[c] = -1;
+            }
+            node = c;
+        }
+        if (t->trie_term_all[node] < 0) t->trie_term_all[node] = id;
+        if (user && t->trie_term_user[node] < 0) t->trie_term_user[node] = id;
+    }
+    return SW_OK;
+}
+
 /* Which tokens are split out of the text before tokenizing (longest first), and the
  * lstrip/rstrip attributes llama.cpp gives Phi-3's special tokens. */
 static int setup_specials(tok *t, const gguf_ctx *ctx) {
@@ -264,12 +315,8 @@ static int setup_specials(tok *t, const gguf_ctx *ctx) {
             t->special[t->n_special++] = i;
     }
     qsort_r(t->special, t->n_special, sizeof *t->special, cmp_special, t);
-    t->special_bytes = calloc((size_t)(n ? n : 1) * 4, sizeof *t->special_bytes);
-    if (!t->special_bytes) return SW_ERR_NOMEM;
-    for (int i = 0; i < t->n_special; i++) {
-        const uint8_t *s = (const uint8_t *)t->blob + t->off[t->special[i]];
-        for (uint32_t j = 0; j < t->len[t->special[i]]; j++) t->special_bytes[4 * i + s[j] / 64] |= 1ull << (s[j] % 64);
-    }
+    int rc = build_trie(t);
+    if (rc) return rc;
 
     const char *name = NULL;
     size_t nlen = 0;
@@ -370,7 +417,8 @@ void tok_destroy(tok *t) {
     if (!t) return;
     tok_bpe_free(t);
     free(t->blob); free(t->off); free(t->len); free(t->score); free(t->ttype); free(t->flags);
-    free(t->hslot); free(t->special); free(t->special_bytes);
+    free(t->hslot); free(t->special);
+    free(t->trie_edge); free(t->trie_term_all); free(t->trie_term_user);
     free(t);
 }
 
@@ -518,45 +566,34 @@ static int frag_push(frag_vec *f, frag x) {
     return SW_OK;
 }
 
-/* Splits every raw fragment on each special token's text, longest tokens first (as
- * llama.cpp's tokenizer_st_partition). Control/unknown tokens only when parse_special;
- * user-defined tokens always (llama.cpp does the same, and its test vectors rely on it). */
-static int partition(const tok *t, const char *text, size_t len, bool parse_special, frag_vec *cur) {
-    frag_vec nxt = {0};
-    int rc = frag_push(cur, (frag){.id = -1, .off = 0, .len = (uint32_t)len});
-    uint64_t present[4] = {0}; /* byte values in the text: a token with others cannot occur */
-    for (size_t i = 0; i < len; i++) present[(uint8_t)text[i] / 64] |= 1ull << ((uint8_t)text[i] % 64);
-    for (int s = 0; s < t->n_special && !rc; s++) {
-        int32_t id = t->special[s];
-        uint8_t ty = t->ttype[id];
-        if (!parse_special && ty != TOK_TTYPE_USER_DEFINED) continue;
-        const uint64_t *need = &t->special_bytes[4 * s];
-        if ((need[0] & ~present[0]) | (need[1] & ~present[1]) | (need[2] & ~present[2]) | (need[3] & ~present[3])) continue;
-        const char *st = t->blob + t->off[id];
-        size_t sl = t->len[id];
-        bool hit = false;
-        nxt.n = 0;
-        for (size_t f = 0; f < cur->n && !rc; f++) {
-            frag fr = cur->v[f];
-            if (fr.id >= 0 || fr.len < sl) { rc = frag_push(&nxt, fr); continue; }
-            size_t pos = fr.off, end = (size_t)fr.off + fr.len;
-            const char *m;
-            while (!rc && (m = memmem(text + pos, end - pos, st, sl))) {
-                size_t mo = (size_t)(m - text), ll = mo - pos;
-                if (t->flags[id] & TOK_FLAG_LSTRIP)
-                    while (ll > 0 && isspace((unsigned char)text[pos + ll - 1])) ll--;
-                if (ll > 0) rc = frag_push(&nxt, (frag){.id = -1, .off = (uint32_t)pos, .len = (uint32_t)ll});
-                if (!rc) rc = frag_push(&nxt, (frag){.id = id});
-                pos = mo + sl;
-                if (t->flags[id] & TOK_FLAG_RSTRIP)
-                    while (pos < end && isspace((unsigned char)text[pos])) pos++;
-                hit = true;
-            }
-            if (!rc && pos < end) rc = frag_push(&nxt, (frag){.id = -1, .off = (uint32_t)pos, .len = (uint32_t)(end - pos)});
-        }
-        if (hit && !rc) { frag_vec tmp = *cur; *cur = nxt; nxt = tmp; }
+/* Splits the special tokens out of the text in one pass: at each position the longest
+ * special text that starts there (leftmost-longest, as Hugging Face's added-token
+ * matcher), then on after it. Control/unknown tokens only when parse_special;
+ * user-defined tokens always (llama.cpp does the same, and its test vectors rely on it).
+ * LSTRIP/RSTRIP tokens (Phi-3) swallow the whitespace before/after them. */
+static int partition(const tok *t, const char *text, size_t len, bool parse_special, frag_vec *out) {
+    const uint64_t *start = parse_special ? t->start_all : t->start_user;
+    const int32_t *term = parse_special ? t->trie_term_all : t->trie_term_user;
+    const uint8_t *s = (const uint8_t *)text;
+    size_t raw = 0; /* start of the pending raw text */
+    int rc = SW_OK;
+    for (size_t p = 0; p < len && !rc;) {
+        if (!(start[s[p] / 64] >> (s[p] % 64) & 1)) { p++; continue; }
+        int32_t node = 0, id = -1;
+        size_t end = p;
+        for (size_t q = p; q < len && (node = trie_child(t, node, s[q])) >= 0; q++)
+            if (term[node] >= 0) { id = term[node]; end = q + 1; }
+        if (id < 0) { p++; continue; }
+        size_t re = p;
+        if (t->flags[id] & TOK_FLAG_LSTRIP)
+            while (re > raw && isspace(s[re - 1])) re--;
+        if (re > raw) rc = frag_push(out, (frag){.id = -1, .off = (uint32_t)raw, .len = (uint32_t)(re - raw)});
+        if (!rc) rc = frag_push(out, (frag){.id = id});
+        if (t->flags[id] & TOK_FLAG_RSTRIP)
+            while (end < len && isspace(s[end])) end++;
+        p = raw = end;
     }
-    free(nxt.v);
+    if (!rc && raw < len) rc = frag_push(out, (frag){.id = -1, .off = (uint32_t)raw, .len = (uint32_t)(len - raw)});
     return rc;
 }
 

@@ -25,8 +25,8 @@ bool tok_is_eog(const tok *t, int32_t id); /* end of generation: EOS, EOT, <|im_
  * (WordPiece: [CLS] first and [SEP] last).
  * parse_special: recognise special/control token strings in the text (chat prompts);
  * false = plain text. As in llama.cpp, USER_DEFINED tokens (e.g. deepseek's "ü", the
- * space-run tokens of gpt-neox/mpt) are split out in both modes; CONTROL and UNKNOWN
- * ones only with parse_special. Bytes that are not valid UTF-8 are kept (byte-level BPE
+ * space-run tokens of gpt-neox/mpt/gemma3) are split out in both modes; CONTROL and
+ * UNKNOWN ones only with parse_special; the longest one starting leftmost wins. Bytes that are not valid UTF-8 are kept (byte-level BPE
  * round-trips any input exactly; SentencePiece uses byte tokens). Writes at most cap
  * ids; returns the number of ids the full result has (may exceed cap: call again with a
  * bigger buffer), or a negative status (SW_ERR_RANGE for a text over 256 MiB). */

@@ -34,8 +34,15 @@ struct tok {
     int32_t *hslot;           /* (hmask + 1) open-addressing table text -> id, -1 = empty */
     uint32_t hmask;
     int32_t *special;         /* (n_special) CONTROL / USER_DEFINED / UNKNOWN ids, longest text first */
-    uint64_t *special_bytes;  /* (n_special, 4) set of the byte values in each special's text */
     int n_special;
+    /* trie of the specials' texts: node 0 = root; edge (node, byte) -> child in an open-
+     * addressing table keyed by (node << 8 | byte) + 1 (0 = empty); per node the token a
+     * text ending there is, among all specials (term_all) and among USER_DEFINED ones
+     * (term_user), -1 = none; first bytes of each set as bitsets */
+    struct tok_trie_edge { uint64_t key; int32_t child; } *trie_edge;
+    uint64_t trie_emask;
+    int32_t *trie_term_all, *trie_term_user;
+    uint64_t start_all[4], start_user[4];
     int32_t bos, eos, eot, unk, sep; /* sep: WordPiece [SEP], appended with BOS ([CLS]) */
     int max_token_len;        /* longest token text in bytes */
     bool add_bos, add_space_prefix;
