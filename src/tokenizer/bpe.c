@@ -9,6 +9,7 @@
 #include "tokenizer/tok_impl.h"
 #include <stdlib.h>
 #include <string.h>
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #define TOK_MAX_MERGES (1 << 24)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_INLINE_ALL /* the short-string hash inlined into the lookups */
 #include <xxhash.h>
 
 #define TOK_MAX_VOCAB (1 << 24)
@@ -134,12 +135,12 @@ tok_bigram tok_heap_pop(tok_heap *h) {
 /* ---- vocab ------------------------------------------------------------------------ */
 
 int32_t tok_lookup(const tok *t, const char *s, size_t n) {
-    uint32_t h = (uint32_t)XXH3_64bits(s, n) & t->hmask;
-    for (;;) {
-        int32_t id = t->hslot[h];
-        if (id < 0) return -1;
-        if (t->len[id] == n && memcmp(t->blob + t->off[id], s, n) == 0) return id;
-        h = (h + 1) & t->hmask;
+    uint64_t hh = XXH3_64bits(s, n);
+    uint32_t tag = (uint32_t)(hh >> 32);
+    for (uint32_t h = (uint32_t)hh & t->hmask;; h = (h + 1) & t->hmask) {
+        const struct tok_hslot *e = &t->hslot[h];
+        if (e->id < 0) return -1;
+        if (e->tag == tag && e->len == n && memcmp(t->blob + e->off, s, n) == 0) return e->id;
     }
 }
 
@@ -149,18 +150,18 @@ static int build_hash(tok *t) {
     while (size < 2u * (uint32_t)t->n_vocab) size <<= 1;
     t->hslot = malloc(size * sizeof *t->hslot);
     if (!t->hslot) return SW_ERR_NOMEM;
-    memset(t->hslot, 0xff, size * sizeof *t->hslot);
+    for (uint32_t i = 0; i < size; i++) t->hslot[i].id = -1;
     t->hmask = size - 1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const char *s = t->blob + t->off[id];
-        uint32_t h = (uint32_t)XXH3_64bits(s, t->len[id]) & t->hmask;
-        for (;;) {
-            int32_t o = t->hslot[h];
-            if (o < 0 || (t->len[o] == t->len[id] && memcmp(t->blob + t->off[o], s, t->len[id]) == 0)) {
-                t->hslot[h] = id;
+        uint64_t hh = XXH3_64bits(s, t->len[id]);
+        struct tok_hslot e = {.id = id, .off = t->off[id], .len = t->len[id], .tag = (uint32_t)(hh >> 32)};
+        for (uint32_t h = (uint32_t)hh & t->hmask;; h = (h + 1) & t->hmask) {
+            struct tok_hslot *o = &t->hslot[h];
+            if (o->id < 0 || (o->len == e.len && memcmp(t->blob + o->off, s, e.len) == 0)) {
+                *o = e;
                 break;
             }
-            h = (h + 1) & t->hmask;
         }
     }
     return SW_OK;

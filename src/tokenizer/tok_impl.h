@@ -31,7 +31,9 @@ struct tok {
     float *score;             /* (n_vocab) SentencePiece scores (0 when absent) */
     uint8_t *ttype;           /* (n_vocab) tok_ttype */
     uint8_t *flags;           /* (n_vocab) TOK_FLAG_* */
-    int32_t *hslot;           /* (hmask + 1) open-addressing table text -> id, -1 = empty */
+    struct tok_hslot { int32_t id; uint32_t off, len, tag; } *hslot; /* (hmask + 1) open-addressing
+                               * table text -> id (id -1 = empty); off/len copied from the token
+                               * and tag = high hash bits, so a probe reads one cache line */
     uint32_t hmask;
     int32_t *special;         /* (n_special) CONTROL / USER_DEFINED / UNKNOWN ids, longest text first */
     int n_special;
