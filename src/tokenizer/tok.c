@@ -399,6 +399,10 @@ int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
     for (int i = 0; i < 256; i++) t->byte_tok[i] = -1;
     if (spm) {
         spm_find_glue(t);
+        for (int c = 0; c < 128; c++) {
+            char ch = (char)c;
+            t->ascii_tok[c] = tok_lookup(t, &ch, 1);
+        }
         for (int i = 0; i < 256; i++) {
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", i);
@@ -433,14 +437,15 @@ int32_t tok_find(const tok *t, const char *text, size_t len) { return tok_lookup
 
 /* ---- SentencePiece BPE -------------------------------------------------------------- */
 
-typedef struct spm_sym { uint32_t off, n; int32_t prev, next; } spm_sym;
+/* A symbol: text[off, off + n), the token it is (-1: none yet, e.g. a byte to fall back on). */
+typedef struct spm_sym { uint32_t off, n; int32_t id, prev, next; } spm_sym;
 
 static int spm_try_bigram(const tok *t, const char *text, const spm_sym *sym, int32_t l, int32_t r, tok_heap *h) {
     if (l < 0 || r < 0) return SW_OK;
     uint32_t size = sym[l].n + sym[r].n;
     int32_t id = tok_lookup(t, text + sym[l].off, size);
     if (id < 0) return SW_OK;
-    tok_bigram b = {.key = -t->score[id], .left = l, .right = r, .size = size};
+    tok_bigram b = {.key = -t->score[id], .left = l, .right = r, .id = id, .size = size};
     return tok_heap_push(h, b);
 }
 
@@ -464,7 +469,8 @@ static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, 
     for (size_t o = 0; o < len;) {
         size_t l = utf8_len[(uint8_t)text[o] >> 4];
         if (l > len - o) l = len - o;
-        sym[n] = (spm_sym){.off = (uint32_t)o, .n = (uint32_t)l, .prev = n - 1, .next = o + l == len ? -1 : n + 1};
+        int32_t id = l == 1 && (uint8_t)text[o] < 0x80 ? t->ascii_tok[(uint8_t)text[o]] : tok_lookup(t, text + o, l);
+        sym[n] = (spm_sym){.off = (uint32_t)o, .n = (uint32_t)l, .id = id, .prev = n - 1, .next = o + l == len ? -1 : n + 1};
         o += l;
         n++;
     }
@@ -474,6 +480,7 @@ static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, 
         spm_sym *l = &sym[b.left], *r = &sym[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* stale */
         l->n += r->n;
+        l->id = b.id;
         r->n = 0;
         l->next = r->next;
         if (r->next >= 0) sym[r->next].prev = b.left;
@@ -481,8 +488,7 @@ static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, 
         if (!rc) rc = spm_try_bigram(t, text, sym, b.left, l->next, h);
     }
     for (int32_t i = 0; i != -1 && !rc; i = sym[i].next) {
-        int32_t id = tok_lookup(t, text + sym[i].off, sym[i].n);
-        if (id >= 0) { rc = tok_vec_push(out, id); continue; }
+        if (sym[i].id >= 0) { rc = tok_vec_push(out, sym[i].id); continue; }
         for (uint32_t j = 0; j < sym[i].n && !rc; j++) { /* byte fallback, else <unk> */
             int32_t bid = t->byte_tok[(uint8_t)text[sym[i].off + j]];
             if (bid < 0) bid = t->unk;

@@ -50,6 +50,7 @@ struct tok {
     bool add_bos, add_space_prefix;
     uint64_t spm_glue[4];     /* SPM: bytes b such that some token holds b then ▁ (b not ending a ▁):
                                * a merge can cross a ▁ only right after such a byte */
+    int32_t ascii_tok[128];   /* SPM: id of each one-byte text; -1 = none */
     int32_t byte_tok[256];    /* SPM: id of <0xNN>; BPE: id of the byte's mapped character; -1 = none */
     /* byte-level BPE only */
     tok_merge *merges;        /* (mmask + 1) open-addressing table, key 0 = empty */
