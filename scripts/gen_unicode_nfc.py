@@ -29,7 +29,6 @@ def main():
                 ccc_runs[-1][1] = c
             else:
                 ccc_runs.append([c, c, cc])
-            flagged.add(c)
         if c in HANGUL:
             continue
         d = canon_decomp(c)
@@ -62,8 +61,8 @@ def main():
  * tok_nfc_ccc: canonical combining class runs (every cp in [first, last] has class `to`);
  * tok_nfc_decomp: full canonical decomposition of each decomposable code point (Hangul
  * syllables excluded) as tok_nfc_pool[off .. off+n); tok_nfc_comp: the primary composites,
- * key = first << 21 | second; tok_nfc_qc: code points whose NFC quick check is not Yes or
- * whose combining class is not 0 (text without them is already NFC). All sorted. */
+ * key = first << 21 | second; tok_nfc_qc: code points whose NFC_Quick_Check is No or Maybe
+ * (text without them, its marks in canonical order, is already NFC). All sorted. */
 #include "tokenizer/tok_impl.h"
 ''' % ud.unidata_version)
 

@@ -1,6 +1,7 @@
 /* nfc.c — Unicode Normalization Form C (UAX #15), as Qwen's tokenizer.json normalizer
  * applies it before pre-tokenizing: a quick check (text holding no code point whose NFC
- * quick check is No/Maybe and no combining mark is already NFC: returned untouched), else
+ * quick check is No/Maybe, its marks in canonical order, is already NFC: returned
+ * untouched), else
  * full canonical decomposition, canonical ordering of combining marks, and canonical
  * composition (Hangul arithmetically). Tables in unicode_nfc.c. Invalid UTF-8 bytes pass
  * through as themselves (internally code points 0x110000 + byte: class 0, never composed). */
@@ -186,11 +187,14 @@ int tok_nfc(const char *text, size_t len, char **out, size_t *out_len) {
     const uint8_t *s = (const uint8_t *)text;
     size_t i = 0;
     bool need = false;
+    int last = 0; /* combining class of the previous character */
     while (i < len && !need) {
-        if (s[i] < 0x80) { i++; continue; }
+        if (s[i] < 0x80) { i++; last = 0; continue; }
         uint32_t cp;
         i += utf8_next(s + i, len - i, &cp);
-        need = in_qc(cp);
+        int cc = ccc(cp);
+        need = in_qc(cp) || (cc && last > cc);
+        last = cc;
     }
     if (!need) return SW_OK;
     cpvec b = {0};

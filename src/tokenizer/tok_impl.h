@@ -123,9 +123,9 @@ extern const uint32_t tok_nfc_pool[];
 extern const tok_nfc_pair tok_nfc_comp[];
 extern const int tok_nfc_ccc_n, tok_nfc_qc_n, tok_nfc_decomp_n, tok_nfc_pool_n, tok_nfc_comp_n;
 
-/* Unicode NFC of text[0..len) (nfc.c). *out = NULL when the text is already NFC (a quick
- * check that costs one pass, ASCII at memory speed); else *out is a malloc'd normalized
- * copy of *out_len bytes. Bytes that are not valid UTF-8 are kept as they are and block
+/* Unicode NFC of text[0..len) (nfc.c). *out = NULL when the quick check proves the text
+ * NFC (one pass; ASCII at memory speed); else *out is a malloc'd normalized copy of
+ * *out_len bytes (possibly equal to the input). Bytes that are not valid UTF-8 are kept as they are and block
  * composition across them. */
 int tok_nfc(const char *text, size_t len, char **out, size_t *out_len);
 
