@@ -84,6 +84,7 @@ static const tok_nfc_dec *decomp(uint32_t cp) {
 
 /* The primary composite of (a, b), or 0. */
 static uint32_t compose(uint32_t a, uint32_t b) {
+    if (b < 0x300) return 0; /* no composite has a second character below U+0300 */
     if (a >= H_LBASE && a < H_LBASE + H_LCOUNT && b >= H_VBASE && b < H_VBASE + H_VCOUNT)
         return H_SBASE + ((a - H_LBASE) * H_VCOUNT + (b - H_VBASE)) * H_TCOUNT;
     if (a >= H_SBASE && a < H_SBASE + H_SCOUNT && (a - H_SBASE) % H_TCOUNT == 0 && b > H_TBASE && b < H_TBASE + H_TCOUNT)
@@ -181,41 +182,74 @@ static size_t compose_all(uint32_t *v, size_t n) {
     return o;
 }
 
+/* Growable output bytes. */
+typedef struct bytevec { char *v; size_t n, cap; } bytevec;
+
+static int bytes_put(bytevec *o, const void *p, size_t n) {
+    if (o->n + n > o->cap) {
+        size_t cap = o->cap ? o->cap : 256;
+        while (cap < o->n + n) cap *= 2;
+        char *v = realloc(o->v, cap);
+        if (!v) return SW_ERR_NOMEM;
+        o->v = v; o->cap = cap;
+    }
+    memcpy(o->v + o->n, p, n);
+    o->n += n;
+    return SW_OK;
+}
+
+/* Appends the NFC of s[0..len) to o (b: scratch). */
+static int normalize(const uint8_t *s, size_t len, cpvec *b, bytevec *o) {
+    b->n = 0;
+    int rc = decompose(s, len, b);
+    for (size_t r = 0; r < b->n && !rc;) { /* canonical ordering of each run of marks */
+        if (ccc(b->v[r]) == 0) { r++; continue; }
+        size_t e = r + 1;
+        while (e < b->n && ccc(b->v[e]) != 0) e++;
+        rc = sort_marks(b->v + r, e - r);
+        r = e;
+    }
+    size_t n = rc ? 0 : compose_all(b->v, b->n);
+    for (size_t j = 0; j < n && !rc; j++) {
+        char u[4];
+        rc = bytes_put(o, u, utf8_put(b->v[j], u));
+    }
+    return rc;
+}
+
+/* Only the stretches that fail the quick check are normalized: an ASCII character is a
+ * boundary (class 0, composes with nothing before it), so each such stretch runs from the
+ * ASCII character before it to the ASCII character after it. */
 int tok_nfc(const char *text, size_t len, char **out, size_t *out_len) {
     *out = NULL;
     *out_len = 0;
     const uint8_t *s = (const uint8_t *)text;
-    size_t i = 0;
-    bool need = false;
-    int last = 0; /* combining class of the previous character */
-    while (i < len && !need) {
+    bytevec o = {0};
+    cpvec b = {0};
+    size_t i = 0, done = 0; /* text[0, done) is in o (once o is in use) */
+    int last = 0, rc = SW_OK; /* last: combining class of the previous character */
+    while (i < len && !rc) {
         if (s[i] < 0x80) { i++; last = 0; continue; }
+        size_t c0 = i;
         uint32_t cp;
         i += utf8_next(s + i, len - i, &cp);
         int cc = ccc(cp);
-        need = in_qc(cp) || (cc && last > cc);
+        bool need = in_qc(cp) || (cc && last > cc);
         last = cc;
+        if (!need) continue;
+        size_t a = c0, e = i;
+        while (a > done && s[a - 1] >= 0x80) a--;
+        if (a > done) a--; /* the ASCII character the stretch starts with */
+        while (e < len && s[e] >= 0x80) e++;
+        rc = bytes_put(&o, s + done, a - done);
+        if (!rc) rc = normalize(s + a, e - a, &b, &o);
+        done = i = e;
+        last = 0;
     }
-    if (!need) return SW_OK;
-    cpvec b = {0};
-    int rc = decompose(s, len, &b);
-    for (size_t r = 0; r < b.n && !rc;) { /* canonical ordering of each run of marks */
-        if (ccc(b.v[r]) == 0) { r++; continue; }
-        size_t e = r + 1;
-        while (e < b.n && ccc(b.v[e]) != 0) e++;
-        rc = sort_marks(b.v + r, e - r);
-        r = e;
-    }
-    char *o = NULL;
-    if (!rc) {
-        size_t n = compose_all(b.v, b.n), k = 0;
-        o = malloc(4 * n + 1);
-        if (!o) rc = SW_ERR_NOMEM;
-        for (size_t j = 0; j < n && !rc; j++) k += utf8_put(b.v[j], o + k);
-        *out_len = k;
-    }
+    if (!rc && o.v) rc = bytes_put(&o, s + done, len - done);
     free(b.v);
-    if (rc) { free(o); *out_len = 0; return rc; }
-    *out = o;
+    if (rc) { free(o.v); return rc; }
+    *out = o.v;
+    *out_len = o.n;
     return SW_OK;
 }

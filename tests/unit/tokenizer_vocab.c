@@ -3,8 +3,9 @@
  * the golden model cases (with BOS); then edge cases (empty and invalid UTF-8 input,
  * random-byte round trips, streaming detokenization of characters split over tokens,
  * special tokens on/off, EOG, WordPiece's [CLS]/[SEP]), chat-template rendering
- * compared with strings written from the real templates, and the encode speed on ~1 MB
- * of text (printed, not asserted). */
+ * compared with strings written from the real templates, the BOS/EOG ids and chat
+ * markers of the newer vocabs (llama3, qwen3, gptoss, gemma3), and the encode speed on
+ * ~1 MB of text (printed, not asserted; `swiftlet tokenize --bench` is the benchmark). */
 #include "t.h"
 #include "tokenizer/tok.h"
 #include <jansson.h>
@@ -493,7 +494,7 @@ int main(void) {
     test_golden("qwen2-gpt2-tiny.f32");
     test_edges();
     test_chat();
-    test_speed("gpt-2");
-    test_speed("llama-spm");
+    static const char *speed[] = {"gpt-2", "llama-spm", "llama3", "qwen3", "gptoss", "gemma3"};
+    for (size_t i = 0; i < sizeof speed / sizeof speed[0]; i++) test_speed(speed[i]);
     return t_done();
 }
