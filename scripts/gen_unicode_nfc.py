@@ -49,6 +49,9 @@ def main():
         else:
             qc_runs.append([c, c])
     pairs.sort()
+    busy = [0] * (0x110000 // 256 // 32)  # 256-code-point blocks holding a mark or a flagged code point
+    for c in flagged | {c for r in ccc_runs for c in range(r[0], r[1] + 1)}:
+        busy[c // 256 // 32] |= 1 << (c // 256 % 32)
     pool, dec_rows = [], []
     for c, seq in decomp:
         dec_rows.append('{0x%X, %d, %d}' % (c, len(pool), len(seq)))
@@ -62,7 +65,9 @@ def main():
  * tok_nfc_decomp: full canonical decomposition of each decomposable code point (Hangul
  * syllables excluded) as tok_nfc_pool[off .. off+n); tok_nfc_comp: the primary composites,
  * key = first << 21 | second; tok_nfc_qc: code points whose NFC_Quick_Check is No or Maybe
- * (text without them, its marks in canonical order, is already NFC). All sorted. */
+ * (text without them, its marks in canonical order, is already NFC). All sorted.
+ * tok_nfc_busy: bit b of word w set when block (32 w + b) of 256 code points holds a
+ * code point with a combining class or in tok_nfc_qc (other text needs no search). */
 #include "tokenizer/tok_impl.h"
 ''' % ud.unidata_version)
 
@@ -72,6 +77,7 @@ def main():
             out.write('    ' + ', '.join(rows[i:i + per_line]) + ',\n')
         out.write('};\nconst int %s = %d;\n' % (n_name, len(rows)))
 
+    emit('const uint32_t tok_nfc_busy[]', ['0x%X' % x for x in busy], 'tok_nfc_busy_n', 10)
     emit('const tok_cp_map tok_nfc_ccc[]', ['{0x%X, 0x%X, %d}' % tuple(r) for r in ccc_runs], 'tok_nfc_ccc_n', 5)
     emit('const tok_cp_range tok_nfc_qc[]', ['{0x%X, 0x%X}' % tuple(r) for r in qc_runs], 'tok_nfc_qc_n', 7)
     emit('const tok_nfc_dec tok_nfc_decomp[]', dec_rows, 'tok_nfc_decomp_n', 6)

@@ -233,6 +233,7 @@ int tok_nfc(const char *text, size_t len, char **out, size_t *out_len) {
         size_t c0 = i;
         uint32_t cp;
         i += utf8_next(s + i, len - i, &cp);
+        if (cp >= NFC_RAW || !(tok_nfc_busy[cp >> 13] >> (cp >> 8 & 31) & 1)) { last = 0; continue; }
         int cc = ccc(cp);
         bool need = in_qc(cp) || (cc && last > cc);
         last = cc;

@@ -121,7 +121,8 @@ extern const tok_cp_range tok_nfc_qc[];
 extern const tok_nfc_dec tok_nfc_decomp[];
 extern const uint32_t tok_nfc_pool[];
 extern const tok_nfc_pair tok_nfc_comp[];
-extern const int tok_nfc_ccc_n, tok_nfc_qc_n, tok_nfc_decomp_n, tok_nfc_pool_n, tok_nfc_comp_n;
+extern const uint32_t tok_nfc_busy[]; /* (0x110000 / 256 / 32) bitset of blocks with marks or flagged code points */
+extern const int tok_nfc_busy_n, tok_nfc_ccc_n, tok_nfc_qc_n, tok_nfc_decomp_n, tok_nfc_pool_n, tok_nfc_comp_n;
 
 /* Unicode NFC of text[0..len) (nfc.c). *out = NULL when the quick check proves the text
  * NFC (one pass; ASCII at memory speed); else *out is a malloc'd normalized copy of
