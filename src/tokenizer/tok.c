@@ -267,6 +267,7 @@ static int32_t trie_child(const tok *t, int32_t node, uint8_t b) {
 static int build_trie(tok *t) {
     size_t total = 1;
     for (int i = 0; i < t->n_special; i++) total += t->len[t->special[i]];
+    if (total > INT32_MAX / 2) return SW_ERR_NOMEM; /* node ids are int32 */
     uint64_t size = 16;
     while (size < 2 * total) size <<= 1;
     t->trie_edge = calloc(size, sizeof *t->trie_edge);
