@@ -3,9 +3,11 @@
  * property mode with JIT; each regex splits every piece left by the previous one into
  * its matches and the gaps between them), GPT-2's byte-to-unicode map, and the merge
  * loop (ranks from `tokenizer.ggml.merges`, lowest rank first via a priority queue over
- * a linked list of symbols, so long words stay O(n log n)).
+ * a linked list of symbols, so long words stay O(n log n)); a word already seen in this
+ * encode call comes from the call's memo. Qwen's vocabs NFC-normalize first (nfc.c).
  * Invalid UTF-8 in the input is kept byte for byte (PCRE2_MATCH_INVALID_UTF: such bytes
- * never match and end up in gap pieces), so decode(encode(x)) == x for any bytes. */
+ * never match and end up in gap pieces), so decode(encode(x)) == x for any bytes (for
+ * Qwen: == NFC(x)). */
 #include "tokenizer/tok_impl.h"
 #include <stdlib.h>
 #include <string.h>

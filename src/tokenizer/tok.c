@@ -1,10 +1,12 @@
 /* tok.c — the tokenizer built from a GGUF file's `tokenizer.ggml.*` metadata: vocab and
  * text->id hash table, special-token rules (BOS/EOS/EOT, end-of-generation set, which
- * strings are split out before tokenizing), SentencePiece-style BPE (the `llama` model:
- * merge the adjacent pair whose concatenation is the best-scored token, bigram priority
- * queue, byte fallback), and detokenization (pieces, streaming UTF-8 reassembly).
- * Byte-level BPE (`gpt2`) lives in bpe.c, WordPiece (`bert`) in wpm.c. Behaviour follows
- * llama.cpp's llama-vocab.cpp so that ids match the reference on the vocab test vectors. */
+ * strings are split out before tokenizing: a trie walked once over the text), the
+ * per-call word memo, SentencePiece-style BPE (the `llama` model: merge the adjacent pair
+ * whose concatenation is the best-scored token, bigram priority queue, byte fallback),
+ * and detokenization (pieces, streaming UTF-8 reassembly). Byte-level BPE (`gpt2`) lives
+ * in bpe.c, WordPiece (`bert`) in wpm.c, NFC in nfc.c. Behaviour follows llama.cpp's
+ * llama-vocab.cpp, and Hugging Face's tokenizers where they differ, so that ids match the
+ * reference on every vocab test vector. */
 #include "tokenizer/tok_impl.h"
 #include <ctype.h>
 #include <stdio.h>

@@ -1,6 +1,8 @@
 /* tok_impl.h — internals of the tokenizer module shared by its .c files (tok.c: vocab,
- * special tokens, SentencePiece BPE, detokenizer; bpe.c: byte-level BPE with PCRE2
- * pre-tokenizer). Not part of the contract: only src/tokenizer/ includes it. */
+ * special tokens, memo, SentencePiece BPE, detokenizer; bpe.c: byte-level BPE with PCRE2
+ * pre-tokenizer; wpm.c: WordPiece; nfc.c + unicode_nfc.c: NFC; unicode_data.c: tables
+ * for WordPiece). Not part of the contract: only src/tokenizer/ (and its unit tests)
+ * include it. */
 #ifndef SW_TOK_IMPL_H
 #define SW_TOK_IMPL_H
 #define PCRE2_CODE_UNIT_WIDTH 8
