@@ -1,7 +1,8 @@
 /* tok.h — tokenizers built from GGUF metadata (`tokenizer.ggml.*`): SentencePiece-style
  * BPE (`llama`), byte-level BPE (`gpt2`, pre-tokenizer by `tokenizer.ggml.pre`) and
  * WordPiece (`bert`), with special tokens and BOS/EOS rules; detokenization to raw
- * bytes; chat templates. Ids match llama.cpp's on every ../shared/vocab test vector.
+ * bytes; chat templates. Ids match the reference (llama.cpp; Hugging Face's tokenizers for
+ * llama3, qwen3, gptoss, gemma3) on every ../shared/vocab test vector.
  * Works on vocab-only GGUF files. A tok is read-only after tok_create: any number of
  * threads may encode/decode with it at once. Prefix `tok_`. */
 #ifndef SW_TOK_H
