@@ -186,6 +186,7 @@ static size_t compose_all(uint32_t *v, size_t n) {
 typedef struct bytevec { char *v; size_t n, cap; } bytevec;
 
 static int bytes_put(bytevec *o, const void *p, size_t n) {
+    if (n == 0) return SW_OK;
     if (o->n + n > o->cap) {
         size_t cap = o->cap ? o->cap : 256;
         while (cap < o->n + n) cap *= 2;
