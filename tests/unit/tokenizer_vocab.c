@@ -357,6 +357,27 @@ static void test_specials(const vocab_specials *v) {
     tok_destroy(t);
 }
 
+/* User-defined tokens are split out of plain text, the longest one starting leftmost
+ * winning (gemma3 has tokens for runs of 1-31 newlines and 2-31 spaces, and HTML tags). */
+static void test_user_defined(void) {
+    tok *t = load_vocab("gemma3");
+    if (!t) return;
+    int32_t nl3 = tok_find(t, "\n\n\n", 3), tr = tok_find(t, "<tr>", 4), td = tok_find(t, "<td>", 4);
+    char sp[40];
+    memset(sp, ' ', sizeof sp);
+    int32_t sp31 = tok_find(t, sp, 31), sp4 = tok_find(t, sp, 4);
+    T_CHECK(nl3 >= 0 && tr >= 0 && td >= 0 && sp31 >= 0 && sp4 >= 0, "gemma3 has these user-defined tokens");
+    int n;
+    int32_t *ids = enc(t, "a\n\n\nb<tr><td>", 13, false, false, &n);
+    T_CHECK(ids && n == 5 && ids[1] == nl3 && ids[3] == tr && ids[4] == td, "gemma3: newline run and tags split out (%d ids)", n);
+    free(ids);
+    memcpy(sp + 35, "x", 1);
+    ids = enc(t, sp, 36, false, false, &n); /* 35 spaces + x: 31 spaces, 4 spaces, then "x" */
+    T_CHECK(ids && n == 3 && ids[0] == sp31 && ids[1] == sp4, "gemma3: 35 spaces -> 31 + 4 (%d ids)", n);
+    free(ids);
+    tok_destroy(t);
+}
+
 /* WordPiece: BOS is [CLS] and comes with a closing [SEP]; pieces decode lowercased. */
 static void test_wordpiece(void) {
     tok *t = load_vocab("bert-bge");
@@ -490,6 +511,7 @@ int main(void) {
         {"gemma3", 2, true, {1, 106, -1}, {2, 105, 0, -1}, "<start_of_turn>user\nHi<end_of_turn>", 105, 106},
     };
     for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) test_specials(&specials[i]);
+    test_user_defined();
     test_golden("llama-spm-tiny.f32");
     test_golden("qwen2-gpt2-tiny.f32");
     test_edges();
