@@ -3,12 +3,16 @@
  * property mode with JIT; each regex splits every piece left by the previous one into
  * its matches and the gaps between them), GPT-2's byte-to-unicode map, and the merge
  * loop (ranks from `tokenizer.ggml.merges`, lowest rank first via a priority queue over
- * a linked list of symbols, so long words stay O(n log n)).
+ * a linked list of symbols, so long words stay O(n log n)); a word already seen in this
+ * encode call comes from the call's memo. Qwen's vocabs NFC-normalize first (nfc.c).
  * Invalid UTF-8 in the input is kept byte for byte (PCRE2_MATCH_INVALID_UTF: such bytes
- * never match and end up in gap pieces), so decode(encode(x)) == x for any bytes. */
+ * never match and end up in gap pieces), so decode(encode(x)) == x for any bytes (for
+ * Qwen: == NFC(x)). */
 #include "tokenizer/tok_impl.h"
 #include <stdlib.h>
 #include <string.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #define TOK_MAX_MERGES (1 << 24)
 
@@ -131,28 +135,36 @@ static int load_merges(tok *t, const gguf_ctx *ctx, sw_err *err) {
 #define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
 #define RE_LLAMA3 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_QWEN2 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* o200k (tiktoken; the gpt-oss tokenizer.json Split pattern): combining marks \p{M} stay inside words */
+#define RE_GPT4O "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?" \
+    "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?" \
+    "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_CJK "[一-龥ࠀ-一가-퟿]+"
 
-typedef struct pre_def { const char *names; bool ignore_merges; const char *re[TOK_MAX_REGEX]; } pre_def;
+/* ignore_merges: a word that is a whole token is that token (llama3, tiktoken vocabs);
+ * nfc: the text is NFC-normalized first (Qwen's tokenizer.json normalizer). */
+typedef struct pre_def { const char *names; bool ignore_merges, nfc; const char *re[TOK_MAX_REGEX]; } pre_def;
 
 /* names: '|'-separated values of tokenizer.ggml.pre. */
 static const pre_def pre_defs[] = {
-    {"default", false, {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}},
-    {"llama3|llama-v3|llama-bpe|falcon3", true, {RE_LLAMA3}},
-    {"dbrx|smaug-bpe|chatglm-bpe", false, {RE_LLAMA3}},
-    {"deepseek-llm", false, {"[\r\n]",
+    {"default", false, false, {"[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]"}},
+    {"llama3|llama-v3|llama-bpe|falcon3", true, false, {RE_LLAMA3}},
+    {"dbrx|smaug-bpe|chatglm-bpe", false, false, {RE_LLAMA3}},
+    {"deepseek-llm", false, false, {"[\r\n]",
         "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\\x{1F7D}ᾀ-ᾴᾶ-ᾼ\\x{1FBE}ῂ-ῄῆ-ῌῐ-\\x{1FD3}ῖ-\\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\\x{2126}ℨ\\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
         "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", RE_CJK, "\\p{N}+"}},
-    {"deepseek-v3", false, {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+    {"deepseek-v3", false, false, {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
-    {"deepseek-coder", false, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}"}},
-    {"falcon", false, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"}},
-    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b", false, {"\\p{N}", RE_GPT2}},
+    {"deepseek-coder", false, false, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}"}},
+    {"falcon", false, false, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"}},
+    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b", false, false, {"\\p{N}", RE_GPT2}},
     {"gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code|roberta-bpe|mpt|olmo|jais",
-        false, {RE_GPT2}},
-    {"qwen2|stablelm2|deepseek-r1-qwen|megrez", false, {RE_QWEN2}},
-    {"poro-chat|bloom|gpt3-finnish", false, {" ?[^(\\s|.,!?…。，、।۔،)]+"}},
-    {"viking", false, {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}},
+        false, false, {RE_GPT2}},
+    {"qwen2|deepseek-r1-qwen", false, true, {RE_QWEN2}},
+    {"stablelm2|megrez", false, false, {RE_QWEN2}},
+    {"gpt-4o", true, false, {RE_GPT4O}},
+    {"poro-chat|bloom|gpt3-finnish", false, false, {" ?[^(\\s|.,!?…。，、।۔،)]+"}},
+    {"viking", false, false, {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}},
 };
 
 static bool name_in(const char *names, const char *name) {
@@ -179,6 +191,7 @@ static int load_regexes(tok *t, const gguf_ctx *ctx, sw_err *err) {
         if (name_in(pre_defs[i].names, pre)) d = &pre_defs[i];
     if (!d) return sw_err_set(err, SW_ERR_UNSUPPORTED, "tokenizer: unknown pre-tokenizer '%.64s' (tokenizer.ggml.pre)", pre);
     t->ignore_merges = d->ignore_merges;
+    t->nfc = d->nfc;
     for (int i = 0; i < TOK_MAX_REGEX && d->re[i]; i++) {
         int ec;
         PCRE2_SIZE eo;
@@ -320,8 +333,15 @@ static int split_spans(const pcre2_code *re, const char *text, const span_vec *c
     return rc;
 }
 
-int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
+int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_memo *memo, tok_vec *out) {
     if (len == 0) return SW_OK;
+    char *norm = NULL;
+    if (t->nfc) {
+        size_t nlen;
+        int rc = tok_nfc(text, len, &norm, &nlen);
+        if (rc) return rc;
+        if (norm) { text = norm; len = nlen; }
+    }
     span_vec a = {0}, b = {0};
     bpe_work wk = {0};
     pcre2_match_context *mctx = NULL;
@@ -332,12 +352,20 @@ int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
         rc = split_spans(t->re[r], text, &a, &b, md, &mctx, &js);
         span_vec tmp = a; a = b; b = tmp;
     }
-    for (size_t i = 0; i < a.n && !rc; i++)
-        rc = bpe_word(t, (const uint8_t *)text + a.v[i].off, a.v[i].len, &wk, out);
+    for (size_t i = 0; i < a.n && !rc; i++) {
+        const char *w = text + a.v[i].off;
+        size_t n = a.v[i].len, start = out->n;
+        uint64_t h = n <= TOK_MEMO_WORD ? XXH3_64bits(w, n) : 0;
+        rc = tok_memo_get(memo, w, n, h, out);
+        if (rc > 0) { rc = SW_OK; continue; }
+        if (!rc) rc = bpe_word(t, (const uint8_t *)w, n, &wk, out);
+        if (!rc) rc = tok_memo_put(memo, w, n, h, out->v + start, out->n - start);
+    }
     free(a.v); free(b.v);
     free(wk.sym); free(wk.heap.v); free(wk.mapped);
     pcre2_match_data_free(md);
     pcre2_match_context_free(mctx);
     pcre2_jit_stack_free(js);
+    free(norm);
     return rc;
 }

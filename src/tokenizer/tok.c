@@ -1,15 +1,18 @@
 /* tok.c — the tokenizer built from a GGUF file's `tokenizer.ggml.*` metadata: vocab and
  * text->id hash table, special-token rules (BOS/EOS/EOT, end-of-generation set, which
- * strings are split out before tokenizing), SentencePiece-style BPE (the `llama` model:
- * merge the adjacent pair whose concatenation is the best-scored token, bigram priority
- * queue, byte fallback), and detokenization (pieces, streaming UTF-8 reassembly).
- * Byte-level BPE (`gpt2`) lives in bpe.c, WordPiece (`bert`) in wpm.c. Behaviour follows
- * llama.cpp's llama-vocab.cpp so that ids match the reference on the vocab test vectors. */
+ * strings are split out before tokenizing: a trie walked once over the text), the
+ * per-call word memo, SentencePiece-style BPE (the `llama` model: merge the adjacent pair
+ * whose concatenation is the best-scored token, bigram priority queue, byte fallback),
+ * and detokenization (pieces, streaming UTF-8 reassembly). Byte-level BPE (`gpt2`) lives
+ * in bpe.c, WordPiece (`bert`) in wpm.c, NFC in nfc.c. Behaviour follows llama.cpp's
+ * llama-vocab.cpp, and Hugging Face's tokenizers where they differ, so that ids match the
+ * reference on every vocab test vector. */
 #include "tokenizer/tok_impl.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_INLINE_ALL /* the short-string hash inlined into the lookups */
 #include <xxhash.h>
 
 #define TOK_MAX_VOCAB (1 << 24)
@@ -27,6 +30,71 @@ int tok_vec_push(tok_vec *o, int32_t id) {
     }
     o->v[o->n++] = id;
     return SW_OK;
+}
+
+int tok_memo_get(const tok_memo *m, const char *s, size_t n, uint64_t h, tok_vec *out) {
+    if (!m->slot || n == 0 || n > TOK_MEMO_WORD) return 0;
+    for (uint32_t i = (uint32_t)h & m->mask;; i = (i + 1) & m->mask) {
+        const tok_memo_slot *e = &m->slot[i];
+        if (e->len == 0) return 0;
+        if (e->h == h && e->len == n && memcmp(m->bytes + e->off, s, n) == 0) {
+            for (uint32_t k = 0; k < e->n; k++) {
+                int rc = tok_vec_push(out, m->ids[e->ids + k]);
+                if (rc) return rc;
+            }
+            return 1;
+        }
+    }
+}
+
+static int memo_grow(tok_memo *m) {
+    uint32_t size = m->slot ? 2 * (m->mask + 1) : 1024;
+    tok_memo_slot *ns = calloc(size, sizeof *ns);
+    if (!ns) return SW_ERR_NOMEM;
+    for (uint32_t i = 0; m->slot && i <= m->mask; i++) {
+        if (m->slot[i].len == 0) continue;
+        uint32_t j = (uint32_t)m->slot[i].h & (size - 1);
+        while (ns[j].len) j = (j + 1) & (size - 1);
+        ns[j] = m->slot[i];
+    }
+    free(m->slot);
+    m->slot = ns;
+    m->mask = size - 1;
+    return SW_OK;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return SW_OK;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return SW_ERR_NOMEM;
+    *p = q;
+    *cap = c;
+    return SW_OK;
+}
+
+int tok_memo_put(tok_memo *m, const char *s, size_t n, uint64_t h, const int32_t *ids, size_t k) {
+    if (n == 0 || n > TOK_MEMO_WORD || m->used >= TOK_MEMO_MAX) return SW_OK;
+    int rc = SW_OK;
+    if (!m->slot || 2 * (m->used + 1) > m->mask + 1) rc = memo_grow(m);
+    if (!rc) rc = grow((void **)&m->bytes, &m->bcap, m->nbytes + n, 1);
+    if (!rc) rc = grow((void **)&m->ids, &m->icap, m->nids + k, sizeof *m->ids);
+    if (rc) return rc;
+    uint32_t i = (uint32_t)h & m->mask;
+    while (m->slot[i].len) i = (i + 1) & m->mask;
+    m->slot[i] = (tok_memo_slot){.h = h, .off = (uint32_t)m->nbytes, .len = (uint32_t)n, .ids = (uint32_t)m->nids, .n = (uint32_t)k};
+    memcpy(m->bytes + m->nbytes, s, n);
+    memcpy(m->ids + m->nids, ids, k * sizeof *ids);
+    m->nbytes += n;
+    m->nids += k;
+    m->used++;
+    return SW_OK;
+}
+
+void tok_memo_free(tok_memo *m) {
+    free(m->slot); free(m->bytes); free(m->ids);
+    memset(m, 0, sizeof *m);
 }
 
 static bool bigram_before(const tok_bigram *a, const tok_bigram *b) {
@@ -69,12 +137,12 @@ tok_bigram tok_heap_pop(tok_heap *h) {
 /* ---- vocab ------------------------------------------------------------------------ */
 
 int32_t tok_lookup(const tok *t, const char *s, size_t n) {
-    uint32_t h = (uint32_t)XXH3_64bits(s, n) & t->hmask;
-    for (;;) {
-        int32_t id = t->hslot[h];
-        if (id < 0) return -1;
-        if (t->len[id] == n && memcmp(t->blob + t->off[id], s, n) == 0) return id;
-        h = (h + 1) & t->hmask;
+    uint64_t hh = XXH3_64bits(s, n);
+    uint32_t tag = (uint32_t)(hh >> 32);
+    for (uint32_t h = (uint32_t)hh & t->hmask;; h = (h + 1) & t->hmask) {
+        const struct tok_hslot *e = &t->hslot[h];
+        if (e->id < 0) return -1;
+        if (e->tag == tag && e->len == n && memcmp(t->blob + e->off, s, n) == 0) return e->id;
     }
 }
 
@@ -84,18 +152,18 @@ static int build_hash(tok *t) {
     while (size < 2u * (uint32_t)t->n_vocab) size <<= 1;
     t->hslot = malloc(size * sizeof *t->hslot);
     if (!t->hslot) return SW_ERR_NOMEM;
-    memset(t->hslot, 0xff, size * sizeof *t->hslot);
+    for (uint32_t i = 0; i < size; i++) t->hslot[i].id = -1;
     t->hmask = size - 1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const char *s = t->blob + t->off[id];
-        uint32_t h = (uint32_t)XXH3_64bits(s, t->len[id]) & t->hmask;
-        for (;;) {
-            int32_t o = t->hslot[h];
-            if (o < 0 || (t->len[o] == t->len[id] && memcmp(t->blob + t->off[o], s, t->len[id]) == 0)) {
-                t->hslot[h] = id;
+        uint64_t hh = XXH3_64bits(s, t->len[id]);
+        struct tok_hslot e = {.id = id, .off = t->off[id], .len = t->len[id], .tag = (uint32_t)(hh >> 32)};
+        for (uint32_t h = (uint32_t)hh & t->hmask;; h = (h + 1) & t->hmask) {
+            struct tok_hslot *o = &t->hslot[h];
+            if (o->id < 0 || (o->len == e.len && memcmp(t->blob + o->off, s, e.len) == 0)) {
+                *o = e;
                 break;
             }
-            h = (h + 1) & t->hmask;
         }
     }
     return SW_OK;
@@ -182,6 +250,58 @@ static bool ieq_prefix(const char *s, const char *name) {
     return true;
 }
 
+static uint64_t edge_hash(uint64_t k) {
+    k ^= k >> 33; k *= 0xff51afd7ed558ccdULL; k ^= k >> 33;
+    return k;
+}
+
+static int32_t trie_child(const tok *t, int32_t node, uint8_t b) {
+    uint64_t k = ((uint64_t)node << 8 | b) + 1;
+    for (uint64_t h = edge_hash(k) & t->trie_emask;; h = (h + 1) & t->trie_emask) {
+        const struct tok_trie_edge *e = &t->trie_edge[h];
+        if (e->key == k) return e->child;
+        if (e->key == 0) return -1;
+    }
+}
+
+/* Builds the trie of the special tokens' texts (in t->special order, so of two tokens with
+ * the same text the first in that order is the one found). */
+static int build_trie(tok *t) {
+    size_t total = 1;
+    for (int i = 0; i < t->n_special; i++) total += t->len[t->special[i]];
+    if (total > INT32_MAX / 2) return SW_ERR_NOMEM; /* node ids are int32 */
+    uint64_t size = 16;
+    while (size < 2 * total) size <<= 1;
+    t->trie_edge = calloc(size, sizeof *t->trie_edge);
+    t->trie_term_all = malloc(total * sizeof *t->trie_term_all);
+    t->trie_term_user = malloc(total * sizeof *t->trie_term_user);
+    if (!t->trie_edge || !t->trie_term_all || !t->trie_term_user) return SW_ERR_NOMEM;
+    t->trie_emask = size - 1;
+    t->trie_term_all[0] = t->trie_term_user[0] = -1;
+    int32_t n_nodes = 1;
+    for (int i = 0; i < t->n_special; i++) {
+        int32_t id = t->special[i], node = 0;
+        const uint8_t *s = (const uint8_t *)t->blob + t->off[id];
+        bool user = t->ttype[id] == TOK_TTYPE_USER_DEFINED;
+        t->start_all[s[0] / 64] |= 1ull << (s[0] % 64);
+        if (user) t->start_user[s[0] / 64] |= 1ull << (s[0] % 64);
+        for (uint32_t j = 0; j < t->len[id]; j++) {
+            int32_t c = trie_child(t, node, s[j]);
+            if (c < 0) {
+                uint64_t k = ((uint64_t)node << 8 | s[j]) + 1, h = edge_hash(k) & t->trie_emask;
+                while (t->trie_edge[h].key) h = (h + 1) & t->trie_emask;
+                c = n_nodes++;
+                t->trie_edge[h] = (struct tok_trie_edge){.key = k, .child = c};
+                t->trie_term_all[c] = t->trie_term_user[c] = -1;
+            }
+            node = c;
+        }
+        if (t->trie_term_all[node] < 0) t->trie_term_all[node] = id;
+        if (user && t->trie_term_user[node] < 0) t->trie_term_user[node] = id;
+    }
+    return SW_OK;
+}
+
 /* Which tokens are split out of the text before tokenizing (longest first), and the
  * lstrip/rstrip attributes llama.cpp gives Phi-3's special tokens. */
 static int setup_specials(tok *t, const gguf_ctx *ctx) {
@@ -199,12 +319,8 @@ static int setup_specials(tok *t, const gguf_ctx *ctx) {
             t->special[t->n_special++] = i;
     }
     qsort_r(t->special, t->n_special, sizeof *t->special, cmp_special, t);
-    t->special_bytes = calloc((size_t)(n ? n : 1) * 4, sizeof *t->special_bytes);
-    if (!t->special_bytes) return SW_ERR_NOMEM;
-    for (int i = 0; i < t->n_special; i++) {
-        const uint8_t *s = (const uint8_t *)t->blob + t->off[t->special[i]];
-        for (uint32_t j = 0; j < t->len[t->special[i]]; j++) t->special_bytes[4 * i + s[j] / 64] |= 1ull << (s[j] % 64);
-    }
+    int rc = build_trie(t);
+    if (rc) return rc;
 
     const char *name = NULL;
     size_t nlen = 0;
@@ -224,17 +340,27 @@ static int setup_specials(tok *t, const gguf_ctx *ctx) {
     return SW_OK;
 }
 
+/* End of generation: EOS, EOT, and the end-of-turn / end-of-text tokens of the families
+ * (Llama 3 <|eot_id|> <|eom_id|> <|end_of_text|>, Qwen <|im_end|> <|endoftext|>, Gemma
+ * <end_of_turn> <eos>, Phi-3 <|end|>, gpt-oss <|return|> <|call|>) when they are control
+ * or user-defined tokens. gpt-oss (harmony) ends its analysis message with <|end|> and
+ * goes on with the final one, so <|end|> is not EOG in a vocab with <|return|> and <|call|>. */
 static void setup_eog(tok *t) {
-    static const char *eog[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>"};
+    static const char *eog[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|end|>",
+                                "<end_of_turn>", "<eos>", "<|endoftext|>", "<|return|>", "<|call|>"};
     if (t->eos >= 0) t->flags[t->eos] |= TOK_FLAG_EOG;
     if (t->eot >= 0) t->flags[t->eot] |= TOK_FLAG_EOG;
     for (size_t k = 0; k < sizeof eog / sizeof eog[0]; k++) {
         int32_t id = tok_lookup(t, eog[k], strlen(eog[k]));
-        if (id >= 0) t->flags[id] |= TOK_FLAG_EOG;
+        if (id >= 0 && (t->ttype[id] == TOK_TTYPE_CONTROL || t->ttype[id] == TOK_TTYPE_USER_DEFINED))
+            t->flags[id] |= TOK_FLAG_EOG;
     }
+    int32_t end = tok_lookup(t, "<|end|>", 7);
+    if (end >= 0 && end != t->eos && end != t->eot && tok_lookup(t, "<|return|>", 10) >= 0 && tok_lookup(t, "<|call|>", 8) >= 0)
+        t->flags[end] &= (uint8_t)~TOK_FLAG_EOG;
 }
 
-static bool spm_words_independent(const tok *t);
+static void spm_find_glue(tok *t);
 
 int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
     *out = NULL;
@@ -275,7 +401,11 @@ int tok_create(const gguf_ctx *ctx, tok **out, sw_err *err) {
 
     for (int i = 0; i < 256; i++) t->byte_tok[i] = -1;
     if (spm) {
-        t->spm_word_split = spm_words_independent(t);
+        spm_find_glue(t);
+        for (int c = 0; c < 128; c++) {
+            char ch = (char)c;
+            t->ascii_tok[c] = tok_lookup(t, &ch, 1);
+        }
         for (int i = 0; i < 256; i++) {
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", i);
@@ -295,7 +425,8 @@ void tok_destroy(tok *t) {
     if (!t) return;
     tok_bpe_free(t);
     free(t->blob); free(t->off); free(t->len); free(t->score); free(t->ttype); free(t->flags);
-    free(t->hslot); free(t->special); free(t->special_bytes);
+    free(t->hslot); free(t->special);
+    free(t->trie_edge); free(t->trie_term_all); free(t->trie_term_user);
     free(t);
 }
 
@@ -309,14 +440,15 @@ int32_t tok_find(const tok *t, const char *text, size_t len) { return tok_lookup
 
 /* ---- SentencePiece BPE -------------------------------------------------------------- */
 
-typedef struct spm_sym { uint32_t off, n; int32_t prev, next; } spm_sym;
+/* A symbol: text[off, off + n), the token it is (-1: none yet, e.g. a byte to fall back on). */
+typedef struct spm_sym { uint32_t off, n; int32_t id, prev, next; } spm_sym;
 
 static int spm_try_bigram(const tok *t, const char *text, const spm_sym *sym, int32_t l, int32_t r, tok_heap *h) {
     if (l < 0 || r < 0) return SW_OK;
     uint32_t size = sym[l].n + sym[r].n;
     int32_t id = tok_lookup(t, text + sym[l].off, size);
     if (id < 0) return SW_OK;
-    tok_bigram b = {.key = -t->score[id], .left = l, .right = r, .size = size};
+    tok_bigram b = {.key = -t->score[id], .left = l, .right = r, .id = id, .size = size};
     return tok_heap_push(h, b);
 }
 
@@ -340,7 +472,8 @@ static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, 
     for (size_t o = 0; o < len;) {
         size_t l = utf8_len[(uint8_t)text[o] >> 4];
         if (l > len - o) l = len - o;
-        sym[n] = (spm_sym){.off = (uint32_t)o, .n = (uint32_t)l, .prev = n - 1, .next = o + l == len ? -1 : n + 1};
+        int32_t id = l == 1 && (uint8_t)text[o] < 0x80 ? t->ascii_tok[(uint8_t)text[o]] : tok_lookup(t, text + o, l);
+        sym[n] = (spm_sym){.off = (uint32_t)o, .n = (uint32_t)l, .id = id, .prev = n - 1, .next = o + l == len ? -1 : n + 1};
         o += l;
         n++;
     }
@@ -350,6 +483,7 @@ static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, 
         spm_sym *l = &sym[b.left], *r = &sym[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* stale */
         l->n += r->n;
+        l->id = b.id;
         r->n = 0;
         l->next = r->next;
         if (r->next >= 0) sym[r->next].prev = b.left;
@@ -357,8 +491,7 @@ static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, 
         if (!rc) rc = spm_try_bigram(t, text, sym, b.left, l->next, h);
     }
     for (int32_t i = 0; i != -1 && !rc; i = sym[i].next) {
-        int32_t id = tok_lookup(t, text + sym[i].off, sym[i].n);
-        if (id >= 0) { rc = tok_vec_push(out, id); continue; }
+        if (sym[i].id >= 0) { rc = tok_vec_push(out, sym[i].id); continue; }
         for (uint32_t j = 0; j < sym[i].n && !rc; j++) { /* byte fallback, else <unk> */
             int32_t bid = t->byte_tok[(uint8_t)text[sym[i].off + j]];
             if (bid < 0) bid = t->unk;
@@ -370,37 +503,46 @@ static int spm_segment(const tok *t, const char *text, size_t len, spm_work *w, 
 
 static bool is_sp(const char *s) { return memcmp(s, "\xe2\x96\x81", 3) == 0; }
 
-/* Tokenizes escaped text. When no token holds "X▁" (X not ▁), no merge can cross the
- * start of a run of ▁ that follows other text, so each such word is merged on its own:
- * the same result as one queue over the whole text, but cache-sized and fast. */
-static int spm_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
+static bool glued(const tok *t, uint8_t b) { return t->spm_glue[b / 64] >> (b % 64) & 1; }
+
+/* Tokenizes escaped text. No merge can cross the start of a run of ▁ that follows a byte
+ * b unless some token holds b followed by ▁ (spm_glue), so the text is cut there and each
+ * piece (about a word) is merged on its own: the same result as one queue over the whole
+ * text, but cache-sized and fast. */
+static int spm_encode(const tok *t, const char *text, size_t len, tok_memo *memo, tok_vec *out) {
     spm_work w = {0};
     int rc = SW_OK;
-    size_t seg = 0;
-    if (t->spm_word_split)
-        for (size_t i = 3; i + 3 <= len && !rc; i++)
-            if (is_sp(text + i) && !is_sp(text + i - 3) && i > seg) {
-                rc = spm_segment(t, text + seg, i - seg, &w, out);
-                seg = i;
-            }
-    if (!rc) rc = spm_segment(t, text + seg, len - seg, &w, out);
+    for (size_t seg = 0, i = 3; seg < len && !rc; i++) {
+        if (i + 3 <= len && !(is_sp(text + i) && !is_sp(text + i - 3) && !glued(t, (uint8_t)text[i - 1]))) continue;
+        size_t end = i + 3 <= len ? i : len, n = end - seg, start = out->n;
+        uint64_t h = n <= TOK_MEMO_WORD ? XXH3_64bits(text + seg, n) : 0;
+        rc = tok_memo_get(memo, text + seg, n, h, out);
+        if (rc == 0) {
+            rc = spm_segment(t, text + seg, n, &w, out);
+            if (!rc) rc = tok_memo_put(memo, text + seg, n, h, out->v + start, out->n - start);
+        } else if (rc > 0) {
+            rc = SW_OK;
+        }
+        seg = end;
+    }
     free(w.sym);
     free(w.heap.v);
     return rc;
 }
 
-/* True when no token has a ▁ right after a byte that does not end another ▁. */
-static bool spm_words_independent(const tok *t) {
+/* Collects the bytes that some token has right before a ▁ that does not continue a run of ▁
+ * (Gemma 3: only '>' of ">▁</"; Llama 2: none). */
+static void spm_find_glue(tok *t) {
     for (int id = 0; id < t->n_vocab; id++) {
-        const char *s = t->blob + t->off[id];
+        const uint8_t *s = (const uint8_t *)t->blob + t->off[id];
         for (uint32_t i = 1; i + 3 <= t->len[id]; i++)
-            if (is_sp(s + i) && (i < 3 || !is_sp(s + i - 3))) return false;
+            if (is_sp((const char *)s + i) && (i < 3 || !is_sp((const char *)s + i - 3)))
+                t->spm_glue[s[i - 1] / 64] |= 1ull << (s[i - 1] % 64);
     }
-    return true;
 }
 
 /* Prepends " " when asked, replaces every ' ' by U+2581 and runs spm_encode. */
-static int spm_encode_raw(const tok *t, const char *text, size_t len, bool prefix, tok_vec *out) {
+static int spm_encode_raw(const tok *t, const char *text, size_t len, bool prefix, tok_memo *memo, tok_vec *out) {
     size_t n_sp = prefix;
     for (size_t i = 0; i < len; i++) n_sp += text[i] == ' ';
     size_t n = len + prefix + 2 * n_sp;
@@ -412,7 +554,7 @@ static int spm_encode_raw(const tok *t, const char *text, size_t len, bool prefi
         if (text[i] == ' ') { memcpy(esc + o, "\xe2\x96\x81", 3); o += 3; }
         else esc[o++] = text[i];
     }
-    int rc = spm_encode(t, esc, o, out);
+    int rc = spm_encode(t, esc, o, memo, out);
     free(esc);
     return rc;
 }
@@ -434,45 +576,34 @@ static int frag_push(frag_vec *f, frag x) {
     return SW_OK;
 }
 
-/* Splits every raw fragment on each special token's text, longest tokens first (as
- * llama.cpp's tokenizer_st_partition). Control/unknown tokens only when parse_special;
- * user-defined tokens always (llama.cpp does the same, and its test vectors rely on it). */
-static int partition(const tok *t, const char *text, size_t len, bool parse_special, frag_vec *cur) {
-    frag_vec nxt = {0};
-    int rc = frag_push(cur, (frag){.id = -1, .off = 0, .len = (uint32_t)len});
-    uint64_t present[4] = {0}; /* byte values in the text: a token with others cannot occur */
-    for (size_t i = 0; i < len; i++) present[(uint8_t)text[i] / 64] |= 1ull << ((uint8_t)text[i] % 64);
-    for (int s = 0; s < t->n_special && !rc; s++) {
-        int32_t id = t->special[s];
-        uint8_t ty = t->ttype[id];
-        if (!parse_special && ty != TOK_TTYPE_USER_DEFINED) continue;
-        const uint64_t *need = &t->special_bytes[4 * s];
-        if ((need[0] & ~present[0]) | (need[1] & ~present[1]) | (need[2] & ~present[2]) | (need[3] & ~present[3])) continue;
-        const char *st = t->blob + t->off[id];
-        size_t sl = t->len[id];
-        bool hit = false;
-        nxt.n = 0;
-        for (size_t f = 0; f < cur->n && !rc; f++) {
-            frag fr = cur->v[f];
-            if (fr.id >= 0 || fr.len < sl) { rc = frag_push(&nxt, fr); continue; }
-            size_t pos = fr.off, end = (size_t)fr.off + fr.len;
-            const char *m;
-            while (!rc && (m = memmem(text + pos, end - pos, st, sl))) {
-                size_t mo = (size_t)(m - text), ll = mo - pos;
-                if (t->flags[id] & TOK_FLAG_LSTRIP)
-                    while (ll > 0 && isspace((unsigned char)text[pos + ll - 1])) ll--;
-                if (ll > 0) rc = frag_push(&nxt, (frag){.id = -1, .off = (uint32_t)pos, .len = (uint32_t)ll});
-                if (!rc) rc = frag_push(&nxt, (frag){.id = id});
-                pos = mo + sl;
-                if (t->flags[id] & TOK_FLAG_RSTRIP)
-                    while (pos < end && isspace((unsigned char)text[pos])) pos++;
-                hit = true;
-            }
-            if (!rc && pos < end) rc = frag_push(&nxt, (frag){.id = -1, .off = (uint32_t)pos, .len = (uint32_t)(end - pos)});
-        }
-        if (hit && !rc) { frag_vec tmp = *cur; *cur = nxt; nxt = tmp; }
+/* Splits the special tokens out of the text in one pass: at each position the longest
+ * special text that starts there (leftmost-longest, as Hugging Face's added-token
+ * matcher), then on after it. Control/unknown tokens only when parse_special;
+ * user-defined tokens always (llama.cpp does the same, and its test vectors rely on it).
+ * LSTRIP/RSTRIP tokens (Phi-3) swallow the whitespace before/after them. */
+static int partition(const tok *t, const char *text, size_t len, bool parse_special, frag_vec *out) {
+    const uint64_t *start = parse_special ? t->start_all : t->start_user;
+    const int32_t *term = parse_special ? t->trie_term_all : t->trie_term_user;
+    const uint8_t *s = (const uint8_t *)text;
+    size_t raw = 0; /* start of the pending raw text */
+    int rc = SW_OK;
+    for (size_t p = 0; p < len && !rc;) {
+        if (!(start[s[p] / 64] >> (s[p] % 64) & 1)) { p++; continue; }
+        int32_t node = 0, id = -1;
+        size_t end = p;
+        for (size_t q = p; q < len && (node = trie_child(t, node, s[q])) >= 0; q++)
+            if (term[node] >= 0) { id = term[node]; end = q + 1; }
+        if (id < 0) { p++; continue; }
+        size_t re = p;
+        if (t->flags[id] & TOK_FLAG_LSTRIP)
+            while (re > raw && isspace(s[re - 1])) re--;
+        if (re > raw) rc = frag_push(out, (frag){.id = -1, .off = (uint32_t)raw, .len = (uint32_t)(re - raw)});
+        if (!rc) rc = frag_push(out, (frag){.id = id});
+        if (t->flags[id] & TOK_FLAG_RSTRIP)
+            while (end < len && isspace(s[end])) end++;
+        p = raw = end;
     }
-    free(nxt.v);
+    if (!rc && raw < len) rc = frag_push(out, (frag){.id = -1, .off = (uint32_t)raw, .len = (uint32_t)(len - raw)});
     return rc;
 }
 
@@ -482,6 +613,7 @@ int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool pa
     if (len > TOK_MAX_TEXT) return SW_ERR_RANGE;
     tok_vec out = {0};
     frag_vec fr = {0};
+    tok_memo memo = {0};
     int rc = SW_OK;
     if (add_bos && t->add_bos) rc = tok_vec_push(&out, t->bos);
     if (len > 0 && !rc) rc = partition(t, text, len, parse_special, &fr);
@@ -493,15 +625,16 @@ int tok_encode(const tok *t, const char *text, size_t len, bool add_bos, bool pa
             continue;
         }
         if (t->kind == TOK_KIND_SPM)
-            rc = spm_encode_raw(t, text + fr.v[i].off, fr.v[i].len, t->add_space_prefix && prev_special, &out);
+            rc = spm_encode_raw(t, text + fr.v[i].off, fr.v[i].len, t->add_space_prefix && prev_special, &memo, &out);
         else if (t->kind == TOK_KIND_WPM)
             rc = tok_wpm_encode(t, text + fr.v[i].off, fr.v[i].len, &out);
         else
-            rc = tok_bpe_encode(t, text + fr.v[i].off, fr.v[i].len, &out);
+            rc = tok_bpe_encode(t, text + fr.v[i].off, fr.v[i].len, &memo, &out);
         prev_special = false;
     }
     if (add_bos && t->add_bos && t->sep >= 0 && !rc) rc = tok_vec_push(&out, t->sep);
     free(fr.v);
+    tok_memo_free(&memo);
     if (!rc && out.n > (size_t)INT32_MAX) rc = SW_ERR_RANGE;
     if (!rc) {
         size_t k = out.n < (size_t)cap ? out.n : (size_t)cap;

@@ -1,7 +1,8 @@
 /* tok.h — tokenizers built from GGUF metadata (`tokenizer.ggml.*`): SentencePiece-style
  * BPE (`llama`), byte-level BPE (`gpt2`, pre-tokenizer by `tokenizer.ggml.pre`) and
  * WordPiece (`bert`), with special tokens and BOS/EOS rules; detokenization to raw
- * bytes; chat templates. Ids match llama.cpp's on every ../shared/vocab test vector.
+ * bytes; chat templates. Ids match the reference (llama.cpp; Hugging Face's tokenizers for
+ * llama3, qwen3, gptoss, gemma3) on every ../shared/vocab test vector.
  * Works on vocab-only GGUF files. A tok is read-only after tok_create: any number of
  * threads may encode/decode with it at once. Prefix `tok_`. */
 #ifndef SW_TOK_H
@@ -25,8 +26,8 @@ bool tok_is_eog(const tok *t, int32_t id); /* end of generation: EOS, EOT, <|im_
  * (WordPiece: [CLS] first and [SEP] last).
  * parse_special: recognise special/control token strings in the text (chat prompts);
  * false = plain text. As in llama.cpp, USER_DEFINED tokens (e.g. deepseek's "ü", the
- * space-run tokens of gpt-neox/mpt) are split out in both modes; CONTROL and UNKNOWN
- * ones only with parse_special. Bytes that are not valid UTF-8 are kept (byte-level BPE
+ * space-run tokens of gpt-neox/mpt/gemma3) are split out in both modes; CONTROL and
+ * UNKNOWN ones only with parse_special; the longest one starting leftmost wins. Bytes that are not valid UTF-8 are kept (byte-level BPE
  * round-trips any input exactly; SentencePiece uses byte tokens). Writes at most cap
  * ids; returns the number of ids the full result has (may exceed cap: call again with a
  * bigger buffer), or a negative status (SW_ERR_RANGE for a text over 256 MiB). */

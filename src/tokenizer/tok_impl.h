@@ -1,6 +1,8 @@
 /* tok_impl.h — internals of the tokenizer module shared by its .c files (tok.c: vocab,
- * special tokens, SentencePiece BPE, detokenizer; bpe.c: byte-level BPE with PCRE2
- * pre-tokenizer). Not part of the contract: only src/tokenizer/ includes it. */
+ * special tokens, memo, SentencePiece BPE, detokenizer; bpe.c: byte-level BPE with PCRE2
+ * pre-tokenizer; wpm.c: WordPiece; nfc.c + unicode_nfc.c: NFC; unicode_data.c: tables
+ * for WordPiece). Not part of the contract: only src/tokenizer/ (and its unit tests)
+ * include it. */
 #ifndef SW_TOK_IMPL_H
 #define SW_TOK_IMPL_H
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -31,15 +33,26 @@ struct tok {
     float *score;             /* (n_vocab) SentencePiece scores (0 when absent) */
     uint8_t *ttype;           /* (n_vocab) tok_ttype */
     uint8_t *flags;           /* (n_vocab) TOK_FLAG_* */
-    int32_t *hslot;           /* (hmask + 1) open-addressing table text -> id, -1 = empty */
+    struct tok_hslot { int32_t id; uint32_t off, len, tag; } *hslot; /* (hmask + 1) open-addressing
+                               * table text -> id (id -1 = empty); off/len copied from the token
+                               * and tag = high hash bits, so a probe reads one cache line */
     uint32_t hmask;
     int32_t *special;         /* (n_special) CONTROL / USER_DEFINED / UNKNOWN ids, longest text first */
-    uint64_t *special_bytes;  /* (n_special, 4) set of the byte values in each special's text */
     int n_special;
+    /* trie of the specials' texts: node 0 = root; edge (node, byte) -> child in an open-
+     * addressing table keyed by (node << 8 | byte) + 1 (0 = empty); per node the token a
+     * text ending there is, among all specials (term_all) and among USER_DEFINED ones
+     * (term_user), -1 = none; first bytes of each set as bitsets */
+    struct tok_trie_edge { uint64_t key; int32_t child; } *trie_edge;
+    uint64_t trie_emask;
+    int32_t *trie_term_all, *trie_term_user;
+    uint64_t start_all[4], start_user[4];
     int32_t bos, eos, eot, unk, sep; /* sep: WordPiece [SEP], appended with BOS ([CLS]) */
     int max_token_len;        /* longest token text in bytes */
     bool add_bos, add_space_prefix;
-    bool spm_word_split;      /* SPM: no token spans "X▁", so words merge independently */
+    uint64_t spm_glue[4];     /* SPM: bytes b such that some token holds b then ▁ (b not ending a ▁):
+                               * a merge can cross a ▁ only right after such a byte */
+    int32_t ascii_tok[128];   /* SPM: id of each one-byte text; -1 = none */
     int32_t byte_tok[256];    /* SPM: id of <0xNN>; BPE: id of the byte's mapped character; -1 = none */
     /* byte-level BPE only */
     tok_merge *merges;        /* (mmask + 1) open-addressing table, key 0 = empty */
@@ -47,11 +60,29 @@ struct tok {
     pcre2_code *re[TOK_MAX_REGEX]; /* pre-tokenizer regexes, applied in order */
     int n_re;
     bool ignore_merges;       /* llama3: a word that is a whole token is not merged */
+    bool nfc;                 /* Qwen: NFC-normalize each text fragment first */
 };
 
 /* Growable id list (the result of one encode call). */
 typedef struct tok_vec { int32_t *v; size_t n, cap; } tok_vec;
 int tok_vec_push(tok_vec *o, int32_t id);
+
+/* Memo of one encode call: word bytes -> the ids they gave, so a word met again (most
+ * words of real text) is not merged again. Bounded: stops memorizing past TOK_MEMO_MAX
+ * words. Words are copied, so the memo may outlive the buffers they came from. */
+typedef struct tok_memo_slot { uint64_t h; uint32_t off, len, ids, n; } tok_memo_slot;
+typedef struct tok_memo {
+    tok_memo_slot *slot; uint32_t mask, used; /* open addressing, len 0 = empty */
+    char *bytes; size_t nbytes, bcap;         /* the words back to back */
+    int32_t *ids; size_t nids, icap;          /* their ids back to back */
+} tok_memo;
+#define TOK_MEMO_MAX (1u << 16)
+#define TOK_MEMO_WORD 64 /* longer words are not memorized */
+/* Appends the memorized ids of s[0..n) (hash h) to out: 1 if found, 0 if not, or a negative status. */
+int tok_memo_get(const tok_memo *m, const char *s, size_t n, uint64_t h, tok_vec *out);
+/* Memorizes s[0..n) -> ids[0..k) (a no-op when full or the word is long). */
+int tok_memo_put(tok_memo *m, const char *s, size_t n, uint64_t h, const int32_t *ids, size_t k);
+void tok_memo_free(tok_memo *m);
 
 /* Candidate merge of adjacent symbols left, right (indices into the caller's symbol
  * array): the smallest key pops first, ties go to the leftmost pair. size = byte length
@@ -68,7 +99,7 @@ int32_t tok_lookup(const tok *t, const char *s, size_t n);
 /* Byte-level BPE: loads merges + regexes (tok.c has filled the vocab); encodes one raw
  * text fragment (no special tokens in it); frees what bpe_init allocated. */
 int tok_bpe_init(tok *t, const gguf_ctx *ctx, sw_err *err);
-int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_vec *out);
+int tok_bpe_encode(const tok *t, const char *text, size_t len, tok_memo *memo, tok_vec *out);
 void tok_bpe_free(tok *t);
 /* Appends the raw bytes that a byte-level BPE token text stands for; returns count (may exceed cap). */
 int tok_bpe_decode_text(const char *s, size_t n, char *buf, int cap);
@@ -83,5 +114,22 @@ extern const tok_cp_range tok_ucd_punct[], tok_ucd_control[];
 extern const int tok_ucd_punct_n, tok_ucd_control_n;
 extern const tok_cp_map tok_ucd_nfd[], tok_ucd_lower[];
 extern const int tok_ucd_nfd_n, tok_ucd_lower_n;
+
+/* NFC tables (unicode_nfc.c, generated by scripts/gen_unicode_nfc.py). */
+typedef struct tok_nfc_dec { uint32_t cp; uint16_t off; uint8_t n; } tok_nfc_dec; /* tok_nfc_pool[off..off+n) */
+typedef struct tok_nfc_pair { uint64_t key; uint32_t cp; } tok_nfc_pair;          /* key = first << 21 | second */
+extern const tok_cp_map tok_nfc_ccc[];
+extern const tok_cp_range tok_nfc_qc[];
+extern const tok_nfc_dec tok_nfc_decomp[];
+extern const uint32_t tok_nfc_pool[];
+extern const tok_nfc_pair tok_nfc_comp[];
+extern const uint32_t tok_nfc_busy[]; /* (0x110000 / 256 / 32) bitset of blocks with marks or flagged code points */
+extern const int tok_nfc_busy_n, tok_nfc_ccc_n, tok_nfc_qc_n, tok_nfc_decomp_n, tok_nfc_pool_n, tok_nfc_comp_n;
+
+/* Unicode NFC of text[0..len) (nfc.c). *out = NULL when the quick check proves the text
+ * NFC (one pass; ASCII at memory speed); else *out is a malloc'd normalized copy of
+ * *out_len bytes (possibly equal to the input). Bytes that are not valid UTF-8 are kept as they are and block
+ * composition across them. */
+int tok_nfc(const char *text, size_t len, char **out, size_t *out_len);
 
 #endif

@@ -3,9 +3,10 @@
  * the golden model cases (with BOS); then edge cases (empty and invalid UTF-8 input,
  * random-byte round trips, streaming detokenization of characters split over tokens,
  * special tokens on/off, EOG, WordPiece's [CLS]/[SEP]), chat-template rendering
- * compared with strings written from the real templates, the token-text output rule of
- * tok.h on a crafted vocabulary of 300-byte tokens, and the encode speed on ~1 MB of text
- * (printed, not asserted). */
+ * compared with strings written from the real templates, the BOS/EOG ids and chat
+ * markers of the newer vocabs (llama3, qwen3, gptoss, gemma3), the token-text output rule
+ * of tok.h on a crafted vocabulary of 300-byte tokens, and the encode speed on ~1 MB of
+ * text (printed, not asserted; `swiftlet tokenize --bench` is the benchmark). */
 #include "t.h"
 #include "tokenizer/tok.h"
 #include <jansson.h>
@@ -325,6 +326,59 @@ static void test_edges(void) {
     }
 }
 
+/* The newer vocabularies' special tokens: BOS rule, end-of-generation set (the ids of
+ * each model's generation_config eos_token_id list; harmony's <|end|> is not one), and
+ * chat markers parsed only with parse_special. */
+typedef struct vocab_specials {
+    const char *name;
+    int32_t bos; bool add_bos;
+    int32_t eog[4], not_eog[4]; /* -1 terminated */
+    const char *chat; int32_t first, last; /* chat text: first and last id when parsed */
+} vocab_specials;
+
+static void test_specials(const vocab_specials *v) {
+    tok *t = load_vocab(v->name);
+    if (!t) return;
+    T_EQ_INT(tok_bos(t), v->bos);
+    T_CHECK(tok_add_bos(t) == v->add_bos, "%s: add_bos", v->name);
+    for (int i = 0; i < 4 && v->eog[i] >= 0; i++) T_CHECK(tok_is_eog(t, v->eog[i]), "%s: %d is EOG", v->name, v->eog[i]);
+    for (int i = 0; i < 4 && v->not_eog[i] >= 0; i++) T_CHECK(!tok_is_eog(t, v->not_eog[i]), "%s: %d is not EOG", v->name, v->not_eog[i]);
+    int n_eog = 0;
+    for (int32_t id = 0; id < tok_n_vocab(t); id++) n_eog += tok_is_eog(t, id);
+    int want = 0;
+    while (want < 4 && v->eog[want] >= 0) want++;
+    T_CHECK(n_eog == want, "%s: %d EOG ids, want %d", v->name, n_eog, want);
+    int n;
+    int32_t *ids = enc(t, v->chat, strlen(v->chat), false, true, &n);
+    T_CHECK(ids && n > 2 && ids[0] == v->first && ids[n - 1] == v->last, "%s: chat markers parsed", v->name);
+    free(ids);
+    ids = enc(t, v->chat, strlen(v->chat), false, false, &n);
+    for (int i = 0; ids && i < n; i++) T_CHECK(ids[i] != v->first && ids[i] != v->last, "%s: plain text has no marker ids", v->name);
+    free(ids);
+    tok_destroy(t);
+}
+
+/* User-defined tokens are split out of plain text, the longest one starting leftmost
+ * winning (gemma3 has tokens for runs of 1-31 newlines and 2-31 spaces, and HTML tags). */
+static void test_user_defined(void) {
+    tok *t = load_vocab("gemma3");
+    if (!t) return;
+    int32_t nl3 = tok_find(t, "\n\n\n", 3), tr = tok_find(t, "<tr>", 4), td = tok_find(t, "<td>", 4);
+    char sp[40];
+    memset(sp, ' ', sizeof sp);
+    int32_t sp31 = tok_find(t, sp, 31), sp4 = tok_find(t, sp, 4);
+    T_CHECK(nl3 >= 0 && tr >= 0 && td >= 0 && sp31 >= 0 && sp4 >= 0, "gemma3 has these user-defined tokens");
+    int n;
+    int32_t *ids = enc(t, "a\n\n\nb<tr><td>", 13, false, false, &n);
+    T_CHECK(ids && n == 5 && ids[1] == nl3 && ids[3] == tr && ids[4] == td, "gemma3: newline run and tags split out (%d ids)", n);
+    free(ids);
+    memcpy(sp + 35, "x", 1);
+    ids = enc(t, sp, 36, false, false, &n); /* 35 spaces + x: 31 spaces, 4 spaces, then "x" */
+    T_CHECK(ids && n == 3 && ids[0] == sp31 && ids[1] == sp4, "gemma3: 35 spaces -> 31 + 4 (%d ids)", n);
+    free(ids);
+    tok_destroy(t);
+}
+
 /* WordPiece: BOS is [CLS] and comes with a closing [SEP]; pieces decode lowercased. */
 static void test_wordpiece(void) {
     tok *t = load_vocab("bert-bge");
@@ -519,16 +573,27 @@ int main(void) {
         return t_done();
     }
     static const char *vocabs[] = {"llama-spm", "phi-3", "gpt-2", "deepseek-llm", "deepseek-coder",
-                                   "falcon", "starcoder", "mpt", "refact", "bert-bge"};
+                                   "falcon", "starcoder", "mpt", "refact", "bert-bge",
+                                   "llama3", "qwen3", "gptoss", "gemma3"};
     for (size_t i = 0; i < sizeof vocabs / sizeof vocabs[0]; i++) test_vectors(vocabs[i]);
     test_roundtrip_only("gpt-neox");
     test_roundtrip_only("baichuan");
     test_wordpiece();
+    static const vocab_specials specials[] = {
+        {"llama3", 128000, true, {128001, 128009, -1}, {128000, 128006, 128008, -1},
+         "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", 128006, 128009},
+        {"qwen3", 151643, false, {151643, 151645, -1}, {151644, 151667, -1}, "<|im_start|>user\nHi<|im_end|>", 151644, 151645},
+        {"gptoss", 199998, false, {199999, 200002, 200012, -1}, {200006, 200007, 200005, -1},
+         "<|start|>assistant<|channel|>final<|message|>Hi<|return|>", 200006, 200002},
+        {"gemma3", 2, true, {1, 106, -1}, {2, 105, 0, -1}, "<start_of_turn>user\nHi<end_of_turn>", 105, 106},
+    };
+    for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) test_specials(&specials[i]);
+    test_user_defined();
     test_golden("llama-spm-tiny.f32");
     test_golden("qwen2-gpt2-tiny.f32");
     test_edges();
     test_chat();
-    test_speed("gpt-2");
-    test_speed("llama-spm");
+    static const char *speed[] = {"gpt-2", "llama-spm", "llama3", "qwen3", "gptoss", "gemma3"};
+    for (size_t i = 0; i < sizeof speed / sizeof speed[0]; i++) test_speed(speed[i]);
     return t_done();
 }
