@@ -84,6 +84,7 @@ static size_t pack_bound(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
     case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
     case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: case GGUF_DTYPE_Q5_K:
+    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_NL: case GGUF_DTYPE_IQ4_XS:
         return (size_t)n_in * 20 + 256;
     default: return (size_t)n_in * KQ_GEMM_TOK * 4 + 256;
     }
@@ -96,6 +97,7 @@ static size_t prep_bound(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
     case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
     case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: case GGUF_DTYPE_Q5_K:
+    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_NL: case GGUF_DTYPE_IQ4_XS:
         return (size_t)n_in * 4 + 256;
     default: return kq_act_row_bytes(dtype, n_in);
     }
