@@ -2,9 +2,11 @@
  * chosen at run time only when cpuid reports them). Overrides entries of the avx2 table.
  *
  * Integer dot products use vpdpbusd (u8 × s8 -> s32). Activations keep their sign (s8)
- * and the weights are made unsigned: Q8_0 weights by w ^ 0x80 (= w + 128), Q4_0/Q5_0/
- * Q4_K/Q5_K/Q6_K codes already are (Q5_0's 5th bit is added with a byte-masked add). The offset this adds, off × Σx per block, is removed
- * by starting the accumulator at -off × Σx, which the activation prep precomputes.
+ * and the weights are made unsigned: Q8_0 weights by w ^ 0x80 (= w + 128), IQ4_NL /
+ * IQ4_XS levels looked up as level + 128, Q4_0/Q5_0/Q2_K/Q3_K/Q4_K/Q5_K/Q6_K codes
+ * already are (Q5_0's 5th bit is added with a byte-masked add). The offset this adds,
+ * off × Σx per block (or sub-block), is removed by starting the accumulator at -off × Σx,
+ * which the activation prep precomputes.
  *
  * Two layouts of the activations:
  *  - GEMV (few tokens, decode): one row per token: int8 values, then per block pair a
