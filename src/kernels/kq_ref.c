@@ -445,6 +445,8 @@ static void pack_2bit(const uint8_t *L, uint8_t *qs) {
             qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
 }
 
+/* ggml's quantize_row_q2_K_ref (the 4-bit scale / min codes clamped to 0..15, which
+ * only non-finite input can exceed). */
 static void quantize_q2_K(const float *x, kq_block_q2_K *y, int64_t n) {
     uint8_t L[KQ_QK_K], Laux[16];
     float weights[16], mins[KQ_QK_K / 16], scales[KQ_QK_K / 16];
@@ -462,12 +464,12 @@ static void quantize_q2_K(const float *x, kq_block_q2_K *y, int64_t n) {
         y[b].dmin = kq_f32_to_f16(0.f);
         if (max_scale > 0) {
             const float iscale = q4scale / max_scale;
-            for (int j = 0; j < KQ_QK_K / 16; j++) y[b].scales[j] = (uint8_t)nearest_int(iscale * scales[j]);
+            for (int j = 0; j < KQ_QK_K / 16; j++) y[b].scales[j] = (uint8_t)MAXI(0, MINI(15, nearest_int(iscale * scales[j])));
             y[b].d = kq_f32_to_f16(max_scale / q4scale);
         }
         if (max_min > 0) {
             const float iscale = q4scale / max_min;
-            for (int j = 0; j < KQ_QK_K / 16; j++) y[b].scales[j] |= (uint8_t)(nearest_int(iscale * mins[j]) << 4);
+            for (int j = 0; j < KQ_QK_K / 16; j++) y[b].scales[j] |= (uint8_t)(MAXI(0, MINI(15, nearest_int(iscale * mins[j]))) << 4);
             y[b].dmin = kq_f32_to_f16(max_min / q4scale);
         }
         for (int j = 0; j < KQ_QK_K / 16; j++) {
