@@ -10,7 +10,7 @@
 static void gen_usage(void) {
     fprintf(stderr,
             "usage: swiftlet gen-model [--vocab VOCAB.gguf|builtin] -o OUT.gguf [--preset NAME] [--arch llama|qwen2]\n"
-            "         [--type f32|f16|q8_0|q4_0|q5_0|q4_k_m|q5_k_m] [--seed S] [--name NAME]\n"
+            "         [--type f32|f16|q8_0|q4_0|q5_0|q4_k_m|q5_k_m|q3_k_m|q2_k|iq4_nl|iq4_xs] [--seed S] [--name NAME]\n"
             "         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--ffn N] [--vocab-size N]\n"
             "         [--ctx N] [--theta F] [--tied 0|1]\n"
             "presets: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, tiny (default; 64/2/4/2/128, the vocab's size)\n"
@@ -93,7 +93,7 @@ int cli_gen_model(int argc, char **argv) {
 
 int cli_quantize(int argc, char **argv) {
     if (argc != 4) {
-        fprintf(stderr, "usage: swiftlet quantize IN.gguf OUT.gguf f16|q8_0|q4_0|q5_0|q4_k_m|q5_k_m\n");
+        fprintf(stderr, "usage: swiftlet quantize IN.gguf OUT.gguf f16|q8_0|q4_0|q5_0|q4_k_m|q5_k_m|q3_k_m|q2_k|iq4_nl|iq4_xs\n");
         return 2;
     }
     sw_err err = {0};

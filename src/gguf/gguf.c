@@ -40,6 +40,7 @@ static const dtype_info *dtype_lookup(uint32_t dtype) {
         [GGUF_DTYPE_Q2_K] = {"Q2_K", 256, 84},   [GGUF_DTYPE_Q3_K] = {"Q3_K", 256, 110},
         [GGUF_DTYPE_Q4_K] = {"Q4_K", 256, 144},  [GGUF_DTYPE_Q5_K] = {"Q5_K", 256, 176},
         [GGUF_DTYPE_Q6_K] = {"Q6_K", 256, 210},  [GGUF_DTYPE_Q8_K] = {"Q8_K", 256, 292},
+        [GGUF_DTYPE_IQ4_NL] = {"IQ4_NL", 32, 18}, [GGUF_DTYPE_IQ4_XS] = {"IQ4_XS", 256, 136},
         [GGUF_DTYPE_I8] = {"I8", 1, 1},          [GGUF_DTYPE_I16] = {"I16", 1, 2},
         [GGUF_DTYPE_I32] = {"I32", 1, 4},        [GGUF_DTYPE_I64] = {"I64", 1, 8},
         [GGUF_DTYPE_F64] = {"F64", 1, 8},        [GGUF_DTYPE_BF16] = {"BF16", 1, 2},

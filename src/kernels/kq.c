@@ -24,6 +24,10 @@ int kq_w_index(uint32_t dtype) {
     case GGUF_DTYPE_Q5_0: return KQ_W_Q5_0;
     case GGUF_DTYPE_Q5_1: return KQ_W_Q5_1;
     case GGUF_DTYPE_Q5_K: return KQ_W_Q5_K;
+    case GGUF_DTYPE_Q2_K: return KQ_W_Q2_K;
+    case GGUF_DTYPE_Q3_K: return KQ_W_Q3_K;
+    case GGUF_DTYPE_IQ4_NL: return KQ_W_IQ4_NL;
+    case GGUF_DTYPE_IQ4_XS: return KQ_W_IQ4_XS;
     default: return -1;
     }
 }
@@ -33,7 +37,9 @@ int64_t kq_block_elems(uint32_t dtype) {
     case GGUF_DTYPE_F32: case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return 1;
     case GGUF_DTYPE_Q8_0: return KQ_QK8_0;
     case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: return KQ_QK4_0;
-    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K: return KQ_QK_K;
+    case GGUF_DTYPE_IQ4_NL: return KQ_QK4_NL;
+    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K:
+    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_XS: return KQ_QK_K;
     default: return 0;
     }
 }
@@ -49,6 +55,10 @@ int64_t kq_block_bytes(uint32_t dtype) {
     case GGUF_DTYPE_Q5_0: return sizeof(kq_block_q5_0);
     case GGUF_DTYPE_Q5_1: return sizeof(kq_block_q5_1);
     case GGUF_DTYPE_Q5_K: return sizeof(kq_block_q5_K);
+    case GGUF_DTYPE_Q2_K: return sizeof(kq_block_q2_K);
+    case GGUF_DTYPE_Q3_K: return sizeof(kq_block_q3_K);
+    case GGUF_DTYPE_IQ4_NL: return sizeof(kq_block_iq4_nl);
+    case GGUF_DTYPE_IQ4_XS: return sizeof(kq_block_iq4_xs);
     default: return 0;
     }
 }
@@ -57,10 +67,11 @@ bool kq_dtype_supported(uint32_t dtype) { return kq_w_index(dtype) >= 0; }
 
 size_t kq_act_row_bytes(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
-    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0:
+    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_IQ4_NL:
         return (size_t)(n_in / KQ_QK8_0) * sizeof(kq_block_q8_0);
     case GGUF_DTYPE_Q5_1: return (size_t)(n_in / KQ_QK8_0) * sizeof(kq_block_q8_1);
     case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K:
+    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_XS:
         return (size_t)(n_in / KQ_QK_K) * sizeof(kq_block_q8_K);
     case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return (size_t)n_in * sizeof(float);
     default: return 0; /* F32: X is used in place */
@@ -73,6 +84,7 @@ static size_t pack_bound(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
     case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
     case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: case GGUF_DTYPE_Q5_K:
+    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_NL: case GGUF_DTYPE_IQ4_XS:
         return (size_t)n_in * 20 + 256;
     default: return (size_t)n_in * KQ_GEMM_TOK * 4 + 256;
     }
@@ -85,6 +97,7 @@ static size_t prep_bound(uint32_t dtype, int64_t n_in) {
     switch (dtype) {
     case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
     case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: case GGUF_DTYPE_Q5_K:
+    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_NL: case GGUF_DTYPE_IQ4_XS:
         return (size_t)n_in * 4 + 256;
     default: return kq_act_row_bytes(dtype, n_in);
     }

@@ -12,7 +12,8 @@
  * activation rows of n_in floats. Y = X · Wᵀ is n_tok rows of n_out floats:
  *   Y[t][o] = Σ_i X[t][i] · W[o][i].
  * For quantized W the activations are quantized once per call (Q8_0 blocks of 32 for
- * Q8_0/Q4_0/Q5_0, Q8_1 blocks of 32 for Q5_1, Q8_K blocks of 256 for Q4_K/Q5_K/Q6_K)
+ * Q8_0/Q4_0/Q5_0/IQ4_NL, Q8_1 blocks of 32 for Q5_1, Q8_K blocks of 256 for
+ * Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS)
  * into caller scratch, then integer dot
  * products are used — the reference engine does the same, so results match it closely.
  * F16 / BF16 W: the activations are rounded to F16 / BF16 first (as the reference does),
@@ -75,6 +76,31 @@ typedef struct {                                                         /* 16 s
     kq_f16 d;
 } kq_block_q6_K;
 static_assert(sizeof(kq_block_q6_K) == 210, "q6_K block");
+typedef struct {                                                         /* 16 sub-blocks of 16, 2-bit codes */
+    uint8_t scales[KQ_QK_K / 16]; /* sub-block j: scale = low nibble, min = high nibble */
+    uint8_t qs[KQ_QK_K / 4];      /* element 128h+32s+l: bits 2s..2s+1 of qs[32h+l] */
+    kq_f16 d, dmin;               /* x = d*scale*code - dmin*min */
+} kq_block_q2_K;
+static_assert(sizeof(kq_block_q2_K) == 84, "q2_K block");
+typedef struct {                                                         /* 16 sub-blocks of 16, 3-bit codes */
+    uint8_t hmask[KQ_QK_K / 8];   /* element 32k+l: bit k of hmask[l] set = code, clear = code - 4 */
+    uint8_t qs[KQ_QK_K / 4];      /* low 2 bits, laid out as Q2_K's */
+    uint8_t scales[12];           /* 16 6-bit scales (offset 32): low nibbles in bytes 0-7, top 2 bits in 8-11 */
+    kq_f16 d;                     /* x = d*(scale-32)*(code-4) */
+} kq_block_q3_K;
+static_assert(sizeof(kq_block_q3_K) == 110, "q3_K block");
+#define KQ_QK4_NL 32
+typedef struct { kq_f16 d; uint8_t qs[KQ_QK4_NL / 2]; } kq_block_iq4_nl; /* x = d * kq_iq4nl_values[nibble]; nibbles as Q4_0 */
+static_assert(sizeof(kq_block_iq4_nl) == 18, "iq4_nl block");
+typedef struct {                                                         /* 8 sub-blocks of 32, IQ4_NL codes */
+    kq_f16 d;
+    uint16_t scales_h;            /* top 2 bits of the 6-bit scale of sub-block j: bits 2j..2j+1 */
+    uint8_t scales_l[KQ_QK_K / 64]; /* low 4 bits: sub-block j in nibble j%2 of byte j/2 */
+    uint8_t qs[KQ_QK_K / 2];      /* 16 bytes per sub-block, nibbles as IQ4_NL's */
+} kq_block_iq4_xs;                /* x = d*(scale-32)*kq_iq4nl_values[nibble] */
+static_assert(sizeof(kq_block_iq4_xs) == 136, "iq4_xs block");
+/* The 16 non-linear levels of IQ4_NL / IQ4_XS (ggml's kvalues_iq4nl). */
+extern const int8_t kq_iq4nl_values[16];
 typedef struct {                                                         /* activations for K-quant dots */
     float d;
     int8_t qs[KQ_QK_K];
@@ -93,7 +119,8 @@ bool kq_dtype_supported(uint32_t dtype);
 
 /* Row conversion: n elements (multiple of the block size). */
 void kq_dequantize_row(uint32_t dtype, const void *src, float *dst, int64_t n);
-/* F32 -> dtype (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K); writes
+/* F32 -> dtype (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+ * IQ4_NL, IQ4_XS; ggml's reference quantizers without an importance matrix); writes
  * gguf_row_bytes(dtype, n). */
 int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n);
 

@@ -1,12 +1,12 @@
 /* kq_avx2.c — AVX2 + FMA + F16C kernels (compiled with those flags; chosen at run time
  * only when cpuid reports them). Overrides entries of the scalar table.
  *
- * Matmul: activations in the standard formats (Q8_0 blocks for Q8_0/Q4_0/Q5_0 weights,
- * Q8_1 for Q5_1, Q8_K for Q4_K/Q5_K/Q6_K, quantized by the reference code so results
- * match it), and a row kernel
+ * Matmul: activations in the standard formats (Q8_0 blocks for Q8_0/Q4_0/Q5_0/IQ4_NL
+ * weights, Q8_1 for Q5_1, Q8_K for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS, quantized by the
+ * reference code so results match it), and a row kernel
  * that reads each weight block once for up to 4 tokens. Signed×signed byte products use
  * the usual sign transfer (|x| × sign(w, x) through vpmaddubsw), K-quant sub-block scales
- * are applied with vpmaddwd. No separate batched (gemm) layout on this ISA. */
+ * are applied with vpmaddwd, IQ4 levels looked up with vpshufb. No separate batched (gemm) layout on this ISA. */
 #include "kernels/kq_internal.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -197,6 +197,135 @@ static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
     _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]);
 }
 
+/* ---- Q2_K / Q3_K / IQ4_NL / IQ4_XS ---------------------------------------------------- */
+
+/* The 2-bit fields of a Q2_K / Q3_K block as 8 vectors of 32 codes (c[k]: elements
+ * 32k..32k+31, i.e. sub-blocks 2k and 2k+1), and per k its two sub-block scales as 16-bit
+ * lanes (low 128 bits: sub-block 2k, high: 2k+1), for vpmaddwd. */
+static inline void q2bits(const uint8_t *qs, __m256i c[8]) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        c[4 * h + 0] = _mm256_and_si256(q, m3);
+        c[4 * h + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 2), m3);
+        c[4 * h + 2] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m3);
+        c[4 * h + 3] = _mm256_and_si256(_mm256_srli_epi16(q, 6), m3);
+    }
+}
+static inline __m256i pair_scales(int s0, int s1) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)s0)), _mm_set1_epi16((short)s1), 1);
+}
+
+/* Q2_K: d·Σ scale·Σ code·q − dmin·Σ min·bsum16 per block. */
+static inline void rows_q2_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const kq_block_q2_K *w = (const kq_block_q2_K *)(a->W + (size_t)o * a->w_row_bytes);
+    const kq_block_q8_K *x[TOK];
+    __m256 acc[TOK], accm[TOK];
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {
+        x[t] = (const kq_block_q8_K *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
+        acc[t] = accm[t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i c[8], sc[8];
+        q2bits(w[b].qs, c);
+        for (int k = 0; k < 8; k++) sc[k] = pair_scales(w[b].scales[2 * k] & 0xF, w[b].scales[2 * k + 1] & 0xF);
+        const __m128i s8 = _mm_loadu_si128((const __m128i *)w[b].scales);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0F)));
+        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
+        _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {
+            const int8_t *q8 = x[t][b].qs;
+            __m256i is = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k++) {
+                const __m256i p = _mm256_maddubs_epi16(c[k], _mm256_loadu_si256((const __m256i *)(q8 + 32 * k)));
+                is = _mm256_add_epi32(is, _mm256_madd_epi16(p, sc[k]));
+            }
+            const __m256i m = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)x[t][b].bsums));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_set1_ps(d * x[t][b].d), acc[t]);
+            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(dmin * x[t][b].d), accm[t]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]) - hsum8(accm[t]);
+}
+
+/* Q3_K: codes taken unsigned (2 low bits | hmask bit << 2, 0..7) and the -4 offset
+ * removed as 4·Σ scale·bsum16. */
+static inline void rows_q3_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const kq_block_q3_K *w = (const kq_block_q3_K *)(a->W + (size_t)o * a->w_row_bytes);
+    const kq_block_q8_K *x[TOK] = {0}; /* (GCC cannot see that only [0, NT) is read) */
+    __m256 acc[TOK];
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {
+        x[t] = (const kq_block_q8_K *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
+        acc[t] = _mm256_setzero_ps();
+    }
+    const __m256i one = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i c[8], sc[8];
+        q2bits(w[b].qs, c);
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)w[b].hmask);
+        for (int k = 0; k < 8; k++) c[k] = _mm256_or_si256(c[k], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, k), one), 2));
+        int8_t s[16];
+        kq_q3k_scales(w[b].scales, s);
+        for (int k = 0; k < 8; k++) sc[k] = pair_scales(s[2 * k], s[2 * k + 1]);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)s));
+        const float d = _cvtsh_ss(w[b].d);
+        _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {
+            const int8_t *q8 = x[t][b].qs;
+            const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)x[t][b].bsums));
+            __m256i is = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 2));
+            for (int k = 0; k < 8; k++) {
+                const __m256i p = _mm256_maddubs_epi16(c[k], _mm256_loadu_si256((const __m256i *)(q8 + 32 * k)));
+                is = _mm256_add_epi32(is, _mm256_madd_epi16(p, sc[k]));
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_set1_ps(d * x[t][b].d), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]);
+}
+
+/* The IQ4 levels of 16 bytes of nibbles (low nibbles = the first 16 elements) as 32 s8. */
+static inline __m256i iq4_levels(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0F);
+    const __m256i z = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m)), _mm_and_si128(_mm_srli_epi16(q, 4), m), 1);
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kq_iq4nl_values));
+    return _mm256_shuffle_epi8(lut, z);
+}
+static inline __m256i wq_iq4_nl(const kq_block_iq4_nl *b) { return iq4_levels(b->qs); }
+DEF_ROWS_Q80(rows_iq4_nl, kq_block_iq4_nl, wq_iq4_nl)
+
+/* IQ4_XS: 8 sub-blocks of 32 levels (signed, so the sign transfer of dot32_s8 without its
+ * final widening) with their 6-bit scales applied by vpmaddwd. */
+static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const kq_block_iq4_xs *w = (const kq_block_iq4_xs *)(a->W + (size_t)o * a->w_row_bytes);
+    const kq_block_q8_K *x[TOK];
+    __m256 acc[TOK];
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {
+        x[t] = (const kq_block_q8_K *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i v[8], sc[8];
+        for (int s = 0; s < 8; s++) {
+            v[s] = iq4_levels(w[b].qs + 16 * s);
+            sc[s] = _mm256_set1_epi16((short)kq_iq4xs_scale(&w[b], s));
+        }
+        const float d = _cvtsh_ss(w[b].d);
+        _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {
+            const int8_t *q8 = x[t][b].qs;
+            __m256i is = _mm256_setzero_si256();
+            for (int s = 0; s < 8; s++) {
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(q8 + 32 * s));
+                const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(xv, xv), _mm256_sign_epi8(v[s], xv));
+                is = _mm256_add_epi32(is, _mm256_madd_epi16(p, sc[s]));
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_set1_ps(d * x[t][b].d), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]);
+}
+
 #define DEF_ROWS_LOOP(NAME)                                                             \
     static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                     \
         for (int64_t o = o0; o < o1; o++)                                               \
@@ -217,6 +346,10 @@ DEF_ROWS_LOOP(rows_q5_0)
 DEF_ROWS_LOOP(rows_q5_1)
 DEF_ROWS_LOOP(rows_q5_K)
 DEF_ROWS_LOOP(rows_q6_K)
+DEF_ROWS_LOOP(rows_q2_K)
+DEF_ROWS_LOOP(rows_q3_K)
+DEF_ROWS_LOOP(rows_iq4_nl)
+DEF_ROWS_LOOP(rows_iq4_xs)
 
 /* ---- F32 / F16 / BF16 ----------------------------------------------------------- */
 
@@ -395,6 +528,10 @@ void kq_ops_avx2(kq_ops *ops) {
     ops->mm[KQ_W_Q5_0].rows = rows_q5_0;
     ops->mm[KQ_W_Q5_1].rows = rows_q5_1;
     ops->mm[KQ_W_Q5_K].rows = rows_q5_K;
+    ops->mm[KQ_W_Q2_K].rows = rows_q2_K;
+    ops->mm[KQ_W_Q3_K].rows = rows_q3_K;
+    ops->mm[KQ_W_IQ4_NL].rows = rows_iq4_nl;
+    ops->mm[KQ_W_IQ4_XS].rows = rows_iq4_xs;
     ops->dot_f32 = v_dot_f32;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f32 = v_axpy_f32;

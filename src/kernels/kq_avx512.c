@@ -2,9 +2,11 @@
  * chosen at run time only when cpuid reports them). Overrides entries of the avx2 table.
  *
  * Integer dot products use vpdpbusd (u8 × s8 -> s32). Activations keep their sign (s8)
- * and the weights are made unsigned: Q8_0 weights by w ^ 0x80 (= w + 128), Q4_0/Q5_0/
- * Q4_K/Q5_K/Q6_K codes already are (Q5_0's 5th bit is added with a byte-masked add). The offset this adds, off × Σx per block, is removed
- * by starting the accumulator at -off × Σx, which the activation prep precomputes.
+ * and the weights are made unsigned: Q8_0 weights by w ^ 0x80 (= w + 128), IQ4_NL /
+ * IQ4_XS levels looked up as level + 128, Q4_0/Q5_0/Q2_K/Q3_K/Q4_K/Q5_K/Q6_K codes
+ * already are (Q5_0's 5th bit is added with a byte-masked add). The offset this adds,
+ * off × Σx per block (or sub-block), is removed by starting the accumulator at -off × Σx,
+ * which the activation prep precomputes.
  *
  * Two layouts of the activations:
  *  - GEMV (few tokens, decode): one row per token: int8 values, then per block pair a
@@ -199,6 +201,53 @@ static inline void q40_gemv_prep(const float *x, void *dst, int64_t n, int off) 
 }
 static void prep_q4_0(const float *x, void *dst, int64_t n) { q40_gemv_prep(x, dst, n, 8); }
 static void prep_q5_0(const float *x, void *dst, int64_t n) { q40_gemv_prep(x, dst, n, 16); }
+
+/* IQ4_NL GEMV: the blocks have Q4_0's layout (d, then 16 bytes of nibbles), so this is
+ * rows_q4_0_tile with the nibbles mapped through vpshufb to level + 128 (1..241, unsigned
+ * for vpdpbusd); the activation row is the Q4_0 layout with start = -128 × Σx. */
+static inline __m512i iq4_lut512(void) {
+    return _mm512_broadcast_i32x4(_mm_xor_si128(_mm_loadu_si128((const __m128i *)kq_iq4nl_values), _mm_set1_epi8((char)0x80)));
+}
+static void prep_iq4_nl(const float *x, void *dst, int64_t n) { q40_gemv_prep(x, dst, n, 128); }
+
+static inline void rows_iq4_nl_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK4_NL, nbq = (nb + 3) / 4;
+    const kq_block_iq4_nl *w = (const kq_block_iq4_nl *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F), lut = iq4_lut512();
+    /* as rows_q4_0_tile: block k's qs at group words 1 + 9k .. 8 + 9k, its d at word 9k */
+    _Alignas(64) static const int16_t qidx_w[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
+                                                     19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 60, 61, 62, 63};
+    _Alignas(64) static const int16_t didx_w[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+    const __m512i qidx = _mm512_load_si512(qidx_w), didx = _mm512_load_si512(didx_w);
+    kq_block_iq4_nl tail[4];
+    for (int64_t g = 0; g < nbq; g++) {
+        const kq_block_iq4_nl *wb = w + 4 * g;
+        if (4 * g + 4 > nb) { /* last, partial group: zero blocks (d = 0) after the row's end */
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, wb, (size_t)(nb - 4 * g) * sizeof *wb);
+            wb = tail;
+        }
+        const __m512i A = _mm512_loadu_si512(wb), B = _mm512_loadu_si512((const uint8_t *)wb + 8);
+        const __m512i z = _mm512_permutex2var_epi16(A, qidx, B);
+        const __m512i lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(z, m4));
+        const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4));
+        const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx, A)));
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xg = xr[t] + g * Q40_GV;
+            __m512i s = _mm512_loadu_si512(xg + 128);
+            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg + 192)), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
+}
 
 static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
@@ -492,6 +541,15 @@ static inline void u2_q4_0(const kq_block_q4_0 *w, int k, __m512i *lo, __m512i *
     DEF_GEMM_LOOP(NAME, GEMM_ROWS)
 DEF_GEMM_BCAST(gemm_q8_0, kq_block_q8_0, u2_q8_0)
 DEF_GEMM_BCAST(gemm_q4_0, kq_block_q4_0, u2_q4_0)
+/* IQ4_NL: as Q4_0, each nibble mapped to level + 128 (the Q8_0 pack's start is -128 × Σx). */
+static inline void u2_iq4_nl(const kq_block_iq4_nl *w, int k, __m512i *lo, __m512i *hi) {
+    int32_t a;
+    memcpy(&a, w->qs + 4 * k, 4);
+    const __m512i t = _mm512_set1_epi32(a), m = _mm512_set1_epi8(0x0F), lut = iq4_lut512();
+    *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(t, m));
+    *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(t, 4), m));
+}
+DEF_GEMM_BCAST(gemm_iq4_nl, kq_block_iq4_nl, u2_iq4_nl)
 
 static inline void wbuf_q5_1(const kq_block_q5_1 *w, uint8_t *buf) {
     const __m128i q = _mm_loadu_si128((const __m128i *)w->qs), m = _mm_set1_epi8(0x0F);
@@ -727,6 +785,152 @@ static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
 }
 
+/* ---- Q2_K / Q3_K / IQ4_XS GEMV (the Q4_K activation layout) ------------------------ */
+
+/* zmm j of a block's 2-bit codes (elements 64j..64j+63): bit pairs 2·(2j%4), 2·(2j%4)+1
+ * of qs[32·(j/2) + l] (Q2_K / Q3_K layout). */
+static inline __m512i q2k_codes(const uint8_t *qs, int j) {
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2))), m3 = _mm256_set1_epi8(3);
+    const int s = 2 * (j % 2);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3)),
+                              _mm256_and_si256(_mm256_srli_epi16(q, 2 * s + 2), m3), 1);
+}
+/* Lane i of zmm j holds elements 64j+4i..+3, of 16-element sub-block 4j + i/4. */
+static inline __m512i sub16_idx(int j) {
+    return _mm512_add_epi32(_mm512_set1_epi32(4 * j), _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2));
+}
+static inline float hsum256(__m256 m) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* Q2_K: codes 0..3 are already unsigned; sub-block scales through vpdpwssd (a dword sum
+ * of 4 codes × q8 fits 16 bits, as in the Q4_K GEMV); the mins as dmin·Σ min·bsum16. */
+static inline void rows_q2_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const kq_block_q2_K *w = (const kq_block_q2_K *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    __m256 accm[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const __m128i s8 = _mm_loadu_si128((const __m128i *)w[b].scales);
+        const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_and_si128(s8, _mm_set1_epi8(0x0F))); /* scale in the low 16 bits */
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0F)));
+        __m512i wz[4], scv[4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            wz[j] = q2k_codes(w[b].qs, j);
+            scv[j] = _mm512_permutexvar_epi32(sub16_idx(j), sc32);
+        }
+        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xb = xr[t] + b * QK_GV;
+            __m512i is = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j));
+                is = _mm512_dpwssd_epi32(is, s, scv[j]);
+            }
+            const float dx = *(const float *)(xb + 320);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]);
+            const __m256i mb = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(xb + 256)));
+            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]) - hsum256(accm[t]);
+}
+
+/* Q3_K: unsigned codes (2 low bits | hmask bit << 2, 0..7), signed sub-block scales
+ * through vpdpwssd, the -4 offset removed by starting at -4·Σ scale·bsum16. */
+static inline void rows_q3_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const kq_block_q3_K *w = (const kq_block_q3_K *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m256i one = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < nb; b++) {
+        int8_t s[16];
+        kq_q3k_scales(w[b].scales, s);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)s));
+        const __m512i sc32 = _mm512_cvtepu16_epi32(sc16); /* low 16 bits = scale, high = 0 */
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)w[b].hmask);
+        __m512i wz[4], scv[4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            /* elements 64j.. : hmask bit 2j; 64j+32.. : bit 2j+1 (element 32k+l: bit k of hmask[l]) */
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 2 * j), one), 2);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 2 * j + 1), one), 2);
+            wz[j] = _mm512_or_si512(q2k_codes(w[b].qs, j), _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1));
+            scv[j] = _mm512_permutexvar_epi32(sub16_idx(j), sc32);
+        }
+        const float d = _cvtsh_ss(w[b].d);
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xb = xr[t] + b * QK_GV;
+            const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(xb + 256)));
+            __m512i is = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 2)));
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j));
+                is = _mm512_dpwssd_epi32(is, p, scv[j]);
+            }
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * *(const float *)(xb + 320)), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
+}
+
+/* IQ4_XS: levels + 128 by vpshufb; a dword sum (up to 241·127·4) does not fit 16 bits, so
+ * the sub-block scales multiply with vpmulld; the +128 comes off as 128·Σ scale·bsum32. */
+static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const kq_block_iq4_xs *w = (const kq_block_iq4_xs *)(a->W + (size_t)o * a->w_row_bytes);
+    const uint8_t *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        acc[t] = _mm512_setzero_ps();
+    }
+    const __m512i lut = iq4_lut512();
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t ls[8];
+        for (int s = 0; s < 8; s++) ls[s] = kq_iq4xs_scale(&w[b], s);
+        const __m256i ls8 = _mm256_loadu_si256((const __m256i *)ls);
+        __m512i wz[4], scv[4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            /* sub-blocks 2j, 2j+1: 16 bytes each, low nibbles = their first 16 elements */
+            const __m128i q0 = _mm_loadu_si128((const __m128i *)(w[b].qs + 32 * j));
+            const __m128i q1 = _mm_loadu_si128((const __m128i *)(w[b].qs + 32 * j + 16));
+            __m512i idx = _mm512_castsi128_si512(_mm_and_si128(q0, m4));
+            idx = _mm512_inserti32x4(idx, _mm_and_si128(_mm_srli_epi16(q0, 4), m4), 1);
+            idx = _mm512_inserti32x4(idx, _mm_and_si128(q1, m4), 2);
+            idx = _mm512_inserti32x4(idx, _mm_and_si128(_mm_srli_epi16(q1, 4), m4), 3);
+            wz[j] = _mm512_shuffle_epi8(lut, idx);
+            /* lane i: elements 64j+4i.., sub-block 2j + i/8 */
+            scv[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(ls[2 * j])), _mm256_set1_epi32(ls[2 * j + 1]), 1);
+        }
+        const float d = _cvtsh_ss(w[b].d);
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const uint8_t *xb = xr[t] + b * QK_GV;
+            const __m256i corr = _mm256_mullo_epi32(ls8, _mm256_loadu_si256((const __m256i *)(xb + 288)));
+            __m512i is = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 7)));
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j));
+                is = _mm512_add_epi32(is, _mm512_mullo_epi32(p, scv[j]));
+            }
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * *(const float *)(xb + 320)), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
+}
+
 #define DEF_GEMV_LOOP(NAME)                                                                \
     static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                        \
         for (int64_t o = o0; o < o1; o++)                                                  \
@@ -746,6 +950,10 @@ DEF_GEMV_LOOP(rows_q5_0)
 DEF_GEMV_LOOP(rows_q5_1)
 DEF_GEMV_LOOP(rows_q5_K)
 DEF_GEMV_LOOP(rows_q6_K)
+DEF_GEMV_LOOP(rows_iq4_nl)
+DEF_GEMV_LOOP(rows_q2_K)
+DEF_GEMV_LOOP(rows_q3_K)
+DEF_GEMV_LOOP(rows_iq4_xs)
 
 /* ---- Q4_K / Q6_K GEMM ----------------------------------------------------------- */
 
@@ -1100,5 +1308,13 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
                                       .pack = pack_qk, .gemm = gemm_q6_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 8};
+    /* the 16-token GEMM of IQ4_NL is Q4_0's (its threshold taken from Q4_0, not measured);
+     * Q2_K / Q3_K / IQ4_XS run the 4-token GEMV for every batch size */
+    ops->mm[KQ_W_IQ4_NL] = (kq_mm_impl){.prep = prep_iq4_nl, .prep_bytes = q40_gemv_bytes, .rows = rows_iq4_nl,
+                                        .pack = pack_q8_0, .gemm = gemm_iq4_nl, .pack_bytes = q80_pack_bytes,
+                                        .pack_elems = KQ_QK8_0, .gemm_min_tok = 6};
+    ops->mm[KQ_W_Q2_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q2_K};
+    ops->mm[KQ_W_Q3_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q3_K};
+    ops->mm[KQ_W_IQ4_XS] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_iq4_xs};
 }
 #endif

@@ -4,8 +4,8 @@
  *
  * Matmul data flow (kq.c drives it):
  *   1. "prep": each activation row X[t] (n_in floats) is turned into the activation
- *      format of the weight dtype — Q8_0 blocks (Q8_0/Q4_0/Q5_0 weights), Q8_1 blocks
- *      (Q5_1), Q8_K blocks (Q4_K/Q5_K/Q6_K), floats rounded to F16 / BF16 precision (F16 / BF16 weights), or used
+ *      format of the weight dtype — Q8_0 blocks (Q8_0/Q4_0/Q5_0/IQ4_NL weights), Q8_1 blocks
+ *      (Q5_1), Q8_K blocks (Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS), floats rounded to F16 / BF16 precision (F16 / BF16 weights), or used
  *      as is (F32). These rows live in the caller's scratch, xq_row_bytes apart.
  *   2. "rows": the kernel computes Y[t][o] for every token t and outputs o in [o0, o1);
  *      threads get disjoint output ranges.
@@ -19,7 +19,7 @@
 
 /* Index of a weight dtype in the per-dtype tables. */
 enum { KQ_W_F32, KQ_W_F16, KQ_W_BF16, KQ_W_Q8_0, KQ_W_Q4_0, KQ_W_Q4_K, KQ_W_Q6_K, KQ_W_Q5_0, KQ_W_Q5_1, KQ_W_Q5_K,
-       KQ_W_COUNT };
+       KQ_W_Q2_K, KQ_W_Q3_K, KQ_W_IQ4_NL, KQ_W_IQ4_XS, KQ_W_COUNT };
 
 /* Tokens per packed group of the gemm path. */
 #define KQ_GEMM_TOK 16
@@ -101,6 +101,21 @@ float kq_vec_dot_q6_K_ref(const kq_block_q6_K *w, const kq_block_q8_K *x, int64_
 float kq_vec_dot_q5_0_ref(const kq_block_q5_0 *w, const kq_block_q8_0 *x, int64_t nb);
 float kq_vec_dot_q5_1_ref(const kq_block_q5_1 *w, const kq_block_q8_1 *x, int64_t nb);
 float kq_vec_dot_q5_K_ref(const kq_block_q5_K *w, const kq_block_q8_K *x, int64_t nb);
+float kq_vec_dot_q2_K_ref(const kq_block_q2_K *w, const kq_block_q8_K *x, int64_t nb);
+float kq_vec_dot_q3_K_ref(const kq_block_q3_K *w, const kq_block_q8_K *x, int64_t nb);
+float kq_vec_dot_iq4_nl_ref(const kq_block_iq4_nl *w, const kq_block_q8_0 *x, int64_t nb);
+float kq_vec_dot_iq4_xs_ref(const kq_block_iq4_xs *w, const kq_block_q8_K *x, int64_t nb);
+/* Q3_K: the 16 signed sub-block scales (6-bit field - 32) of a block. */
+static inline void kq_q3k_scales(const uint8_t sc12[12], int8_t out[16]) {
+    for (int j = 0; j < 16; j++) {
+        const int lo = j < 8 ? sc12[j] & 0xF : sc12[j - 8] >> 4, hi = (sc12[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (int8_t)((lo | hi << 4) - 32);
+    }
+}
+/* IQ4_XS: the signed scale (6-bit field - 32) of sub-block j (0..7). */
+static inline int kq_iq4xs_scale(const kq_block_iq4_xs *b, int j) {
+    return (((b->scales_l[j / 2] >> 4 * (j % 2)) & 0xF) | ((b->scales_h >> 2 * j) & 3) << 4) - 32;
+}
 /* Q4_K 6-bit scale and min of sub-block j (0..7). */
 static inline void kq_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
     if (j < 4) {

@@ -4,12 +4,12 @@
  * `scalar` dispatch table built from them. Everything SIMD is checked against this file.
  *
  * Activation rounding (what the matmul does to X before integer dot products):
- *   Q8_0 (for Q8_0/Q4_0 weights): per 32 values, amax = max|x|, d = fp16(amax/127),
+ *   Q8_0 (for Q8_0/Q4_0/Q5_0/IQ4_NL weights): per 32 values, amax = max|x|, d = fp16(amax/127),
  *     q = round-to-nearest-even(x * (127/amax)) — as ggml's x86 quantize_row_q8_0 (the
  *     AVX2/AVX-512 path llama.cpp runs on these machines) computes it.
  *   Q8_1 (for Q5_1): the Q8_0 rounding, plus s = fp16(amax/127 * Σq) (the scale before
  *     its fp16 rounding, as ggml's quantize_row_q8_1 computes it).
- *   Q8_K (for Q4_K/Q5_K/Q6_K): per 256 values, max = the value of largest magnitude (with its
+ *   Q8_K (for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS): per 256 values, max = the value of largest magnitude (with its
  *     sign), iscale = -127/max, q = min(127, nearest_int(iscale*x)), d = 1/iscale,
  *     bsums = sums of 16 consecutive q — ggml's quantize_row_q8_K_ref. */
 #include "kernels/kq_internal.h"
@@ -198,9 +198,10 @@ static void quantize_q5_1(const float *x, kq_block_q5_1 *y, int64_t n) {
 }
 
 /* ggml's make_qkx2_quants: scale and (negated) min of an asymmetric nmax-level
- * quantization of x[0..n) minimising the weighted squared error over a small search. */
+ * quantization of x[0..n) minimising the weighted squared error (use_mad: the weighted
+ * absolute error) over a small search. */
 static float make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L,
-                              float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep) {
+                              float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep, bool use_mad) {
     float min = x[0], max = x[0], sum_w = weights[0], sum_x = sum_w * x[0];
     for (int i = 1; i < n; i++) {
         if (x[i] < min) min = x[i];
@@ -219,7 +220,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
         int l = nearest_int(iscale * (x[i] - min));
         L[i] = (uint8_t)MAXI(0, MINI(nmax, l));
         float diff = scale * L[i] + min - x[i];
-        best_mad += weights[i] * diff * diff;
+        best_mad += weights[i] * (use_mad ? fabsf(diff) : diff * diff);
     }
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * is + nmax) / (max - min);
@@ -244,7 +245,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
             float mad = 0;
             for (int i = 0; i < n; i++) {
                 float diff = this_scale * Laux[i] + this_min - x[i];
-                mad += weights[i] * diff * diff;
+                mad += weights[i] * (use_mad ? fabsf(diff) : diff * diff);
             }
             if (mad < best_mad) {
                 memcpy(L, Laux, (size_t)n);
@@ -268,7 +269,7 @@ static void quantize_q4_K(const float *x, kq_block_q4_K *y, int64_t n) {
             for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
             float av_x = sqrtf(sum_x2 / 32);
             for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
+            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20, false);
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
@@ -316,7 +317,7 @@ static void quantize_q5_K(const float *x, kq_block_q5_K *y, int64_t n) {
             for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
             float av_x = sqrtf(sum_x2 / 32);
             for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15);
+            scales[j] = make_qkx2_quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15, false);
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
@@ -444,6 +445,241 @@ static void quantize_q6_K(const float *x, kq_block_q6_K *y, int64_t n) {
     }
 }
 
+/* Packs 256 2-bit codes as Q2_K / Q3_K store them: element 128h+32s+l in bits 2s..2s+1
+ * of qs[32h+l]. */
+static void pack_2bit(const uint8_t *L, uint8_t *qs) {
+    for (int j = 0; j < KQ_QK_K; j += 128)
+        for (int l = 0; l < 32; l++)
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+}
+
+/* ggml's quantize_row_q2_K_ref (the 4-bit scale / min codes clamped to 0..15, which
+ * only non-finite input can exceed). */
+static void quantize_q2_K(const float *x, kq_block_q2_K *y, int64_t n) {
+    uint8_t L[KQ_QK_K], Laux[16];
+    float weights[16], mins[KQ_QK_K / 16], scales[KQ_QK_K / 16];
+    const float q4scale = 15.f;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < KQ_QK_K / 16; j++) {
+            for (int l = 0; l < 16; l++) weights[l] = fabsf(x[16 * j + l]);
+            scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        y[b].d = kq_f32_to_f16(0.f);
+        y[b].dmin = kq_f32_to_f16(0.f);
+        if (max_scale > 0) {
+            const float iscale = q4scale / max_scale;
+            for (int j = 0; j < KQ_QK_K / 16; j++) y[b].scales[j] = (uint8_t)MAXI(0, MINI(15, nearest_int(iscale * scales[j])));
+            y[b].d = kq_f32_to_f16(max_scale / q4scale);
+        }
+        if (max_min > 0) {
+            const float iscale = q4scale / max_min;
+            for (int j = 0; j < KQ_QK_K / 16; j++) y[b].scales[j] |= (uint8_t)(MAXI(0, MINI(15, nearest_int(iscale * mins[j]))) << 4);
+            y[b].dmin = kq_f32_to_f16(max_min / q4scale);
+        }
+        for (int j = 0; j < KQ_QK_K / 16; j++) {
+            const float d = kq_f16_to_f32(y[b].d) * (y[b].scales[j] & 0xF);
+            if (d == 0.f) continue;
+            const float dm = kq_f16_to_f32(y[b].dmin) * (y[b].scales[j] >> 4);
+            for (int i = 0; i < 16; i++) L[16 * j + i] = (uint8_t)MAXI(0, MINI(3, nearest_int((x[16 * j + i] + dm) / d)));
+        }
+        pack_2bit(L, y[b].qs);
+    }
+}
+
+/* ggml's make_q3_quants (do_rmse): symmetric scale for levels -nmax..nmax-1, refined by
+ * coordinate descent on the x²-weighted error; L gets the levels + nmax. */
+static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) { amax = ax; max = x[i]; }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    const float iscale = -nmax / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = MAXI(-nmax, MINI(nmax - 1, nearest_int(iscale * x[i])));
+        L[i] = (int8_t)l;
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        int n_changed = 0;
+        for (int i = 0; i < n; i++) {
+            float w = x[i] * x[i], slx = sumlx - w * x[i] * L[i];
+            if (slx > 0) {
+                float sl2 = suml2 - w * L[i] * L[i];
+                int new_l = MAXI(-nmax, MINI(nmax - 1, nearest_int(x[i] * sl2 / slx)));
+                if (new_l != L[i]) {
+                    slx += w * x[i] * new_l;
+                    sl2 += w * new_l * new_l;
+                    if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        L[i] = (int8_t)new_l;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed++;
+                    }
+                }
+            }
+        }
+        if (!n_changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
+    return sumlx / suml2;
+}
+
+static void quantize_q3_K(const float *x, kq_block_q3_K *y, int64_t n) {
+    int8_t L[KQ_QK_K], sc[16];
+    float scales[KQ_QK_K / 16];
+    for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
+        float max_scale = 0, amax = 0;
+        for (int j = 0; j < KQ_QK_K / 16; j++) {
+            scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
+            if (fabsf(scales[j]) > amax) {
+                amax = fabsf(scales[j]);
+                max_scale = scales[j];
+            }
+        }
+        memset(y[b].scales, 0, sizeof y[b].scales);
+        y[b].d = kq_f32_to_f16(0.f);
+        if (max_scale != 0.f) {
+            const float iscale = -32.f / max_scale;
+            for (int j = 0; j < KQ_QK_K / 16; j++) {
+                const int l = MAXI(-32, MINI(31, nearest_int(iscale * scales[j]))) + 32;
+                if (j < 8) y[b].scales[j] = (uint8_t)(l & 0xF);
+                else y[b].scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
+                y[b].scales[j % 4 + 8] |= (uint8_t)((l >> 4) << (2 * (j / 4)));
+            }
+            y[b].d = kq_f32_to_f16(1 / iscale);
+        }
+        kq_q3k_scales(y[b].scales, sc);
+        for (int j = 0; j < KQ_QK_K / 16; j++) {
+            const float d = kq_f16_to_f32(y[b].d) * sc[j];
+            if (d == 0.f) continue;
+            for (int i = 0; i < 16; i++) L[16 * j + i] = (int8_t)(MAXI(-4, MINI(3, nearest_int(x[16 * j + i] / d))) + 4);
+        }
+        /* the high bit of element 32k+l goes to bit k of hmask[l] */
+        memset(y[b].hmask, 0, sizeof y[b].hmask);
+        uint8_t Lu[KQ_QK_K];
+        for (int j = 0; j < KQ_QK_K; j++) {
+            if (L[j] > 3) y[b].hmask[j % 32] |= (uint8_t)(1 << (j / 32));
+            Lu[j] = (uint8_t)(L[j] & 3);
+        }
+        pack_2bit(Lu, y[b].qs);
+    }
+}
+
+const int8_t kq_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/* ggml's best_index_int8: index of the level nearest x (ties to the upper). */
+static int best_index_iq4(float x) {
+    const int8_t *v = kq_iq4nl_values;
+    if (x <= v[0]) return 0;
+    if (x >= v[15]) return 15;
+    int ml = 0, mu = 15;
+    while (mu - ml > 1) {
+        int mav = (ml + mu) / 2;
+        if (x < v[mav]) mu = mav;
+        else ml = mav;
+    }
+    return x - v[mu - 1] < v[mu] - x ? mu - 1 : mu;
+}
+
+/* ggml's quantize_row_iq4_nl_impl without importance weights (weights x², ntry 7) for
+ * one super-block of sb elements in sub-blocks of 32: sb = 32 is IQ4_NL (*dh = the
+ * scale), sb = 256 is IQ4_XS (*dh = the super-block scale, 6-bit sub-block scales into
+ * scales_h / scales_l). q4: sb/2 bytes of nibbles, 16 per sub-block as Q4_0's. */
+static void quantize_iq4_impl(int sb, const float *x, kq_f16 *dh, uint8_t *q4, uint16_t *scales_h, uint8_t *scales_l) {
+    enum { NTRY = 7 };
+    const int8_t *values = kq_iq4nl_values;
+    uint8_t L[KQ_QK_K];
+    float scales[KQ_QK_K / 32], weight[32];
+    float max_scale = 0, amax_scale = 0;
+    memset(q4, 0, (size_t)sb / 2);
+    *dh = kq_f32_to_f16(0.f);
+    for (int ib = 0; ib < sb / 32; ib++) {
+        const float *xb = x + 32 * ib;
+        uint8_t *Lb = L + 32 * ib;
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++) {
+            weight[j] = xb[j] * xb[j];
+            if (fabsf(xb[j]) > amax) { amax = fabsf(xb[j]); max = xb[j]; }
+        }
+        if (amax < GROUP_MAX_EPS) {
+            scales[ib] = 0;
+            memset(Lb, 0, 32);
+            continue;
+        }
+        float d = -max / values[0], id = 1 / d, sumqx = 0, sumq2 = 0;
+        for (int j = 0; j < 32; j++) {
+            const int l = best_index_iq4(id * xb[j]);
+            Lb[j] = (uint8_t)l;
+            const float q = values[l];
+            sumqx += weight[j] * q * xb[j];
+            sumq2 += weight[j] * q * q;
+        }
+        d = sumqx / sumq2;
+        float best = d * sumqx;
+        for (int itry = -NTRY; itry <= NTRY; itry++) {
+            id = (itry + values[0]) / max;
+            sumqx = sumq2 = 0;
+            for (int j = 0; j < 32; j++) {
+                const float q = values[best_index_iq4(id * xb[j])];
+                sumqx += weight[j] * q * xb[j];
+                sumq2 += weight[j] * q * q;
+            }
+            if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                d = sumqx / sumq2;
+                best = d * sumqx;
+            }
+        }
+        scales[ib] = d;
+        if (fabsf(d) > amax_scale) {
+            amax_scale = fabsf(d);
+            max_scale = d;
+        }
+    }
+    if (sb > 32) {
+        *scales_h = 0;
+        const float d = -max_scale / 32, id = d != 0.f ? 1 / d : 0.f;
+        *dh = kq_f32_to_f16(d);
+        for (int ib = 0; ib < sb / 32; ib++) {
+            int l = MAXI(-32, MINI(31, nearest_int(id * scales[ib])));
+            const float dl = d * l, idl = dl != 0.f ? 1 / dl : 0.f;
+            for (int j = 0; j < 32; j++) L[32 * ib + j] = (uint8_t)best_index_iq4(idl * x[32 * ib + j]);
+            l += 32;
+            if (ib % 2 == 0) scales_l[ib / 2] = (uint8_t)(l & 0xF);
+            else scales_l[ib / 2] |= (uint8_t)((l & 0xF) << 4);
+            *scales_h |= (uint16_t)((l >> 4) << 2 * ib);
+        }
+    } else {
+        *dh = kq_f32_to_f16(scales[0]);
+        const float id = scales[0] != 0.f ? 1 / scales[0] : 0.f;
+        for (int j = 0; j < 32; j++) L[j] = (uint8_t)best_index_iq4(id * x[j]);
+    }
+    for (int i = 0; i < sb / 32; i++)
+        for (int j = 0; j < 16; j++) q4[16 * i + j] = (uint8_t)(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
+}
+
+static void quantize_iq4_nl(const float *x, kq_block_iq4_nl *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK4_NL; b++) quantize_iq4_impl(KQ_QK4_NL, x + b * KQ_QK4_NL, &y[b].d, y[b].qs, NULL, NULL);
+}
+
+static void quantize_iq4_xs(const float *x, kq_block_iq4_xs *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+        memset(y[b].scales_l, 0, sizeof y[b].scales_l);
+        quantize_iq4_impl(KQ_QK_K, x + b * KQ_QK_K, &y[b].d, y[b].qs, &y[b].scales_h, y[b].scales_l);
+    }
+}
+
 int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n) {
     int64_t be = kq_block_elems(dtype);
     if (be == 0) return SW_ERR_UNSUPPORTED;
@@ -463,6 +699,10 @@ int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n) {
     case GGUF_DTYPE_Q5_0: quantize_q5_0(src, dst, n); return SW_OK;
     case GGUF_DTYPE_Q5_1: quantize_q5_1(src, dst, n); return SW_OK;
     case GGUF_DTYPE_Q5_K: quantize_q5_K(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_Q2_K: quantize_q2_K(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_Q3_K: quantize_q3_K(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_IQ4_NL: quantize_iq4_nl(src, dst, n); return SW_OK;
+    case GGUF_DTYPE_IQ4_XS: quantize_iq4_xs(src, dst, n); return SW_OK;
     default: return SW_ERR_UNSUPPORTED;
     }
 }
@@ -576,6 +816,60 @@ void kq_dequantize_row(uint32_t dtype, const void *src, float *dst, int64_t n) {
                 const float d2 = d * sc, m2 = dmin * m;
                 for (int l = 0; l < 32; l++) y[l] = d1 * ((q[l] & 0xF) | ((qh[l] >> (2 * j)) & 1) << 4) - m1;
                 for (int l = 0; l < 32; l++) y[l + 32] = d2 * ((q[l] >> 4) | ((qh[l] >> (2 * j + 1)) & 1) << 4) - m2;
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_Q2_K: {
+        const kq_block_q2_K *x = src;
+        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+            const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
+            float *y = dst + b * KQ_QK_K;
+            for (int i = 0; i < KQ_QK_K; i++) {
+                const int code = (x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3, sc = x[b].scales[i / 16];
+                y[i] = d * (float)(sc & 0xF) * (float)code - dmin * (float)(sc >> 4);
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_Q3_K: {
+        const kq_block_q3_K *x = src;
+        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+            const float d = kq_f16_to_f32(x[b].d);
+            int8_t sc[16];
+            kq_q3k_scales(x[b].scales, sc);
+            float *y = dst + b * KQ_QK_K;
+            for (int i = 0; i < KQ_QK_K; i++) {
+                const int lo = (x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3;
+                const int code = lo - ((x[b].hmask[i % 32] >> (i / 32)) & 1 ? 0 : 4);
+                y[i] = d * (float)sc[i / 16] * (float)code;
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_IQ4_NL: {
+        const kq_block_iq4_nl *x = src;
+        for (int64_t b = 0; b < n / KQ_QK4_NL; b++) {
+            const float d = kq_f16_to_f32(x[b].d);
+            for (int j = 0; j < KQ_QK4_NL / 2; j++) {
+                dst[b * KQ_QK4_NL + j] = d * kq_iq4nl_values[x[b].qs[j] & 0xF];
+                dst[b * KQ_QK4_NL + j + 16] = d * kq_iq4nl_values[x[b].qs[j] >> 4];
+            }
+        }
+        break;
+    }
+    case GGUF_DTYPE_IQ4_XS: {
+        const kq_block_iq4_xs *x = src;
+        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+            const float d = kq_f16_to_f32(x[b].d);
+            float *y = dst + b * KQ_QK_K;
+            for (int s = 0; s < KQ_QK_K / 32; s++, y += 32) {
+                const float dl = d * (float)kq_iq4xs_scale(&x[b], s);
+                const uint8_t *q = x[b].qs + 16 * s;
+                for (int j = 0; j < 16; j++) {
+                    y[j] = dl * kq_iq4nl_values[q[j] & 0xF];
+                    y[j + 16] = dl * kq_iq4nl_values[q[j] >> 4];
+                }
             }
         }
         break;
@@ -705,6 +999,70 @@ float kq_vec_dot_q5_K_ref(const kq_block_q5_K *w, const kq_block_q8_K *x, int64_
     return sum;
 }
 
+float kq_vec_dot_q2_K_ref(const kq_block_q2_K *w, const kq_block_q8_K *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *y = x[b].qs;
+        int sumi = 0, summ = 0;
+        for (int j = 0; j < KQ_QK_K / 16; j++) summ += x[b].bsums[j] * (w[b].scales[j] >> 4);
+        for (int i = 0; i < KQ_QK_K; i += 16) { /* sub-block i/16: 16 codes in one bit pair */
+            const uint8_t *q = w[b].qs + 32 * (i / 128) + i % 32;
+            const int shift = 2 * ((i / 32) % 4);
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += ((q[l] >> shift) & 3) * y[i + l];
+            sumi += (w[b].scales[i / 16] & 0xF) * s;
+        }
+        sum += kq_f16_to_f32(w[b].d) * x[b].d * (float)sumi - kq_f16_to_f32(w[b].dmin) * x[b].d * (float)summ;
+    }
+    return sum;
+}
+
+float kq_vec_dot_q3_K_ref(const kq_block_q3_K *w, const kq_block_q8_K *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *y = x[b].qs;
+        int8_t sc[16];
+        kq_q3k_scales(w[b].scales, sc);
+        int sumi = 0;
+        for (int i = 0; i < KQ_QK_K; i += 16) {
+            const uint8_t *q = w[b].qs + 32 * (i / 128) + i % 32, *hm = w[b].hmask + i % 32;
+            const int shift = 2 * ((i / 32) % 4), hbit = i / 32;
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += (((q[l] >> shift) & 3) - ((hm[l] >> hbit) & 1 ? 0 : 4)) * y[i + l];
+            sumi += sc[i / 16] * s;
+        }
+        sum += kq_f16_to_f32(w[b].d) * x[b].d * (float)sumi;
+    }
+    return sum;
+}
+
+float kq_vec_dot_iq4_nl_ref(const kq_block_iq4_nl *w, const kq_block_q8_0 *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int s = 0;
+        for (int j = 0; j < KQ_QK4_NL / 2; j++)
+            s += kq_iq4nl_values[w[b].qs[j] & 0xF] * x[b].qs[j] + kq_iq4nl_values[w[b].qs[j] >> 4] * x[b].qs[j + 16];
+        sum += (float)s * (kq_f16_to_f32(w[b].d) * kq_f16_to_f32(x[b].d));
+    }
+    return sum;
+}
+
+float kq_vec_dot_iq4_xs_ref(const kq_block_iq4_xs *w, const kq_block_q8_K *x, int64_t nb) {
+    float sum = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        int sumi = 0;
+        for (int s = 0; s < KQ_QK_K / 32; s++) {
+            const uint8_t *q = w[b].qs + 16 * s;
+            const int8_t *y = x[b].qs + 32 * s;
+            int si = 0;
+            for (int j = 0; j < 16; j++) si += kq_iq4nl_values[q[j] & 0xF] * y[j] + kq_iq4nl_values[q[j] >> 4] * y[j + 16];
+            sumi += kq_iq4xs_scale(&w[b], s) * si;
+        }
+        sum += kq_f16_to_f32(w[b].d) * x[b].d * (float)sumi;
+    }
+    return sum;
+}
+
 /* ---- scalar matmul rows ---------------------------------------------------------- */
 
 static void prep_q8_0(const float *x, void *dst, int64_t n) { kq_quantize_q8_0_act(x, dst, n); }
@@ -769,6 +1127,19 @@ static void rows_q5_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
     ROWS_LOOP(kq_vec_dot_q5_K_ref(w, x, a->n_in / KQ_QK_K))
 }
 
+static void rows_q2_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q2_K_ref(w, x, a->n_in / KQ_QK_K))
+}
+static void rows_q3_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_q3_K_ref(w, x, a->n_in / KQ_QK_K))
+}
+static void rows_iq4_nl(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_iq4_nl_ref(w, x, a->n_in / KQ_QK4_NL))
+}
+static void rows_iq4_xs(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    ROWS_LOOP(kq_vec_dot_iq4_xs_ref(w, x, a->n_in / KQ_QK_K))
+}
+
 /* ---- scalar vector ops ----------------------------------------------------------- */
 
 static float dot_f32(const float *a, const float *b, int64_t n) {
@@ -827,6 +1198,10 @@ void kq_ops_scalar(kq_ops *ops) {
     ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_q5_0};
     ops->mm[KQ_W_Q5_1] = (kq_mm_impl){.prep = prep_q8_1, .rows = rows_q5_1};
     ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q5_K};
+    ops->mm[KQ_W_Q2_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q2_K};
+    ops->mm[KQ_W_Q3_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q3_K};
+    ops->mm[KQ_W_IQ4_NL] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_iq4_nl};
+    ops->mm[KQ_W_IQ4_XS] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_iq4_xs};
     ops->dot_f32 = dot_f32;
     ops->dot_f16 = dot_f16;
     ops->axpy_f32 = axpy_f32;

@@ -13,9 +13,15 @@
  * F32. The output matrix (token_embd when tied) gets Q8_0 when its rows do not hold whole
  * blocks of the file's base type, else Q6_K (Q8_0 files: Q8_0). q4_k_m / q5_k_m use Q6_K
  * for attn_v / ffn_down of the layers llama.cpp's use_more_bits picks, and their base type
- * (Q4_K / Q5_K) elsewhere; q4_0 / q5_0 / q8_0 use the base type elsewhere. Rows that are
- * not a multiple of 256 then fall back as llama.cpp does: Q4_K -> Q5_0, Q5_K -> Q5_1,
- * Q6_K -> Q8_0 (and to F16 when not a multiple of 32). */
+ * (Q4_K / Q5_K) elsewhere; q4_0 / q5_0 / q8_0 use the base type elsewhere. q3_k_m: attn_v
+ * Q5_K in layers 0-1 then Q4_K, ffn_down Q5_K in the first n_layer/16 layers then Q4_K,
+ * attn_output Q4_K, base Q3_K. q2_k: attn_v Q4_K when n_head/n_head_kv >= 4 else Q3_K,
+ * ffn_down and attn_output Q3_K, base Q2_K. iq4_nl / iq4_xs: attn_v Q5_K when
+ * n_head/n_head_kv >= 4, ffn_down Q5_K in the first n_layer/8 layers (no importance
+ * matrix), base IQ4_NL / IQ4_XS. A fused attn_qkv gets Q4_K (q3_k_m), Q5_K (q4_k_m), Q6_K
+ * (q5_k_m). Rows that do not hold whole blocks then fall back as llama.cpp does: Q4_K ->
+ * Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, Q2_K / Q3_K / IQ4_XS -> IQ4_NL (and to F16 when not a
+ * multiple of 32). */
 #include "model/model_gen.h"
 #include "gguf/gguf.h"
 #include "kernels/kq.h"
@@ -38,15 +44,18 @@ static const preset presets[] = {
     {"tiny", "llama", 64, 2, 4, 2, 128, 0, 2048, 1e4f, 0},
 };
 
-typedef enum ftype { FT_F32, FT_F16, FT_Q8_0, FT_Q4_0, FT_Q5_0, FT_Q4_K_M, FT_Q5_K_M } ftype;
-/* llama_ftype: LLAMA_FTYPE_ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q5_0 8, Q4_K_M 15, Q5_K_M 17 */
+typedef enum ftype { FT_F32, FT_F16, FT_Q8_0, FT_Q4_0, FT_Q5_0, FT_Q4_K_M, FT_Q5_K_M, FT_Q3_K_M, FT_Q2_K, FT_IQ4_NL, FT_IQ4_XS } ftype;
+/* llama_ftype: LLAMA_FTYPE_ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q5_0 8, Q2_K 10, Q3_K_M 12, Q4_K_M 15,
+ * Q5_K_M 17, IQ4_NL 25, IQ4_XS 30 */
 static const struct { const char *name; ftype ft; uint32_t llama_ftype; uint32_t base; } ftypes[] = {
     {"f32", FT_F32, 0, GGUF_DTYPE_F32},        {"f16", FT_F16, 1, GGUF_DTYPE_F16},
     {"q8_0", FT_Q8_0, 7, GGUF_DTYPE_Q8_0},     {"q4_0", FT_Q4_0, 2, GGUF_DTYPE_Q4_0},
     {"q5_0", FT_Q5_0, 8, GGUF_DTYPE_Q5_0},     {"q4_k_m", FT_Q4_K_M, 15, GGUF_DTYPE_Q4_K},
-    {"q5_k_m", FT_Q5_K_M, 17, GGUF_DTYPE_Q5_K},
+    {"q5_k_m", FT_Q5_K_M, 17, GGUF_DTYPE_Q5_K},    {"q3_k_m", FT_Q3_K_M, 12, GGUF_DTYPE_Q3_K},
+    {"q2_k", FT_Q2_K, 10, GGUF_DTYPE_Q2_K},        {"iq4_nl", FT_IQ4_NL, 25, GGUF_DTYPE_IQ4_NL},
+    {"iq4_xs", FT_IQ4_XS, 30, GGUF_DTYPE_IQ4_XS},
 };
-#define FTYPE_NAMES "f32, f16, q8_0, q4_0, q5_0, q4_k_m, q5_k_m"
+#define FTYPE_NAMES "f32, f16, q8_0, q4_0, q5_0, q4_k_m, q5_k_m, q3_k_m, q2_k, iq4_nl, iq4_xs"
 
 static int parse_ftype(const char *s, ftype *ft, uint32_t *llama_ftype) {
     for (size_t i = 0; s && i < sizeof ftypes / sizeof ftypes[0]; i++)
@@ -75,24 +84,44 @@ static int64_t layer_of(const char *name) {
     return end != name + 4 && *end == '.' ? v : -1;
 }
 
+/* The type llama.cpp gives attn_v / ffn_down / attn_output / attn_qkv in a file of type
+ * ft (il: layer index, gqa: n_head / n_head_kv), or dt unchanged. */
+static uint32_t bump_dtype(ftype ft, const char *name, int64_t il, int64_t n_layer, int64_t gqa, uint32_t dt) {
+    if (strstr(name, "attn_v.weight")) {
+        if (ft == FT_Q2_K) return gqa >= 4 ? GGUF_DTYPE_Q4_K : GGUF_DTYPE_Q3_K;
+        if (ft == FT_Q3_K_M) return il < 2 ? GGUF_DTYPE_Q5_K : GGUF_DTYPE_Q4_K;
+        if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && gqa >= 4) return GGUF_DTYPE_Q5_K;
+        if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && il >= 0 && use_more_bits(il, n_layer)) return GGUF_DTYPE_Q6_K;
+    } else if (strstr(name, "ffn_down")) {
+        if (ft == FT_Q2_K) return GGUF_DTYPE_Q3_K;
+        if (ft == FT_Q3_K_M) return il < n_layer / 16 ? GGUF_DTYPE_Q5_K : GGUF_DTYPE_Q4_K;
+        if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && il < n_layer / 8) return GGUF_DTYPE_Q5_K;
+        if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && il >= 0 && use_more_bits(il, n_layer)) return GGUF_DTYPE_Q6_K;
+    } else if (strstr(name, "attn_output.weight")) {
+        if (ft == FT_Q2_K) return GGUF_DTYPE_Q3_K;
+        if (ft == FT_Q3_K_M) return GGUF_DTYPE_Q4_K;
+    } else if (strstr(name, "attn_qkv.weight")) {
+        if (ft == FT_Q3_K_M) return GGUF_DTYPE_Q4_K;
+        if (ft == FT_Q4_K_M) return GGUF_DTYPE_Q5_K;
+        if (ft == FT_Q5_K_M) return GGUF_DTYPE_Q6_K;
+    }
+    return dt;
+}
+
 /* The dtype a weight tensor gets in a file of type ft. */
-static uint32_t pick_dtype(ftype ft, const char *name, uint32_t n_dims, int64_t ne0, int64_t n_layer, bool tied) {
+static uint32_t pick_dtype(ftype ft, const char *name, uint32_t n_dims, int64_t ne0, int64_t n_layer, int64_t gqa, bool tied) {
     if (n_dims < 2 || ft == FT_F32) return GGUF_DTYPE_F32;
     if (ft == FT_F16) return GGUF_DTYPE_F16;
     const uint32_t base = base_dtype(ft);
     const bool is_output = !strcmp(name, "output.weight") || (tied && !strcmp(name, "token_embd.weight"));
-    const bool k_m = ft == FT_Q4_K_M || ft == FT_Q5_K_M;
     uint32_t dt = base;
-    if (is_output) {
-        dt = ne0 % gguf_dtype_block_elems(base) ? GGUF_DTYPE_Q8_0 : base == GGUF_DTYPE_Q8_0 ? base : GGUF_DTYPE_Q6_K;
-    } else if (k_m && (strstr(name, "attn_v.weight") || strstr(name, "ffn_down"))) {
-        const int64_t il = layer_of(name);
-        if (il >= 0 && use_more_bits(il, n_layer)) dt = GGUF_DTYPE_Q6_K;
-    }
+    if (is_output) dt = ne0 % gguf_dtype_block_elems(base) ? GGUF_DTYPE_Q8_0 : base == GGUF_DTYPE_Q8_0 ? base : GGUF_DTYPE_Q6_K;
+    else if (strcmp(name, "token_embd.weight")) dt = bump_dtype(ft, name, layer_of(name), n_layer, gqa, base);
     if (ne0 % gguf_dtype_block_elems(dt)) {
         dt = dt == GGUF_DTYPE_Q4_K   ? GGUF_DTYPE_Q5_0
              : dt == GGUF_DTYPE_Q5_K ? GGUF_DTYPE_Q5_1
              : dt == GGUF_DTYPE_Q6_K ? GGUF_DTYPE_Q8_0
+             : dt == GGUF_DTYPE_Q2_K || dt == GGUF_DTYPE_Q3_K || dt == GGUF_DTYPE_IQ4_XS ? GGUF_DTYPE_IQ4_NL
                                      : dt;
         if (ne0 % gguf_dtype_block_elems(dt)) dt = GGUF_DTYPE_F16;
     }
@@ -412,7 +441,7 @@ int model_gen_write(const model_gen_params *p, const char *out_path, sw_err *err
 #undef ADD
     for (int64_t i = 0; i < k; i++) {
         gen_tensor *t = &ts[i];
-        t->dtype = pick_dtype(ft, t->name, t->n_dims, t->ne[0], s.n_layer, s.tied);
+        t->dtype = pick_dtype(ft, t->name, t->n_dims, t->ne[0], s.n_layer, s.n_head / s.n_head_kv, s.tied);
         uint64_t h = p->seed ^ hash_name(t->name);
         t->key = splitmix(&h);
         rc = gguf_writer_add_tensor_fn(w, t->name, t->dtype, t->n_dims, t->ne, gen_fill, t);
@@ -461,18 +490,24 @@ int model_gen_quantize(const char *in_path, const char *out_path, const char *ty
     ftype ft;
     uint32_t llama_ftype;
     if (parse_ftype(type, &ft, &llama_ftype) || ft == FT_F32)
-        return sw_err_set(err, SW_ERR_ARG, "unknown quantization type '%s' (f16, q8_0, q4_0, q5_0, q4_k_m, q5_k_m)", type ? type : "");
+        return sw_err_set(err, SW_ERR_ARG, "unknown quantization type '%s' (f16, q8_0, q4_0, q5_0, q4_k_m, q5_k_m, q3_k_m, q2_k, iq4_nl, iq4_xs)",
+                          type ? type : "");
     gguf_ctx *g;
     int rc = gguf_open(in_path, &g, err);
     if (rc) return rc;
     int64_t n_t = gguf_n_tensors(g);
-    uint32_t n_layer = 0;
+    uint32_t n_layer = 0, n_head = 1, n_head_kv = 1;
     const char *arch = NULL;
     char key[128];
     if (gguf_get_str(g, "general.architecture", &arch, NULL) == SW_OK) {
         snprintf(key, sizeof key, "%s.block_count", arch);
         gguf_get_u32(g, key, &n_layer);
+        snprintf(key, sizeof key, "%s.attention.head_count", arch);
+        gguf_get_u32(g, key, &n_head);
+        snprintf(key, sizeof key, "%s.attention.head_count_kv", arch);
+        gguf_get_u32(g, key, &n_head_kv);
     }
+    const int64_t gqa = n_head_kv > 0 ? (int64_t)n_head / n_head_kv : 1;
     bool tied = gguf_find_tensor(g, "output.weight") < 0;
     gguf_writer *w = gguf_writer_create();
     requant *qs = calloc((size_t)(n_t ? n_t : 1), sizeof *qs);
@@ -490,7 +525,7 @@ int model_gen_quantize(const char *in_path, const char *out_path, const char *ty
         qs[i].src = t;
         qs[i].dtype = t->dtype;
         bool float_w = t->dtype == GGUF_DTYPE_F32 || t->dtype == GGUF_DTYPE_F16 || t->dtype == GGUF_DTYPE_BF16;
-        if (float_w && t->n_dims >= 2) qs[i].dtype = pick_dtype(ft, t->name, t->n_dims, t->ne[0], n_layer, tied);
+        if (float_w && t->n_dims >= 2) qs[i].dtype = pick_dtype(ft, t->name, t->n_dims, t->ne[0], n_layer, gqa, tied);
         if (qs[i].dtype != t->dtype && !kq_dtype_supported(t->dtype)) qs[i].dtype = t->dtype;
         if ((rc = gguf_writer_add_tensor_fn(w, t->name, qs[i].dtype, t->n_dims, t->ne, requant_fill, &qs[i]))) {
             rc = sw_err_set(err, rc, "tensor '%s': cannot add", t->name);

@@ -3,7 +3,7 @@
  * F32/F16 weights. Prefix `model_gen_`.
  *
  * Files follow llama.cpp's conventions exactly (metadata keys, tensor names, which
- * tensors a Q4_K_M / Q5_K_M / Q4_0 / Q5_0 file keeps at higher precision, and the
+ * tensors a Q4_K_M / Q5_K_M / Q3_K_M / Q2_K / IQ4_NL / IQ4_XS / Q4_0 / Q5_0 file keeps at higher precision, and the
  * fallbacks for rows that do not hold whole 256-element K-quant blocks). Weights are drawn per row
  * from a counter-based RNG keyed by (seed, tensor name, row), so the same seed gives the
  * same values whatever the weight type or thread count, and the same bytes on every run.
@@ -22,7 +22,8 @@ typedef struct model_gen_params {
     int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
     float rope_theta;
     int tied;
-    const char *type;       /* "f32" | "f16" | "q8_0" | "q4_0" | "q5_0" | "q4_k_m" | "q5_k_m" */
+    const char *type;       /* "f32" | "f16" | "q8_0" | "q4_0" | "q5_0" | "q4_k_m" | "q5_k_m" | "q3_k_m" | "q2_k" |
+                               "iq4_nl" | "iq4_xs" */
     const char *vocab_path; /* GGUF whose tokenizer.* keys are copied; NULL = built-in byte-level vocab (259 tokens, ChatML) */
     const char *name;       /* general.name; NULL = the preset's name or "random" */
     uint64_t seed;
@@ -35,7 +36,8 @@ void model_gen_params_init(model_gen_params *p);
 int model_gen_write(const model_gen_params *p, const char *out_path, sw_err *err);
 
 /* Copies in_path to out_path with its F32/F16/BF16 weight matrices converted to type
- * ("f16" | "q8_0" | "q4_0" | "q5_0" | "q4_k_m" | "q5_k_m", same per-tensor rules as
+ * ("f16" | "q8_0" | "q4_0" | "q5_0" | "q4_k_m" | "q5_k_m" | "q3_k_m" | "q2_k" | "iq4_nl" |
+ * "iq4_xs", same per-tensor rules as
  * generation); 1-D
  * tensors (norms, biases) and already-quantized tensors are copied unchanged. */
 int model_gen_quantize(const char *in_path, const char *out_path, const char *type, sw_err *err);

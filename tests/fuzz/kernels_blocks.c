@@ -10,7 +10,8 @@
 #include <string.h>
 
 static const uint32_t fz_dtypes[] = {GGUF_DTYPE_F32,  GGUF_DTYPE_F16,  GGUF_DTYPE_BF16, GGUF_DTYPE_Q8_0, GGUF_DTYPE_Q4_0,
-                                     GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q6_K, GGUF_DTYPE_Q5_0, GGUF_DTYPE_Q5_1, GGUF_DTYPE_Q5_K};
+                                     GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q6_K, GGUF_DTYPE_Q5_0, GGUF_DTYPE_Q5_1, GGUF_DTYPE_Q5_K,
+                                     GGUF_DTYPE_Q2_K, GGUF_DTYPE_Q3_K, GGUF_DTYPE_IQ4_NL, GGUF_DTYPE_IQ4_XS};
 #define FZ_N_DTYPES (sizeof fz_dtypes / sizeof fz_dtypes[0])
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

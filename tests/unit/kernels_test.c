@@ -31,7 +31,8 @@ static float max_abs(const float *x, int64_t n) {
 
 static const uint32_t all_dtypes[] = {GGUF_DTYPE_F32, GGUF_DTYPE_F16, GGUF_DTYPE_BF16, GGUF_DTYPE_Q8_0,
                                       GGUF_DTYPE_Q4_0, GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q6_K, GGUF_DTYPE_Q5_0,
-                                      GGUF_DTYPE_Q5_1, GGUF_DTYPE_Q5_K};
+                                      GGUF_DTYPE_Q5_1, GGUF_DTYPE_Q5_K, GGUF_DTYPE_Q2_K, GGUF_DTYPE_Q3_K,
+                                      GGUF_DTYPE_IQ4_NL, GGUF_DTYPE_IQ4_XS};
 #define N_DTYPES (int)(sizeof all_dtypes / sizeof all_dtypes[0])
 
 static const char *dname(uint32_t d) {
@@ -46,6 +47,10 @@ static const char *dname(uint32_t d) {
     case GGUF_DTYPE_Q5_0: return "Q5_0";
     case GGUF_DTYPE_Q5_1: return "Q5_1";
     case GGUF_DTYPE_Q5_K: return "Q5_K";
+    case GGUF_DTYPE_Q2_K: return "Q2_K";
+    case GGUF_DTYPE_Q3_K: return "Q3_K";
+    case GGUF_DTYPE_IQ4_NL: return "IQ4_NL";
+    case GGUF_DTYPE_IQ4_XS: return "IQ4_XS";
     default: return "?";
     }
 }
@@ -142,6 +147,9 @@ static void test_roundtrip(void) {
         {GGUF_DTYPE_F32, 0}, {GGUF_DTYPE_F16, 6e-4}, {GGUF_DTYPE_BF16, 4e-3}, {GGUF_DTYPE_Q8_0, 0.01},
         {GGUF_DTYPE_Q4_0, 0.12}, {GGUF_DTYPE_Q4_K, 0.09}, {GGUF_DTYPE_Q6_K, 0.025},
         {GGUF_DTYPE_Q5_0, 0.06}, {GGUF_DTYPE_Q5_1, 0.05}, {GGUF_DTYPE_Q5_K, 0.045},
+        /* 2-bit: 4 levels + min per 16 (a Lloyd-Max 4-level quantizer of a Gaussian: 0.34);
+         * 3-bit: 8 levels per 16 (optimal uniform 8 levels: 0.19); IQ4: 16 levels per 32 */
+        {GGUF_DTYPE_Q2_K, 0.32}, {GGUF_DTYPE_Q3_K, 0.17}, {GGUF_DTYPE_IQ4_NL, 0.085}, {GGUF_DTYPE_IQ4_XS, 0.085},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         fill(x, n, 0.5f);
@@ -155,6 +163,7 @@ static void test_roundtrip(void) {
             worst = fmax(worst, fabs((double)x[i] - y[i]));
         }
         double rel = sqrt(se / sx);
+        fprintf(stderr, "%s: relative RMS error %.4f\n", dname(cases[c].dtype), rel);
         T_CHECK(rel <= cases[c].bound, "%s: relative RMS error %g > %g", dname(cases[c].dtype), rel, cases[c].bound);
         if (cases[c].dtype == GGUF_DTYPE_Q8_0) {
             /* per element: at most half a step of its block (+ fp16 scale rounding) */
@@ -175,7 +184,9 @@ static void test_roundtrip(void) {
     }
     T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q4_K, x, q, 100), SW_ERR_ARG);
     T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q5_K, x, q, 100), SW_ERR_ARG);
-    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q2_K, x, q, 256), SW_ERR_UNSUPPORTED);
+    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q3_K, x, q, 100), SW_ERR_ARG);
+    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_IQ4_NL, x, q, 48), SW_ERR_ARG);
+    T_EQ_INT(kq_quantize_row(GGUF_DTYPE_Q4_1, x, q, 256), SW_ERR_UNSUPPORTED);
     free(x);
     free(y);
     free(q);
@@ -251,6 +262,76 @@ static void test_layouts_q5(void) {
     T_CHECK(fabsf(y[7] - 0) < 1e-6f, "q5_K elem 7 = %g (bit 6 belongs to element 199)", y[7]);
 }
 
+/* Q2_K / Q3_K / IQ4_NL / IQ4_XS spot checks: blocks built by hand from ggml-common.h's
+ * layout decode to the documented values (levels of IQ4 written out here). */
+static void test_layouts_new(void) {
+    static const int8_t lv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    float y[256];
+    kq_block_q2_K b2;
+    memset(&b2, 0, sizeof b2);
+    b2.d = kq_f32_to_f16(0.5f);
+    b2.dmin = kq_f32_to_f16(0.25f);
+    b2.scales[5] = 0x37;  /* sub-block 5 (elements 80..95): scale 7, min 3 */
+    b2.qs[16] = 2 << 4;   /* element 80 = 128*0 + 32*2 + 16: bits 4-5 of qs[16] */
+    b2.scales[9] = 0x21;  /* sub-block 9 (144..159): scale 1, min 2 */
+    b2.qs[48] = 3;        /* element 144 = 128 + 16: bits 0-1 of qs[32+16] */
+    kq_dequantize_row(GGUF_DTYPE_Q2_K, &b2, y, 256);
+    T_CHECK(y[80] == 0.5f * 7 * 2 - 0.25f * 3 && y[81] == -0.25f * 3 && y[16] == 0 && y[144] == 0.5f - 0.5f + 1.0f,
+            "q2_K elems 80/81/16/144 = %g %g %g %g", y[80], y[81], y[16], y[144]);
+    kq_block_q3_K b3;
+    memset(&b3, 0, sizeof b3);
+    b3.d = kq_f32_to_f16(0.5f);
+    b3.scales[2] = 13 << 4;      /* sub-block 10: low nibble 13 (high nibble of byte 10-8) */
+    b3.scales[10] = 2 << 4;      /* top bits 2 (bits 4-5 of byte 8 + 10%4) -> field 45, scale 13 */
+    b3.qs[32] = 3 << 2;          /* element 160 = 128 + 32*1: bits 2-3 of qs[32] = 3 */
+    b3.hmask[0] = 1 << 5;        /* element 160 = 32*5: bit 5 of hmask[0] set -> code 3 */
+    kq_dequantize_row(GGUF_DTYPE_Q3_K, &b3, y, 256);
+    T_CHECK(y[160] == 0.5f * 13 * 3 && y[161] == 0.5f * 13 * -4 && y[0] == 0.5f * -32 * -4 && y[176] == 0.5f * -32 * -4,
+            "q3_K elems 160/161/0/176 = %g %g %g %g", y[160], y[161], y[0], y[176]);
+    kq_block_iq4_nl bn;
+    memset(&bn, 0, sizeof bn);
+    bn.d = kq_f32_to_f16(0.5f);
+    bn.qs[3] = 0xF2;
+    kq_dequantize_row(GGUF_DTYPE_IQ4_NL, &bn, y, 32);
+    T_CHECK(y[3] == 0.5f * lv[2] && y[19] == 0.5f * lv[15] && y[0] == 0.5f * lv[0], "iq4_nl elems 3/19/0 = %g %g %g", y[3], y[19], y[0]);
+    kq_block_iq4_xs bx;
+    memset(&bx, 0, sizeof bx);
+    bx.d = kq_f32_to_f16(0.25f);
+    bx.scales_l[2] = 8 << 4;     /* sub-block 5: low 4 bits 8 */
+    bx.scales_h = 2 << 10;       /* top bits 2 -> field 40, scale 8 */
+    bx.qs[16 * 5 + 7] = 0x9 | 0xE << 4;
+    kq_dequantize_row(GGUF_DTYPE_IQ4_XS, &bx, y, 256);
+    T_CHECK(y[167] == 0.25f * 8 * lv[9] && y[183] == 0.25f * 8 * lv[14] && y[0] == 0.25f * -32 * lv[0],
+            "iq4_xs elems 167/183/0 = %g %g %g", y[167], y[183], y[0]);
+}
+
+/* The IQ4 quantizers search the scale: never worse (x²-weighted, as they optimise) than
+ * the plain choice d = max/-127 with each value rounded to its nearest level. */
+static void test_iq4_vs_plain(void) {
+    static const int8_t lv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    float x[32], y[32];
+    kq_block_iq4_nl b;
+    int worse = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        fill(x, 32, 1.0f);
+        float max = 0;
+        for (int j = 0; j < 32; j++)
+            if (fabsf(x[j]) > fabsf(max)) max = x[j];
+        const float d = max / -127.f;
+        double e_plain = 0, e_q = 0;
+        kq_quantize_row(GGUF_DTYPE_IQ4_NL, x, &b, 32);
+        kq_dequantize_row(GGUF_DTYPE_IQ4_NL, &b, y, 32);
+        for (int j = 0; j < 32; j++) {
+            double best = INFINITY;
+            for (int k = 0; k < 16; k++) best = fmin(best, fabs((double)x[j] - (double)d * lv[k]));
+            e_plain += (double)x[j] * x[j] * best * best;
+            e_q += (double)x[j] * x[j] * ((double)x[j] - y[j]) * ((double)x[j] - y[j]);
+        }
+        if (e_q > e_plain * 1.02 + 1e-9) worse++; /* 2%: the fp16 rounding of the stored scale */
+    }
+    T_CHECK(worse == 0, "iq4_nl: %d of 200 blocks worse than the plain scale", worse);
+}
+
 /* ---- reference matmul vs double precision ------------------------------------------- */
 
 /* Dequantized activations exactly as the reference quantized them. */
@@ -263,14 +344,15 @@ static void act_dequant(uint32_t dtype, const float *x, float *out, int64_t n) {
         free(b);
         break;
     }
-    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0: {
+    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_IQ4_NL: {
         kq_block_q8_0 *b = malloc((size_t)n / 32 * sizeof *b);
         kq_quantize_q8_0_act(x, b, n);
         kq_dequantize_row(GGUF_DTYPE_Q8_0, b, out, n);
         free(b);
         break;
     }
-    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K: {
+    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K:
+    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_XS: {
         kq_block_q8_K *b = malloc((size_t)n / 256 * sizeof *b);
         kq_quantize_q8_K(x, b, n);
         for (int64_t i = 0; i < n; i++) out[i] = b[i / 256].d * b[i / 256].qs[i % 256];
@@ -573,7 +655,9 @@ static void test_public_ops(void) {
     for (int i = 0; i < 64; i++) worst = fmax(worst, fabs(o[i] - x[i] / (1 + exp(-(double)x[i])) * w[i]) / (1 + fabs(x[i])));
     T_CHECK(worst < 1e-6, "silu_mul vs double: %g", worst);
     T_CHECK(kq_dtype_supported(GGUF_DTYPE_Q4_K) && kq_dtype_supported(GGUF_DTYPE_Q5_0) && kq_dtype_supported(GGUF_DTYPE_Q5_1) &&
-                kq_dtype_supported(GGUF_DTYPE_Q5_K) && !kq_dtype_supported(GGUF_DTYPE_Q2_K),
+                kq_dtype_supported(GGUF_DTYPE_Q5_K) && kq_dtype_supported(GGUF_DTYPE_Q2_K) &&
+                kq_dtype_supported(GGUF_DTYPE_Q3_K) && kq_dtype_supported(GGUF_DTYPE_IQ4_NL) &&
+                kq_dtype_supported(GGUF_DTYPE_IQ4_XS) && !kq_dtype_supported(GGUF_DTYPE_Q4_1),
             "dtype_supported");
     T_CHECK(strlen(kq_isa_name()) > 0, "isa name");
 }
@@ -608,6 +692,8 @@ int main(void) {
     test_roundtrip();
     test_layouts();
     test_layouts_q5();
+    test_layouts_new();
+    test_iq4_vs_plain();
     test_ref_vs_double();
     test_public_ops();
     kq_ops ref;

@@ -1,9 +1,10 @@
 /* model_gen_test.c — the random-model generator and requantizer. Generates tiny models
  * of every weight type into /tmp and checks, through the GGUF reader: metadata and
  * tokenizer keys (copied from the vocab, padded with [PADn] tokens), tensor names /
- * shapes / per-tensor types (llama.cpp's Q4_K_M, Q5_K_M, Q4_0 and Q5_0 rules with their
+ * shapes / per-tensor types (llama.cpp's Q4_K_M, Q5_K_M, Q3_K_M, Q2_K, IQ4_NL, IQ4_XS, Q4_0 and Q5_0 rules with their
  * fallbacks for rows that are not a multiple of 256, hard-coded here, and compared with
- * the types of ../shared/models/llama-spm-kq.q4_k_m.gguf written by llama.cpp), that
+ * the types of ../shared/models/llama-spm-kq.q4_k_m.gguf written by llama.cpp and of
+ * ../shared/models2/llama3-rope-kq.q3_k_m.gguf), that
  * quantized tensors dequantize close to the F32 file of the same seed, same seed ->
  * identical bytes, requantizing the F32 file reproduces the generated quantized file,
  * and that the logits are O(10) and separated — with a one-token (position 0) F32
@@ -536,6 +537,128 @@ static void test_q5_types(void) {
     remove(p0w);
 }
 
+/* The shape of ../shared/models2/llama3-rope-kq.* (256/2/4/1/768, tied): gen-model's
+ * Q3_K_M types equal those llama.cpp's rules gave the reference's Q3_K_M file (tensors in
+ * both; rope_freqs is not generated here), and with n_head/n_head_kv = 4 attn_v is bumped
+ * for q2_k (Q4_K) and iq4_nl / iq4_xs (Q5_K). */
+static void gen_kq_shape(const char *type, const char *path) {
+    model_gen_params mp;
+    model_gen_params_init(&mp);
+    mp.type = type;
+    mp.vocab_path = VOCAB_SPM;
+    mp.preset = NULL;
+    mp.arch = "llama";
+    mp.n_embd = 256, mp.n_layer = 2, mp.n_head = 4, mp.n_head_kv = 1, mp.n_ff = 768, mp.tied = 1;
+    sw_err e;
+    T_CHECK(model_gen_write(&mp, path, &e) == 0, "%s: %s", type, e.msg);
+}
+
+static void test_q3_k_m_vs_reference(void) {
+    gguf_ctx *ref, *g;
+    sw_err e;
+    if (gguf_open(SHARED "/models2/llama3-rope-kq.q3_k_m.gguf", &ref, &e)) {
+        T_SKIP("llama3-rope-kq.q3_k_m.gguf: %s", e.msg);
+        return;
+    }
+    char p[64];
+    tmp_path(p, sizeof p);
+    gen_kq_shape("q3_k_m", p);
+    if (gguf_open(p, &g, &e) == 0) {
+        int bad = 0, n = 0;
+        for (int64_t i = 0; i < gguf_n_tensors(ref); i++) {
+            const gguf_tensor *a = gguf_tensor_at(ref, i), *b = tensor(g, a->name);
+            if (!b) continue;
+            n++;
+            if (a->dtype != b->dtype) {
+                fprintf(stderr, "%s: reference %s, generated %s\n", a->name, gguf_dtype_name(a->dtype), gguf_dtype_name(b->dtype));
+                bad++;
+            }
+        }
+        T_CHECK(bad == 0 && n == gguf_n_tensors(ref) - 1, "q3_k_m: %d of %d tensors differ from the reference's types", bad, n);
+        gguf_close(g);
+    }
+    gguf_close(ref);
+    const struct { const char *type; uint32_t v, base; } bumps[] = {
+        {"q2_k", GGUF_DTYPE_Q4_K, GGUF_DTYPE_Q2_K}, {"iq4_nl", GGUF_DTYPE_Q5_K, GGUF_DTYPE_IQ4_NL}, {"iq4_xs", GGUF_DTYPE_Q5_K, GGUF_DTYPE_IQ4_XS}};
+    for (int k = 0; k < 3; k++) {
+        gen_kq_shape(bumps[k].type, p);
+        if (gguf_open(p, &g, &e)) continue;
+        expect ex[] = {{"blk.1.attn_v.weight", bumps[k].v, 256, 64}, {"token_embd.weight", GGUF_DTYPE_Q6_K, 256, 32000},
+                       {"blk.0.attn_k.weight", bumps[k].base, 256, 64}};
+        check_tensors(g, ex, 3, 20, bumps[k].type);
+        gguf_close(g);
+    }
+    remove(p);
+}
+
+/* q3_k_m / q2_k / iq4_nl / iq4_xs on the 2-layer shape (4 heads, 2 kv heads): llama.cpp's
+ * per-tensor types, written out here; the fallbacks of 64-wide rows (Q2_K / Q3_K / IQ4_XS
+ * -> IQ4_NL, Q4_K -> Q5_0, Q5_K -> Q5_1); quantization error against the F32 file of the
+ * same seed; requantizing the F32 file gives the same tensors; file_type. */
+static void test_low_bit_types(void) {
+    char pf[64], pq[64], pt[64], rq[64];
+    tmp_path(pf, sizeof pf);
+    tmp_path(pq, sizeof pq);
+    tmp_path(pt, sizeof pt);
+    tmp_path(rq, sizeof rq);
+    T_EQ_INT(gen("f32", NULL, VOCAB_SPM, 256, 512, 0, 3, pf), 0);
+    gguf_ctx *f = NULL;
+    sw_err e;
+    T_CHECK(gguf_open(pf, &f, &e) == 0, "%s", e.msg);
+    const uint32_t Q2 = GGUF_DTYPE_Q2_K, Q3 = GGUF_DTYPE_Q3_K, Q4 = GGUF_DTYPE_Q4_K, Q5 = GGUF_DTYPE_Q5_K, Q6 = GGUF_DTYPE_Q6_K;
+    const uint32_t NL = GGUF_DTYPE_IQ4_NL, XS = GGUF_DTYPE_IQ4_XS, Q8 = GGUF_DTYPE_Q8_0;
+    /* wide: token_embd, output, attn_v 0, attn_v 1, ffn_down 0, attn_output 1, attn_q 1; tiny: the same tensors */
+    const struct { const char *type; uint32_t ftype, wide[7], tiny[7]; double max_err; } cases[] = {
+        {"q3_k_m", 12, {Q3, Q6, Q5, Q5, Q4, Q4, Q3}, {NL, Q8, GGUF_DTYPE_Q5_1, GGUF_DTYPE_Q5_1, GGUF_DTYPE_Q5_0, GGUF_DTYPE_Q5_0, NL}, 0.17},
+        {"q2_k", 10, {Q2, Q6, Q3, Q3, Q3, Q3, Q2}, {NL, Q8, NL, NL, NL, NL, NL}, 0.32},
+        {"iq4_nl", 25, {NL, Q6, NL, NL, NL, NL, NL}, {NL, Q8, NL, NL, NL, NL, NL}, 0.085},
+        {"iq4_xs", 30, {XS, Q6, XS, XS, XS, XS, XS}, {NL, Q8, NL, NL, NL, NL, NL}, 0.085},
+    };
+    const char *names[7] = {"token_embd.weight", "output.weight", "blk.0.attn_v.weight", "blk.1.attn_v.weight",
+                            "blk.0.ffn_down.weight", "blk.1.attn_output.weight", "blk.1.attn_q.weight"};
+    const int64_t ne_wide[7][2] = {{256, 32000}, {256, 32000}, {256, 128}, {256, 128}, {512, 256}, {256, 256}, {256, 256}};
+    const int64_t ne_tiny[7][2] = {{64, 32000}, {64, 32000}, {64, 32}, {64, 32}, {128, 64}, {64, 64}, {64, 64}};
+    for (size_t c = 0; f && c < sizeof cases / sizeof cases[0]; c++) {
+        T_EQ_INT(gen(cases[c].type, NULL, VOCAB_SPM, 256, 512, 0, 3, pq), 0);
+        T_EQ_INT(gen(cases[c].type, NULL, VOCAB_SPM, 0, 0, 0, 3, pt), 0);
+        gguf_ctx *q = NULL, *t = NULL, *r = NULL;
+        if (gguf_open(pq, &q, &e) || gguf_open(pt, &t, &e)) {
+            T_CHECK(0, "%s: %s", cases[c].type, e.msg);
+            gguf_close(q);
+            continue;
+        }
+        expect ew[7], et[7];
+        for (int i = 0; i < 7; i++) {
+            ew[i] = (expect){names[i], cases[c].wide[i], ne_wide[i][0], ne_wide[i][1]};
+            et[i] = (expect){names[i], cases[c].tiny[i], ne_tiny[i][0], ne_tiny[i][1]};
+        }
+        check_tensors(q, ew, 7, 21, cases[c].type);
+        check_tensors(t, et, 7, 21, cases[c].type);
+        uint32_t u;
+        T_CHECK(gguf_get_u32(q, "general.file_type", &u) == 0 && u == cases[c].ftype, "%s file_type %u", cases[c].type, u);
+        const double err = max_rel_err(f, q, cases[c].wide[6]);
+        fprintf(stderr, "info: %s: rel rms error of %s tensors %.3f\n", cases[c].type, gguf_dtype_name(cases[c].wide[6]), err);
+        T_CHECK(err > 0.01 && err < cases[c].max_err, "%s rel err %g", cases[c].type, err);
+        T_CHECK(model_gen_quantize(pf, rq, cases[c].type, &e) == 0, "%s", e.msg);
+        if (gguf_open(rq, &r, &e) == 0) {
+            int bad = 0;
+            for (int64_t k = 0; k < gguf_n_tensors(q); k++) {
+                const gguf_tensor *a = gguf_tensor_at(q, k), *b = tensor(r, a->name);
+                bad += !b || a->dtype != b->dtype || memcmp(a->data, b->data, a->nbytes);
+            }
+            T_CHECK(bad == 0, "quantize f32 -> %s: %d tensors differ", cases[c].type, bad);
+            gguf_close(r);
+        }
+        gguf_close(q);
+        gguf_close(t);
+    }
+    gguf_close(f);
+    remove(pf);
+    remove(pq);
+    remove(pt);
+    remove(rq);
+}
+
 /* qwen2: biases, tied output, eps 1e-6, vocab padded with [PADn] tokens. */
 static void test_qwen2_padded(void) {
     char p[64];
@@ -593,8 +716,8 @@ static void test_bad_params(void) {
     T_CHECK(model_gen_write(&p, path, &e) == SW_ERR_ARG && strstr(e.msg, "heads"), "%s", e.msg);
     model_gen_params_init(&p);
     p.vocab_path = VOCAB_SPM;
-    p.type = "q2_k";
-    T_CHECK(model_gen_write(&p, path, &e) == SW_ERR_ARG && strstr(e.msg, "q2_k"), "%s", e.msg);
+    p.type = "iq1_s";
+    T_CHECK(model_gen_write(&p, path, &e) == SW_ERR_ARG && strstr(e.msg, "iq1_s"), "%s", e.msg);
     model_gen_params_init(&p);
     p.arch = "gpt2";
     p.vocab_path = VOCAB_SPM;
@@ -622,6 +745,8 @@ int main(void) {
     test_q4_k_m();
     test_q4_k_m_vs_llama_cpp();
     test_q5_types();
+    test_q3_k_m_vs_reference();
+    test_low_bit_types();
     test_qwen2_padded();
     test_bad_params();
     return t_done();
