@@ -14,14 +14,15 @@ typedef struct model_attn_job {
     const model_kv *kv;
     int layer;
     const int32_t *block_table; /* the token's sequence: (pos / block_size + 1) block ids */
-    int pos;                    /* attends to 0..pos */
+    int start;                  /* first attended position: 0, or pos - window + 1 (sliding window) */
+    int pos;                    /* attends to start..pos */
     int kv_head;
     int head_dim;
     int group;                  /* query heads sharing kv_head */
-    float scale;                /* 1/sqrt(head_dim) */
+    float scale;                /* q·k multiplier (1/sqrt(head_dim), or 1 when q is prescaled) */
     const float *q;             /* (group, head_dim) */
     float *out;                 /* (group, head_dim) */
-    float *scores;              /* (group, pos + 1) scratch */
+    float *scores;              /* (group, pos + 1 - start) scratch */
     float *tile;                /* (MODEL_ATTN_TILE, head_dim) scratch, 64-byte aligned */
 } model_attn_job;
 
