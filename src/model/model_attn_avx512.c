@@ -3,7 +3,7 @@
  * scratch and shared by all query heads of the GQA group; per head q stays in registers,
  * the scores of 16 positions share one transposed reduction; softmax uses a vector exp
  * (Cody-Waite range reduction + degree-6 polynomial, ~1 ulp) and rounds the weights to
- * F16 with vcvtps2ph when the store is F16; the V sum keeps the head's output in
+ * F16 with vcvtps2ph when the store asks for it (model_kv.round_f16); the V sum keeps the head's output in
  * registers. Compiled with AVX-512 flags (file name); called only when the kernels chose
  * avx512. */
 #include "model/model_attn.h"
@@ -88,8 +88,8 @@ static inline __m512 reduce16(const __m512 a[16]) {
                          _mm512_shuffle_f32x4(d0, d1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* Softmax of sc (n) in place; weights rounded to F16 when f16. */
-static void softmax_row(float *sc, int n, bool f16) {
+/* Softmax of sc (n) in place; weights rounded to F16 when round. */
+static void softmax_row(float *sc, int n, bool round) {
     __m512 vmx = _mm512_set1_ps(-INFINITY);
     int p = 0;
     for (; p + 16 <= n; p += 16) vmx = _mm512_max_ps(vmx, _mm512_loadu_ps(sc + p));
@@ -112,7 +112,7 @@ static void softmax_row(float *sc, int n, bool f16) {
     for (p = 0; p < n; p += 16) {
         __mmask16 k = n - p >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - p)) - 1);
         __m512 w = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, sc + p), inv);
-        if (f16) w = _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if (round) w = _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         _mm512_mask_storeu_ps(sc + p, k, w);
     }
 }
@@ -162,7 +162,7 @@ static inline __attribute__((always_inline)) void attn_group(const model_attn_jo
             }
         }
     }
-    for (int h = 0; h < G; h++) softmax_row(j->scores + (size_t)h * n, n, F16);
+    for (int h = 0; h < G; h++) softmax_row(j->scores + (size_t)h * n, n, F16 && kv->round_f16);
     walk_init(&w, kv, kv->v, j->layer, j->block_table, j->start, off);
     for (int p0 = 0; p0 < n; p0 += MODEL_ATTN_TILE) {
         const int cnt = n - p0 < MODEL_ATTN_TILE ? n - p0 : MODEL_ATTN_TILE;
