@@ -16,7 +16,7 @@
  * reference_note were computed one token at a time by the reference; they are compared
  * the same way (our batched and one-token logits agree). golden/'s reference rounded q
  * and the softmax weights to F16 (model_kv.round_f16), golden2's keeps them F32.
- * Then self-consistency on the F32 models with an F32 K/V store: one prompt vs chunks vs
+ * Then self-consistency on the F32 models (and gemma3's F16) with an F32 K/V store: one prompt vs chunks vs
  * one token at a time, and two sequences in one ragged batch (different, scattered block
  * tables) vs each alone. Prints per model: max logit error, cosine, agreement. */
 #include "kernels/kq.h"
@@ -370,5 +370,10 @@ int main(void) {
     test_dir("golden2", true);
     test_consistency(SHARED "/models/llama-spm-tiny.f32.gguf");
     test_consistency(SHARED "/models/qwen2-gpt2-tiny.f32.gguf");
+    /* the newer families (gemma3: 45 tokens against a window of 8) */
+    test_consistency(SHARED "/models2/llama3-rope-tiny.f32.gguf");
+    test_consistency(SHARED "/models2/qwen3-tiny.f32.gguf");
+    test_consistency(SHARED "/models2/gemma3-tiny.f16.gguf");
+    test_consistency(SHARED "/models2/phi3-tiny.f32.gguf");
     return t_done();
 }
