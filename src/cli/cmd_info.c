@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const ARCH_NAMES[] = {"llama", "qwen2", "qwen3", "gemma3", "phi3"};
 static const char *const ROPE_NAMES[] = {"none", "linear", "yarn", "rope_freqs (Llama 3.1)", "LongRoPE (short/long factors)"};
 
 /* "F32 x 5, Q4_K x 12" in tensor order of first appearance. */
@@ -39,7 +38,7 @@ static void print_types(FILE *out, const gguf_ctx *g) {
 
 static void print_model(FILE *out, const model *m) {
     const model_config *c = model_get_config(m);
-    fprintf(out, "architecture    %s\n", ARCH_NAMES[c->arch]);
+    fprintf(out, "architecture    %s\n", model_arch_name(c->arch));
     fprintf(out, "shape           embd %d, layers %d, heads %d (kv %d, head dim %d), ffn %d, vocab %d, %s output\n",
             c->n_embd, c->n_layer, c->n_head, c->n_head_kv, c->head_dim, c->n_ff, c->n_vocab, c->tied_output ? "tied" : "separate");
     fprintf(out, "main weights    %s (%.1f MiB read per decoded token)\n", gguf_dtype_name(c->weight_dtype),

@@ -445,6 +445,7 @@ void model_free(model *m) {
 }
 
 const model_config *model_get_config(const model *m) { return &m->cfg; }
+const char *model_arch_name(model_arch a) { return a < sizeof ARCHS / sizeof ARCHS[0] ? ARCHS[a].name : "?"; }
 const gguf_ctx *model_gguf(const model *m) { return m->g; }
 
 uint64_t model_weight_bytes(const model *m) {

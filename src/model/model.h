@@ -88,6 +88,7 @@ typedef struct model model;
 int model_load(const char *path, model **out, sw_err *err);
 void model_free(model *m);
 const model_config *model_get_config(const model *m);
+const char *model_arch_name(model_arch a); /* "llama", "qwen2", ... as general.architecture spells it */
 const gguf_ctx *model_gguf(const model *m); /* borrowed: tokenizer reads its metadata */
 /* Every weight tensor's element count (including norms and embeddings). */
 uint64_t model_param_count(const model *m);
