@@ -223,6 +223,31 @@ static void test_shared_config(void) {
         c = model_get_config(m);
         T_OK(c->arch == MODEL_ARCH_PHI3 && c->n_rot == 12 && c->head_dim == 16 && c->rope_scaling == MODEL_ROPE_LONGROPE);
         T_OK(c->rope_ctx_orig == 4096 && c->n_ctx_train == 131072 && c->sliding_window == 0);
+        /* LongRoPE: a workspace for more than the original 4096 positions takes the long
+         * factors: same logits at position 0 (no rotation), different after */
+        float *lg[2];
+        for (int w = 0; w < 2; w++) {
+            model_ws *ws;
+            model_kv *kv;
+            T_EQ_INT(model_ws_create(m, 3, w ? 8192 : 64, &ws, &e), SW_OK);
+            T_EQ_INT(model_kv_create(c, GGUF_DTYPE_F32, 4, 1, &kv, &e), SW_OK);
+            int32_t tokens[3] = {1, 500, 900}, pos[3] = {0, 1, 2}, seq[3] = {0}, bt[1] = {0};
+            uint8_t want[3] = {1, 1, 1};
+            const int32_t *tables[1] = {bt};
+            model_batch b = {.n_tokens = 3, .tokens = tokens, .pos = pos, .seq = seq, .logits = want, .n_seqs = 1, .block_tables = tables};
+            lg[w] = malloc((size_t)3 * c->n_vocab * sizeof *lg[w]);
+            T_EQ_INT(model_forward(m, ws, kv, &b, lg[w], &e), SW_OK);
+            model_kv_destroy(kv);
+            model_ws_destroy(ws);
+        }
+        double d0 = 0, d2 = 0;
+        for (int v = 0; v < c->n_vocab; v++) {
+            d0 = fmax(d0, fabs(lg[0][v] - lg[1][v]));
+            d2 = fmax(d2, fabs(lg[0][2 * c->n_vocab + v] - lg[1][2 * c->n_vocab + v]));
+        }
+        T_CHECK(d0 < 1e-5 && d2 > 1e-3, "phi3 short vs long factors: position 0 differs by %g, position 2 by %g", d0, d2);
+        free(lg[0]);
+        free(lg[1]);
         model_free(m);
     }
     T_EQ_INT(model_load(SHARED "/models2/llama3-rope-tiny.f32.gguf", &m, &e), SW_OK);
