@@ -92,6 +92,12 @@ function summary(dir) {
     L.push(`| ${t} | ${fmt(pp)} | ${ratio(pp, ref.prefill)} (ref ${ref.prefill}) | ${fmt(tg)} | ` +
       `${ratio(tg, ref.decode)} (ref ${ref.decode}) | ${fmt(gbs)}${gbs && bw ? ` (${fmt(100 * gbs / bw, 0)}% of ${fmt(bw)})` : ''} |`);
   }
+  for (const f of ['llama-3.2-1b.q4_k_m', 'qwen3-0.6b.q8_0']) { /* the newer families: no llama.cpp figures here */
+    const m = readJson(`${dir}/mbench-${f}.json`);
+    if (!m) { L.push(`| ${f} | – | | – | | – |`); continue; }
+    anyM = true;
+    L.push(`| ${f} | ${fmt(m.prompt_tok_s)} | | ${fmt(m.decode_tok_s)} | | ${fmt(m.decode_weight_gbs)} |`);
+  }
   if (!anyM) L.push('', '_mbench not run (see skipped sections)_');
   L.push('', 'Reference: llama.cpp on the qwen2.5-0.5b files (Q8_0 538 / 48, Q4_0 489 / 68, Q4_K_M 196 / 35 tok/s prefill / decode)' +
     (comparable ? '.' : `; no ratios for the ${preset} preset.`), '');

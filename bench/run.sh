@@ -3,7 +3,10 @@
 #   1. models: qwen2.5-0.5b preset (random weights, GPT-2 vocab) as q8_0 / q4_0 / q4_k_m
 #      in bench/work/ (git-ignored; reused when present)
 #   2. swiftlet kbench --json                      -> bench/results/kbench.json
-#   3. swiftlet mbench --json per type             -> bench/results/mbench-TYPE.json
+#   3. swiftlet mbench --json per type             -> bench/results/mbench-TYPE.json, and the
+#      newer families at their real shapes: llama-3.2-1b Q4_K_M (rope_freqs, Llama 3 vocab)
+#      and qwen3-0.6b Q8_0 (Qwen3 vocab) -> mbench-llama-3.2-1b.q4_k_m.json,
+#      mbench-qwen3-0.6b.q8_0.json (BENCH_FAMILIES=0 skips them)
 #   4. batch scaling: swiftlet generate --bench 1,4,16,32 (aggregate decode tok/s) and
 #      --bench-ttft (cold vs prefix-cached TTFT) -> bench/results/generate-{scaling,ttft}.json
 #   5. serving: swiftlet serve (q8_0) on a loopback port, once with --policy fcfs and once
@@ -93,6 +96,24 @@ for t in $MODELS_RUN; do
   if run_for 200 "$BIN" mbench -m "$WORK/$PRESET.$t.gguf" --json "$RES/mbench-$t.json" >"$RES/mbench-$t.log" 2>&1; then
     cat "$RES/mbench-$t.log"
   else rm -f "$RES/mbench-$t.json"; skip "mbench $t" "$(tail -n 1 "$RES/mbench-$t.log")"; fi
+done
+# the newer families, single stream only (preset.type vocab)
+FAMILIES="llama-3.2-1b.q4_k_m:ggml-vocab-llama3.gguf qwen3-0.6b.q8_0:ggml-vocab-qwen3.gguf"
+[ "${BENCH_FAMILIES:-1}" = 0 ] && FAMILIES=""
+has single || FAMILIES=""
+for f in $FAMILIES; do
+  pt=${f%%:*}; v=../shared/vocab/${f#*:}; p=${pt%.*}; t=${pt##*.}; m=$WORK/$pt.gguf
+  if [ ! -s "$m" ]; then
+    say "generating $m"
+    if run_for 300 "$BIN" gen-model --preset "$p" --type "$t" --vocab "$v" -o "$m.tmp" >"$RES/gen-model-$pt.log" 2>&1 \
+       && mv "$m.tmp" "$m"; then :; else
+      rm -f "$m.tmp"; skip "model $pt" "gen-model failed: $(tail -n 1 "$RES/gen-model-$pt.log")"; continue
+    fi
+  fi
+  say "mbench $pt"
+  if run_for 300 "$BIN" mbench -m "$m" --json "$RES/mbench-$pt.json" >"$RES/mbench-$pt.log" 2>&1; then
+    cat "$RES/mbench-$pt.log"
+  else rm -f "$RES/mbench-$pt.json"; skip "mbench $pt" "$(tail -n 1 "$RES/mbench-$pt.log")"; fi
 done
 
 Q8=$WORK/$PRESET.q8_0.gguf

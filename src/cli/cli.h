@@ -3,6 +3,7 @@
 #ifndef SW_CLI_H
 #define SW_CLI_H
 #include "engine/engine.h"
+#include <stdio.h>
 int cli_run(int argc, char **argv);       /* cmd_run.c */
 int cli_score(int argc, char **argv);     /* cmd_score.c */
 int cli_generate(int argc, char **argv);  /* cmd_generate.c */
@@ -13,6 +14,10 @@ int cli_gen_model(int argc, char **argv); /* cmd_gen_model.c */
 int cli_quantize(int argc, char **argv);  /* cmd_gen_model.c */
 int cli_kbench(int argc, char **argv);    /* cmd_kbench.c */
 int cli_mbench(int argc, char **argv);    /* cmd_mbench.c */
+int cli_info(int argc, char **argv);      /* cmd_info.c */
+/* Writes the description `swiftlet info` prints of the GGUF file at path to out; returns
+ * 0, or 1 when the file cannot be opened or loaded as a model (the reason is printed). */
+int cli_info_print(FILE *out, const char *path);
 
 /* Engine options shared by serve and generate (cli_engine.c). Parses flag a with value v
  * (v may be NULL) into c: returns 0 when a is not an engine option, 1 when it took no

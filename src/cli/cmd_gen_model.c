@@ -9,11 +9,13 @@
 
 static void gen_usage(void) {
     fprintf(stderr,
-            "usage: swiftlet gen-model [--vocab VOCAB.gguf|builtin] -o OUT.gguf [--preset NAME] [--arch llama|qwen2]\n"
+            "usage: swiftlet gen-model [--vocab VOCAB.gguf|builtin] -o OUT.gguf [--preset NAME]\n"
+            "         [--arch llama|qwen2|qwen3|gemma3|phi3]\n"
             "         [--type f32|f16|q8_0|q4_0|q5_0|q4_k_m|q5_k_m|q3_k_m|q2_k|iq4_nl|iq4_xs] [--seed S] [--name NAME]\n"
-            "         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--ffn N] [--vocab-size N]\n"
+            "         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--ffn N] [--vocab-size N]\n"
             "         [--ctx N] [--theta F] [--tied 0|1]\n"
-            "presets: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, tiny (default; 64/2/4/2/128, the vocab's size)\n"
+            "presets: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b (with rope_freqs), qwen3-0.6b, gemma3-1b,\n"
+            "         phi-4-mini, tiny (default; 64/2/4/2/128, the vocab's size)\n"
             "--preset none takes the shape from the flags alone.\n");
 }
 
@@ -58,6 +60,7 @@ int cli_gen_model(int argc, char **argv) {
         else if (!strcmp(a, "--layers")) bad = parse_i64(a, v, &p.n_layer);
         else if (!strcmp(a, "--heads")) bad = parse_i64(a, v, &p.n_head);
         else if (!strcmp(a, "--kv-heads")) bad = parse_i64(a, v, &p.n_head_kv);
+        else if (!strcmp(a, "--head-dim")) bad = parse_i64(a, v, &p.head_dim);
         else if (!strcmp(a, "--ffn")) bad = parse_i64(a, v, &p.n_ff);
         else if (!strcmp(a, "--vocab-size")) bad = parse_i64(a, v, &p.n_vocab);
         else if (!strcmp(a, "--ctx")) bad = parse_i64(a, v, &p.n_ctx);

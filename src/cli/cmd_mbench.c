@@ -101,7 +101,7 @@ int cli_mbench(int argc, char **argv) {
     double rss_mb = ru.ru_maxrss / 1024.0, file_mb = gguf_file_size(model_gguf(m)) / 1048576.0;
     int nt = omp_get_max_threads();
 
-    printf("model      %s (%s, %s weights, %d layers, dim %d, vocab %d)\n", path, c->arch == MODEL_ARCH_QWEN2 ? "qwen2" : "llama",
+    printf("model      %s (%s, %s weights, %d layers, dim %d, vocab %d)\n", path, model_arch_name(c->arch),
            gguf_dtype_name(c->weight_dtype), c->n_layer, c->n_embd, c->n_vocab);
     printf("kernels    %s, %d threads\n", kq_isa_name(), nt);
     printf("%-28s %12s\n", "measure", "value");

@@ -240,7 +240,7 @@ int cli_serve(int argc, char **argv) {
     http_server_ready(srv, &be);
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
             "max %d sequences, queue %d%s",
-            name, mc->arch == MODEL_ARCH_QWEN2 ? "qwen2" : "llama", mc->n_layer, mc->n_embd, mc->n_vocab, ctx,
+            name, model_arch_name(mc->arch), mc->n_layer, mc->n_embd, mc->n_vocab, ctx,
             tok_chat_family_name(be.chat), o.eng.max_seqs, o.http.max_queue, n_keys ? ", API key required" : "");
 
     int sig = 0;

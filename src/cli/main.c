@@ -11,6 +11,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"serve", cli_serve, "OpenAI-compatible HTTP server"},
     {"bench", cli_bench, "load-test an OpenAI-compatible server (latency, goodput)"},
     {"tokenize", cli_tokenize, "print the token ids of a text"},
+    {"info", cli_info, "describe a GGUF model: architecture, sizes, types, context, chat template, KV bytes"},
     {"gen-model", cli_gen_model, "write a random-weight model (tests, benchmarks)"},
     {"quantize", cli_quantize, "convert a GGUF model's weights to another type"},
     {"kbench", cli_kbench, "kernel throughput vs. the machine's read bandwidth"},

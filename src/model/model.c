@@ -1,24 +1,36 @@
-/* model.c — loading a Llama / Qwen2 model from GGUF and the forward pass over a ragged
- * batch. The loader reads the config from `ARCH.*` metadata, finds every tensor, checks
- * its dtype and shape against the config and keeps a pointer into the mmap (weights are
- * never copied; only the small 1-D norm/bias vectors are converted when not F32).
+/* model.c — loading a Llama / Qwen2 / Qwen3 / Gemma 3 / Phi-3 model from GGUF and the
+ * forward pass over a ragged batch. The loader reads the config from `ARCH.*` metadata,
+ * finds every tensor, checks its dtype and shape against the config and keeps a pointer
+ * into the mmap (weights are never copied; only the small 1-D norm/bias vectors are
+ * converted when not F32). Fused tensors (phi3's attn_qkv and gate+up ffn_up) become
+ * views of consecutive rows, so the forward sees separate Q/K/V and gate/up matrices.
+ * A tensor the architecture does not use fails the load, naming it.
  *
- * Forward: embeddings (dequantized per token) -> per layer: RMSNorm, Q/K/V for all batch
- * rows in one matmul call (one activation conversion; gate/up likewise), biases, RoPE, K/V written into the paged store through each
- * sequence's block table, causal attention per (token, K/V head) in parallel, each job
- * serving the query heads of its GQA group (model_attn.h), output projection, residual
- * add fused with the next RMSNorm, SwiGLU FFN, residual -> final norm and output matmul
- * for the rows that asked for logits only. The whole pass is one OpenMP parallel region
+ * Forward: embeddings (dequantized per token, × √n_embd for gemma3) -> per layer: RMSNorm,
+ * Q/K/V for all batch rows in one matmul call (one activation conversion; gate/up
+ * likewise), biases (qwen2), per-head q/k RMSNorm (qwen3, gemma3), RoPE (model_rope.h:
+ * frequency factors, linear / YaRN / LongRoPE scaling, partial rotary; gemma3's local
+ * layers have their own base), K/V written into the paged store through each sequence's
+ * block table, causal attention per (token, K/V head) in parallel, each job serving the
+ * query heads of its GQA group (model_attn.h) and starting at the window's first position
+ * on sliding-window layers, output projection, (gemma3: post-attention norm) residual add
+ * fused with the next RMSNorm, SwiGLU or GELU-tanh gated FFN, (gemma3: post-FFN norm)
+ * residual -> final norm and output matmul for the rows that asked for logits only
+ * (final logit soft-capping when the file asks for it). The whole pass is one OpenMP parallel region
  * (matmuls through kq_matmul_n_team, loops as orphaned `omp for`): barriers between steps
  * instead of a fork/join each. Every buffer lives in model_ws; nothing is allocated inside
  * model_forward.
  *
- * Numerics follow the reference engine: with an F16 K/V store, q and the softmax weights
- * are rounded to F16 inside attention; with F16 weights the kernels round the activations
- * entering a matmul to F16. */
+ * Numerics: K and V are stored in F16 (default) or F32; q, scores and softmax weights stay
+ * F32, as the newer reference (ik_llama.cpp) computes them — within ~1e-6 of its logits on
+ * the F32 golden2 models. The older reference (llama.cpp Feb 2025) also rounded q and the
+ * weights to F16 (model_kv.round_f16 reproduces that; without it the golden/ F32 models
+ * land <= 8e-4 x max|logit| from it, inside their 1e-3 bound). With F16 weights the kernels round the activations
+ * entering a matmul to F16, as both references do. */
 #include "model/model.h"
 #include "kernels/kq.h"
 #include "model/model_attn.h"
+#include "model/model_rope.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -39,6 +51,12 @@ typedef struct model_mat {
 
 typedef struct model_layer {
     const float *attn_norm; /* (n_embd) */
+    const float *q_norm;    /* (head_dim) per-head RMSNorm of q: qwen3, gemma3, else NULL */
+    const float *k_norm;    /* (head_dim) likewise for k */
+    const float *post_attn_norm; /* (n_embd) gemma3: norm of the attention output, else NULL */
+    const float *post_ffn_norm;  /* (n_embd) gemma3: norm of the FFN output, else NULL */
+    int window;             /* sliding window (attends to pos - window + 1 .. pos), 0 = all */
+    bool local_rope;        /* gemma3 local layer: model.rope_local */
     model_mat wq;           /* (n_head*head_dim, n_embd) */
     model_mat wk;           /* (kv_dim, n_embd) */
     model_mat wv;           /* (kv_dim, n_embd) */
@@ -59,6 +77,12 @@ struct model {
     model_mat output;         /* (n_vocab, n_embd) output, or token_embd when tied */
     const float *output_norm; /* (n_embd) */
     model_layer *layers;      /* (n_layer) */
+    model_rope rope;          /* RoPE of the (global) layers; phi3: short factors */
+    model_rope rope_local;    /* gemma3 sliding-window layers */
+    model_rope rope_long;     /* phi3: long factors, used when the workspace context > original */
+    float embd_scale;         /* gemma3: sqrt(n_embd), else 1 */
+    bool gelu;                /* gemma3: GELU-tanh gate, else SiLU */
+    uint8_t *used;            /* (n_tensors) tensors the loader consumed */
     model_attn_fn attn;       /* attention implementation for this CPU and head_dim */
     float **owned;            /* 1-D vectors converted to F32 (non-F32 in the file) */
     int n_owned, cap_owned;
@@ -66,6 +90,7 @@ struct model {
 
 struct model_ws {
     int max_tokens, max_ctx, n_threads;
+    bool long_rope;  /* phi3: max_ctx beyond the original context selects the long factors */
     int n_embd, q_dim, kv_dim, n_ff, n_vocab;
     float *x;       /* (max_tokens, n_embd) residual stream */
     float *xn;      /* (max_tokens, n_embd) normed input / projection output */
@@ -106,6 +131,32 @@ static int get_float(const gguf_ctx *g, const char *arch, const char *key, float
     return SW_OK;
 }
 
+static const struct { const char *name; model_arch arch; } ARCHS[] = {
+    {"llama", MODEL_ARCH_LLAMA}, {"qwen2", MODEL_ARCH_QWEN2}, {"qwen3", MODEL_ARCH_QWEN3},
+    {"gemma3", MODEL_ARCH_GEMMA3}, {"phi3", MODEL_ARCH_PHI3},
+};
+
+/* rope.scaling.type and its parameters; rope_freqs / LongRoPE tensors are seen later. */
+static int read_rope_scaling(const gguf_ctx *g, const char *arch, model_config *c, sw_err *err) {
+    char key[128];
+    const char *type = NULL;
+    size_t len;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    c->rope_scaling = MODEL_ROPE_NONE;
+    if (gguf_get_str(g, key, &type, &len) == SW_OK) {
+        if (!strcmp(type, "linear")) c->rope_scaling = MODEL_ROPE_LINEAR;
+        else if (!strcmp(type, "yarn")) c->rope_scaling = MODEL_ROPE_YARN;
+        else if (strcmp(type, "none") != 0)
+            return sw_err_set(err, SW_ERR_UNSUPPORTED, "model: RoPE scaling type '%.32s' is not supported (none, linear, yarn are)", type);
+    }
+    int rc;
+    if ((rc = get_float(g, arch, "rope.scaling.factor", 1.0f, &c->rope_factor, err)) ||
+        (rc = get_dim(g, arch, "rope.scaling.original_context_length", false, c->n_ctx_train, &c->rope_ctx_orig, err)))
+        return rc;
+    if (c->rope_scaling == MODEL_ROPE_NONE) c->rope_factor = 1.0f;
+    return SW_OK;
+}
+
 static int read_config(model *m, sw_err *err) {
     const gguf_ctx *g = m->g;
     model_config *c = &m->cfg;
@@ -113,9 +164,11 @@ static int read_config(model *m, sw_err *err) {
     size_t len;
     if (gguf_get_str(g, "general.architecture", &arch, &len) != SW_OK)
         return sw_err_set(err, SW_ERR_FORMAT, "model: no general.architecture in the file");
-    if (!strcmp(arch, "llama")) c->arch = MODEL_ARCH_LLAMA;
-    else if (!strcmp(arch, "qwen2")) c->arch = MODEL_ARCH_QWEN2;
-    else return sw_err_set(err, SW_ERR_UNSUPPORTED, "model: unsupported architecture '%.64s' (llama and qwen2 are)", arch);
+    size_t ai = 0;
+    while (ai < sizeof ARCHS / sizeof ARCHS[0] && strcmp(arch, ARCHS[ai].name) != 0) ai++;
+    if (ai == sizeof ARCHS / sizeof ARCHS[0])
+        return sw_err_set(err, SW_ERR_UNSUPPORTED, "model: unsupported architecture '%.64s' (llama, qwen2, qwen3, gemma3, phi3 are)", arch);
+    c->arch = ARCHS[ai].arch;
     int rc;
     if ((rc = get_dim(g, arch, "context_length", true, 0, &c->n_ctx_train, err)) ||
         (rc = get_dim(g, arch, "embedding_length", true, 0, &c->n_embd, err)) ||
@@ -124,39 +177,55 @@ static int read_config(model *m, sw_err *err) {
         (rc = get_dim(g, arch, "attention.head_count", true, 0, &c->n_head, err)) ||
         (rc = get_dim(g, arch, "attention.head_count_kv", false, c->n_head, &c->n_head_kv, err)))
         return rc;
-    if (c->n_embd % c->n_head) return sw_err_set(err, SW_ERR_FORMAT, "model: embedding_length %d not divisible by head_count %d", c->n_embd, c->n_head);
-    if ((rc = get_dim(g, arch, "attention.key_length", false, c->n_embd / c->n_head, &c->head_dim, err))) return rc;
+    if ((rc = get_dim(g, arch, "attention.key_length", false, 0, &c->head_dim, err))) return rc;
+    if (c->head_dim == 0) {
+        if (c->n_embd % c->n_head) return sw_err_set(err, SW_ERR_FORMAT, "model: embedding_length %d not divisible by head_count %d", c->n_embd, c->n_head);
+        c->head_dim = c->n_embd / c->n_head;
+    }
     int vdim;
     if ((rc = get_dim(g, arch, "attention.value_length", false, c->head_dim, &vdim, err))) return rc;
     if (vdim != c->head_dim) return sw_err_set(err, SW_ERR_UNSUPPORTED, "model: value_length %d != key_length %d", vdim, c->head_dim);
     if (c->n_layer > MODEL_MAX_LAYERS) return sw_err_set(err, SW_ERR_RANGE, "model: block_count %d too large", c->n_layer);
     if (c->n_head % c->n_head_kv) return sw_err_set(err, SW_ERR_FORMAT, "model: head_count %d not a multiple of head_count_kv %d", c->n_head, c->n_head_kv);
-    if (c->head_dim % 2) return sw_err_set(err, SW_ERR_FORMAT, "model: head dim %d is odd", c->head_dim);
+    if (c->head_dim % 2 || c->head_dim > 2 * MODEL_ROPE_MAX_PAIRS)
+        return sw_err_set(err, SW_ERR_FORMAT, "model: head dim %d is odd or above %d", c->head_dim, 2 * MODEL_ROPE_MAX_PAIRS);
     if ((int64_t)c->n_head * c->head_dim > MODEL_MAX_DIM) return sw_err_set(err, SW_ERR_RANGE, "model: head_count x key_length too large");
+    if ((rc = get_dim(g, arch, "rope.dimension_count", false, c->head_dim, &c->n_rot, err))) return rc;
+    if (c->n_rot % 2 || c->n_rot > c->head_dim)
+        return sw_err_set(err, SW_ERR_FORMAT, "model: rope.dimension_count %d is odd or above the head dim %d", c->n_rot, c->head_dim);
     if ((rc = get_float(g, arch, "rope.freq_base", 10000.0f, &c->rope_theta, err)) ||
-        (rc = get_float(g, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &c->rms_eps, err)))
+        (rc = get_float(g, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &c->rms_eps, err)) ||
+        (rc = read_rope_scaling(g, arch, c, err)))
         return rc;
-    c->rope_neox = c->arch == MODEL_ARCH_QWEN2;
-    char key[128];
-    const char *scaling = NULL;
-    size_t slen;
-    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    if (gguf_get_str(g, key, &scaling, &slen) == SW_OK && strcmp(scaling, "none") != 0)
-        sw_warn("model: RoPE scaling '%.32s' is not implemented; plain RoPE is used (outputs differ from the reference)", scaling);
-    else if (gguf_find_tensor(g, "rope_freqs.weight") >= 0)
-        sw_warn("model: rope_freqs.weight (Llama 3 RoPE frequency factors) is not implemented; plain RoPE is used");
+    c->rope_neox = c->arch != MODEL_ARCH_LLAMA;
+    c->attn_scale = 1.0f / sqrtf((float)c->head_dim);
+    if (c->arch == MODEL_ARCH_GEMMA3) {
+        /* llama.cpp's gemma3: every 6th layer global, local layers RoPE base 10000 unscaled */
+        float qpas;
+        if ((rc = get_dim(g, arch, "attention.sliding_window", true, 0, &c->sliding_window, err)) ||
+            (rc = get_float(g, arch, "attention.query_pre_attn_scalar", (float)c->head_dim, &qpas, err)) ||
+            (rc = get_float(g, arch, "final_logit_softcapping", 0.0f, &c->logit_softcap, err)))
+            return rc;
+        c->swa_pattern = 6;
+        c->rope_theta_local = 10000.0f;
+        c->attn_scale = 1.0f / sqrtf(qpas);
+    }
+    /* phi3's attention.sliding_window is ignored, as llama.cpp does (its converters wrote
+     * values that do not match the models' attention) */
     return SW_OK;
 }
 
-static int find_tensor(const model *m, const char *name, bool required, const gguf_tensor **out, sw_err *err) {
+static int find_tensor(model *m, const char *name, bool required, const gguf_tensor **out, sw_err *err) {
     int64_t i = gguf_find_tensor(m->g, name);
     *out = i < 0 ? NULL : gguf_tensor_at(m->g, i);
+    if (i >= 0) m->used[i] = 1;
     if (!*out && required) return sw_err_set(err, SW_ERR_FORMAT, "model: tensor %s missing", name);
     return SW_OK;
 }
 
 /* A matmul weight: 2-D (n_in, n_out) in GGUF order, supported dtype, rows whole blocks. */
 static int get_mat(model *m, const char *name, int64_t n_in, int64_t n_out, bool required, model_mat *out, sw_err *err) {
+    out->data = NULL;
     const gguf_tensor *t;
     int rc = find_tensor(m, name, required, &t, err);
     if (rc || !t) return rc;
@@ -170,6 +239,23 @@ static int get_mat(model *m, const char *name, int64_t n_in, int64_t n_out, bool
     if (row == 0) return sw_err_set(err, SW_ERR_FORMAT, "model: tensor %s: row of %lld is not whole %s blocks", name, (long long)n_in, gguf_dtype_name(t->dtype));
     if (row * (uint64_t)n_out > t->nbytes) return sw_err_set(err, SW_ERR_FORMAT, "model: tensor %s is truncated", name);
     *out = (model_mat){.dtype = t->dtype, .data = t->data, .n_out = n_out, .n_in = n_in, .nbytes = row * (uint64_t)n_out};
+    return SW_OK;
+}
+
+/* A fused weight of n parts stacked along the output rows (phi3's attn_qkv = Q;K;V and
+ * ffn_up = gate;up): one view per part, rows n_outs[0], n_outs[1], ... */
+static int get_mat_parts(model *m, const char *name, int64_t n_in, int n, const int64_t *n_outs, model_mat *parts, sw_err *err) {
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) total += n_outs[i];
+    model_mat all;
+    int rc = get_mat(m, name, n_in, total, true, &all, err);
+    if (rc) return rc;
+    uint64_t row = gguf_row_bytes(all.dtype, n_in), r0 = 0;
+    for (int i = 0; i < n; i++) {
+        parts[i] = (model_mat){.dtype = all.dtype, .data = (const char *)all.data + r0 * row, .n_out = n_outs[i],
+                               .n_in = n_in, .nbytes = row * (uint64_t)n_outs[i]};
+        r0 += (uint64_t)n_outs[i];
+    }
     return SW_OK;
 }
 
@@ -205,24 +291,84 @@ static int load_layer(model *m, int il, sw_err *err) {
     const model_config *c = &m->cfg;
     model_layer *L = &m->layers[il];
     int64_t D = c->n_embd, QD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim, F = c->n_ff;
-    bool bias = c->arch == MODEL_ARCH_QWEN2;
+    bool bias = c->arch == MODEL_ARCH_QWEN2, fused = c->arch == MODEL_ARCH_PHI3, gemma = c->arch == MODEL_ARCH_GEMMA3;
+    bool qk_norm = c->arch == MODEL_ARCH_QWEN3 || gemma;
     char n[96];
     int rc;
 #define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", il, s), n)
+    if (fused) {
+        model_mat qkv[3], gu[2];
+        if ((rc = get_mat_parts(m, NAME("attn_qkv.weight"), D, 3, (int64_t[]){QD, KD, KD}, qkv, err)) ||
+            (rc = get_mat_parts(m, NAME("ffn_up.weight"), D, 2, (int64_t[]){F, F}, gu, err)))
+            return rc;
+        L->wq = qkv[0]; L->wk = qkv[1]; L->wv = qkv[2];
+        L->gate = gu[0]; L->up = gu[1];
+    } else if ((rc = get_mat(m, NAME("attn_q.weight"), D, QD, true, &L->wq, err)) ||
+               (rc = get_mat(m, NAME("attn_k.weight"), D, KD, true, &L->wk, err)) ||
+               (rc = get_mat(m, NAME("attn_v.weight"), D, KD, true, &L->wv, err)) ||
+               (rc = get_mat(m, NAME("ffn_gate.weight"), D, F, true, &L->gate, err)) ||
+               (rc = get_mat(m, NAME("ffn_up.weight"), D, F, true, &L->up, err)))
+        return rc;
     if ((rc = get_vec(m, NAME("attn_norm.weight"), D, true, &L->attn_norm, err)) ||
-        (rc = get_mat(m, NAME("attn_q.weight"), D, QD, true, &L->wq, err)) ||
-        (rc = get_mat(m, NAME("attn_k.weight"), D, KD, true, &L->wk, err)) ||
-        (rc = get_mat(m, NAME("attn_v.weight"), D, KD, true, &L->wv, err)) ||
-        (rc = get_vec(m, NAME("attn_q.bias"), QD, bias, &L->bq, err)) ||
-        (rc = get_vec(m, NAME("attn_k.bias"), KD, bias, &L->bk, err)) ||
-        (rc = get_vec(m, NAME("attn_v.bias"), KD, bias, &L->bv, err)) ||
+        (bias && (rc = get_vec(m, NAME("attn_q.bias"), QD, true, &L->bq, err))) ||
+        (bias && (rc = get_vec(m, NAME("attn_k.bias"), KD, true, &L->bk, err))) ||
+        (bias && (rc = get_vec(m, NAME("attn_v.bias"), KD, true, &L->bv, err))) ||
+        (qk_norm && (rc = get_vec(m, NAME("attn_q_norm.weight"), c->head_dim, true, &L->q_norm, err))) ||
+        (qk_norm && (rc = get_vec(m, NAME("attn_k_norm.weight"), c->head_dim, true, &L->k_norm, err))) ||
+        (gemma && (rc = get_vec(m, NAME("post_attention_norm.weight"), D, true, &L->post_attn_norm, err))) ||
+        (gemma && (rc = get_vec(m, NAME("post_ffw_norm.weight"), D, true, &L->post_ffn_norm, err))) ||
         (rc = get_mat(m, NAME("attn_output.weight"), QD, D, true, &L->wo, err)) ||
         (rc = get_vec(m, NAME("ffn_norm.weight"), D, true, &L->ffn_norm, err)) ||
-        (rc = get_mat(m, NAME("ffn_gate.weight"), D, F, true, &L->gate, err)) ||
-        (rc = get_mat(m, NAME("ffn_up.weight"), D, F, true, &L->up, err)) ||
         (rc = get_mat(m, NAME("ffn_down.weight"), F, D, true, &L->down, err)))
         return rc;
 #undef NAME
+    if (c->sliding_window && (il + 1) % c->swa_pattern != 0) {
+        L->window = c->sliding_window;
+        L->local_rope = true;
+    }
+    return SW_OK;
+}
+
+/* RoPE of every layer kind from the config and the frequency-factor tensors
+ * (rope_freqs.weight: Llama 3.1; rope_factors_short / _long: Phi-3 LongRoPE). */
+static int load_rope(model *m, sw_err *err) {
+    model_config *c = &m->cfg;
+    const char *arch = NULL;
+    size_t len;
+    gguf_get_str(m->g, "general.architecture", &arch, &len);
+    model_rope r = {.n_rot = c->n_rot, .neox = c->rope_neox, .base = c->rope_theta, .freq_scale = 1.0f / c->rope_factor,
+                    .attn_factor = 1.0f};
+    int rc;
+    if (c->rope_scaling == MODEL_ROPE_YARN) {
+        float ext, attn, fast, slow;
+        if ((rc = get_float(m->g, arch, "rope.scaling.yarn_ext_factor", 1.0f, &ext, err)) ||
+            (rc = get_float(m->g, arch, "rope.scaling.yarn_attn_factor", 1.0f, &attn, err)) ||
+            (rc = get_float(m->g, arch, "rope.scaling.yarn_beta_fast", 32.0f, &fast, err)) ||
+            (rc = get_float(m->g, arch, "rope.scaling.yarn_beta_slow", 1.0f, &slow, err)))
+            return rc;
+        r.ext_factor = ext;
+        r.attn_factor = attn;
+        model_rope_yarn_dims(&r, c->rope_ctx_orig, fast, slow);
+    }
+    const float *freqs = NULL, *fshort = NULL, *flong = NULL;
+    if ((rc = get_vec(m, "rope_freqs.weight", c->n_rot / 2, false, &freqs, err)) ||
+        (rc = get_vec(m, "rope_factors_short.weight", c->n_rot / 2, false, &fshort, err)) ||
+        (rc = get_vec(m, "rope_factors_long.weight", c->n_rot / 2, false, &flong, err)))
+        return rc;
+    if (!fshort != !flong) return sw_err_set(err, SW_ERR_FORMAT, "model: rope_factors_short and rope_factors_long come as a pair");
+    if (freqs && fshort) return sw_err_set(err, SW_ERR_FORMAT, "model: both rope_freqs and rope_factors tensors");
+    if (freqs || fshort) {
+        if (c->rope_scaling != MODEL_ROPE_NONE) return sw_err_set(err, SW_ERR_UNSUPPORTED, "model: RoPE frequency factors combined with rope.scaling.type");
+        c->rope_scaling = freqs ? MODEL_ROPE_FREQS : MODEL_ROPE_LONGROPE;
+    }
+    if (fshort && (rc = get_float(m->g, arch, "rope.scaling.attn_factor", 1.0f, &r.attn_factor, err))) return rc;
+    r.factors = freqs ? freqs : fshort;
+    r.plain = r.n_rot == c->head_dim && !r.factors && r.freq_scale == 1.0f && r.ext_factor == 0.0f && r.attn_factor == 1.0f;
+    m->rope = r;
+    m->rope_long = r;
+    if (flong) { m->rope_long.factors = flong; m->rope_long.plain = false; }
+    m->rope_local = (model_rope){.n_rot = c->n_rot, .neox = c->rope_neox, .base = c->rope_theta_local, .freq_scale = 1.0f,
+                                 .attn_factor = 1.0f, .plain = c->n_rot == c->head_dim};
     return SW_OK;
 }
 
@@ -250,6 +396,8 @@ int model_load_gguf(gguf_ctx *g, model **out, sw_err *err) {
     int rc;
     if ((rc = read_config(m, err))) goto fail;
     model_config *c = &m->cfg;
+    m->used = calloc((size_t)gguf_n_tensors(m->g) + 1, 1);
+    if (!m->used) { rc = sw_err_set(err, SW_ERR_NOMEM, "model: out of memory"); goto fail; }
     const gguf_tensor *te;
     if ((rc = find_tensor(m, "token_embd.weight", true, &te, err))) goto fail;
     if (te->ne[1] <= 0 || te->ne[1] > MODEL_MAX_VOCAB) {
@@ -266,6 +414,15 @@ int model_load_gguf(gguf_ctx *g, model **out, sw_err *err) {
     if (!m->layers) { rc = sw_err_set(err, SW_ERR_NOMEM, "model: out of memory"); goto fail; }
     for (int il = 0; il < c->n_layer; il++)
         if ((rc = load_layer(m, il, err))) goto fail;
+    if ((rc = load_rope(m, err))) goto fail;
+    for (int64_t i = 0; i < gguf_n_tensors(m->g); i++)
+        if (!m->used[i]) {
+            rc = sw_err_set(err, SW_ERR_UNSUPPORTED, "model: tensor %.96s is not part of the %s architecture as implemented",
+                            gguf_tensor_at(m->g, i)->name, ARCHS[c->arch].name);
+            goto fail;
+        }
+    m->embd_scale = c->arch == MODEL_ARCH_GEMMA3 ? sqrtf((float)c->n_embd) : 1.0f;
+    m->gelu = c->arch == MODEL_ARCH_GEMMA3;
     c->weight_dtype = main_dtype(m);
     m->attn = model_attn_pick(c->head_dim);
     *out = m;
@@ -292,12 +449,14 @@ void model_free(model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    free(m->used);
     free(m->layers);
     gguf_close(m->g);
     free(m);
 }
 
 const model_config *model_get_config(const model *m) { return &m->cfg; }
+const char *model_arch_name(model_arch a) { return a < sizeof ARCHS / sizeof ARCHS[0] ? ARCHS[a].name : "?"; }
 const gguf_ctx *model_gguf(const model *m) { return m->g; }
 
 uint64_t model_weight_bytes(const model *m) {
@@ -307,6 +466,20 @@ uint64_t model_weight_bytes(const model *m) {
         s += L->wq.nbytes + L->wk.nbytes + L->wv.nbytes + L->wo.nbytes + L->gate.nbytes + L->up.nbytes + L->down.nbytes;
     }
     return s;
+}
+
+uint64_t model_param_count(const model *m) {
+    uint64_t n = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(m->g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->g, i);
+        n += (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+    }
+    return n;
+}
+
+uint64_t model_kv_bytes_per_token(const model *m, uint32_t kv_dtype) {
+    const model_config *c = &m->cfg;
+    return 2 * (uint64_t)c->n_layer * (uint64_t)c->n_head_kv * (uint64_t)c->head_dim * (kv_dtype == GGUF_DTYPE_F16 ? 2 : 4);
 }
 
 /* ---------------------------------------------------------------- K/V store */
@@ -369,6 +542,7 @@ int model_ws_create(const model *m, int max_tokens, int max_ctx, model_ws **out,
     if (!ws) return sw_err_set(err, SW_ERR_NOMEM, "model: out of memory");
     ws->max_tokens = max_tokens;
     ws->max_ctx = max_ctx;
+    ws->long_rope = max_ctx > c->rope_ctx_orig;
     ws->n_threads = omp_get_max_threads();
     ws->n_embd = c->n_embd;
     ws->q_dim = c->n_head * c->head_dim;
@@ -410,7 +584,7 @@ void model_ws_destroy(model_ws *ws) {
 
 /* ---------------------------------------------------------------- forward */
 
-/* Rounds n values to F16 in place: q before it meets an F16 K store, as the reference does. */
+/* Rounds n values to F16 in place: q before it meets an F16 K store (model_kv.round_f16). */
 static void round_f16_rows(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = kq_f16_to_f32(kq_f32_to_f16(x[i]));
 }
@@ -436,12 +610,14 @@ static void matmul_team(model_ws *ws, int n, const model_mat *const *W, const fl
         for (int i = 0; i < n; i++) kq_matmul_n_team(1, W[i]->dtype, &W[i]->data, &W[i]->n_out, W[i]->n_in, X, n_tok, &Y[i], ws->mm);
 }
 
-/* Per batch row j: x[j] += delta[j] (when delta), then xn[j] = rmsnorm(x[j]) * w (when w).
+/* Per batch row j: delta[j] = rmsnorm(delta[j]) * dw (when dw: gemma3's post-attention /
+ * post-FFN norms), x[j] += delta[j] (when delta), then xn[j] = rmsnorm(x[j]) * w (when w).
  * One pass over the residual stream for the add and the next layer's norm. delta may be xn. */
-static void residual_norm(model_ws *ws, int T, int D, const float *delta, const float *w, float eps) {
+static void residual_norm(model_ws *ws, int T, int D, float *delta, const float *dw, const float *w, float eps) {
 #pragma omp for
     for (int j = 0; j < T; j++) {
         float *x = ws->x + (size_t)j * D;
+        if (dw) kq_rmsnorm(delta + (size_t)j * D, delta + (size_t)j * D, dw, D, eps);
         if (delta) kq_add(x, x, delta + (size_t)j * D, D);
         if (w) kq_rmsnorm(ws->xn + (size_t)j * D, x, w, D, eps);
     }
@@ -476,18 +652,60 @@ static int check_batch(const model *m, const model_ws *ws, const model_kv *kv, c
 static void attention(model_ws *ws, const model *m, const model_kv *kv, const model_batch *b, int il) {
     const model_config *c = &m->cfg;
     const int n_tok = b->n_tokens, HK = c->n_head_kv, hd = c->head_dim, group = c->n_head / c->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const int window = m->layers[il].window;
     const int n_items = n_tok * HK;
     const size_t per_thread = (size_t)group * (size_t)ws->max_ctx;
 #pragma omp for schedule(dynamic, 1)
     for (int it = 0; it < n_items; it++) {
         int j = it / HK, g = it % HK;
         size_t qoff = (size_t)j * ws->q_dim + (size_t)g * group * hd;
-        model_attn_job job = {.kv = kv, .layer = il, .block_table = b->block_tables[b->seq[j]], .pos = b->pos[j],
-                              .kv_head = g, .head_dim = hd, .group = group, .scale = scale, .q = ws->q + qoff,
+        int start = window && b->pos[j] >= window ? b->pos[j] - window + 1 : 0;
+        model_attn_job job = {.kv = kv, .layer = il, .block_table = b->block_tables[b->seq[j]], .start = start, .pos = b->pos[j],
+                              .kv_head = g, .head_dim = hd, .group = group, .scale = c->attn_scale, .q = ws->q + qoff,
                               .out = ws->att + qoff, .scores = ws->scores + (size_t)omp_get_thread_num() * per_thread,
                               .tile = ws->tile + (size_t)omp_get_thread_num() * MODEL_ATTN_TILE * (size_t)hd};
         m->attn(&job);
+    }
+}
+
+/* Per-token work between the Q/K/V matmuls and attention: biases, q/k norms, RoPE, the q
+ * and the K/V rows written to the token's slot. */
+static void qkv_token(const model *m, const model_ws *ws, const model_kv *kv, const model_batch *b, int il, int j) {
+    const model_config *c = &m->cfg;
+    const model_layer *L = &m->layers[il];
+    const int QD = ws->q_dim, KD = ws->kv_dim, hd = c->head_dim, pos = b->pos[j];
+    float *q = ws->q + (size_t)j * QD, *k = ws->k + (size_t)j * KD, *v = ws->v + (size_t)j * KD;
+    /* each bias is optional on its own (a file may carry any subset) */
+    if (L->bq) kq_add(q, q, L->bq, QD);
+    if (L->bk) kq_add(k, k, L->bk, KD);
+    if (L->bv) kq_add(v, v, L->bv, KD);
+    if (L->q_norm) {
+        for (int h = 0; h < c->n_head; h++) kq_rmsnorm(q + (size_t)h * hd, q + (size_t)h * hd, L->q_norm, hd, c->rms_eps);
+        for (int h = 0; h < c->n_head_kv; h++) kq_rmsnorm(k + (size_t)h * hd, k + (size_t)h * hd, L->k_norm, hd, c->rms_eps);
+    }
+    const model_rope *r = L->local_rope ? &m->rope_local : ws->long_rope ? &m->rope_long : &m->rope;
+    if (r->plain) {
+        kq_rope_heads(q, c->n_head, hd, pos, r->base, r->neox);
+        kq_rope_heads(k, c->n_head_kv, hd, pos, r->base, r->neox);
+    } else {
+        float cs[MODEL_ROPE_MAX_PAIRS], sn[MODEL_ROPE_MAX_PAIRS];
+        model_rope_table(r, pos, cs, sn);
+        model_rope_apply(r, q, c->n_head, hd, cs, sn);
+        model_rope_apply(r, k, c->n_head_kv, hd, cs, sn);
+    }
+    if (kv->round_f16 && kv->dtype == GGUF_DTYPE_F16) round_f16_rows(q, QD);
+    const int32_t *bt = b->block_tables[b->seq[j]];
+    int blk = bt[pos / kv->block_size], row = pos % kv->block_size;
+    kq_store_kv(kv->dtype, model_kv_row(kv, kv->k, il, blk, row), k, KD);
+    kq_store_kv(kv->dtype, model_kv_row(kv, kv->v, il, blk, row), v, KD);
+}
+
+/* out = gelu_tanh(gate) * up (ggml's tanh approximation of GELU). */
+static void gelu_mul(float *out, const float *gate, const float *up, int n) {
+    const float c0 = 0.7978845608028654f, c1 = 0.044715f;
+    for (int i = 0; i < n; i++) {
+        float x = gate[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(c0 * x * (1.0f + c1 * x * x))) * up[i];
     }
 }
 
@@ -495,43 +713,37 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
     int rc = check_batch(m, ws, kv, b, err);
     if (rc) return rc;
     const model_config *c = &m->cfg;
-    const int T = b->n_tokens, D = c->n_embd, QD = ws->q_dim, KD = ws->kv_dim, F = c->n_ff, hd = c->head_dim;
+    const int T = b->n_tokens, D = c->n_embd, F = c->n_ff;
     const uint64_t erow = gguf_row_bytes(m->embd.dtype, D);
     int n_out = 0; /* rows that want logits, gathered to the front of xn */
     /* one parallel region for the whole pass (see matmul_team) */
 #pragma omp parallel num_threads(ws->n_threads)
     {
 #pragma omp for
-        for (int j = 0; j < T; j++)
-            kq_dequantize_row(m->embd.dtype, (const char *)m->embd.data + (uint64_t)b->tokens[j] * erow, ws->x + (size_t)j * D, D);
-        residual_norm(ws, T, D, NULL, m->layers[0].attn_norm, c->rms_eps);
+        for (int j = 0; j < T; j++) {
+            float *x = ws->x + (size_t)j * D;
+            kq_dequantize_row(m->embd.dtype, (const char *)m->embd.data + (uint64_t)b->tokens[j] * erow, x, D);
+            if (m->embd_scale != 1.0f)
+                for (int i = 0; i < D; i++) x[i] *= m->embd_scale;
+        }
+        residual_norm(ws, T, D, NULL, NULL, m->layers[0].attn_norm, c->rms_eps);
         for (int il = 0; il < c->n_layer; il++) {
             const model_layer *L = &m->layers[il];
             matmul_team(ws, 3, (const model_mat *[]){&L->wq, &L->wk, &L->wv}, ws->xn, T, (float *[]){ws->q, ws->k, ws->v});
 #pragma omp for
-            for (int j = 0; j < T; j++) {
-                float *q = ws->q + (size_t)j * QD, *k = ws->k + (size_t)j * KD, *v = ws->v + (size_t)j * KD;
-                /* each bias is optional on its own (a file may carry any subset) */
-                if (L->bq) kq_add(q, q, L->bq, QD);
-                if (L->bk) kq_add(k, k, L->bk, KD);
-                if (L->bv) kq_add(v, v, L->bv, KD);
-                kq_rope_heads(q, c->n_head, hd, b->pos[j], c->rope_theta, c->rope_neox);
-                kq_rope_heads(k, c->n_head_kv, hd, b->pos[j], c->rope_theta, c->rope_neox);
-                if (kv->dtype == GGUF_DTYPE_F16) round_f16_rows(q, QD);
-                const int32_t *bt = b->block_tables[b->seq[j]];
-                int blk = bt[b->pos[j] / kv->block_size], row = b->pos[j] % kv->block_size;
-                kq_store_kv(kv->dtype, model_kv_row(kv, kv->k, il, blk, row), k, KD);
-                kq_store_kv(kv->dtype, model_kv_row(kv, kv->v, il, blk, row), v, KD);
-            }
+            for (int j = 0; j < T; j++) qkv_token(m, ws, kv, b, il, j);
             attention(ws, m, kv, b, il);
             matmul_team(ws, 1, (const model_mat *[]){&L->wo}, ws->att, T, (float *[]){ws->xn});
-            residual_norm(ws, T, D, ws->xn, L->ffn_norm, c->rms_eps);
+            residual_norm(ws, T, D, ws->xn, L->post_attn_norm, L->ffn_norm, c->rms_eps);
             matmul_team(ws, 2, (const model_mat *[]){&L->gate, &L->up}, ws->xn, T, (float *[]){ws->gate, ws->up});
 #pragma omp for
-            for (int j = 0; j < T; j++)
-                kq_silu_mul(ws->gate + (size_t)j * F, ws->gate + (size_t)j * F, ws->up + (size_t)j * F, F);
+            for (int j = 0; j < T; j++) {
+                float *g = ws->gate + (size_t)j * F;
+                if (m->gelu) gelu_mul(g, g, ws->up + (size_t)j * F, F);
+                else kq_silu_mul(g, g, ws->up + (size_t)j * F, F);
+            }
             matmul_team(ws, 1, (const model_mat *[]){&L->down}, ws->gate, T, (float *[]){ws->xn});
-            residual_norm(ws, T, D, ws->xn, il + 1 < c->n_layer ? m->layers[il + 1].attn_norm : NULL, c->rms_eps);
+            residual_norm(ws, T, D, ws->xn, L->post_ffn_norm, il + 1 < c->n_layer ? m->layers[il + 1].attn_norm : NULL, c->rms_eps);
         }
         /* final norm only for the rows that want logits */
 #pragma omp single
@@ -542,6 +754,12 @@ int model_forward(model *m, model_ws *ws, const model_kv *kv, const model_batch 
             n_out++;
         }
         if (n_out > 0) matmul_team(ws, 1, (const model_mat *[]){&m->output}, ws->xn, n_out, (float *[]){out});
+        if (c->logit_softcap > 0) {
+            const float cap = c->logit_softcap;
+#pragma omp for
+            for (int j = 0; j < n_out; j++)
+                for (int v = 0; v < c->n_vocab; v++) out[(size_t)j * c->n_vocab + v] = cap * tanhf(out[(size_t)j * c->n_vocab + v] / cap);
+        }
     }
     return SW_OK;
 }

@@ -1,4 +1,4 @@
-/* model.h — Llama / Qwen2 decoder-only transformers read from GGUF (weights borrowed
+/* model.h — Llama (2, 3.x), Qwen2, Qwen3, Gemma 3 (text) and Phi-3 decoder-only transformers read from GGUF (weights borrowed
  * from the mmap, never copied) and one forward function over a ragged batch: tokens of
  * many sequences at different positions, each sequence reading and writing its K/V
  * through its own block table into a shared paged store. Prefix `model_`.
@@ -13,7 +13,16 @@
 #include "base/base.h"
 #include "gguf/gguf.h"
 
-typedef enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2 } model_arch;
+typedef enum model_arch { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2, MODEL_ARCH_QWEN3, MODEL_ARCH_GEMMA3, MODEL_ARCH_PHI3 } model_arch;
+
+/* How RoPE frequencies are modified (llama.cpp's names and semantics). */
+typedef enum model_rope_scaling {
+    MODEL_ROPE_NONE,
+    MODEL_ROPE_LINEAR,   /* positions × 1/factor */
+    MODEL_ROPE_YARN,     /* NTK-by-parts interpolation + attention temperature */
+    MODEL_ROPE_FREQS,    /* Llama 3.1: per-dimension divisors from rope_freqs.weight */
+    MODEL_ROPE_LONGROPE, /* Phi-3: rope_factors_short / _long, chosen by context, + attn_factor */
+} model_rope_scaling;
 
 typedef struct model_config {
     model_arch arch;
@@ -27,7 +36,16 @@ typedef struct model_config {
     int n_ctx_train; /* context length from the file */
     float rope_theta;
     float rms_eps;
-    bool rope_neox;  /* qwen2: halves; llama: adjacent pairs */
+    bool rope_neox;  /* qwen2/qwen3/gemma3/phi3: halves; llama: adjacent pairs */
+    int n_rot;       /* rotated dims of each head (rope.dimension_count; phi3 < head_dim) */
+    model_rope_scaling rope_scaling;
+    float rope_factor;     /* rope.scaling.factor (linear / yarn), else 1 */
+    int rope_ctx_orig;     /* rope.scaling.original_context_length (yarn, LongRoPE), else n_ctx_train */
+    float rope_theta_local;/* gemma3: RoPE base of the sliding-window layers (10000) */
+    int sliding_window;    /* gemma3: window of the local layers (0 = none) */
+    int swa_pattern;       /* gemma3: layer il is global iff (il + 1) % swa_pattern == 0 */
+    float attn_scale;      /* softmax scale of q·k (1/sqrt(head_dim) unless the file says) */
+    float logit_softcap;   /* final_logit_softcapping (0 = none) */
     bool tied_output;/* output = token_embd */
     uint32_t weight_dtype; /* dtype of most matmul weights (for reports) */
 } model_config;
@@ -36,6 +54,9 @@ typedef struct model_config {
  * created it (the kv module, or model_kv_create for simple single-sequence use). */
 typedef struct model_kv {
     uint32_t dtype;   /* GGUF_DTYPE_F16 (default) or GGUF_DTYPE_F32 */
+    bool round_f16;   /* F16 store: also round q and the softmax weights to F16 inside
+                         attention, as llama.cpp's CPU attention (Feb 2025) does; default
+                         false: F32, as ik_llama.cpp (Aug 2026) computes them */
     int block_size;   /* tokens per block */
     int n_blocks;
     int n_layer;
@@ -70,7 +91,12 @@ int model_load(const char *path, model **out, sw_err *err);
 int model_load_gguf(gguf_ctx *g, model **out, sw_err *err);
 void model_free(model *m);
 const model_config *model_get_config(const model *m);
+const char *model_arch_name(model_arch a); /* "llama", "qwen2", ... as general.architecture spells it */
 const gguf_ctx *model_gguf(const model *m); /* borrowed: tokenizer reads its metadata */
+/* Every weight tensor's element count (including norms and embeddings). */
+uint64_t model_param_count(const model *m);
+/* K and V bytes one token occupies in a store of kv_dtype (all layers). */
+uint64_t model_kv_bytes_per_token(const model *m, uint32_t kv_dtype);
 /* Bytes of matmul weights one token reads (every layer's projections + the output
  * matrix): the memory traffic per decode step, for GB/s reports. */
 uint64_t model_weight_bytes(const model *m);

@@ -12,15 +12,15 @@ static const char *kv_row(const model_kv *kv, const void *base, int layer, const
 
 void model_attn_generic(const model_attn_job *j) {
     const model_kv *kv = j->kv;
-    const int n = j->pos + 1, hd = j->head_dim;
+    const bool round = kv->round_f16 && kv->dtype == GGUF_DTYPE_F16;
+    const int n = j->pos + 1 - j->start, p0 = j->start, hd = j->head_dim;
     const size_t off = (size_t)j->kv_head * (size_t)hd * (kv->dtype == GGUF_DTYPE_F16 ? 2 : 4);
-    const bool f16 = kv->dtype == GGUF_DTYPE_F16;
     for (int h = 0; h < j->group; h++) {
         const float *q = j->q + (size_t)h * hd;
         float *sc = j->scores + (size_t)h * n, *out = j->out + (size_t)h * hd;
         float mx = -INFINITY;
         for (int p = 0; p < n; p++) {
-            sc[p] = kq_dot_kv(kv->dtype, kv_row(kv, kv->k, j->layer, j->block_table, p, off), q, hd) * j->scale;
+            sc[p] = kq_dot_kv(kv->dtype, kv_row(kv, kv->k, j->layer, j->block_table, p0 + p, off), q, hd) * j->scale;
             if (sc[p] > mx) mx = sc[p];
         }
         double sum = 0;
@@ -29,8 +29,8 @@ void model_attn_generic(const model_attn_job *j) {
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int p = 0; p < n; p++) {
             float w = sc[p] * inv;
-            if (f16) w = kq_f16_to_f32(kq_f32_to_f16(w));
-            kq_axpy_kv(kv->dtype, out, w, kv_row(kv, kv->v, j->layer, j->block_table, p, off), hd);
+            if (round) w = kq_f16_to_f32(kq_f32_to_f16(w));
+            kq_axpy_kv(kv->dtype, out, w, kv_row(kv, kv->v, j->layer, j->block_table, p0 + p, off), hd);
         }
     }
 }

@@ -1,8 +1,9 @@
 /* model_attn.h — internal to the model module: causal attention of the query heads that
  * share one K/V head (a GQA group) for one token, over positions 0..pos of its sequence
  * in the paged K/V store. Two passes: scores (q·k · scale) for every position, softmax,
- * then the weighted sum of V rows. With an F16 store the softmax weights are rounded to
- * F16 before the V sum (what the reference does); q arrives already rounded.
+ * then the weighted sum of V rows. q, the scores and the softmax weights stay F32 unless
+ * the store asks for F16 rounding (model_kv.round_f16: then q arrives rounded and the
+ * weights are rounded before the V sum).
  * A generic version (kq_dot_kv / kq_axpy_kv) and an AVX-512 one (K/V rows converted to F32
  * once per tile of positions for all heads of the group, vector exp); the model picks one
  * at load time. */
@@ -14,14 +15,15 @@ typedef struct model_attn_job {
     const model_kv *kv;
     int layer;
     const int32_t *block_table; /* the token's sequence: (pos / block_size + 1) block ids */
-    int pos;                    /* attends to 0..pos */
+    int start;                  /* first attended position: 0, or pos - window + 1 (sliding window) */
+    int pos;                    /* attends to start..pos */
     int kv_head;
     int head_dim;
     int group;                  /* query heads sharing kv_head */
-    float scale;                /* 1/sqrt(head_dim) */
+    float scale;                /* q·k multiplier (1/sqrt(head_dim), or 1 when q is prescaled) */
     const float *q;             /* (group, head_dim) */
     float *out;                 /* (group, head_dim) */
-    float *scores;              /* (group, pos + 1) scratch */
+    float *scores;              /* (group, pos + 1 - start) scratch */
     float *tile;                /* (MODEL_ATTN_TILE, head_dim) scratch, 64-byte aligned */
 } model_attn_job;
 

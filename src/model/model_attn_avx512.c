@@ -3,7 +3,7 @@
  * scratch and shared by all query heads of the GQA group; per head q stays in registers,
  * the scores of 16 positions share one transposed reduction; softmax uses a vector exp
  * (Cody-Waite range reduction + degree-6 polynomial, ~1 ulp) and rounds the weights to
- * F16 with vcvtps2ph when the store is F16; the V sum keeps the head's output in
+ * F16 with vcvtps2ph when the store asks for it (model_kv.round_f16); the V sum keeps the head's output in
  * registers. Compiled with AVX-512 flags (file name); called only when the kernels chose
  * avx512. */
 #include "model/model_attn.h"
@@ -13,7 +13,7 @@
 
 #define MAXV 16 /* head_dim <= 256 */
 
-/* Walks the K or V rows of one head through the block table, position 0 upward, without
+/* Walks the K or V rows of one head through the block table, position start upward, without
  * a division per row; a block's start is looked up only when the walk enters it. */
 typedef struct row_walk {
     const char *base, *cur;  /* store base + head offset; next row */
@@ -22,7 +22,7 @@ typedef struct row_walk {
     int bs, blk, r;
 } row_walk;
 
-static inline void walk_init(row_walk *w, const model_kv *kv, const void *base, int layer, const int32_t *bt, size_t off) {
+static inline void walk_init(row_walk *w, const model_kv *kv, const void *base, int layer, const int32_t *bt, int start, size_t off) {
     size_t esz = kv->dtype == GGUF_DTYPE_F16 ? 2 : 4;
     w->stride = (size_t)kv->kv_dim * esz;
     w->block_bytes = (size_t)kv->block_size * w->stride;
@@ -30,9 +30,9 @@ static inline void walk_init(row_walk *w, const model_kv *kv, const void *base, 
     w->base = (const char *)base + off;
     w->bt = bt;
     w->bs = kv->block_size;
-    w->blk = 0;
-    w->r = 0;
-    w->cur = w->base + (w->layer_off + (size_t)bt[0]) * w->block_bytes;
+    w->blk = start / w->bs;
+    w->r = start % w->bs;
+    w->cur = w->base + (w->layer_off + (size_t)bt[w->blk]) * w->block_bytes + (size_t)w->r * w->stride;
 }
 
 static inline const char *walk_next(row_walk *w) {
@@ -88,8 +88,8 @@ static inline __m512 reduce16(const __m512 a[16]) {
                          _mm512_shuffle_f32x4(d0, d1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* Softmax of sc (n) in place; weights rounded to F16 when f16. */
-static void softmax_row(float *sc, int n, bool f16) {
+/* Softmax of sc (n) in place; weights rounded to F16 when round. */
+static void softmax_row(float *sc, int n, bool round) {
     __m512 vmx = _mm512_set1_ps(-INFINITY);
     int p = 0;
     for (; p + 16 <= n; p += 16) vmx = _mm512_max_ps(vmx, _mm512_loadu_ps(sc + p));
@@ -112,7 +112,7 @@ static void softmax_row(float *sc, int n, bool f16) {
     for (p = 0; p < n; p += 16) {
         __mmask16 k = n - p >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - p)) - 1);
         __m512 w = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, sc + p), inv);
-        if (f16) w = _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if (round) w = _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         _mm512_mask_storeu_ps(sc + p, k, w);
     }
 }
@@ -130,12 +130,12 @@ static inline __attribute__((always_inline)) void tile_load(row_walk *w, int cnt
  * accumulators stay in registers. K and V rows are converted once per tile. */
 static inline __attribute__((always_inline)) void attn_group(const model_attn_job *j, const int NV, const bool F16) {
     const model_kv *kv = j->kv;
-    const int n = j->pos + 1, hd = NV * 16, G = j->group;
+    const int n = j->pos + 1 - j->start, hd = NV * 16, G = j->group;
     const size_t off = (size_t)j->kv_head * (size_t)hd * (F16 ? 2 : 4);
     const __m512 vscale = _mm512_set1_ps(j->scale);
     float *buf = j->tile;
     row_walk w;
-    walk_init(&w, kv, kv->k, j->layer, j->block_table, off);
+    walk_init(&w, kv, kv->k, j->layer, j->block_table, j->start, off);
     for (int p0 = 0; p0 < n; p0 += MODEL_ATTN_TILE) {
         const int cnt = n - p0 < MODEL_ATTN_TILE ? n - p0 : MODEL_ATTN_TILE;
         tile_load(&w, cnt, buf, NV, F16);
@@ -162,8 +162,8 @@ static inline __attribute__((always_inline)) void attn_group(const model_attn_jo
             }
         }
     }
-    for (int h = 0; h < G; h++) softmax_row(j->scores + (size_t)h * n, n, F16);
-    walk_init(&w, kv, kv->v, j->layer, j->block_table, off);
+    for (int h = 0; h < G; h++) softmax_row(j->scores + (size_t)h * n, n, F16 && kv->round_f16);
+    walk_init(&w, kv, kv->v, j->layer, j->block_table, j->start, off);
     for (int p0 = 0; p0 < n; p0 += MODEL_ATTN_TILE) {
         const int cnt = n - p0 < MODEL_ATTN_TILE ? n - p0 : MODEL_ATTN_TILE;
         tile_load(&w, cnt, buf, NV, F16);

@@ -1,4 +1,5 @@
-/* model_gen.c — writes random-weight Llama/Qwen2 GGUF files and requantizes models.
+/* model_gen.c — writes random-weight Llama/Qwen2/Qwen3/Gemma3/Phi3 GGUF files and
+ * requantizes models.
  *
  * Generation: the tensor list and metadata follow what llama.cpp writes (compare
  * ../shared/models). Each tensor is registered with the GGUF writer as a streaming
@@ -7,7 +8,9 @@
  * and converted with kq_quantize_row. Scales mirror the reference models: embeddings
  * N(0,1) (tied: 8/sqrt(n_embd) at most 1, so logits stay O(10)), q/k matrices
  * 2/sqrt(n_in), other matrices 1/sqrt(n_in), untied output 3/sqrt(n_embd), norms
- * 1 ± 0.1, biases ± 0.1.
+ * 1 ± 0.1, biases ± 0.1. Frequency-factor tensors are not random: rope_freqs follows Llama
+ * 3.1's formula (factor 32, low 1, high 4, original context 8192), phi3's LongRoPE short
+ * factors rise from 1 to 1.5 and long factors from 1 to 32 across the rotated pairs.
  *
  * Per-tensor types (llama.cpp's llama_tensor_get_type for these ftypes): 1-D tensors stay
  * F32. The output matrix (token_embd when tied) gets Q8_0 when its rows do not hold whole
@@ -35,14 +38,23 @@ typedef struct preset {
     int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx; /* n_vocab 0: the vocab's size */
     float theta;
     int tied;
+    int64_t head_dim;  /* 0: n_embd / n_head */
+    bool rope_freqs;   /* Llama 3.1 RoPE scaling tensor */
 } preset;
 
 static const preset presets[] = {
-    {"smollm2-135m", "llama", 576, 30, 9, 3, 1536, 49152, 8192, 1e5f, 1},
-    {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1e6f, 1},
-    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 131072, 5e5f, 1},
-    {"tiny", "llama", 64, 2, 4, 2, 128, 0, 2048, 1e4f, 0},
+    {"smollm2-135m", "llama", 576, 30, 9, 3, 1536, 49152, 8192, 1e5f, 1, 0, false},
+    {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1e6f, 1, 0, false},
+    {"llama-3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 131072, 5e5f, 1, 0, true},
+    {"qwen3-0.6b", "qwen3", 1024, 28, 16, 8, 3072, 151936, 40960, 1e6f, 1, 128, false},
+    {"gemma3-1b", "gemma3", 1152, 26, 4, 1, 6912, 262144, 32768, 1e6f, 1, 256, false},
+    {"phi-4-mini", "phi3", 3072, 32, 24, 8, 8192, 200064, 131072, 1e4f, 1, 0, false},
+    {"tiny", "llama", 64, 2, 4, 2, 128, 0, 2048, 1e4f, 0, 0, false},
 };
+#define PRESET_NAMES "smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, qwen3-0.6b, gemma3-1b, phi-4-mini, tiny"
+#define ARCH_NAMES "llama, qwen2, qwen3, gemma3, phi3"
+#define GEMMA3_WINDOW 512
+#define PHI3_CTX_ORIG 4096
 
 typedef enum ftype { FT_F32, FT_F16, FT_Q8_0, FT_Q4_0, FT_Q5_0, FT_Q4_K_M, FT_Q5_K_M, FT_Q3_K_M, FT_Q2_K, FT_IQ4_NL, FT_IQ4_XS } ftype;
 /* llama_ftype: LLAMA_FTYPE_ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q5_0 8, Q2_K 10, Q3_K_M 12, Q4_K_M 15,
@@ -150,18 +162,38 @@ static uint64_t hash_name(const char *s) {
     return h;
 }
 
-typedef enum gen_kind { GEN_MATRIX, GEN_NORM, GEN_BIAS } gen_kind;
+typedef enum gen_kind { GEN_MATRIX, GEN_NORM, GEN_BIAS, GEN_ROPE_FREQS, GEN_LONGROPE_SHORT, GEN_LONGROPE_LONG } gen_kind;
 
 typedef struct gen_tensor {
     char name[64];
     uint32_t dtype, n_dims;
     int64_t ne[2]; /* ne[0] = n_in (row length), ne[1] = rows */
     gen_kind kind;
-    float scale; /* std of matrix entries */
+    float scale; /* std of matrix entries; GEN_ROPE_FREQS: the RoPE base */
     uint64_t key; /* seed mixed with the name */
 } gen_tensor;
 
+/* Llama 3.1's frequency divisor of pair i of n (base theta): 1 for short wavelengths, 32
+ * beyond the original context / 1, smooth between (llama.cpp's converter). */
+static float llama3_rope_factor(float theta, int64_t i, int64_t n) {
+    const double factor = 32, lo = 1, hi = 4, orig = 8192, pi2 = 6.283185307179586;
+    double freq = 1.0 / pow((double)theta, (double)(2 * i) / (double)(2 * n)), wavelen = pi2 / freq;
+    if (wavelen < orig / hi) return 1.0f;
+    if (wavelen > orig / lo) return (float)factor;
+    double smooth = (orig / wavelen - lo) / (hi - lo);
+    return (float)(1.0 / ((1 - smooth) / factor + smooth));
+}
+
 static void gen_row(const gen_tensor *t, int64_t row, float *out) {
+    if (t->kind == GEN_ROPE_FREQS || t->kind == GEN_LONGROPE_SHORT || t->kind == GEN_LONGROPE_LONG) {
+        const int64_t n = t->ne[0];
+        for (int64_t i = 0; i < n; i++) {
+            float x = n > 1 ? (float)i / (float)(n - 1) : 0;
+            out[i] = t->kind == GEN_ROPE_FREQS ? llama3_rope_factor(t->scale, i, n)
+                     : t->kind == GEN_LONGROPE_SHORT ? 1.0f + 0.5f * x : 1.0f + 31.0f * x * x;
+        }
+        return;
+    }
     uint64_t s = t->key ^ ((uint64_t)row * 0xd1b54a32d192ed03ULL);
     splitmix(&s);
     for (int64_t i = 0; i < t->ne[0]; i++) {
@@ -220,9 +252,9 @@ static int gen_fill(void *user, int64_t row0, int64_t n_rows, void *dst, sw_err 
 
 typedef struct shape {
     const char *arch;
-    int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
+    int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx, head_dim, n_rot;
     float theta;
-    bool tied;
+    bool tied, rope_freqs;
 } shape;
 
 static int resolve_shape(const model_gen_params *p, int64_t vocab_size, shape *s, sw_err *err) {
@@ -231,11 +263,12 @@ static int resolve_shape(const model_gen_params *p, int64_t vocab_size, shape *s
         for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
             if (!strcmp(presets[i].name, p->preset)) pr = &presets[i];
         if (!pr)
-            return sw_err_set(err, SW_ERR_ARG, "unknown preset '%s' (smollm2-135m, qwen2.5-0.5b, llama-3.2-1b, tiny)", p->preset);
+            return sw_err_set(err, SW_ERR_ARG, "unknown preset '%s' (" PRESET_NAMES ")", p->preset);
     }
     s->arch = p->arch ? p->arch : pr ? pr->arch : "llama";
-    if (strcmp(s->arch, "llama") && strcmp(s->arch, "qwen2"))
-        return sw_err_set(err, SW_ERR_ARG, "unknown arch '%s' (llama, qwen2)", s->arch);
+    if (strcmp(s->arch, "llama") && strcmp(s->arch, "qwen2") && strcmp(s->arch, "qwen3") && strcmp(s->arch, "gemma3") &&
+        strcmp(s->arch, "phi3"))
+        return sw_err_set(err, SW_ERR_ARG, "unknown arch '%s' (" ARCH_NAMES ")", s->arch);
     bool qwen = !strcmp(s->arch, "qwen2");
 #define PICK(f, def) (p->f > 0 ? p->f : pr ? pr->f : (def))
     s->n_embd = PICK(n_embd, 0);
@@ -245,7 +278,9 @@ static int resolve_shape(const model_gen_params *p, int64_t vocab_size, shape *s
     s->n_ff = PICK(n_ff, 0);
     s->n_ctx = PICK(n_ctx, 2048);
     s->n_vocab = PICK(n_vocab, 0);
+    s->head_dim = p->head_dim > 0 ? p->head_dim : pr && pr->head_dim && !p->n_embd && !p->n_head ? pr->head_dim : 0;
 #undef PICK
+    s->rope_freqs = pr && pr->rope_freqs && !strcmp(s->arch, "llama");
     s->theta = p->rope_theta > 0 ? p->rope_theta : pr ? pr->theta : qwen ? 1e6f : 1e4f;
     s->tied = p->tied >= 0 ? p->tied != 0 : pr ? pr->tied != 0 : false;
     if (s->n_vocab < vocab_size) {
@@ -259,9 +294,14 @@ static int resolve_shape(const model_gen_params *p, int64_t vocab_size, shape *s
         return sw_err_set(err, SW_ERR_ARG, "bad shape: embd %lld layers %lld heads %lld kv heads %lld ffn %lld vocab %lld ctx %lld",
                           (long long)s->n_embd, (long long)s->n_layer, (long long)s->n_head, (long long)s->n_head_kv,
                           (long long)s->n_ff, (long long)s->n_vocab, (long long)s->n_ctx);
-    if (s->n_embd % s->n_head || (s->n_embd / s->n_head) % 2 || s->n_head % s->n_head_kv)
-        return sw_err_set(err, SW_ERR_ARG, "bad heads: embd %lld must split into %lld heads of even size, and %lld kv heads must divide them",
+    if ((!s->head_dim && s->n_embd % s->n_head) || s->n_head % s->n_head_kv)
+        return sw_err_set(err, SW_ERR_ARG, "bad heads: embd %lld must split into %lld heads (or give a head dim), and %lld kv heads must divide them",
                           (long long)s->n_embd, (long long)s->n_head, (long long)s->n_head_kv);
+    if (!s->head_dim) s->head_dim = s->n_embd / s->n_head;
+    /* phi3: partial rotary over 3/4 of the head (Phi-4-mini), an even count */
+    s->n_rot = strcmp(s->arch, "phi3") ? s->head_dim : s->head_dim * 3 / 4 / 2 * 2;
+    if (s->head_dim % 2 || s->head_dim > 1024 || s->n_rot < 2)
+        return sw_err_set(err, SW_ERR_ARG, "bad head dim %lld (even, 4..1024)", (long long)s->head_dim);
     return SW_OK;
 }
 
@@ -390,21 +430,30 @@ int model_gen_write(const model_gen_params *p, const char *out_path, sw_err *err
     gen_tensor *ts = NULL;
     if ((rc = resolve_shape(p, (int64_t)n_tok, &s, err))) goto out;
     w = gguf_writer_create();
-    int64_t per_layer = strcmp(s.arch, "qwen2") ? 9 : 12, n_t = 3 + s.n_layer * per_layer;
+    const bool qwen2 = !strcmp(s.arch, "qwen2"), gemma = !strcmp(s.arch, "gemma3"), phi = !strcmp(s.arch, "phi3");
+    const bool qk_norm = gemma || !strcmp(s.arch, "qwen3");
+    int64_t n_t = 6 + s.n_layer * 16;
     ts = calloc((size_t)n_t, sizeof *ts);
     if (!w || !ts) {
         rc = sw_err_set(err, SW_ERR_NOMEM, "out of memory");
         goto out;
     }
     const char *a = s.arch;
-    int64_t hd = s.n_embd / s.n_head, kvd = hd * s.n_head_kv;
+    int64_t hd = s.head_dim, qd = hd * s.n_head, kvd = hd * s.n_head_kv;
     const char *name = p->name ? p->name : p->preset ? p->preset : "random";
     if ((rc = gguf_writer_set_str(w, "general.architecture", a)) || (rc = gguf_writer_set_str(w, "general.name", name)) ||
         (rc = set_arch_u32(w, a, "context_length", s.n_ctx)) || (rc = set_arch_u32(w, a, "embedding_length", s.n_embd)) ||
         (rc = set_arch_u32(w, a, "block_count", s.n_layer)) || (rc = set_arch_u32(w, a, "feed_forward_length", s.n_ff)) ||
-        (rc = set_arch_u32(w, a, "rope.dimension_count", hd)) || (rc = set_arch_u32(w, a, "attention.head_count", s.n_head)) ||
+        (rc = set_arch_u32(w, a, "rope.dimension_count", s.n_rot)) || (rc = set_arch_u32(w, a, "attention.head_count", s.n_head)) ||
         (rc = set_arch_u32(w, a, "attention.head_count_kv", s.n_head_kv)) ||
-        (rc = set_arch_f32(w, a, "attention.layer_norm_rms_epsilon", strcmp(a, "qwen2") ? 1e-5f : 1e-6f)) ||
+        (rc = set_arch_f32(w, a, "attention.layer_norm_rms_epsilon", !strcmp(a, "llama") || phi ? 1e-5f : 1e-6f)) ||
+        ((qk_norm || hd * s.n_head != s.n_embd) &&
+         ((rc = set_arch_u32(w, a, "attention.key_length", hd)) || (rc = set_arch_u32(w, a, "attention.value_length", hd)))) ||
+        (gemma && (rc = set_arch_u32(w, a, "attention.sliding_window", GEMMA3_WINDOW))) ||
+        (phi && ((rc = set_arch_u32(w, a, "rope.scaling.original_context_length", PHI3_CTX_ORIG)) ||
+                 (rc = set_arch_f32(w, a, "rope.scaling.attn_factor",
+                                    s.n_ctx > PHI3_CTX_ORIG ? sqrtf(1.0f + logf((float)s.n_ctx / PHI3_CTX_ORIG) / logf(PHI3_CTX_ORIG)) : 1.0f)) ||
+                 (rc = set_arch_u32(w, a, "attention.sliding_window", 262144)))) ||
         (rc = set_arch_f32(w, a, "rope.freq_base", s.theta)) || (rc = set_arch_u32(w, a, "vocab_size", s.n_vocab)) ||
         (rc = gguf_writer_set_u32(w, "general.file_type", llama_ftype)) ||
         (ft != FT_F32 && (rc = gguf_writer_set_u32(w, "general.quantization_version", 2)))) {
@@ -419,22 +468,41 @@ int model_gen_write(const model_gen_params *p, const char *out_path, sw_err *err
         snprintf(t_->name, sizeof t_->name, __VA_ARGS__); t_->kind = kind_; t_->scale = (float)(scale_); \
         t_->ne[0] = n_in; t_->ne[1] = rows; t_->n_dims = kind_ == GEN_MATRIX ? 2 : 1; } while (0)
     float r_embd = 1.0f / sqrtf((float)s.n_embd), r_ff = 1.0f / sqrtf((float)s.n_ff);
+    if (s.rope_freqs) ADD(GEN_ROPE_FREQS, s.theta, s.n_rot / 2, 1, "rope_freqs.weight");
+    if (phi) {
+        ADD(GEN_LONGROPE_LONG, 0, s.n_rot / 2, 1, "rope_factors_long.weight");
+        ADD(GEN_LONGROPE_SHORT, 0, s.n_rot / 2, 1, "rope_factors_short.weight");
+    }
     ADD(GEN_MATRIX, s.tied ? fminf(1.0f, 8.0f * r_embd) : 1.0f, s.n_embd, s.n_vocab, "token_embd.weight");
     for (int64_t l = 0; l < s.n_layer; l++) {
         ADD(GEN_NORM, 0, s.n_embd, 1, "blk.%lld.attn_norm.weight", (long long)l);
-        ADD(GEN_MATRIX, 2 * r_embd, s.n_embd, s.n_embd, "blk.%lld.attn_q.weight", (long long)l);
-        ADD(GEN_MATRIX, 2 * r_embd, s.n_embd, kvd, "blk.%lld.attn_k.weight", (long long)l);
-        ADD(GEN_MATRIX, r_embd, s.n_embd, kvd, "blk.%lld.attn_v.weight", (long long)l);
-        if (per_layer == 12) {
-            ADD(GEN_BIAS, 0, s.n_embd, 1, "blk.%lld.attn_q.bias", (long long)l);
+        if (phi) {
+            ADD(GEN_MATRIX, 1.5f * r_embd, s.n_embd, qd + 2 * kvd, "blk.%lld.attn_qkv.weight", (long long)l);
+        } else {
+            ADD(GEN_MATRIX, 2 * r_embd, s.n_embd, qd, "blk.%lld.attn_q.weight", (long long)l);
+            ADD(GEN_MATRIX, 2 * r_embd, s.n_embd, kvd, "blk.%lld.attn_k.weight", (long long)l);
+            ADD(GEN_MATRIX, r_embd, s.n_embd, kvd, "blk.%lld.attn_v.weight", (long long)l);
+        }
+        if (qwen2) {
+            ADD(GEN_BIAS, 0, qd, 1, "blk.%lld.attn_q.bias", (long long)l);
             ADD(GEN_BIAS, 0, kvd, 1, "blk.%lld.attn_k.bias", (long long)l);
             ADD(GEN_BIAS, 0, kvd, 1, "blk.%lld.attn_v.bias", (long long)l);
         }
-        ADD(GEN_MATRIX, r_embd, s.n_embd, s.n_embd, "blk.%lld.attn_output.weight", (long long)l);
+        if (qk_norm) {
+            ADD(GEN_NORM, 0, hd, 1, "blk.%lld.attn_q_norm.weight", (long long)l);
+            ADD(GEN_NORM, 0, hd, 1, "blk.%lld.attn_k_norm.weight", (long long)l);
+        }
+        ADD(GEN_MATRIX, 1.0f / sqrtf((float)qd), qd, s.n_embd, "blk.%lld.attn_output.weight", (long long)l);
+        if (gemma) ADD(GEN_NORM, 0, s.n_embd, 1, "blk.%lld.post_attention_norm.weight", (long long)l);
         ADD(GEN_NORM, 0, s.n_embd, 1, "blk.%lld.ffn_norm.weight", (long long)l);
-        ADD(GEN_MATRIX, r_embd, s.n_embd, s.n_ff, "blk.%lld.ffn_gate.weight", (long long)l);
-        ADD(GEN_MATRIX, r_embd, s.n_embd, s.n_ff, "blk.%lld.ffn_up.weight", (long long)l);
+        if (phi) {
+            ADD(GEN_MATRIX, r_embd, s.n_embd, 2 * s.n_ff, "blk.%lld.ffn_up.weight", (long long)l);
+        } else {
+            ADD(GEN_MATRIX, r_embd, s.n_embd, s.n_ff, "blk.%lld.ffn_gate.weight", (long long)l);
+            ADD(GEN_MATRIX, r_embd, s.n_embd, s.n_ff, "blk.%lld.ffn_up.weight", (long long)l);
+        }
         ADD(GEN_MATRIX, r_ff, s.n_ff, s.n_embd, "blk.%lld.ffn_down.weight", (long long)l);
+        if (gemma) ADD(GEN_NORM, 0, s.n_embd, 1, "blk.%lld.post_ffw_norm.weight", (long long)l);
     }
     ADD(GEN_NORM, 0, s.n_embd, 1, "output_norm.weight");
     if (!s.tied) ADD(GEN_MATRIX, 3 * r_embd, s.n_embd, s.n_vocab, "output.weight");

@@ -1,4 +1,4 @@
-/* model_gen.h — random-weight Llama/Qwen2 GGUF models with real tokenizers (for tests,
+/* model_gen.h — random-weight Llama/Qwen2/Qwen3/Gemma3/Phi3 GGUF models with real tokenizers (for tests,
  * benchmarks and the server's built-in default model), and requantization of a model's
  * F32/F16 weights. Prefix `model_gen_`.
  *
@@ -14,12 +14,18 @@
 #include "base/base.h"
 
 typedef struct model_gen_params {
-    const char *preset;     /* "smollm2-135m" | "qwen2.5-0.5b" | "llama-3.2-1b" | "tiny"; NULL = explicit shape */
-    const char *arch;       /* "llama" | "qwen2"; NULL = the preset's */
+    const char *preset;     /* "smollm2-135m" | "qwen2.5-0.5b" | "llama-3.2-1b" | "qwen3-0.6b" | "gemma3-1b" |
+                               "phi-4-mini" | "tiny"; NULL = explicit shape */
+    const char *arch;       /* "llama" | "qwen2" | "qwen3" | "gemma3" | "phi3"; NULL = the preset's. Each
+                               gets its family's tensors and metadata: qwen3/gemma3 q/k norms, gemma3
+                               post norms + sliding window (512, every 6th layer global), phi3 fused
+                               qkv / gate+up and LongRoPE factors (original context 4096, partial
+                               rotary 3/4); llama-3.2-1b adds Llama 3.1's rope_freqs */
     /* Shape; 0 (or tied = -1) takes the preset's value. Without a preset all must be set
      * except n_vocab (default: the vocab's size), n_ctx (2048), rope_theta (1e4 llama,
      * 1e6 qwen2) and tied (0). */
     int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
+    int64_t head_dim;       /* 0: the preset's, else n_embd / n_head */
     float rope_theta;
     int tied;
     const char *type;       /* "f32" | "f16" | "q8_0" | "q4_0" | "q5_0" | "q4_k_m" | "q5_k_m" | "q3_k_m" | "q2_k" |

@@ -109,12 +109,14 @@ static bool same(const result *a, const result *b) {
 
 /* ---- golden ---- */
 
-static void test_golden(const char *name) {
+/* models_dir/name.gguf against golden_dir/name/cases.json ("models", "golden" or
+ * "models2", "golden2"). */
+static void test_golden(const char *models_dir, const char *golden_dir, const char *name) {
     char path[512];
-    snprintf(path, sizeof path, SHARED "/models/%s.gguf", name);
+    snprintf(path, sizeof path, SHARED "/%s/%s.gguf", models_dir, name);
     fixture f;
     if (load(path, &f)) return;
-    snprintf(path, sizeof path, SHARED "/golden/%s/cases.json", name);
+    snprintf(path, sizeof path, SHARED "/%s/%s/cases.json", golden_dir, name);
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
     T_CHECK(root != NULL, "%s: %s", path, je.text);
@@ -179,9 +181,9 @@ static void inv_params(engine_req_params *ps, bool sampled) {
     }
 }
 
-static void test_invariance(const char *name) {
+static void test_invariance(const char *models_dir, const char *name) {
     char path[512];
-    snprintf(path, sizeof path, SHARED "/models/%s.gguf", name);
+    snprintf(path, sizeof path, SHARED "/%s/%s.gguf", models_dir, name);
     fixture f;
     if (load(path, &f)) return;
     make_prompts(model_get_config(f.m)->n_vocab);
@@ -419,10 +421,15 @@ static void test_notify_and_priority(void) {
 
 int main(void) {
     if (t_shared_missing()) { T_SKIP("../shared missing"); return t_done(); }
-    test_golden("llama-spm-tiny.f32");
-    test_golden("qwen2-gpt2-tiny.f32");
-    test_invariance("llama-spm-tiny.f32");
-    test_invariance("qwen2-gpt2-tiny.f32");
+    test_golden("models", "golden", "llama-spm-tiny.f32");
+    test_golden("models", "golden", "qwen2-gpt2-tiny.f32");
+    /* the newer families: RoPE variants, q/k norms, sliding window (gemma3: window 8,
+     * so the prompts and the paged blocks run past it), fused tensors */
+    static const char *const v2[] = {"llama3-rope-tiny.f32", "qwen3-tiny.f32", "gemma3-tiny.f16", "phi3-tiny.f32"};
+    for (int i = 0; i < 4; i++) test_golden("models2", "golden2", v2[i]);
+    test_invariance("models", "llama-spm-tiny.f32");
+    test_invariance("models", "qwen2-gpt2-tiny.f32");
+    for (int i = 0; i < 4; i++) test_invariance("models2", v2[i]);
     test_prefix();
     test_lifecycle();
     test_notify_and_priority();

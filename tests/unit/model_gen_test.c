@@ -8,9 +8,13 @@
  * quantized tensors dequantize close to the F32 file of the same seed, same seed ->
  * identical bytes, requantizing the F32 file reproduces the generated quantized file,
  * and that the logits are O(10) and separated — with a one-token (position 0) F32
- * forward written here and first validated against ../shared/golden top-5 logits. */
+ * forward written here and first validated against ../shared/golden top-5 logits.
+ * The presets of the newer families (llama-3.2-1b with rope_freqs, qwen3-0.6b, gemma3-1b,
+ * phi-4-mini) are written at a tiny size with their family's tensors and metadata and run
+ * through the model module (config read back, finite logits, chunked = one-shot). */
 #include "gguf/gguf.h"
 #include "kernels/kq.h"
+#include "model/model.h"
 #include "model/model_gen.h"
 #include "t.h"
 #include <math.h>
@@ -701,6 +705,68 @@ static void test_qwen2_padded(void) {
     remove(p);
 }
 
+/* Each new preset at a tiny size (its family's tensors, metadata and RoPE kind) loads and
+ * runs: 20 tokens in one batch vs in chunks of 3, logits finite. */
+static void test_presets_tiny(void) {
+    static const struct { const char *preset; int64_t kv_heads, head_dim, layers; model_arch arch; model_rope_scaling rope; int n_rot; } ps[] = {
+        {"llama-3.2-1b", 2, 0, 2, MODEL_ARCH_LLAMA, MODEL_ROPE_FREQS, 16},
+        {"qwen3-0.6b", 2, 32, 2, MODEL_ARCH_QWEN3, MODEL_ROPE_NONE, 32},
+        {"gemma3-1b", 1, 32, 7, MODEL_ARCH_GEMMA3, MODEL_ROPE_NONE, 32},
+        {"phi-4-mini", 2, 0, 2, MODEL_ARCH_PHI3, MODEL_ROPE_LONGROPE, 12},
+    };
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+        char path[64];
+        tmp_path(path, sizeof path);
+        model_gen_params p;
+        model_gen_params_init(&p);
+        p.preset = ps[i].preset;
+        p.n_embd = 64; p.n_head = 4; p.n_head_kv = ps[i].kv_heads; p.head_dim = ps[i].head_dim;
+        p.n_layer = ps[i].layers; p.n_ff = 128; p.n_vocab = 259; /* built-in vocab */
+        sw_err e = {0};
+        T_CHECK(model_gen_write(&p, path, &e) == SW_OK, "%s: %s", ps[i].preset, e.msg);
+        model *m = NULL;
+        if (model_load(path, &m, &e)) { T_CHECK(0, "%s: %s", ps[i].preset, e.msg); remove(path); continue; }
+        const model_config *c = model_get_config(m);
+        T_CHECK(c->arch == ps[i].arch && c->rope_scaling == ps[i].rope && c->n_rot == ps[i].n_rot &&
+                c->head_dim == (ps[i].head_dim ? ps[i].head_dim : 16) && c->tied_output,
+                "%s: arch %d rope %d n_rot %d head_dim %d", ps[i].preset, c->arch, c->rope_scaling, c->n_rot, c->head_dim);
+        if (ps[i].arch == MODEL_ARCH_GEMMA3) T_CHECK(c->sliding_window == 512 && c->swa_pattern == 6, "gemma3 window %d", c->sliding_window);
+        enum { N = 20 };
+        model_ws *ws;
+        model_kv *kv;
+        T_EQ_INT(model_ws_create(m, N, 64, &ws, &e), SW_OK);
+        T_EQ_INT(model_kv_create(c, GGUF_DTYPE_F32, 4, 8, &kv, &e), SW_OK);
+        int32_t toks[N], pos[N], seq[N] = {0}, bt[8] = {5, 3, 7, 1, 0, 2, 4, 6};
+        uint8_t want[N];
+        for (int j = 0; j < N; j++) { toks[j] = (int32_t)((j * 37 + 11) % 259); pos[j] = j; want[j] = 1; }
+        const int32_t *tables[1] = {bt};
+        float *a = malloc((size_t)N * c->n_vocab * sizeof *a), *b = malloc((size_t)N * c->n_vocab * sizeof *b);
+        model_batch bat = {.n_tokens = N, .tokens = toks, .pos = pos, .seq = seq, .logits = want, .n_seqs = 1, .block_tables = tables};
+        T_EQ_INT(model_forward(m, ws, kv, &bat, a, &e), SW_OK);
+        for (int s0 = 0; s0 < N; s0 += 3) {
+            model_batch ch = bat;
+            ch.n_tokens = N - s0 < 3 ? N - s0 : 3;
+            ch.tokens = toks + s0; ch.pos = pos + s0; ch.logits = want + s0;
+            T_EQ_INT(model_forward(m, ws, kv, &ch, b + (size_t)s0 * c->n_vocab, &e), SW_OK);
+        }
+        double d = 0, mx = 0;
+        bool finite = true;
+        for (size_t k = 0; k < (size_t)N * c->n_vocab; k++) {
+            finite &= isfinite(a[k]);
+            if (fabs(a[k] - b[k]) > d) d = fabs(a[k] - b[k]);
+            if (fabs(a[k]) > mx) mx = fabs(a[k]);
+        }
+        T_CHECK(finite && mx > 0.1 && d <= 1e-4 * mx, "%s: finite %d max|logit| %g chunked diff %g", ps[i].preset, finite, mx, d);
+        printf("preset %-13s tiny: %lld tensors, max|logit| %.2f, chunked vs one batch %.2g\n", ps[i].preset,
+               (long long)gguf_n_tensors(model_gguf(m)), mx, d);
+        free(a); free(b);
+        model_kv_destroy(kv);
+        model_ws_destroy(ws);
+        model_free(m);
+        remove(path);
+    }
+}
+
 static void test_bad_params(void) {
     model_gen_params p;
     sw_err e = {0};
@@ -748,6 +814,7 @@ int main(void) {
     test_q3_k_m_vs_reference();
     test_low_bit_types();
     test_qwen2_padded();
+    test_presets_tiny();
     test_bad_params();
     return t_done();
 }

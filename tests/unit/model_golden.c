@@ -1,5 +1,6 @@
 /* model_golden.c — the forward pass against the reference engine's outputs in
- * ../shared/golden/<model>/ (cases.json + caseN.last_logits.f32), for every model there:
+ * ../shared/golden/<model>/ and ../shared/golden2/<model>/ (the newer families: llama3
+ * RoPE, qwen3, gemma3, phi3; cases.json + caseN.last_logits.f32), for every model there:
  *  - teacher forcing over prompt + greedy tokens: our top-1 vs the reference's top-1;
  *    F32/F16 files: equal wherever the reference's top-2 gap >= 0.02; quantized files:
  *    equal at >= 95% of steps;
@@ -7,7 +8,15 @@
  *    max|logit|, cosine >= 0.999 for quantized files;
  *  - free-running greedy decoding (one token per forward) equals greedy_tokens up to the
  *    reference's first near-tie (F32/F16), or agrees at >= 95% of steps (quantized).
- * Then self-consistency on the F32 models with an F32 K/V store: one prompt vs chunks vs
+ * golden2's quantized files follow the bounds of its README: the reference quantizes
+ * activations differently (bf16-scaled blocks, another batch path), so top-1 agreement
+ * counts only clear steps (reference top-1/top-2 gap >= 5% of the case's max|logit|) and
+ * the last-position cosine must be >= 0.99. A model whose tensor types this build does not
+ * support is skipped with the loader's message naming the type. Cases with a
+ * reference_note were computed one token at a time by the reference; they are compared
+ * the same way (our batched and one-token logits agree). golden/'s reference rounded q
+ * and the softmax weights to F16 (model_kv.round_f16), golden2's keeps them F32.
+ * Then self-consistency on the F32 models (and gemma3's F16) with an F32 K/V store: one prompt vs chunks vs
  * one token at a time, and two sequences in one ragged batch (different, scattered block
  * tables) vs each alone. Prints per model: max logit error, cosine, agreement. */
 #include "kernels/kq.h"
@@ -115,10 +124,12 @@ static double max_abs(const float *x, int n) {
     return m;
 }
 
-static void test_model(const char *name, const char *dir) {
+#define CLEAR_FRAC 0.05 /* golden2 quantized: a clear step's gap, as a fraction of max|logit| */
+
+static void test_model(const char *name, const char *dir, bool v2) {
     bool quant = !strstr(name, ".f32") && !strstr(name, ".f16");
     double tol = strstr(name, ".f16") ? 5e-3 : 1e-3;
-    char json_path[600];
+    char json_path[700];
     snprintf(json_path, sizeof json_path, "%s/cases.json", dir);
     json_t *root = json_load_file(json_path, 0, NULL);
     if (!root) { T_CHECK(0, "%s: unreadable", json_path); return; }
@@ -134,6 +145,10 @@ static void test_model(const char *name, const char *dir) {
     model *m = NULL;
     sw_err e = {0};
     int rc = model_load(model_path, &m, &e);
+    if (strstr(e.msg, "unsupported type") || strstr(e.msg, "unknown dtype")) {
+        T_SKIP("%s: %s (a weight type this build does not have yet)", name, e.msg);
+        goto done;
+    }
     T_CHECK(rc == SW_OK, "%s: %s", model_path, e.msg);
     if (rc) goto done;
     const model_config *c = model_get_config(m);
@@ -142,6 +157,7 @@ static void test_model(const char *name, const char *dir) {
     model_kv *kv;
     T_EQ_INT(model_ws_create(m, MAX_TOK, MAX_TOK, &ws, &e), SW_OK);
     T_EQ_INT(model_kv_create(c, GGUF_DTYPE_F16, BLOCK, N_BLOCKS, &kv, &e), SW_OK);
+    kv->round_f16 = !v2; /* golden/'s reference rounds q and the softmax weights to F16 */
     int32_t bt[N_BLOCKS];
     for (int i = 0; i < N_BLOCKS; i++) bt[i] = N_BLOCKS - 1 - i; /* reversed: not the identity */
     float *logits = malloc((size_t)MAX_TOK * n_vocab * sizeof *logits);
@@ -171,8 +187,10 @@ static void test_model(const char *name, const char *dir) {
         if (skip_case[ci]) continue;
         int n = g->n_prompt + g->n_greedy - 1; /* the last greedy token's prediction is not in the reference */
         if (run_seq(m, ws, kv, bt, g->toks, n, MAX_TOK, logits)) { T_CHECK(0, "%s case %d: forward failed", name, ci); continue; }
+        double clear = v2 && quant ? CLEAR_FRAC * max_abs(g->last, n_vocab) : 0;
         for (int i = 0; i < n; i++) {
             int32_t ours = argmax(logits + (size_t)i * n_vocab, n_vocab);
+            if (g->ref_gap[i] < clear) continue;
             steps++;
             agree += ours == g->ref_top1[i];
             if (!quant && g->ref_gap[i] >= GAP_MIN && ours != g->ref_top1[i]) {
@@ -193,12 +211,17 @@ static void test_model(const char *name, const char *dir) {
         double cosv = dot / sqrt(na * nb), rel = err / scale;
         if (getenv("GOLDEN_VERBOSE")) {
             int ag = 0;
-            for (int i = 0; i < n; i++) ag += argmax(logits + (size_t)i * n_vocab, n_vocab) == g->ref_top1[i];
-            fprintf(stderr, "  %s case %d: %d tokens, top-1 agreement %d/%d, last-position err %.3g cosine %.6f\n", name, ci, g->n_prompt, ag, n, rel, cosv);
+            int nc = 0;
+            for (int i = 0; i < n; i++) {
+                if (g->ref_gap[i] < clear) continue;
+                nc++;
+                ag += argmax(logits + (size_t)i * n_vocab, n_vocab) == g->ref_top1[i];
+            }
+            fprintf(stderr, "  %s case %d: %d tokens, top-1 agreement %d/%d, last-position err %.3g cosine %.6f\n", name, ci, g->n_prompt, ag, nc, rel, cosv);
         }
         if (rel > worst_err) worst_err = rel;
         if (cosv < worst_cos) worst_cos = cosv;
-        if (quant) T_CHECK(cosv >= 0.999, "%s case %d: cosine %.6f", name, ci, cosv);
+        if (quant) T_CHECK(cosv >= (v2 ? 0.99 : 0.999), "%s case %d: cosine %.6f", name, ci, cosv);
         else T_CHECK(rel <= tol, "%s case %d: max |err| %.3g = %.3g x max|logit| (limit %.0e)", name, ci, err, rel, tol);
 
         /* free-running greedy: prefill the prompt, then one token per forward */
@@ -210,8 +233,10 @@ static void test_model(const char *name, const char *dir) {
             int at = g->n_prompt - 1 + s; /* the position whose prediction `next` is */
             int32_t ref = g->toks[g->n_prompt + s];
             if (!quant && g->ref_gap[at] < GAP_MIN) break; /* reference near-tie: stop comparing */
-            free_steps++;
-            free_agree += next == ref;
+            if (g->ref_gap[at] >= clear) {
+                free_steps++;
+                free_agree += next == ref;
+            }
             if (!quant && next != ref) {
                 T_CHECK(0, "%s case %d: free-running step %d gave %d, reference %d", name, ci, s, next, ref);
                 break;
@@ -227,14 +252,14 @@ static void test_model(const char *name, const char *dir) {
             next = argmax(logits, n_vocab);
         }
     }
-    double pct = 100.0 * agree / steps, free_pct = free_steps ? 100.0 * free_agree / free_steps : 100;
+    double pct = steps ? 100.0 * agree / steps : 100, free_pct = free_steps ? 100.0 * free_agree / free_steps : 100;
     if (quant) {
         T_CHECK(pct >= 95.0, "%s: teacher-forced top-1 agreement %.1f%% < 95%%", name, pct);
         T_CHECK(free_pct >= 95.0, "%s: decode-path top-1 agreement %.1f%% < 95%%", name, free_pct);
     } else {
         T_EQ_INT(strict_bad, 0);
     }
-    printf("%-24s max|err|/max|logit| %.2e  cosine %.7f  top-1 agreement %.1f%% (%d steps), decode path %.1f%% (%d steps)  %.0f ms\n",
+    printf("%-28s max|err|/max|logit| %.2e  cosine %.7f  top-1 agreement %.1f%% (%d steps), decode path %.1f%% (%d steps)  %.0f ms\n",
            name, worst_err, worst_cos, pct, steps, free_pct, free_steps, sw_now_ms() - t0);
     free(logits);
     model_kv_destroy(kv);
@@ -317,10 +342,12 @@ static void test_consistency(const char *model_path) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int main(void) {
-    if (t_shared_missing()) { T_SKIP("%s not found", SHARED); return t_done(); }
-    DIR *d = opendir(SHARED "/golden");
-    if (!d) { T_SKIP("no golden data"); return t_done(); }
+/* Every model directory under SHARED/sub, in name order. */
+static void test_dir(const char *sub, bool v2) {
+    char path[512];
+    snprintf(path, sizeof path, SHARED "/%s", sub);
+    DIR *d = opendir(path);
+    if (!d) { T_SKIP("no golden data in %s", path); return; }
     char *names[64];
     int n = 0;
     struct dirent *de;
@@ -328,14 +355,25 @@ int main(void) {
         if (de->d_name[0] != '.') names[n++] = strdup(de->d_name);
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, cmp_str);
-    printf("kernels: %s\n", kq_isa_name());
     for (int i = 0; i < n; i++) {
-        char dir[512];
-        snprintf(dir, sizeof dir, SHARED "/golden/%s", names[i]);
-        test_model(names[i], dir);
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/%s", path, names[i]);
+        test_model(names[i], dir, v2);
         free(names[i]);
     }
+}
+
+int main(void) {
+    if (t_shared_missing()) { T_SKIP("%s not found", SHARED); return t_done(); }
+    printf("kernels: %s\n", kq_isa_name());
+    test_dir("golden", false);
+    test_dir("golden2", true);
     test_consistency(SHARED "/models/llama-spm-tiny.f32.gguf");
     test_consistency(SHARED "/models/qwen2-gpt2-tiny.f32.gguf");
+    /* the newer families (gemma3: 45 tokens against a window of 8) */
+    test_consistency(SHARED "/models2/llama3-rope-tiny.f32.gguf");
+    test_consistency(SHARED "/models2/qwen3-tiny.f32.gguf");
+    test_consistency(SHARED "/models2/gemma3-tiny.f16.gguf");
+    test_consistency(SHARED "/models2/phi3-tiny.f32.gguf");
     return t_done();
 }
