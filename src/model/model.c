@@ -293,6 +293,8 @@ static int load_layer(model *m, int il, sw_err *err) {
     int64_t D = c->n_embd, QD = (int64_t)c->n_head * c->head_dim, KD = (int64_t)c->n_head_kv * c->head_dim, F = c->n_ff;
     bool bias = c->arch == MODEL_ARCH_QWEN2, fused = c->arch == MODEL_ARCH_PHI3, gemma = c->arch == MODEL_ARCH_GEMMA3;
     bool qk_norm = c->arch == MODEL_ARCH_QWEN3 || gemma;
+    /* q/k/v biases: required for qwen2; llama files may carry any subset (as llama.cpp) */
+    bool may_bias = bias || c->arch == MODEL_ARCH_LLAMA;
     char n[96];
     int rc;
 #define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", il, s), n)
@@ -310,9 +312,9 @@ static int load_layer(model *m, int il, sw_err *err) {
                (rc = get_mat(m, NAME("ffn_up.weight"), D, F, true, &L->up, err)))
         return rc;
     if ((rc = get_vec(m, NAME("attn_norm.weight"), D, true, &L->attn_norm, err)) ||
-        (bias && (rc = get_vec(m, NAME("attn_q.bias"), QD, true, &L->bq, err))) ||
-        (bias && (rc = get_vec(m, NAME("attn_k.bias"), KD, true, &L->bk, err))) ||
-        (bias && (rc = get_vec(m, NAME("attn_v.bias"), KD, true, &L->bv, err))) ||
+        (may_bias && (rc = get_vec(m, NAME("attn_q.bias"), QD, bias, &L->bq, err))) ||
+        (may_bias && (rc = get_vec(m, NAME("attn_k.bias"), KD, bias, &L->bk, err))) ||
+        (may_bias && (rc = get_vec(m, NAME("attn_v.bias"), KD, bias, &L->bv, err))) ||
         (qk_norm && (rc = get_vec(m, NAME("attn_q_norm.weight"), c->head_dim, true, &L->q_norm, err))) ||
         (qk_norm && (rc = get_vec(m, NAME("attn_k_norm.weight"), c->head_dim, true, &L->k_norm, err))) ||
         (gemma && (rc = get_vec(m, NAME("post_attention_norm.weight"), D, true, &L->post_attn_norm, err))) ||
