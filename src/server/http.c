@@ -30,6 +30,9 @@ typedef enum MHD_Result MHD_RESULT_T;
 
 #define WAIT_SLICE_MS 100.0
 #define POLL_CAP 32
+/* A declared Content-Length up to this many times the limit is read and discarded before
+ * the 413 (so the client reads it); beyond, the 413 goes out at once. */
+#define HTTP_DISCARD_FACTOR 4
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -54,7 +57,8 @@ enum route { ROUTE_NONE, ROUTE_COMPLETIONS, ROUTE_CHAT, ROUTE_MODELS, ROUTE_HEAL
 /* Per-connection-request state (MHD's con_cls). */
 typedef struct conn {
     api_buf body;
-    bool too_big;
+    api_kind kind;
+    bool too_big;            /* over max_body: the rest is read and discarded, then 413 */
     bool started;
 } conn;
 
@@ -671,39 +675,60 @@ static bool authorized(http_server *s, struct MHD_Connection *c) {
     return http_ct_equal(h, strlen(h), s->api_key, s->api_key_len);
 }
 
-static MHD_RESULT_T dispatch(http_server *s, struct MHD_Connection *c, const char *url, const char *method, conn *cn) {
+/* Everything decidable from the request line and headers alone, in libmicrohttpd's first
+ * call, before a byte of body is read: route (404), method (405), the open GET routes,
+ * API key (401) and readiness (503). Returns true when a response was queued (*ret says
+ * how; libmicrohttpd then closes the connection without reading the body); false when the
+ * request goes on to its body (generation routes). */
+static bool decide_on_headers(http_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                              enum route *rt, MHD_RESULT_T *ret) {
     const char *need = NULL;
     enum route r = route_of(url, &need);
+    *rt = r;
+    api_error e;
     if (r == ROUTE_NONE) {
-        api_error e;
         api_error_set(&e, 404, "invalid_request_error", "not_found", NULL, "no route for %s %s", method, url);
-        return send_error(c, &e);
+        *ret = send_error(c, &e);
+        return true;
     }
     bool head_ok = !strcmp(need, "GET") && !strcmp(method, "HEAD");
     if (strcmp(method, need) != 0 && !head_ok) {
-        api_error e;
         api_error_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL, "%s %s is not allowed; use %s",
                       method, url, need);
-        return send_error_allow(c, &e, need);
+        *ret = send_error_allow(c, &e, need);
+        return true;
     }
     if (r == ROUTE_HEALTH) {
         bool ok = atomic_load(&s->ready) && !atomic_load(&s->stopping);
         const char *b = ok ? "{\"status\":\"ok\"}" : "{\"status\":\"loading\"}";
-        return send_body(c, ok ? 200 : 503, "application/json", strdup(b), strlen(b));
+        *ret = send_body(c, ok ? 200 : 503, "application/json", strdup(b), strlen(b));
+        return true;
     }
-    if (r == ROUTE_METRICS) return handle_metrics(s, c);
-    if (!authorized(s, c))
-        return fail(c, 401, "authentication_error", "invalid_api_key", NULL, "missing or invalid API key");
-    if (!atomic_load(&s->ready) || atomic_load(&s->stopping))
-        return fail(c, 503, "server_error", "not_ready", NULL, "the model is loading; retry shortly");
-    if (r == ROUTE_MODELS) return handle_models(s, c);
-    if (cn->too_big) {
-        api_error e;
-        api_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
-                      "request body larger than %zu bytes", s->max_body);
-        return send_error(c, &e);
+    if (r == ROUTE_METRICS) {
+        *ret = handle_metrics(s, c);
+        return true;
     }
-    return handle_generate(s, c, r == ROUTE_CHAT ? API_CHAT : API_COMPLETIONS, cn);
+    if (!authorized(s, c)) {
+        *ret = fail(c, 401, "authentication_error", "invalid_api_key", NULL, "missing or invalid API key");
+        return true;
+    }
+    if (!atomic_load(&s->ready) || atomic_load(&s->stopping)) {
+        *ret = fail(c, 503, "server_error", "not_ready", NULL, "the model is loading; retry shortly");
+        return true;
+    }
+    if (r == ROUTE_MODELS) {
+        *ret = handle_models(s, c);
+        return true;
+    }
+    return false;
+}
+
+/* 413 for a body over the limit. */
+static MHD_RESULT_T send_too_large(http_server *s, struct MHD_Connection *c) {
+    api_error e;
+    api_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL, "request body larger than %zu bytes",
+                  s->max_body);
+    return send_error(c, &e);
 }
 
 static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -711,16 +736,25 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *c, const char *
     http_server *s = cls;
     conn *cn = *con_cls;
     if (!cn) {
+        enum route r;
+        MHD_RESULT_T ret;
+        if (decide_on_headers(s, c, url, method, &r, &ret)) return ret;
+        /* A declared body over the limit is refused now. A modest excess is read and
+         * discarded (never stored) so that an honest client, still sending, gets to read
+         * its 413; a huge one is answered at once and the connection closed. */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        unsigned long long n_cl = cl ? strtoull(cl, NULL, 10) : 0;
+        if (n_cl > (unsigned long long)s->max_body * HTTP_DISCARD_FACTOR) return send_too_large(s, c);
         cn = calloc(1, sizeof *cn);
         if (!cn) return MHD_NO;
+        cn->kind = r == ROUTE_CHAT ? API_CHAT : API_COMPLETIONS;
+        cn->too_big = n_cl > s->max_body;
         *con_cls = cn;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->max_body) cn->too_big = true;
         return MHD_YES;
     }
     if (*upload_size) {
         if (!cn->too_big && cn->body.len + *upload_size > s->max_body) {
-            cn->too_big = true;
+            cn->too_big = true; /* chunked, without a declared length */
             api_buf_free(&cn->body);
         }
         if (!cn->too_big && api_buf_append(&cn->body, upload, *upload_size) != SW_OK) return MHD_NO;
@@ -729,7 +763,8 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *c, const char *
     }
     if (cn->started) return MHD_YES;
     cn->started = true;
-    return dispatch(s, c, url, method, cn);
+    if (cn->too_big) return send_too_large(s, c);
+    return handle_generate(s, c, cn->kind, cn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
