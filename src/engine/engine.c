@@ -205,11 +205,9 @@ static void req_publish(engine_req *r, const engine_token *tk, engine_finish fin
         r->timing.t_finish_ms = now;
         if (error) snprintf(r->error, sizeof r->error, "%s", error);
     }
-    void (*fn)(void *) = r->notify;
-    void *arg = r->notify_arg;
     pthread_cond_broadcast(&r->cv);
+    if (r->notify) r->notify(r->notify_arg); /* under mu: see engine_req_set_notify */
     pthread_mutex_unlock(&r->mu);
-    if (fn) fn(arg);
 }
 
 /* CLOCK_MONOTONIC time timeout_ms from now (request condvars use that clock). */
@@ -418,6 +416,7 @@ static void req_accept(engine_req *r) {
     pthread_mutex_lock(&r->mu);
     r->verdict = ENGINE_VERDICT_ACCEPTED;
     pthread_cond_broadcast(&r->cv);
+    if (r->notify) r->notify(r->notify_arg);
     pthread_mutex_unlock(&r->mu);
 }
 

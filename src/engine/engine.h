@@ -106,8 +106,11 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
  * out and returns how many (0 on timeout). *finish becomes non-NONE once the request has
  * ended and every token was taken. */
 int engine_req_poll(engine_req *r, engine_token *out, int cap, double timeout_ms, engine_finish *finish);
-/* Optional wake-up hook called (from the engine thread) whenever r has news; e.g. to
- * resume a suspended HTTP connection. Set before tokens can arrive (right after submit). */
+/* Optional wake-up hook called (from the engine thread) whenever r has news (a token, the
+ * finish, the slo verdict); e.g. to resume a suspended HTTP connection. Set it right after
+ * submit. fn runs with r's lock held: it must be short and must not call engine_req_*
+ * on r. Because of that lock, once engine_req_set_notify(r, NULL, NULL) returns no call
+ * of the old hook is running or will start, so its arg may then be freed. */
 void engine_req_set_notify(engine_req *r, void (*fn)(void *arg), void *arg);
 void engine_req_cancel(engine_req *r);   /* idempotent; blocks freed at the next step */
 void engine_req_timing(engine_req *r, engine_timing *out);

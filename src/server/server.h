@@ -146,6 +146,11 @@ int metrics_render(metrics *m, const engine_stats *s, const char *model_name, in
 bool http_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 #define HTTP_MAX_BODY (4u << 20)
+#define HTTP_THREADS 4            /* libmicrohttpd pool threads (epoll; no callback blocks) */
+#define HTTP_CONN_TIMEOUT_S 30    /* idle seconds (no byte either way) before a connection is closed */
+#define HTTP_READ_TIMEOUT_S 30    /* seconds for a whole request (headers + body) to arrive */
+#define HTTP_MAX_CONNS_PER_IP 64
+#define HTTP_MAX_CONNS 1024
 
 typedef struct http_config {
     const char *host;        /* "127.0.0.1" by default */
@@ -153,6 +158,12 @@ typedef struct http_config {
     const char *api_key;     /* NULL = no auth */
     int max_queue;           /* waiting requests allowed before 429 */
     size_t max_body;         /* bytes; 0 = HTTP_MAX_BODY */
+    int threads;             /* 0 = HTTP_THREADS */
+    int conn_timeout_s;      /* 0 = HTTP_CONN_TIMEOUT_S */
+    int read_timeout_s;      /* 0 = HTTP_READ_TIMEOUT_S; counted from the connection's open or
+                              * the end of its previous response */
+    int max_conns_per_ip;    /* 0 = HTTP_MAX_CONNS_PER_IP */
+    int max_conns;           /* 0 = HTTP_MAX_CONNS */
 } http_config;
 
 /* What the server serves once loaded (all borrowed; must outlive the server). */
@@ -171,8 +182,13 @@ typedef struct http_server http_server;
 int http_server_create(const http_config *cfg, http_server **out, sw_err *err);
 int http_server_port(const http_server *s);
 void http_server_ready(http_server *s, const http_backend *b);
-/* Stops accepting, ends open streams, joins connection threads. Call before destroying
- * the engine. */
+/* Graceful drain: from now on /health answers 503 {"status":"draining"} and new API
+ * requests 503 (code "draining"); generations in flight go on. */
+void http_server_drain(http_server *s);
+/* Generations in flight (submitted to the engine, response not finished). */
+int http_server_in_flight(http_server *s);
+/* Ends what is still in flight, stops the pool threads and the watchdog. Call before
+ * destroying the engine. */
 void http_server_destroy(http_server *s);
 
 #endif

@@ -102,3 +102,90 @@ describe('decisions on the headers, before the body', { skip }, () => {
     }
   });
 });
+
+// Opens n connections from localAddress that send half a request line and then nothing.
+async function halfOpen(port, n, localAddress) {
+  const socks = [];
+  let closed = 0;
+  await Promise.all(Array.from({ length: n }, () => new Promise((res) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress }, () => { s.write('POST /v1/compl'); res(); });
+    s.on('error', () => res());
+    s.on('close', () => { closed++; res(); });
+    socks.push(s);
+  })));
+  return { socks, closed: () => closed, destroy: () => socks.forEach((s) => s.destroy()) };
+}
+
+describe('slow clients hold no threads', { skip }, () => {
+  it('300 half-open connections from one address do not delay a normal request', async () => {
+    const srv = await startServer(['--max-conns-per-ip', '1000', '--http-threads', '2']);
+    let idle;
+    try {
+      const base = procStatus(srv.pid).threads;
+      idle = await halfOpen(srv.port, 300, '127.0.0.2');
+      await sleep(300);
+      assert.equal(idle.closed(), 0, 'the server dropped idle connections it should hold');
+      const t0 = Date.now();
+      const r = await post(srv.base, '/v1/completions', { model: MODEL, prompt: 'hello', max_tokens: 4, ignore_eos: true });
+      const ms = Date.now() - t0;
+      assert.equal(r.status, 200, r.text);
+      assert.ok(ms < 1000, `answered after ${ms} ms`);
+      const h = await rawRequest(srv.port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+      assert.equal(statusOf(h), 200);
+      assert.ok(h.ms < 1000, `/health after ${h.ms} ms`);
+      const threads = procStatus(srv.pid).threads;
+      assert.ok(threads <= base + 2, `threads ${base} -> ${threads} with 300 open connections`);
+    } finally {
+      idle?.destroy();
+      assert.equal((await srv.stop()).code, 0);
+    }
+  });
+
+  it('per-address connection limit and read timeout', async () => {
+    const srv = await startServer(['--max-conns-per-ip', '20', '--read-timeout', '2']);
+    let idle;
+    try {
+      idle = await halfOpen(srv.port, 60, '127.0.0.2');
+      await sleep(500);
+      // the 40 beyond the limit are closed at once; the 20 others when their read time is up
+      assert.ok(idle.closed() >= 40 && idle.closed() < 60, `${idle.closed()} closed`);
+      const r = await post(srv.base, '/v1/completions', { model: MODEL, prompt: 'hello', max_tokens: 2 });
+      assert.equal(r.status, 200, r.text);
+      const t0 = Date.now();
+      while (idle.closed() < 60 && Date.now() - t0 < 6000) await sleep(50);
+      assert.equal(idle.closed(), 60, 'slow requests were not cut at the read timeout');
+    } finally {
+      idle?.destroy();
+      assert.equal((await srv.stop()).code, 0);
+    }
+  });
+
+  it('requests waiting for tokens do not pin the HTTP thread', async () => {
+    // one HTTP thread, one running sequence: 6 requests wait (streaming and not) while
+    // /health, /metrics and a 7th request are still served by that same thread
+    const srv = await startServer(['--http-threads', '1', '--max-seqs', '1']);
+    try {
+      const client = srv.client();
+      const long = { model: MODEL, prompt: 'long story', max_tokens: 300, ignore_eos: true };
+      const jobs = [];
+      for (let i = 0; i < 3; i++) jobs.push(client.completions.create(long));
+      for (let i = 0; i < 3; i++) {
+        jobs.push((async () => {
+          let n = 0;
+          for await (const ch of await client.completions.create({ ...long, stream: true })) n += ch.choices.length;
+          return n;
+        })());
+      }
+      await sleep(300);
+      const t0 = Date.now();
+      const h = await fetch(`${srv.base}/health`);
+      assert.equal(h.status, 200);
+      assert.ok(Date.now() - t0 < 1000, `/health after ${Date.now() - t0} ms`);
+      const res = await Promise.all(jobs);
+      for (const r of res.slice(0, 3)) assert.equal(r.usage.completion_tokens, 300);
+      for (const n of res.slice(3)) assert.ok(n >= 300, `${n} chunks`);
+    } finally {
+      assert.equal((await srv.stop()).code, 0);
+    }
+  });
+});
