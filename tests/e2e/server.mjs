@@ -56,6 +56,7 @@ export async function startServer(args = [], { model = MODEL, timeoutMs = 30000 
     base,
     pid: proc.pid,
     exited: () => exited,
+    waitExit: () => exitP, // resolves { code, sig } once the process has exited
     client: (opts = {}) => new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0, timeout: 60000, ...opts }),
     log: () => log,
     // SIGTERM, then SIGKILL if it does not stop in time; resolves the exit status.
