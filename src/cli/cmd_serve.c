@@ -47,6 +47,9 @@ static void usage(void) {
             "  --max-conns N           open connections in all (default %d)\n"
             "  --drain-timeout S       on SIGTERM/SIGINT, let requests in flight finish for up to S s\n"
             "                          (default 30; /health and new requests answer 503 meanwhile)\n"
+            "  --queue-timeout S       a request not scheduled within S s gets 503 queue_timeout (default 60;\n"
+            "                          0 = wait as long as it takes)\n"
+            "  --request-timeout S     default and cap of a request's own 'timeout' field (default: none)\n"
             "%s", HTTP_THREADS, HTTP_CONN_TIMEOUT_S, HTTP_READ_TIMEOUT_S, HTTP_MAX_CONNS_PER_IP, HTTP_MAX_CONNS,
             cli_engine_usage);
 }
@@ -86,6 +89,8 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         else if (!strcmp(a, "--max-conns-per-ip")) { if (parse_int(a, v, 1, 100000, &x)) return -1; o->http.max_conns_per_ip = (int)x; }
         else if (!strcmp(a, "--max-conns")) { if (parse_int(a, v, 1, 100000, &x)) return -1; o->http.max_conns = (int)x; }
         else if (!strcmp(a, "--drain-timeout")) { if (parse_int(a, v, 0, 86400, &x)) return -1; o->drain_timeout_s = (int)x; }
+        else if (!strcmp(a, "--queue-timeout")) { if (parse_int(a, v, 0, 86400, &x)) return -1; o->eng.queue_timeout_ms = 1000.0 * (double)x; }
+        else if (!strcmp(a, "--request-timeout")) { if (parse_int(a, v, 0, 86400, &x)) return -1; o->http.request_timeout_s = (double)x; }
         else { fprintf(stderr, "serve: unknown option %s\n", a); return -1; }
     }
     return 0;
@@ -195,6 +200,7 @@ int cli_serve(int argc, char **argv) {
     o.http.max_queue = 256;
     o.drain_timeout_s = 30;
     engine_config_default(&o.eng);
+    o.eng.queue_timeout_ms = 60000;
     int pr = parse_args(argc, argv, &o);
     if (pr) {
         usage();

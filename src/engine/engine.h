@@ -41,6 +41,8 @@ typedef struct engine_config {
     int short_prompt;       /* slo: prompts with <= this many tokens left to compute use the
                              * short lane (256) */
     bool calibrate;         /* profile the step-time cost model at create (~1 s for 0.5B) */
+    double queue_timeout_ms; /* a request not scheduled within this long after submit ends
+                              * with ENGINE_FINISH_QUEUE_TIMEOUT; 0 = no limit */
 } engine_config;
 void engine_config_default(engine_config *c);
 
@@ -55,6 +57,8 @@ typedef struct engine_req_params {
     double slo_ttft_ms;     /* 0 = server default */
     double slo_tpot_ms;     /* 0 = server default */
     const char *user;       /* tenant for fairness (copied; may be NULL) */
+    double timeout_ms;      /* > 0: the request ends (ENGINE_FINISH_TIMEOUT) this long after
+                             * submit, queued or running; 0 = no limit */
 } engine_req_params;
 
 typedef enum engine_finish {
@@ -64,6 +68,8 @@ typedef enum engine_finish {
     ENGINE_FINISH_CANCELLED,
     ENGINE_FINISH_ERROR,      /* e.g. cannot fit in the whole KV pool; see engine_req_error */
     ENGINE_FINISH_REJECTED,   /* slo policy: cannot meet its TTFT objective; engine_req_error says why */
+    ENGINE_FINISH_QUEUE_TIMEOUT, /* waited longer than queue_timeout_ms without being scheduled */
+    ENGINE_FINISH_TIMEOUT,    /* its own timeout_ms passed (tokens so far were delivered) */
 } engine_finish;
 
 /* Whether the engine has taken a request on: fcfs/priority accept at submit; slo decides
@@ -116,7 +122,7 @@ void engine_req_cancel(engine_req *r);   /* idempotent; blocks freed at the next
 void engine_req_timing(engine_req *r, engine_timing *out);
 /* Waits up to timeout_ms (<0 = forever) for the admission verdict; PENDING on timeout. */
 engine_verdict engine_req_verdict(engine_req *r, double timeout_ms);
-const char *engine_req_error(engine_req *r); /* message when finish = ERROR */
+const char *engine_req_error(engine_req *r); /* message when finish = ERROR, REJECTED or a timeout */
 void engine_req_release(engine_req *r);  /* cancels if still running; frees the handle */
 
 /* Snapshot for /metrics and logs. */

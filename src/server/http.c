@@ -65,6 +65,7 @@ struct http_server {
     int max_queue;
     size_t max_body;
     double read_timeout_ms;
+    double request_timeout_s; /* default and cap of a request's timeout; 0 = none */
     atomic_bool ready;
     atomic_bool draining;     /* new generations refused, /health 503 draining */
     atomic_bool stopping;     /* generations in flight are ended */
@@ -156,7 +157,7 @@ static MHD_RESULT_T send_error_allow(struct MHD_Connection *c, const api_error *
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
     if (!r) { free(s); return MHD_NO; }
     MHD_add_response_header(r, "Content-Type", "application/json");
-    if (e->status == 429) MHD_add_response_header(r, "Retry-After", "1");
+    if (e->status == 429 || e->status == 503) MHD_add_response_header(r, "Retry-After", "1");
     if (e->status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     if (allow) MHD_add_response_header(r, "Allow", allow);
     MHD_RESULT_T ret = MHD_queue_response(c, (unsigned)e->status, r);
@@ -596,6 +597,12 @@ static bool gen_early_error(gen *g, api_error *e) {
         case ENGINE_FINISH_ERROR:
             api_error_set(e, 500, "server_error", NULL, NULL, "%s", g->err_msg[0] ? g->err_msg : "generation failed");
             return true;
+        case ENGINE_FINISH_QUEUE_TIMEOUT:
+            api_error_set(e, 503, "server_error", "queue_timeout", NULL, "%s", why ? why : "queue timeout");
+            return true;
+        case ENGINE_FINISH_TIMEOUT:
+            api_error_set(e, 504, "server_error", "request_timeout", "timeout", "%s", why ? why : "request timeout");
+            return true;
         default:
             break;
         }
@@ -727,6 +734,9 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         p.slo_ttft_ms = rq->slo_ttft_ms;
         p.slo_tpot_ms = rq->slo_tpot_ms;
         p.user = rq->user;
+        double tmo = rq->timeout_s;
+        if (s->request_timeout_s > 0 && (tmo <= 0 || tmo > s->request_timeout_s)) tmo = s->request_timeout_s;
+        p.timeout_ms = 1000.0 * tmo;
         choice *ch = &g->ch[i];
         sw_err err = {0};
         int rc = engine_submit(s->be.eng, &p, &ch->r, &err);
@@ -1024,6 +1034,7 @@ int http_server_create(const http_config *cfg, http_server **out, sw_err *err) {
     s->max_queue = cfg->max_queue < 0 ? 0 : cfg->max_queue;
     s->max_body = cfg->max_body ? cfg->max_body : HTTP_MAX_BODY;
     s->read_timeout_ms = 1000.0 * (cfg->read_timeout_s > 0 ? cfg->read_timeout_s : HTTP_READ_TIMEOUT_S);
+    s->request_timeout_s = cfg->request_timeout_s > 0 ? cfg->request_timeout_s : 0;
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : HTTP_THREADS;
     unsigned idle_s = cfg->conn_timeout_s > 0 ? (unsigned)cfg->conn_timeout_s : HTTP_CONN_TIMEOUT_S;
     unsigned per_ip = cfg->max_conns_per_ip > 0 ? (unsigned)cfg->max_conns_per_ip : HTTP_MAX_CONNS_PER_IP;

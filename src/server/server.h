@@ -73,6 +73,8 @@ typedef struct api_request {
     char *user;                  /* NULL when absent */
     int priority;
     double slo_ttft_ms, slo_tpot_ms; /* 0 = server default */
+    double timeout_s;            /* extension: end the request this long after it was queued
+                                  * (finish_reason "timeout"; 504 before any token); 0 = none */
 } api_request;
 
 /* Parses and validates a request body. On error fills e (400 naming the field) and
@@ -164,6 +166,7 @@ typedef struct http_config {
                               * the end of its previous response */
     int max_conns_per_ip;    /* 0 = HTTP_MAX_CONNS_PER_IP */
     int max_conns;           /* 0 = HTTP_MAX_CONNS */
+    double request_timeout_s; /* default (and cap) of a request's `timeout`; 0 = none */
 } http_config;
 
 /* What the server serves once loaded (all borrowed; must outlive the server). */
