@@ -22,6 +22,7 @@
  *    generations in flight go on; http_server_destroy then ends what is left. */
 #include "server/server.h"
 #include <jansson.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -80,6 +81,7 @@ struct http_server {
     sock *socks;              /* open connections */
     pthread_t watch;
     bool watch_on, watch_stop;
+    unsigned long long n_ended;   /* generations ended so far (under mu) */
     atomic_ullong next_id;
 };
 
@@ -246,6 +248,7 @@ static void gen_destroy(gen *g) {
         if (g->prev) g->prev->next = g->next; else g->s->gens = g->next;
         if (g->next) g->next->prev = g->prev;
         g->s->n_gens--;
+        g->s->n_ended++;
         pthread_mutex_unlock(&g->s->mu);
     }
     int released = 0;
@@ -987,8 +990,18 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
  * of every generation when the server stops. */
 static void *watch_main(void *arg) {
     http_server *s = arg;
+    unsigned long long trimmed_at = 0;
     pthread_mutex_lock(&s->mu);
     while (!s->watch_stop) {
+        /* idle after some work: hand the freed heap back to the system (glibc keeps the
+         * pages of every thread's arena otherwise, and RSS creeps up under mixed load) */
+        if (s->n_gens == 0 && s->n_ended != trimmed_at) {
+            trimmed_at = s->n_ended;
+            pthread_mutex_unlock(&s->mu);
+            malloc_trim(0);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
         double now = sw_now_ms();
         for (sock *k = s->socks; k; k = k->next)
             if (k->reading && !k->cut && now - k->t_read_ms > s->read_timeout_ms) {

@@ -151,7 +151,7 @@ bool http_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 #define HTTP_THREADS 4            /* libmicrohttpd pool threads (epoll; no callback blocks) */
 #define HTTP_CONN_TIMEOUT_S 30    /* idle seconds (no byte either way) before a connection is closed */
 #define HTTP_READ_TIMEOUT_S 30    /* seconds for a whole request (headers + body) to arrive */
-#define HTTP_MAX_CONNS_PER_IP 64
+#define HTTP_MAX_CONNS_PER_IP 256  /* behind a proxy every client has its address: raise it */
 #define HTTP_MAX_CONNS 1024
 
 typedef struct http_config {
