@@ -179,8 +179,9 @@ static MHD_RESULT_T fail(struct MHD_Connection *c, int status, const char *type,
 /* ------------------------------------------------------------------ generation */
 
 /* Resumes g's connection if it is suspended, else notes that there is news so that the
- * next gen_suspend does not sleep. Any thread; the engine calls it (through gen_notify)
- * with the request's lock held. Lock order: request mu -> s->mu -> g->wmu -> MHD's. */
+ * next gen_suspend does not sleep. Any thread: the engine calls it (through gen_notify)
+ * with the request's lock held, the watchdog with s->mu held. Lock order: a request's mu
+ * or s->mu, then g->wmu, then libmicrohttpd's own; never the other way round. */
 static void gen_wake(gen *g) {
     pthread_mutex_lock(&g->wmu);
     g->news = true;
