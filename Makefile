@@ -6,6 +6,7 @@
 #   make test       all tests at -O2, then unit + golden tests again under ASan+UBSan
 #   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (default 60)
 #   make bench      benchmarks (see bench/run.sh)
+#   make soak       10-minute soak of the server (tests/e2e/soak.mjs; SOAK_SECONDS=600)
 #   make serve      serve the built-in default model (or MODEL=path.gguf)
 # BUILD=dir puts everything in another folder; MODE=asan builds with sanitizers.
 
@@ -56,7 +57,7 @@ UNIT_SRCS  = $(wildcard tests/unit/*.c)
 UNIT_BINS  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS  = $(wildcard tests/fuzz/*.c)
 
-.PHONY: all test unit fuzz fuzz-bins bench serve clean setup
+.PHONY: all test unit fuzz fuzz-bins bench soak serve clean setup
 .SECONDARY:
 .SECONDEXPANSION:
 
@@ -117,6 +118,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $$(call fuzz_libs,$$*)
 
 bench: $(BUILD)/swiftlet
 	sh bench/run.sh
+
+# Not part of `make test` (which runs a 60-second version, tests/e2e/soak.test.mjs).
+SOAK_SECONDS ?= 600
+soak: $(BUILD)/swiftlet
+	SWIFTLET_BIN=$(CURDIR)/$(BUILD)/swiftlet node tests/e2e/soak.mjs --seconds $(SOAK_SECONDS)
 
 serve: $(BUILD)/swiftlet
 	$(BUILD)/swiftlet serve $(if $(MODEL),-m $(MODEL)) $(ARGS)

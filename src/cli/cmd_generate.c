@@ -259,6 +259,8 @@ static const char *finish_name(engine_finish f) {
     case ENGINE_FINISH_CANCELLED: return "cancelled";
     case ENGINE_FINISH_ERROR: return "error";
     case ENGINE_FINISH_REJECTED: return "rejected";
+    case ENGINE_FINISH_QUEUE_TIMEOUT: return "queue-timeout";
+    case ENGINE_FINISH_TIMEOUT: return "timeout";
     default: return "none";
     }
 }

@@ -1,8 +1,9 @@
 /* cmd_serve.c — `swiftlet serve`: the OpenAI-compatible HTTP server. Binds first (so
  * /health answers 503 while the model loads), loads the model (or writes the built-in
  * random-weight demo model when no -m is given), starts the engine, marks the server
- * ready and waits for SIGINT/SIGTERM; then stops accepting, ends open streams, stops the
- * engine and frees everything. */
+ * ready and waits for SIGINT/SIGTERM; then drains (/health 503, new requests 503, requests
+ * in flight finish, for at most --drain-timeout seconds; a second signal cuts it short),
+ * ends what is left, stops the engine and frees everything. */
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "model/model.h"
@@ -13,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@ typedef struct serve_opts {
     http_keys keys;         /* --api-key, --api-key-file, SWIFTLET_API_KEY */
     http_config http;
     engine_config eng;
+    int drain_timeout_s;
 } serve_opts;
 
 static void usage(void) {
@@ -47,7 +50,18 @@ static void usage(void) {
             "  --max-tokens-default N  chat max_tokens when a request names none (default 1024)\n"
             "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma (default: from the GGUF)\n"
             "  --model-name NAME       model id in the API (default: file name without .gguf)\n"
-            "%s", cli_engine_usage);
+            "  --http-threads N        HTTP threads (epoll; default %d); waiting requests hold none\n"
+            "  --conn-timeout S        close a connection idle (no byte either way) for S s (default %d)\n"
+            "  --read-timeout S        a whole request (headers + body) must arrive within S s (default %d)\n"
+            "  --max-conns-per-ip N    open connections per client address (default %d)\n"
+            "  --max-conns N           open connections in all (default %d)\n"
+            "  --drain-timeout S       on SIGTERM/SIGINT, let requests in flight finish for up to S s\n"
+            "                          (default 30; /health and new requests answer 503 meanwhile)\n"
+            "  --queue-timeout S       a request not scheduled within S s gets 503 queue_timeout (default 60;\n"
+            "                          0 = wait as long as it takes)\n"
+            "  --request-timeout S     default and cap of a request's own 'timeout' field (default: none)\n"
+            "%s", HTTP_THREADS, HTTP_CONN_TIMEOUT_S, HTTP_READ_TIMEOUT_S, HTTP_MAX_CONNS_PER_IP, HTTP_MAX_CONNS,
+            cli_engine_usage);
 }
 
 static int parse_int(const char *flag, const char *v, long lo, long hi, long *out) {
@@ -98,6 +112,14 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         else if (!strcmp(a, "--port")) { if (parse_int(a, v, 0, 65535, &x)) return -1; o->http.port = (int)x; }
         else if (!strcmp(a, "--max-queue")) { if (parse_int(a, v, 0, 1000000, &x)) return -1; o->http.max_queue = (int)x; }
         else if (!strcmp(a, "--max-tokens-default")) { if (parse_int(a, v, 1, INT_MAX, &x)) return -1; o->http.max_tokens_default = (int)x; }
+        else if (!strcmp(a, "--http-threads")) { if (parse_int(a, v, 1, 256, &x)) return -1; o->http.threads = (int)x; }
+        else if (!strcmp(a, "--conn-timeout")) { if (parse_int(a, v, 1, 86400, &x)) return -1; o->http.conn_timeout_s = (int)x; }
+        else if (!strcmp(a, "--read-timeout")) { if (parse_int(a, v, 1, 86400, &x)) return -1; o->http.read_timeout_s = (int)x; }
+        else if (!strcmp(a, "--max-conns-per-ip")) { if (parse_int(a, v, 1, 100000, &x)) return -1; o->http.max_conns_per_ip = (int)x; }
+        else if (!strcmp(a, "--max-conns")) { if (parse_int(a, v, 1, 100000, &x)) return -1; o->http.max_conns = (int)x; }
+        else if (!strcmp(a, "--drain-timeout")) { if (parse_int(a, v, 0, 86400, &x)) return -1; o->drain_timeout_s = (int)x; }
+        else if (!strcmp(a, "--queue-timeout")) { if (parse_int(a, v, 0, 86400, &x)) return -1; o->eng.queue_timeout_ms = 1000.0 * (double)x; }
+        else if (!strcmp(a, "--request-timeout")) { if (parse_int(a, v, 0, 86400, &x)) return -1; o->http.request_timeout_s = (double)x; }
         else { fprintf(stderr, "serve: unknown option %s\n", a); return -1; }
     }
     return 0;
@@ -181,12 +203,33 @@ static tok_chat_family pick_chat(const serve_opts *o, const model *m) {
     return f;
 }
 
+/* Graceful drain after the first signal: waits until no request is in flight, timeout_s
+ * passes or a second signal comes. */
+static void drain(http_server *srv, const sigset_t *sigs, int sig, int timeout_s) {
+    http_server_drain(srv);
+    int n = http_server_in_flight(srv);
+    sw_info("serve: %s: draining %d request(s) in flight (up to %d s; a second signal stops now)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", n, timeout_s);
+    double t_end = sw_now_ms() + 1000.0 * timeout_s;
+    while ((n = http_server_in_flight(srv)) > 0 && sw_now_ms() < t_end) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        if (sigtimedwait(sigs, NULL, &ts) > 0) {
+            sw_info("serve: second signal: stopping now");
+            break;
+        }
+    }
+    if (n > 0) sw_info("serve: drain: ending %d request(s) still in flight", n);
+    else sw_info("serve: drained: shutting down");
+}
+
 int cli_serve(int argc, char **argv) {
     serve_opts o = {0};
     o.http.host = "127.0.0.1";
     o.http.port = 8080;
     o.http.max_queue = 256;
+    o.drain_timeout_s = 30;
     engine_config_default(&o.eng);
+    o.eng.queue_timeout_ms = 60000;
     int pr = parse_args(argc, argv, &o);
     const char *env_key = getenv("SWIFTLET_API_KEY");
     if (!pr && env_key && env_key[0] && http_keys_add(&o.keys, env_key, strlen(env_key))) pr = -1;
@@ -245,7 +288,7 @@ int cli_serve(int argc, char **argv) {
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    sw_info("serve: %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    drain(srv, &sigs, sig, o.drain_timeout_s);
     status = 0;
     goto out;
 fail:

@@ -55,6 +55,7 @@ struct engine_req {
     int priority;
     double ttft_ms, tpot_ms; /* objectives (request's or the class default); 0 = none */
     double deadline_ms;    /* t_submit + ttft_ms; INFINITY without a TTFT objective */
+    double t_end_ms;       /* t_submit + timeout_ms; INFINITY without a timeout */
     char user[ENGINE_MAX_USER]; /* tenant ("" = none) */
     uint64_t cache_salt;   /* prefix-cache namespace (kv.h) */
     int n_logprobs;
@@ -206,11 +207,9 @@ static void req_publish(engine_req *r, const engine_token *tk, engine_finish fin
         r->timing.t_finish_ms = now;
         if (error) snprintf(r->error, sizeof r->error, "%s", error);
     }
-    void (*fn)(void *) = r->notify;
-    void *arg = r->notify_arg;
     pthread_cond_broadcast(&r->cv);
+    if (r->notify) r->notify(r->notify_arg); /* under mu: see engine_req_set_notify */
     pthread_mutex_unlock(&r->mu);
-    if (fn) fn(arg);
 }
 
 /* CLOCK_MONOTONIC time timeout_ms from now (request condvars use that clock). */
@@ -270,7 +269,10 @@ engine_verdict engine_req_verdict(engine_req *r, double timeout_ms) {
 
 const char *engine_req_error(engine_req *r) {
     pthread_mutex_lock(&r->mu);
-    const char *s = r->finish == ENGINE_FINISH_ERROR || r->finish == ENGINE_FINISH_REJECTED ? r->error : NULL;
+    const char *s = r->finish == ENGINE_FINISH_ERROR || r->finish == ENGINE_FINISH_REJECTED ||
+                            r->finish == ENGINE_FINISH_QUEUE_TIMEOUT || r->finish == ENGINE_FINISH_TIMEOUT
+                        ? r->error
+                        : NULL;
     pthread_mutex_unlock(&r->mu);
     return s;
 }
@@ -419,6 +421,7 @@ static void req_accept(engine_req *r) {
     pthread_mutex_lock(&r->mu);
     r->verdict = ENGINE_VERDICT_ACCEPTED;
     pthread_cond_broadcast(&r->cv);
+    if (r->notify) r->notify(r->notify_arg);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -712,13 +715,35 @@ static void sched_run(engine *e) {
     }
 }
 
+/* Step 1: ends cancelled requests and those past a deadline (their own timeout; the
+ * queue timeout for one never scheduled), running or waiting. Returns true if r ended. */
+static bool drop_if_over(engine *e, engine_req *r, double now) {
+    char msg[160];
+    if (atomic_load(&r->cancelled)) {
+        req_end(e, r, ENGINE_FINISH_CANCELLED, NULL);
+        return true;
+    }
+    if (now >= r->t_end_ms) {
+        snprintf(msg, sizeof msg, "request timeout: %.0f ms after submit (%s)", now - r->timing.t_submit_ms,
+                 r->scheduled_once ? "while running" : "still queued");
+        req_end(e, r, ENGINE_FINISH_TIMEOUT, msg);
+        return true;
+    }
+    if (!r->scheduled_once && e->cfg.queue_timeout_ms > 0 && now - r->timing.t_submit_ms >= e->cfg.queue_timeout_ms) {
+        snprintf(msg, sizeof msg, "queue timeout: waited %.0f ms for a place in the batch (limit %.0f ms)",
+                 now - r->timing.t_submit_ms, e->cfg.queue_timeout_ms);
+        req_end(e, r, ENGINE_FINISH_QUEUE_TIMEOUT, msg);
+        return true;
+    }
+    return false;
+}
+
 static void sched_step(engine *e) {
     double t0 = sw_now_ms();
-    for (int i = e->n_running - 1; i >= 0; i--)
-        if (atomic_load(&e->running[i]->cancelled)) req_end(e, e->running[i], ENGINE_FINISH_CANCELLED, NULL);
+    for (int i = e->n_running - 1; i >= 0; i--) drop_if_over(e, e->running[i], t0);
     for (engine_req *r = e->wait_head, *nx; r; r = nx) {
         nx = r->next;
-        if (atomic_load(&r->cancelled)) req_end(e, r, ENGINE_FINISH_CANCELLED, NULL);
+        drop_if_over(e, r, t0);
     }
     if (e->cfg.policy == ENGINE_POLICY_SLO) sched_plan_slo(e);
     else sched_plan(e);
@@ -823,6 +848,8 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
     for (int k = 0; k < 3; k++)
         if (!(c.slo_ttft_ms[k] >= 0 && c.slo_ttft_ms[k] <= 1e9 && c.slo_tpot_ms[k] >= 0 && c.slo_tpot_ms[k] <= 1e9))
             return sw_err_set(err, SW_ERR_ARG, "engine: default SLOs must be in 0..1e9 ms");
+    if (!(c.queue_timeout_ms >= 0 && c.queue_timeout_ms <= 1e9))
+        return sw_err_set(err, SW_ERR_ARG, "engine: queue timeout must be in 0..1e9 ms");
     if (c.short_prompt < 0)
         return sw_err_set(err, SW_ERR_ARG, "engine: short_prompt must be >= 0 (got %d)", c.short_prompt);
     if (c.kv_dtype != GGUF_DTYPE_F16 && c.kv_dtype != GGUF_DTYPE_F32)
@@ -912,6 +939,8 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
         return sw_err_set(err, SW_ERR_ARG, "empty prompt");
     if (p->max_tokens < 1)
         return sw_err_set(err, SW_ERR_ARG, "max_tokens must be >= 1 (got %d)", p->max_tokens);
+    if (!(p->timeout_ms >= 0 && p->timeout_ms <= 1e9))
+        return sw_err_set(err, SW_ERR_ARG, "timeout must be in 0..1e9 ms");
     if (p->n_stop_ids < 0 || p->n_stop_ids > ENGINE_MAX_STOP_IDS || (p->n_stop_ids > 0 && !p->stop_ids))
         return sw_err_set(err, SW_ERR_ARG, "stop ids: count %d out of range 0..%d", p->n_stop_ids, ENGINE_MAX_STOP_IDS);
     for (int i = 0; i < p->n_prompt; i++)
@@ -971,6 +1000,7 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     for (int i = 0; i < p->n_prompt; i++) sampler_accept(r->smp, p->prompt[i], true);
     r->timing.t_submit_ms = sw_now_ms();
     r->deadline_ms = r->ttft_ms > 0 ? r->timing.t_submit_ms + r->ttft_ms : INFINITY;
+    r->t_end_ms = p->timeout_ms > 0 ? r->timing.t_submit_ms + p->timeout_ms : INFINITY;
     r->timing.n_prompt = p->n_prompt;
 
     pthread_mutex_lock(&e->mu);

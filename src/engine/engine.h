@@ -41,6 +41,8 @@ typedef struct engine_config {
     int short_prompt;       /* slo: prompts with <= this many tokens left to compute use the
                              * short lane (256) */
     bool calibrate;         /* profile the step-time cost model at create (~1 s for 0.5B) */
+    double queue_timeout_ms; /* a request not scheduled within this long after submit ends
+                              * with ENGINE_FINISH_QUEUE_TIMEOUT; 0 = no limit */
 } engine_config;
 void engine_config_default(engine_config *c);
 
@@ -57,6 +59,8 @@ typedef struct engine_req_params {
     const char *user;       /* tenant for fairness (copied; may be NULL) */
     uint64_t cache_salt;    /* prefix-cache namespace: KV blocks are shared only between
                              * requests with the same salt (0 = the shared one; kv_salt) */
+    double timeout_ms;      /* > 0: the request ends (ENGINE_FINISH_TIMEOUT) this long after
+                             * submit, queued or running; 0 = no limit */
 } engine_req_params;
 
 typedef enum engine_finish {
@@ -66,6 +70,8 @@ typedef enum engine_finish {
     ENGINE_FINISH_CANCELLED,
     ENGINE_FINISH_ERROR,      /* e.g. cannot fit in the whole KV pool; see engine_req_error */
     ENGINE_FINISH_REJECTED,   /* slo policy: cannot meet its TTFT objective; engine_req_error says why */
+    ENGINE_FINISH_QUEUE_TIMEOUT, /* waited longer than queue_timeout_ms without being scheduled */
+    ENGINE_FINISH_TIMEOUT,    /* its own timeout_ms passed (tokens so far were delivered) */
 } engine_finish;
 
 /* Whether the engine has taken a request on: fcfs/priority accept at submit; slo decides
@@ -108,14 +114,17 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
  * out and returns how many (0 on timeout). *finish becomes non-NONE once the request has
  * ended and every token was taken. */
 int engine_req_poll(engine_req *r, engine_token *out, int cap, double timeout_ms, engine_finish *finish);
-/* Optional wake-up hook called (from the engine thread) whenever r has news; e.g. to
- * resume a suspended HTTP connection. Set before tokens can arrive (right after submit). */
+/* Optional wake-up hook called (from the engine thread) whenever r has news (a token, the
+ * finish, the slo verdict); e.g. to resume a suspended HTTP connection. Set it right after
+ * submit. fn runs with r's lock held: it must be short and must not call engine_req_*
+ * on r. Because of that lock, once engine_req_set_notify(r, NULL, NULL) returns no call
+ * of the old hook is running or will start, so its arg may then be freed. */
 void engine_req_set_notify(engine_req *r, void (*fn)(void *arg), void *arg);
 void engine_req_cancel(engine_req *r);   /* idempotent; blocks freed at the next step */
 void engine_req_timing(engine_req *r, engine_timing *out);
 /* Waits up to timeout_ms (<0 = forever) for the admission verdict; PENDING on timeout. */
 engine_verdict engine_req_verdict(engine_req *r, double timeout_ms);
-const char *engine_req_error(engine_req *r); /* message when finish = ERROR */
+const char *engine_req_error(engine_req *r); /* message when finish = ERROR, REJECTED or a timeout */
 void engine_req_release(engine_req *r);  /* cancels if still running; frees the handle */
 
 /* Snapshot for /metrics and logs. */

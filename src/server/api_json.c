@@ -124,6 +124,8 @@ const char *api_finish_name(engine_finish f) {
     case ENGINE_FINISH_CANCELLED: return "abort";
     case ENGINE_FINISH_ERROR: return "error";
     case ENGINE_FINISH_REJECTED: return "error";
+    case ENGINE_FINISH_QUEUE_TIMEOUT: return "error";
+    case ENGINE_FINISH_TIMEOUT: return "timeout"; /* the request's own `timeout` (extension) */
     default: return NULL;
     }
 }

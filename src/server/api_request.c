@@ -254,6 +254,7 @@ static int parse_fields(json_t *root, api_request *r, api_error *e) {
     if ((rc = get_int(root, "priority", -1000000, 1000000, &r->priority, e))) return rc;
     if ((rc = get_double(root, "slo_ttft_ms", 0, 1e9, &r->slo_ttft_ms, e))) return rc;
     if ((rc = get_double(root, "slo_tpot_ms", 0, 1e9, &r->slo_tpot_ms, e))) return rc;
+    if ((rc = get_double(root, "timeout", 0, 86400, &r->timeout_s, e))) return rc;
     return SW_OK;
 }
 

@@ -1,16 +1,27 @@
-/* http.c — the HTTP server (libmicrohttpd, one thread per connection): routing, API-key
- * auth (/metrics too unless --metrics-public), body size limit, admission control, the
- * access log (one JSON line per request, written when it completes), and the generation
+/* http.c — the HTTP server: libmicrohttpd on a fixed pool of threads (epoll), routing,
+ * API-key auth (/metrics too unless --metrics-public), body size limit, admission control,
+ * graceful drain, the access log (one JSON line per request, written when it completes),
+ * and the generation
  * driver that turns engine tokens into OpenAI responses.
  *
- * A generation (`gen`) owns the parsed request and one engine request per choice (n).
- * The connection thread waits on the engine (engine_req_poll with a short timeout, so a
- * token is picked up the moment it is sampled), pumps every available token through the
- * streaming detokenizer and the stop-string matcher,
- * then either appends SSE chunks (stream: a content-reader callback hands them to MHD as
- * soon as they exist) or accumulates the text for one JSON response. While waiting it
- * checks the client socket for hang-up every 100 ms and cancels the engine requests when
- * the client is gone, so their KV blocks are freed at the next engine step. */
+ * Connection model. No callback ever blocks: a pool thread serves many connections.
+ *  - Everything decidable from the headers (route, method, key, readiness, declared
+ *    length) is answered in libmicrohttpd's first callback, before any body is read.
+ *  - A generation (`gen`) owns the parsed request and one engine request per choice (n).
+ *    While it waits for the engine (slo verdict, queue, tokens) its connection is
+ *    suspended (MHD_suspend_connection); the engine's per-request notify hook and the
+ *    watchdog resume it (gen_wake). Non-streaming: the access handler pumps tokens on
+ *    every resume and answers once every choice is done. Streaming: once the first token
+ *    (or the end) is there, a 200 text/event-stream response is queued whose content
+ *    reader pumps tokens through the streaming detokenizer and the stop-string matcher
+ *    and suspends again when it has nothing to send.
+ *  - One watchdog thread, every WATCH_MS: shuts down connections that have not delivered
+ *    a whole request within the read timeout (slow headers / bodies), and checks the
+ *    sockets of suspended generations for hang-up (libmicrohttpd cannot see it while a
+ *    connection is suspended): the engine requests are cancelled, so their KV blocks are
+ *    freed at the next engine step.
+ *  - Drain (http_server_drain): /health says 503 draining, new generations get 503,
+ *    generations in flight go on; http_server_destroy then ends what is left. */
 #include "server/server.h"
 #include "kv/kv.h"
 #include <jansson.h>
@@ -31,8 +42,23 @@ typedef int MHD_RESULT_T;
 typedef enum MHD_Result MHD_RESULT_T;
 #endif
 
-#define WAIT_SLICE_MS 100.0
 #define POLL_CAP 32
+#define WATCH_MS 100.0
+/* A declared Content-Length up to this many times the limit is read and discarded before
+ * the 413 (so the client reads it); beyond, the 413 goes out at once. */
+#define HTTP_DISCARD_FACTOR 4
+
+typedef struct gen gen;
+
+/* One TCP connection from accept to close (libmicrohttpd's socket_context): what the
+ * watchdog needs for the read timeout. Fields under the server's mu. */
+typedef struct sock {
+    int fd;
+    double t_read_ms;         /* when the current request could start arriving */
+    bool reading;             /* a request (headers or body) is still arriving */
+    bool cut;                 /* shut down by the watchdog */
+    struct sock *prev, *next;
+} sock;
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -46,23 +72,37 @@ struct http_server {
     size_t max_body;
     int max_tokens_default;
     bool prefix_cache_per_user;
+    double read_timeout_ms;
+    double request_timeout_s; /* default and cap of a request's timeout; 0 = none */
     atomic_bool ready;
-    atomic_bool stopping;
+    atomic_bool draining;     /* new generations refused, /health 503 draining */
+    atomic_bool stopping;     /* generations in flight are ended */
     http_backend be;          /* valid once ready */
     char *model_name;         /* owned copy of be.model_name */
     metrics met;
-    pthread_mutex_t mu;       /* guards n_active */
+    pthread_mutex_t mu;       /* guards n_active, gens, n_gens, socks, watch_stop */
+    pthread_cond_t cv;        /* watchdog sleep; signalled to stop it */
     int n_active;             /* engine requests submitted and not yet released */
+    gen *gens;                /* generations in flight (their engine requests submitted) */
+    int n_gens;
+    sock *socks;              /* open connections */
+    pthread_t watch;
+    bool watch_on, watch_stop;
+    unsigned long long n_ended;   /* generations ended so far (under mu) */
     atomic_ullong next_id;
 };
 
 enum route { ROUTE_NONE, ROUTE_COMPLETIONS, ROUTE_CHAT, ROUTE_MODELS, ROUTE_HEALTH, ROUTE_METRICS };
 
-/* Per-connection-request state (MHD's con_cls). */
+/* Per-request state of a generation route (MHD's con_cls). */
 typedef struct conn {
     api_buf body;
-    bool too_big;
-    bool started;
+    api_kind kind;
+    bool too_big;            /* over max_body: the rest is read and discarded, then 413 */
+    bool dispatched;         /* the body is complete and the request was handled (or it was
+                              * answered from its headers) */
+    gen *g;                  /* the generation the access handler drives; NULL once its
+                              * response is queued (a stream's gen belongs to the response) */
     bool trim;               /* a large response: malloc_trim once it is sent */
     /* access log */
     double t0_ms;            /* first callback */
@@ -90,8 +130,9 @@ typedef struct choice {
     bool role_sent;
 } choice;
 
-typedef struct gen {
+struct gen {
     http_server *s;
+    struct MHD_Connection *c;
     api_request req;
     int n_prompt;
     int n;                   /* choices */
@@ -107,7 +148,14 @@ typedef struct gen {
     api_buf out;             /* SSE bytes not yet handed to MHD */
     size_t out_off;
     bool finished;           /* every choice done, usage + [DONE] queued */
-} gen;
+    /* wake-ups (gen_wake / gen_suspend) */
+    pthread_mutex_t wmu;
+    bool suspended;          /* under wmu: the connection is suspended */
+    bool news;               /* under wmu: woken since the last gen_suspend */
+    atomic_bool gone;        /* the client hung up (seen by the watchdog) */
+    bool registered;         /* in s->gens */
+    gen *prev, *next;        /* s->gens, under s->mu */
+};
 
 /* ------------------------------------------------------------------ responses */
 
@@ -134,7 +182,7 @@ static MHD_RESULT_T send_error_allow(struct MHD_Connection *c, const api_error *
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
     if (!r) { free(s); return MHD_NO; }
     MHD_add_response_header(r, "Content-Type", "application/json");
-    if (e->status == 429) MHD_add_response_header(r, "Retry-After", "1");
+    if (e->status == 429 || e->status == 503) MHD_add_response_header(r, "Retry-After", "1");
     if (e->status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     if (allow) MHD_add_response_header(r, "Allow", allow);
     MHD_RESULT_T ret = MHD_queue_response(c, (unsigned)e->status, r);
@@ -153,16 +201,39 @@ static MHD_RESULT_T fail(struct MHD_Connection *c, int status, const char *type,
 
 /* ------------------------------------------------------------------ generation */
 
-/* Blocks until the first running choice has news or ms pass. With several choices the
- * slice is short: the others' tokens usually come in the same engine step. */
-static void gen_wait(gen *g, double ms) {
-    for (int i = 0; i < g->n; i++) {
-        if (g->ch[i].done) continue;
-        engine_finish fin;
-        engine_req_poll(g->ch[i].r, NULL, 0, g->n > 1 ? ms / 10 : ms, &fin);
-        return;
+/* Resumes g's connection if it is suspended, else notes that there is news so that the
+ * next gen_suspend does not sleep. Any thread: the engine calls it (through gen_notify)
+ * with the request's lock held, the watchdog with s->mu held. Lock order: a request's mu
+ * or s->mu, then g->wmu, then libmicrohttpd's own; never the other way round. */
+static void gen_wake(gen *g) {
+    pthread_mutex_lock(&g->wmu);
+    g->news = true;
+    if (g->suspended) {
+        g->suspended = false;
+        MHD_resume_connection(g->c);
     }
+    pthread_mutex_unlock(&g->wmu);
 }
+
+static void gen_notify(void *arg) { gen_wake(arg); }
+
+/* From a callback of g's connection only: suspends it until gen_wake and returns true, or
+ * returns false (without suspending) when news came since the last call or the server is
+ * stopping (a suspended connection would outlive the daemon); the caller looks again. */
+static bool gen_suspend(gen *g) {
+    pthread_mutex_lock(&g->wmu);
+    bool sleep = !g->news && !atomic_load(&g->s->stopping);
+    if (sleep) {
+        g->suspended = true;
+        MHD_suspend_connection(g->c);
+    }
+    g->news = false;
+    pthread_mutex_unlock(&g->wmu);
+    return sleep;
+}
+
+/* Whether g should end now: the client left or the server is stopping. */
+static bool gen_abandoned(gen *g) { return atomic_load(&g->gone) || atomic_load(&g->s->stopping); }
 
 /* True when the peer closed or reset the connection. */
 static bool client_gone(int fd) {
@@ -177,8 +248,33 @@ static void gen_cancel_all(gen *g) {
         if (g->ch[i].r) engine_req_cancel(g->ch[i].r);
 }
 
+/* Adds g to the server's generations in flight (watchdog, drain) and hooks the engine's
+ * notifications to it. */
+static void gen_register(gen *g) {
+    http_server *s = g->s;
+    pthread_mutex_lock(&s->mu);
+    g->next = s->gens;
+    if (s->gens) s->gens->prev = g;
+    s->gens = g;
+    s->n_gens++;
+    g->registered = true;
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < g->n; i++) engine_req_set_notify(g->ch[i].r, gen_notify, g);
+}
+
 static void gen_destroy(gen *g) {
     if (!g) return;
+    /* no notify call is running or will start after this (engine_req_set_notify) */
+    for (int i = 0; i < g->n; i++)
+        if (g->ch[i].r) engine_req_set_notify(g->ch[i].r, NULL, NULL);
+    if (g->registered) {
+        pthread_mutex_lock(&g->s->mu);
+        if (g->prev) g->prev->next = g->next; else g->s->gens = g->next;
+        if (g->next) g->next->prev = g->prev;
+        g->s->n_gens--;
+        g->s->n_ended++;
+        pthread_mutex_unlock(&g->s->mu);
+    }
     int released = 0;
     for (int i = 0; i < g->n; i++) {
         choice *c = &g->ch[i];
@@ -202,6 +298,7 @@ static void gen_destroy(gen *g) {
     api_request_free(&g->req);
     api_buf_free(&g->out);
     free(g->tbuf);
+    pthread_mutex_destroy(&g->wmu);
     free(g);
 }
 
@@ -404,7 +501,8 @@ static void gen_stream_close(gen *g) {
     g->finished = true;
 }
 
-/* MHD content reader for SSE: blocks (in this connection's thread) until bytes exist. */
+/* MHD content reader for SSE: hands over what is queued; with nothing to send, pumps the
+ * engine and, still with nothing, suspends the connection (returning 0) until gen_wake. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     gen *g = cls;
     for (;;) {
@@ -420,36 +518,19 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             gen_note(g);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        gen_pump(g);
-        if (gen_all_done(g)) gen_stream_close(g);
-        if (g->out.len) continue;
-        if (atomic_load(&g->s->stopping) || client_gone(g->fd)) {
+        if (gen_abandoned(g)) {
             gen_cancel_all(g);
             gen_note(g);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        gen_wait(g, WAIT_SLICE_MS);
+        gen_pump(g);
+        if (gen_all_done(g)) gen_stream_close(g);
+        if (g->out.len) continue;
+        if (gen_suspend(g)) return 0;
     }
 }
 
 static void stream_free(void *cls) { gen_destroy(cls); }
-
-/* Non-streaming: runs to the end. Returns false when the client left or the server stops. */
-static bool gen_run(gen *g) {
-    for (;;) {
-        gen_pump(g);
-        if (gen_all_done(g)) {
-            gen_note(g);
-            return true;
-        }
-        if (atomic_load(&g->s->stopping) || client_gone(g->fd)) {
-            gen_cancel_all(g);
-            gen_note(g);
-            return false;
-        }
-        gen_wait(g, WAIT_SLICE_MS);
-    }
-}
 
 #define PUT(b, lit) api_buf_append(b, lit, sizeof lit - 1)
 
@@ -589,6 +670,114 @@ static void unadmit(http_server *s, int n) {
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The error a generation that ended before its first token reports instead of a 200
+ * (false when it has none: it is answered normally). */
+static bool gen_early_error(gen *g, api_error *e) {
+    for (int i = 0; i < g->n; i++) {
+        choice *c = &g->ch[i];
+        if (c->n_tokens > 0) continue;
+        const char *why = engine_req_error(c->r);
+        switch (c->fin) {
+        case ENGINE_FINISH_REJECTED:
+            api_error_set(e, 503, "server_error", "slo_unattainable", NULL, "%s", why ? why : "objective cannot be met");
+            return true;
+        case ENGINE_FINISH_ERROR:
+            api_error_set(e, 500, "server_error", NULL, NULL, "%s", g->err_msg[0] ? g->err_msg : "generation failed");
+            return true;
+        case ENGINE_FINISH_QUEUE_TIMEOUT:
+            api_error_set(e, 503, "server_error", "queue_timeout", NULL, "%s", why ? why : "queue timeout");
+            return true;
+        case ENGINE_FINISH_TIMEOUT:
+            api_error_set(e, 504, "server_error", "request_timeout", "timeout", "%s", why ? why : "request timeout");
+            return true;
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
+/* Whether every choice of a stream has its first token or has ended: time for the 200. */
+static bool gen_started(gen *g) {
+    for (int i = 0; i < g->n; i++) {
+        engine_timing t;
+        engine_req_timing(g->ch[i].r, &t);
+        if (t.n_generated == 0 && t.t_finish_ms <= 0) return false;
+    }
+    return true;
+}
+
+/* Notes the end of choices that ended before their first token (for gen_early_error). */
+static void gen_note_early_ends(gen *g) {
+    for (int i = 0; i < g->n; i++) {
+        choice *c = &g->ch[i];
+        engine_finish fin;
+        if (c->done || c->n_tokens > 0 || engine_req_poll(c->r, NULL, 0, 0, &fin) != 0 || fin == ENGINE_FINISH_NONE)
+            continue;
+        c->fin = fin;
+        if (fin == ENGINE_FINISH_ERROR && !g->err_msg[0]) {
+            const char *m = engine_req_error(c->r);
+            snprintf(g->err_msg, sizeof g->err_msg, "%s", m && m[0] ? m : "generation failed");
+        }
+    }
+}
+
+/* The access handler's part of a generation, called on its final call and again on every
+ * resume until a response is queued. A stream waits (suspended) until every choice has
+ * its first token or has ended — a refusal, a timeout in the queue or an error before
+ * that is still a JSON error with its status — then hands over to stream_reader. A
+ * non-streaming request pumps tokens on every resume and answers once all choices are
+ * done. Returns MHD_NO to drop the connection (client gone, server stopping); the
+ * connection's on_completed then frees g. */
+static MHD_RESULT_T gen_drive(gen *g, conn *cn) {
+    struct MHD_Connection *c = g->c;
+    api_error e;
+    for (;;) {
+        if (gen_abandoned(g)) {
+            gen_cancel_all(g);
+            gen_note(g);
+            return MHD_NO;
+        }
+        if (g->req.stream && gen_started(g)) {
+            gen_note_early_ends(g);
+            if (gen_early_error(g, &e)) {
+                gen_cancel_all(g);
+                return send_error(c, &e);
+            }
+            struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, g, stream_free);
+            if (!r) return MHD_NO;
+            cn->g = NULL; /* the response owns g now */
+            MHD_add_response_header(r, "Content-Type", "text/event-stream");
+            MHD_add_response_header(r, "Cache-Control", "no-cache");
+            MHD_RESULT_T ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+            MHD_destroy_response(r);
+            return ret;
+        }
+        if (!g->req.stream) {
+            gen_pump(g);
+            if (gen_all_done(g)) {
+                if (gen_early_error(g, &e)) return send_error(c, &e);
+                if (g->err_msg[0]) {
+                    api_error_set(&e, 500, "server_error", NULL, NULL, "%s", g->err_msg);
+                    return send_error(c, &e);
+                }
+                gen_note(g);
+                api_buf body = {0};
+                int brc = gen_response(g, &body);
+                cn->g = NULL; /* free the generation before the body is sent */
+                gen_destroy(g);
+                if (brc) {
+                    api_buf_free(&body);
+                    return fail(c, 500, "server_error", NULL, NULL, "out of memory");
+                }
+                if (body.len > HTTP_TRIM_BYTES) cn->trim = true; /* give the memory back once sent */
+                return send_body(c, MHD_HTTP_OK, "application/json", body.p, body.len);
+            }
+        }
+        if (gen_suspend(g)) return MHD_YES;
+    }
+}
+
 static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, api_kind kind, conn *cn) {
     api_error e;
     gen *g = calloc(1, sizeof *g);
@@ -600,6 +789,8 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         free(g);
         return fail(c, 500, "server_error", NULL, NULL, "out of memory");
     }
+    g->c = c;
+    pthread_mutex_init(&g->wmu, NULL);
     int32_t *ids = NULL;
     int n_ids = 0, admitted = 0;
     if (api_request_parse(kind, cn->body.p ? cn->body.p : "", cn->body.len, &g->req, &e)) goto err;
@@ -664,6 +855,9 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         p.slo_tpot_ms = rq->slo_tpot_ms;
         p.user = rq->user;
         p.cache_salt = salt;
+        double tmo = rq->timeout_s;
+        if (s->request_timeout_s > 0 && (tmo <= 0 || tmo > s->request_timeout_s)) tmo = s->request_timeout_s;
+        p.timeout_ms = 1000.0 * tmo;
         choice *ch = &g->ch[i];
         sw_err err = {0};
         int rc = engine_submit(s->be.eng, &p, &ch->r, &err);
@@ -691,54 +885,9 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     g->fd = ci ? ci->connect_fd : -1;
     g->cn = cn;
-    /* --policy slo decides at its next step whether each request can meet its objective;
-     * a refusal is a 503 naming the reason, before any byte of a stream is sent. */
-    for (int i = 0; i < g->n; i++) {
-        engine_verdict v;
-        while ((v = engine_req_verdict(g->ch[i].r, WAIT_SLICE_MS)) == ENGINE_VERDICT_PENDING) {
-            if (atomic_load(&s->stopping) || client_gone(g->fd)) {
-                gen_cancel_all(g);
-                gen_destroy(g);
-                return MHD_NO;
-            }
-        }
-        if (v == ENGINE_VERDICT_REJECTED) {
-            g->ch[i].fin = ENGINE_FINISH_REJECTED;
-            const char *why = engine_req_error(g->ch[i].r);
-            api_error_set(&e, 503, "server_error", "slo_unattainable", NULL, "%s", why ? why : "objective cannot be met");
-            goto err;
-        }
-    }
-    if (rq->stream) {
-        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_reader, g, stream_free);
-        if (!r) {
-            gen_destroy(g);
-            return MHD_NO;
-        }
-        MHD_add_response_header(r, "Content-Type", "text/event-stream");
-        MHD_add_response_header(r, "Cache-Control", "no-cache");
-        MHD_RESULT_T ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        return ret;
-    }
-    if (!gen_run(g)) {
-        gen_destroy(g);
-        return MHD_NO; /* client gone or server stopping: close the connection */
-    }
-    if (g->err_msg[0]) {
-        api_error_set(&e, 500, "server_error", NULL, NULL, "%s", g->err_msg);
-        gen_destroy(g);
-        return send_error(c, &e);
-    }
-    api_buf body = {0};
-    int brc = gen_response(g, &body);
-    gen_destroy(g);
-    if (brc) {
-        api_buf_free(&body);
-        return fail(c, 500, "server_error", NULL, NULL, "out of memory");
-    }
-    if (body.len > HTTP_TRIM_BYTES) cn->trim = true; /* give the memory back once sent */
-    return send_body(c, MHD_HTTP_OK, "application/json", body.p, body.len);
+    cn->g = g;
+    gen_register(g);
+    return gen_drive(g, cn);
 err:
     free(ids);
     if (admitted > 0) unadmit(s, admitted);
@@ -786,40 +935,82 @@ static bool authorized(http_server *s, struct MHD_Connection *c) {
     return http_keys_match(&s->keys, h, strlen(h));
 }
 
-static MHD_RESULT_T dispatch(http_server *s, struct MHD_Connection *c, const char *url, const char *method, conn *cn) {
+/* Everything decidable from the request line and headers alone, in libmicrohttpd's first
+ * call, before a byte of body is read: route (404), method (405), /health, API key (401;
+ * /metrics too unless --metrics-public) and readiness (503). Returns true when a response was queued (*ret says
+ * how; libmicrohttpd then closes the connection without reading the body); false when the
+ * request goes on to its body (generation routes). */
+static bool decide_on_headers(http_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                              enum route *rt, MHD_RESULT_T *ret) {
     const char *need = NULL;
     enum route r = route_of(url, &need);
+    *rt = r;
+    api_error e;
     if (r == ROUTE_NONE) {
-        api_error e;
         api_error_set(&e, 404, "invalid_request_error", "not_found", NULL, "no route for %s %s", method, url);
-        return send_error(c, &e);
+        *ret = send_error(c, &e);
+        return true;
     }
     bool head_ok = !strcmp(need, "GET") && !strcmp(method, "HEAD");
     if (strcmp(method, need) != 0 && !head_ok) {
-        api_error e;
         api_error_set(&e, 405, "invalid_request_error", "method_not_allowed", NULL, "%s %s is not allowed; use %s",
                       method, url, need);
-        return send_error_allow(c, &e, need);
+        *ret = send_error_allow(c, &e, need);
+        return true;
     }
+    bool draining = atomic_load(&s->draining) || atomic_load(&s->stopping);
     if (r == ROUTE_HEALTH) {
-        bool ok = atomic_load(&s->ready) && !atomic_load(&s->stopping);
-        const char *b = ok ? "{\"status\":\"ok\"}" : "{\"status\":\"loading\"}";
-        return send_body(c, ok ? 200 : 503, "application/json", strdup(b), strlen(b));
+        bool ok = atomic_load(&s->ready) && !draining;
+        const char *b = ok ? "{\"status\":\"ok\"}" : draining ? "{\"status\":\"draining\"}" : "{\"status\":\"loading\"}";
+        *ret = send_body(c, ok ? 200 : 503, "application/json", strdup(b), strlen(b));
+        return true;
     }
     bool open_route = r == ROUTE_METRICS && s->metrics_public;
-    if (!open_route && !authorized(s, c))
-        return fail(c, 401, "authentication_error", "invalid_api_key", NULL, "missing or invalid API key");
-    if (r == ROUTE_METRICS) return handle_metrics(s, c);
-    if (!atomic_load(&s->ready) || atomic_load(&s->stopping))
-        return fail(c, 503, "server_error", "not_ready", NULL, "the model is loading; retry shortly");
-    if (r == ROUTE_MODELS) return handle_models(s, c);
-    if (cn->too_big) {
-        api_error e;
-        api_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
-                      "request body larger than %zu bytes", s->max_body);
-        return send_error(c, &e);
+    if (!open_route && !authorized(s, c)) {
+        *ret = fail(c, 401, "authentication_error", "invalid_api_key", NULL, "missing or invalid API key");
+        return true;
     }
-    return handle_generate(s, c, r == ROUTE_CHAT ? API_CHAT : API_COMPLETIONS, cn);
+    if (r == ROUTE_METRICS) {
+        *ret = handle_metrics(s, c);
+        return true;
+    }
+    if (draining) {
+        *ret = fail(c, 503, "server_error", "draining", NULL, "the server is shutting down; retry on another instance");
+        return true;
+    }
+    if (!atomic_load(&s->ready)) {
+        *ret = fail(c, 503, "server_error", "not_ready", NULL, "the model is loading; retry shortly");
+        return true;
+    }
+    if (r == ROUTE_MODELS) {
+        *ret = handle_models(s, c);
+        return true;
+    }
+    return false;
+}
+
+/* 413 for a body over the limit. */
+static MHD_RESULT_T send_too_large(http_server *s, struct MHD_Connection *c) {
+    api_error e;
+    api_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL, "request body larger than %zu bytes",
+                  s->max_body);
+    return send_error(c, &e);
+}
+
+/* The watchdog's record of c (NULL if libmicrohttpd did not give one). */
+static sock *sock_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Marks c's request as fully arrived (reading = false) or as the next one awaited. */
+static void sock_set_reading(http_server *s, struct MHD_Connection *c, bool reading) {
+    sock *k = sock_of(c);
+    if (!k) return;
+    pthread_mutex_lock(&s->mu);
+    k->reading = reading;
+    k->t_read_ms = sw_now_ms();
+    pthread_mutex_unlock(&s->mu);
 }
 
 static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -827,29 +1018,55 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *c, const char *
     http_server *s = cls;
     conn *cn = *con_cls;
     if (!cn) {
-        cn = calloc(1, sizeof *cn);
+        cn = calloc(1, sizeof *cn); /* for every request: the access log's record */
         if (!cn) return MHD_NO;
         *con_cls = cn;
         cn->t0_ms = sw_now_ms();
-        const char *need;
-        cn->route = route_of(url, &need);
         snprintf(cn->method, sizeof cn->method, "%s", method);
+        enum route r;
+        MHD_RESULT_T ret;
+        bool decided = decide_on_headers(s, c, url, method, &r, &ret);
+        cn->route = r;
+        if (decided) {
+            cn->dispatched = true;
+            sock_set_reading(s, c, false);
+            return ret;
+        }
+        /* A declared body over the limit is refused now. A modest excess is read and
+         * discarded (never stored) so that an honest client, still sending, gets to read
+         * its 413; a huge one is answered at once and the connection closed. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->max_body) cn->too_big = true;
+        unsigned long long n_cl = cl ? strtoull(cl, NULL, 10) : 0;
+        if (n_cl > (unsigned long long)s->max_body * HTTP_DISCARD_FACTOR) {
+            cn->dispatched = true;
+            sock_set_reading(s, c, false);
+            return send_too_large(s, c);
+        }
+        cn->kind = r == ROUTE_CHAT ? API_CHAT : API_COMPLETIONS;
+        cn->too_big = n_cl > s->max_body;
         return MHD_YES;
     }
     if (*upload_size) {
+        if (cn->dispatched) { /* answered from its headers: nothing more is stored */
+            *upload_size = 0;
+            return MHD_YES;
+        }
         if (!cn->too_big && cn->body.len + *upload_size > s->max_body) {
-            cn->too_big = true;
+            cn->too_big = true; /* chunked, without a declared length */
             api_buf_free(&cn->body);
         }
         if (!cn->too_big && api_buf_append(&cn->body, upload, *upload_size) != SW_OK) return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
-    if (cn->started) return MHD_YES;
-    cn->started = true;
-    return dispatch(s, c, url, method, cn);
+    if (cn->g) return gen_drive(cn->g, cn); /* resumed */
+    if (cn->dispatched) return MHD_YES;
+    cn->dispatched = true;
+    sock_set_reading(s, c, false);
+    if (cn->too_big) return send_too_large(s, c);
+    if (atomic_load(&s->draining) || atomic_load(&s->stopping))
+        return fail(c, 503, "server_error", "draining", NULL, "the server is shutting down; retry on another instance");
+    return handle_generate(s, c, cn->kind, cn);
 }
 
 static const char *route_name(int r) {
@@ -887,15 +1104,96 @@ static void access_log(http_server *s, struct MHD_Connection *c, const conn *cn,
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    http_server *s = cls;
+    sock_set_reading(s, c, true); /* keep-alive: the next request may come */
     conn *cn = *con_cls;
     if (!cn) return;
-    http_server *s = cls;
+    if (cn->g) {
+        gen_cancel_all(cn->g);
+        gen_note(cn->g);
+        gen_destroy(cn->g);
+    }
     if (s->alog) access_log(s, c, cn, toe);
     api_buf_free(&cn->body);
     bool trim = cn->trim;
     free(cn);
     *con_cls = NULL;
     if (trim) malloc_trim(0);
+}
+
+/* Connection opened / closed: the watchdog's registry. Closed comes before libmicrohttpd
+ * closes the socket, so the watchdog never touches a reused descriptor. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        sock *k = calloc(1, sizeof *k);
+        if (!k || !ci) {
+            free(k);
+            return;
+        }
+        k->fd = ci->connect_fd;
+        k->reading = true;
+        k->t_read_ms = sw_now_ms();
+        pthread_mutex_lock(&s->mu);
+        k->next = s->socks;
+        if (s->socks) s->socks->prev = k;
+        s->socks = k;
+        pthread_mutex_unlock(&s->mu);
+        *socket_context = k;
+        return;
+    }
+    sock *k = *socket_context;
+    if (!k) return;
+    pthread_mutex_lock(&s->mu);
+    if (k->prev) k->prev->next = k->next; else s->socks = k->next;
+    if (k->next) k->next->prev = k->prev;
+    pthread_mutex_unlock(&s->mu);
+    free(k);
+    *socket_context = NULL;
+}
+
+/* The watchdog thread: read timeouts, hang-ups of suspended generations, and the wake-up
+ * of every generation when the server stops. */
+static void *watch_main(void *arg) {
+    http_server *s = arg;
+    unsigned long long trimmed_at = 0;
+    pthread_mutex_lock(&s->mu);
+    while (!s->watch_stop) {
+        /* idle after some work: hand the freed heap back to the system (glibc keeps the
+         * pages of every thread's arena otherwise, and RSS creeps up under mixed load) */
+        if (s->n_gens == 0 && s->n_ended != trimmed_at) {
+            trimmed_at = s->n_ended;
+            pthread_mutex_unlock(&s->mu);
+            malloc_trim(0);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        double now = sw_now_ms();
+        for (sock *k = s->socks; k; k = k->next)
+            if (k->reading && !k->cut && now - k->t_read_ms > s->read_timeout_ms) {
+                shutdown(k->fd, SHUT_RDWR); /* libmicrohttpd sees the end and closes it */
+                k->cut = true;
+            }
+        bool stopping = atomic_load(&s->stopping);
+        for (gen *g = s->gens; g; g = g->next) {
+            if (!atomic_load(&g->gone) && client_gone(g->fd)) {
+                atomic_store(&g->gone, true);
+                gen_cancel_all(g);
+            }
+            if (stopping || atomic_load(&g->gone)) gen_wake(g);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)(WATCH_MS * 1e6);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -919,7 +1217,18 @@ int http_server_create(const http_config *cfg, http_server **out, sw_err *err) {
     s->max_queue = cfg->max_queue < 0 ? 0 : cfg->max_queue;
     s->max_body = cfg->max_body ? cfg->max_body : HTTP_MAX_BODY;
     s->max_tokens_default = cfg->max_tokens_default > 0 ? cfg->max_tokens_default : HTTP_MAX_TOKENS_DEFAULT;
+    s->read_timeout_ms = 1000.0 * (cfg->read_timeout_s > 0 ? cfg->read_timeout_s : HTTP_READ_TIMEOUT_S);
+    s->request_timeout_s = cfg->request_timeout_s > 0 ? cfg->request_timeout_s : 0;
+    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : HTTP_THREADS;
+    unsigned idle_s = cfg->conn_timeout_s > 0 ? (unsigned)cfg->conn_timeout_s : HTTP_CONN_TIMEOUT_S;
+    unsigned per_ip = cfg->max_conns_per_ip > 0 ? (unsigned)cfg->max_conns_per_ip : HTTP_MAX_CONNS_PER_IP;
+    unsigned max_conns = cfg->max_conns > 0 ? (unsigned)cfg->max_conns : HTTP_MAX_CONNS;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
     metrics_init(&s->met);
     int rc = SW_OK;
     if (!s->host || !keys_ok) {
@@ -948,13 +1257,23 @@ int http_server_create(const http_config *cfg, http_server **out, sw_err *err) {
         rc = sw_err_set(err, SW_ERR_ARG, "cannot resolve host '%s': %s", s->host, gai_strerror(gai));
         goto fail;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    if (pthread_create(&s->watch, NULL, watch_main, s) != 0) {
+        freeaddrinfo(ai);
+        rc = sw_err_set(err, SW_ERR_NOMEM, "cannot start the connection watchdog thread");
+        goto fail;
+    }
+    s->watch_on = true;
+    /* a fixed pool of epoll threads; nothing in a callback blocks (see the top of the file) */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     s->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, s,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, threads,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_CONNECTION_LIMIT, max_conns,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+                            MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_END);
@@ -983,11 +1302,34 @@ void http_server_ready(http_server *s, const http_backend *b) {
     atomic_store(&s->ready, s->model_name != NULL);
 }
 
+void http_server_drain(http_server *s) { atomic_store(&s->draining, true); }
+
+int http_server_in_flight(http_server *s) {
+    pthread_mutex_lock(&s->mu);
+    int n = s->n_gens;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
 void http_server_destroy(http_server *s) {
     if (!s) return;
+    /* End every generation: each is woken (under mu, after stopping is set, so none can
+     * suspend again) and drops its connection; then no connection is suspended when the
+     * daemon stops, as libmicrohttpd requires. */
     atomic_store(&s->stopping, true);
+    pthread_mutex_lock(&s->mu);
+    for (gen *g = s->gens; g; g = g->next) gen_wake(g);
+    pthread_mutex_unlock(&s->mu);
     if (s->d) MHD_stop_daemon(s->d);
+    if (s->watch_on) {
+        pthread_mutex_lock(&s->mu);
+        s->watch_stop = true;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->watch, NULL);
+    }
     metrics_destroy(&s->met);
+    pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s->model_name);
     free(s->host);

@@ -76,6 +76,8 @@ typedef struct api_request {
     char *cache_salt;            /* vLLM's cache_salt: prefix-cache namespace; NULL when absent */
     int priority;
     double slo_ttft_ms, slo_tpot_ms; /* 0 = server default */
+    double timeout_s;            /* extension: end the request this long after it was queued
+                                  * (finish_reason "timeout"; 504 before any token); 0 = none */
 } api_request;
 
 /* Parses and validates a request body. On error fills e (400 naming the field) and
@@ -164,6 +166,11 @@ void http_keys_free(http_keys *k);
 /* A non-streaming response with logprobs holds n x (top_logprobs + 1) x max_tokens entries
  * (~80 bytes each): more than this is refused (400) — stream it instead. */
 #define HTTP_MAX_LOGPROB_ENTRIES (1 << 16)
+#define HTTP_THREADS 4            /* libmicrohttpd pool threads (epoll; no callback blocks) */
+#define HTTP_CONN_TIMEOUT_S 30    /* idle seconds (no byte either way) before a connection is closed */
+#define HTTP_READ_TIMEOUT_S 30    /* seconds for a whole request (headers + body) to arrive */
+#define HTTP_MAX_CONNS_PER_IP 256  /* behind a proxy every client has its address: raise it */
+#define HTTP_MAX_CONNS 1024
 
 typedef struct http_config {
     const char *host;        /* "127.0.0.1" by default */
@@ -178,6 +185,13 @@ typedef struct http_config {
     size_t max_body;         /* bytes; 0 = HTTP_MAX_BODY */
     int max_tokens_default;  /* chat max_tokens when a request names none; 0 = HTTP_MAX_TOKENS_DEFAULT
                               * (completions keep OpenAI's 16) */
+    int threads;             /* 0 = HTTP_THREADS */
+    int conn_timeout_s;      /* 0 = HTTP_CONN_TIMEOUT_S */
+    int read_timeout_s;      /* 0 = HTTP_READ_TIMEOUT_S; counted from the connection's open or
+                              * the end of its previous response */
+    int max_conns_per_ip;    /* 0 = HTTP_MAX_CONNS_PER_IP */
+    int max_conns;           /* 0 = HTTP_MAX_CONNS */
+    double request_timeout_s; /* default (and cap) of a request's `timeout`; 0 = none */
 } http_config;
 
 /* What the server serves once loaded (all borrowed; must outlive the server). */
@@ -196,8 +210,13 @@ typedef struct http_server http_server;
 int http_server_create(const http_config *cfg, http_server **out, sw_err *err);
 int http_server_port(const http_server *s);
 void http_server_ready(http_server *s, const http_backend *b);
-/* Stops accepting, ends open streams, joins connection threads. Call before destroying
- * the engine. */
+/* Graceful drain: from now on /health answers 503 {"status":"draining"} and new API
+ * requests 503 (code "draining"); generations in flight go on. */
+void http_server_drain(http_server *s);
+/* Generations in flight (submitted to the engine, response not finished). */
+int http_server_in_flight(http_server *s);
+/* Ends what is still in flight, stops the pool threads and the watchdog. Call before
+ * destroying the engine. */
 void http_server_destroy(http_server *s);
 
 #endif

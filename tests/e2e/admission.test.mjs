@@ -66,7 +66,7 @@ describe('--max-queue', { skip }, () => {
   });
 
   it('SIGTERM during a stream ends the stream and exits 0', async () => {
-    const srv = await startServer([]);
+    const srv = await startServer(['--drain-timeout', '1']); // drain.test.mjs covers the drain itself
     let stopped = false;
     try {
       const stream = await srv.client().completions.create({ model: MODEL, prompt: 'long', max_tokens: 100000,

@@ -54,6 +54,9 @@ export async function startServer(args = [], { model = MODEL, timeoutMs = 30000 
   return {
     port,
     base,
+    pid: proc.pid,
+    exited: () => exited,
+    waitExit: () => exitP, // resolves { code, sig } once the process has exited
     client: (opts = {}) => new OpenAI({ baseURL: `${base}/v1`, apiKey: 'none', maxRetries: 0, timeout: 60000, ...opts }),
     log: () => log,
     // SIGTERM, then SIGKILL if it does not stop in time; resolves the exit status.
@@ -66,6 +69,12 @@ export async function startServer(args = [], { model = MODEL, timeoutMs = 30000 
       return r;
     },
   };
+}
+
+// Resident memory (KiB) and thread count of a process, from /proc (Linux).
+export function procStatus(pid) {
+  const t = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { rssKiB: Number(t.match(/^VmRSS:\s+(\d+)/m)[1]), threads: Number(t.match(/^Threads:\s+(\d+)/m)[1]) };
 }
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }

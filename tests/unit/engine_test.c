@@ -9,7 +9,10 @@
  *    computes only the rest, and gives the same output as with the cache off;
  *  - cancellation frees blocks; every block is free or idle when all is done;
  *    refusals at submit (too large for the pool, bad tokens / params); stop ids;
- *    max_tokens; destroy with requests in flight; release without polling. */
+ *    max_tokens; destroy with requests in flight; release without polling;
+ *  - deadlines: a request never scheduled within queue_timeout_ms ends QUEUE_TIMEOUT;
+ *    a request's own timeout_ms ends it TIMEOUT, queued (no token) or running (the
+ *    tokens so far delivered); the blocks come back either way. */
 #include "t.h"
 #include <jansson.h>
 #include "engine/engine.h"
@@ -419,6 +422,66 @@ static void test_notify_and_priority(void) {
     unload(&f);
 }
 
+static void test_deadlines(void) {
+    fixture f;
+    if (load(SHARED "/models/llama-spm-tiny.f32.gguf", &f)) return;
+    int32_t pr[8] = {1, 450, 4996, 17354, 1701, 29916, 432, 975};
+    engine_config c;
+    engine_config_default(&c);
+    c.n_threads = 1; c.kv_tokens = 2048; c.max_seqs = 1; c.calibrate = false;
+    c.queue_timeout_ms = 150;
+    engine *e = NULL;
+    sw_err err = {0};
+    T_EQ_INT(engine_create(f.m, f.t, &c, &e, &err), SW_OK);
+    if (!e) { unload(&f); return; }
+    engine_req_params p = params(pr, 8, 1500, 0, 0);
+    p.ignore_eos = true;
+    p.timeout_ms = -1;
+    engine_req *a, *b, *q;
+    T_EQ_INT(engine_submit(e, &p, &a, &err), SW_ERR_ARG);
+    p.timeout_ms = 0;
+    /* a holds the only seat; b and q wait behind it */
+    T_EQ_INT(engine_submit(e, &p, &a, &err), SW_OK);
+    engine_token tk;
+    engine_finish fin;
+    T_EQ_INT(engine_req_poll(a, &tk, 1, 5000, &fin), 1);
+    T_EQ_INT(engine_submit(e, &p, &b, &err), SW_OK);
+    p.timeout_ms = 80; /* its own deadline comes before the queue's */
+    T_EQ_INT(engine_submit(e, &p, &q, &err), SW_OK);
+    result rb, rq;
+    collect(b, &rb);
+    collect(q, &rq);
+    T_EQ_INT(rb.fin, ENGINE_FINISH_QUEUE_TIMEOUT);
+    T_EQ_INT(rb.tm.n_generated, 0);
+    T_OK(rb.tm.t_first_sched_ms == 0);
+    T_OK(rb.tm.t_finish_ms - rb.tm.t_submit_ms >= 150);
+    T_CHECK(engine_req_error(b) && strstr(engine_req_error(b), "queue timeout"), "message: %s", engine_req_error(b));
+    T_EQ_INT(rq.fin, ENGINE_FINISH_TIMEOUT);
+    T_EQ_INT(rq.tm.n_generated, 0);
+    T_OK(rq.tm.t_finish_ms - rq.tm.t_submit_ms >= 80);
+    T_CHECK(engine_req_error(q) && strstr(engine_req_error(q), "still queued"), "message: %s", engine_req_error(q));
+    engine_req_release(b);
+    engine_req_release(q);
+    engine_req_cancel(a);
+    result ra;
+    collect(a, &ra);
+    T_EQ_INT(ra.fin, ENGINE_FINISH_CANCELLED);
+    engine_req_release(a);
+    /* a running request's own timeout: it ends mid-generation, its tokens delivered */
+    p.timeout_ms = 300;
+    T_EQ_INT(engine_submit(e, &p, &a, &err), SW_OK);
+    collect(a, &ra);
+    T_EQ_INT(ra.fin, ENGINE_FINISH_TIMEOUT);
+    T_CHECK(ra.tm.n_generated > 0 && ra.tm.n_generated < 1500, "%d tokens", ra.tm.n_generated);
+    T_OK(ra.tm.t_finish_ms - ra.tm.t_submit_ms >= 300);
+    T_CHECK(engine_req_error(a) && strstr(engine_req_error(a), "while running"), "message: %s", engine_req_error(a));
+    engine_req_release(a);
+    engine_stats st;
+    T_CHECK(wait_idle(e, &st), "blocks still used after timeouts: %d", st.kv_blocks_used);
+    engine_destroy(e);
+    unload(&f);
+}
+
 int main(void) {
     if (t_shared_missing()) { T_SKIP("../shared missing"); return t_done(); }
     test_golden("models", "golden", "llama-spm-tiny.f32");
@@ -433,5 +496,6 @@ int main(void) {
     test_prefix();
     test_lifecycle();
     test_notify_and_priority();
+    test_deadlines();
     return t_done();
 }
