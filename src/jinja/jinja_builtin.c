@@ -59,23 +59,67 @@ static jv do_strip(jstr s, const jv *chars, bool left, bool right) {
     return jv_str(s.p + b, e - b);
 }
 
-static int case_map(jctx *c, jstr s, int mode, jv *out) {   /* 0 upper, 1 lower, 2 capitalize, 3 title */
+/* Simple case mapping of one code point: ASCII, Latin-1, Latin Extended-A, Greek,
+ * Cyrillic (what chat text needs; other scripts are left as they are). */
+static bool latin_a_upper(uint32_t cp) {   /* U+0100..U+017F alternate upper/lower */
+    return ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E)) ? (cp & 1) : !(cp & 1);
+}
+
+/* Simple case mapping of one code point: ASCII, Latin-1, Latin Extended-A, Greek,
+ * Cyrillic (what chat text needs; other scripts are left as they are). */
+static uint32_t cp_case(uint32_t cp, bool upper) {
+    if (cp < 0x80) return (uint32_t)(upper ? toupper((int)cp) : tolower((int)cp));
+    bool latin_a = cp >= 0x100 && cp <= 0x17E && cp != 0x130 && cp != 0x131 && cp != 0x138 && cp != 0x149 && cp != 0x178;
+    if (upper) {
+        if ((cp >= 0xE0 && cp <= 0xFE && cp != 0xF7) || (cp >= 0x3B1 && cp <= 0x3C9 && cp != 0x3C2) || (cp >= 0x430 && cp <= 0x44F)) return cp - 0x20;
+        if (cp == 0xFF) return 0x178;
+        if (cp == 0x3C2) return 0x3A3;
+        if (cp >= 0x450 && cp <= 0x45F) return cp - 0x50;
+        if (latin_a && !latin_a_upper(cp)) return cp - 1;
+    } else {
+        if ((cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) || (cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2) || (cp >= 0x410 && cp <= 0x42F)) return cp + 0x20;
+        if (cp == 0x178) return 0xFF;
+        if (cp >= 0x400 && cp <= 0x40F) return cp + 0x50;
+        if (latin_a && latin_a_upper(cp)) return cp + 1;
+    }
+    return cp;
+}
+
+static bool cp_cased(uint32_t cp) { return cp < 0x80 ? isalpha((int)cp) != 0 : cp_case(cp, true) != cp || cp_case(cp, false) != cp; }
+
+static size_t utf8_put(char *p, uint32_t cp) {
+    if (cp < 0x80) { p[0] = (char)cp; return 1; }
+    if (cp < 0x800) { p[0] = (char)(0xC0 | (cp >> 6)); p[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    p[0] = (char)(0xE0 | (cp >> 12)); p[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); p[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+}
+
+/* 0 upper, 1 lower, 2 capitalize (first upper, rest lower), 3 title (Python's rules). */
+static int case_map(jctx *c, jstr s, int mode, jv *out) {
     char *p = jarena_alloc(c->a, s.n + 1);
     if (!p) return oom(c);
+    size_t o = 0;
     bool prev_cased = false;
-    for (size_t i = 0; i < s.n; i++) {
+    for (size_t i = 0; i < s.n;) {
         unsigned char ch = (unsigned char)s.p[i];
-        bool alpha = isalpha(ch) && ch < 0x80;
-        switch (mode) {
-        case 0: p[i] = (char)(ch < 0x80 ? toupper(ch) : ch); break;
-        case 1: p[i] = (char)(ch < 0x80 ? tolower(ch) : ch); break;
-        case 2: p[i] = (char)(ch >= 0x80 ? ch : i == 0 ? toupper(ch) : tolower(ch)); break;
-        default:
-            p[i] = (char)(ch >= 0x80 ? ch : prev_cased ? tolower(ch) : toupper(ch));
-            prev_cased = alpha || ch >= 0x80;
+        size_t l = cp_len(s.p + i, s.n - i);
+        uint32_t cp = ch;
+        if (l == 2 && (ch & 0xE0) == 0xC0) cp = ((ch & 0x1Fu) << 6) | (s.p[i + 1] & 0x3F);
+        else if (l != 1) { memcpy(p + o, s.p + i, l); o += l; i += l; prev_cased = true; continue; }
+        bool up = mode == 0 || (mode == 2 && i == 0) || (mode == 3 && !prev_cased);
+        uint32_t m = cp_case(cp, up);
+        if (cp == 0x3A3 && !up && prev_cased) {   /* Python's final sigma */
+            size_t j = i + l;
+            uint32_t nx = j < s.n ? (unsigned char)s.p[j] : 0;
+            if (j + 1 < s.n && (nx & 0xE0) == 0xC0) nx = ((nx & 0x1Fu) << 6) | (s.p[j + 1] & 0x3F);
+            if (!nx || !cp_cased(nx)) m = 0x3C2;
         }
+        prev_cased = cp_cased(cp);
+        size_t w = (m < 0x80) == (cp < 0x80) && (m < 0x800) == (cp < 0x800) ? utf8_put(p + o, m) : utf8_put(p + o, cp);
+        o += w;
+        i += l;
     }
-    *out = jv_str(p, s.n);
+    *out = jv_str(p, o);
     return SW_OK;
 }
 

@@ -82,7 +82,7 @@ static int lex_string(lexer *L) {
     /* the unescaped text is never longer than the source */
     size_t end = start;
     while (end < L->n && L->s[end] != q) { if (L->s[end] == '\\') end++; end++; }
-    if (end >= L->n) return lfail(L, "unterminated string literal");
+    if (end >= L->n) return sw_err_set(L->err, SW_ERR_FORMAT, "line %d col %d: unterminated string literal", line, col);
     char *p = jarena_alloc(L->a, end - start + 1);
     if (!p) return lfail(L, "template too large");
     size_t k = 0;
