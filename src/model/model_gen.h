@@ -25,6 +25,7 @@ typedef struct model_gen_params {
     const char *type;       /* "f32" | "f16" | "q8_0" | "q4_0" | "q5_0" | "q4_k_m" | "q5_k_m" */
     const char *vocab_path; /* GGUF whose tokenizer.* keys are copied; NULL = built-in byte-level vocab (259 tokens, ChatML) */
     const char *name;       /* general.name; NULL = the preset's name or "random" */
+    const char *chat_template; /* tokenizer.chat_template text; NULL = the vocab's (builtin: ChatML) */
     uint64_t seed;
 } model_gen_params;
 

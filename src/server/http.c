@@ -49,7 +49,7 @@ struct http_server {
     atomic_ullong next_id;
 };
 
-enum route { ROUTE_NONE, ROUTE_COMPLETIONS, ROUTE_CHAT, ROUTE_MODELS, ROUTE_HEALTH, ROUTE_METRICS };
+enum route { ROUTE_NONE, ROUTE_COMPLETIONS, ROUTE_CHAT, ROUTE_MODELS, ROUTE_HEALTH, ROUTE_METRICS, ROUTE_APPLY_TEMPLATE };
 
 /* Per-connection-request state (MHD's con_cls). */
 typedef struct conn {
@@ -439,14 +439,8 @@ static int build_prompt(http_server *s, const api_request *rq, int32_t **ids, in
     size_t len = rq->prompt_len;
     bool special = false;
     if (rq->kind == API_CHAT) {
-        tok_chat_msg *msgs = calloc((size_t)rq->n_messages, sizeof *msgs);
-        if (!msgs) return api_error_set(e, 500, "server_error", NULL, NULL, "out of memory");
-        for (int i = 0; i < rq->n_messages; i++) msgs[i] = (tok_chat_msg){rq->messages[i].role, rq->messages[i].content};
-        sw_err err = {0};
-        int rc = tok_chat_render(s->be.chat, msgs, rq->n_messages, true, &text, &err);
-        free(msgs);
-        if (rc) return api_error_set(e, 400, "invalid_request_error", NULL, "messages", "chat template: %s", err.msg);
-        len = strlen(text);
+        int rc = api_chat_prompt(s->be.chat_template, s->be.chat, rq, &text, &len, e);
+        if (rc) return rc;
         special = true;
     }
     const char *src = text ? text : rq->prompt;
@@ -652,7 +646,7 @@ static enum route route_of(const char *url, const char **method_needed) {
     static const struct { const char *path; enum route r; const char *method; } routes[] = {
         {"/v1/completions", ROUTE_COMPLETIONS, "POST"}, {"/v1/chat/completions", ROUTE_CHAT, "POST"},
         {"/v1/models", ROUTE_MODELS, "GET"},           {"/health", ROUTE_HEALTH, "GET"},
-        {"/metrics", ROUTE_METRICS, "GET"},
+        {"/metrics", ROUTE_METRICS, "GET"},            {"/apply-template", ROUTE_APPLY_TEMPLATE, "POST"},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(url, routes[i].path)) {
@@ -702,6 +696,13 @@ static MHD_RESULT_T dispatch(http_server *s, struct MHD_Connection *c, const cha
         api_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
                       "request body larger than %zu bytes", s->max_body);
         return send_error(c, &e);
+    }
+    if (r == ROUTE_APPLY_TEMPLATE) {
+        api_error e;
+        char *body = NULL;
+        if (api_chat_apply_template(s->be.chat_template, s->be.chat, cn->body.p ? cn->body.p : "", cn->body.len, &body, &e))
+            return send_error(c, &e);
+        return send_body(c, MHD_HTTP_OK, "application/json", body, strlen(body));
     }
     return handle_generate(s, c, r == ROUTE_CHAT ? API_CHAT : API_COMPLETIONS, cn);
 }
