@@ -1,7 +1,7 @@
 /* jinja_builtin.c — the filters, tests, methods and global functions templates call:
  * filters tojson trim length/count upper lower capitalize title items join default/d
  * first last map select reject selectattr rejectattr list string int float replace safe
- * escape/e reverse abs; tests defined undefined none boolean true false integer float
+ * escape/e reverse abs indent; tests defined undefined none boolean true false integer float
  * number string mapping iterable sequence callable odd even divisibleby eq/ne/lt/le/gt/ge
  * in lower upper sameas; str methods startswith endswith split rsplit strip lstrip rstrip
  * replace title upper lower capitalize find count; dict methods items keys values get;
@@ -494,6 +494,34 @@ int jb_filter(jctx *c, jframe *f, const jnode *at, jstr name, jv x, const jv *ar
         else if (x.k == JV_FLOAT) *out = jv_float(fabs(x.f));
         else return jx_fail(c, at, "bad operand type for abs(): '%s'", jv_kind_name(x));
         return SW_OK;
+    }
+    if (jstr_is(name, "indent")) {   /* indent(width=4, first=False, blank=False) */
+        const jv *w = A(0, "width"), *first = A(1, "first"), *blank = A(2, "blank");
+        jv pad = jv_str("    ", 4);
+        if (w && w->k == JV_STR) pad = *w;
+        else if (w && w->k == JV_INT) {
+            int64_t k = w->i < 0 ? 0 : w->i > 256 ? 256 : w->i;
+            char *p = jarena_alloc(c->a, (size_t)k + 1);
+            if (!p) return oom(c);
+            memset(p, ' ', (size_t)k);
+            pad = jv_str(p, (size_t)k);
+        }
+        if ((rc = jb_str(c, at, x, &s))) return rc;
+        jbuf b = {.limit = c->lim.max_output};
+        bool ok = true;
+        for (size_t i = 0, line = 0; i <= s.s.n && ok; line++) {
+            const char *nl = memchr(s.s.p + i, '\n', s.s.n - i);
+            size_t e = nl ? (size_t)(nl - s.s.p) : s.s.n;
+            bool empty = e == i;
+            if ((line > 0 || (first && jv_truthy(*first))) && (!empty || (blank && jv_truthy(*blank))))
+                ok = jbuf_add(&b, pad.s.p, pad.s.n);
+            ok = ok && jbuf_add(&b, s.s.p + i, e - i) && (!nl || jbuf_add(&b, "\n", 1));
+            if (!nl) break;
+            i = e + 1;
+        }
+        rc = ok ? new_str(c, b.p ? b.p : "", b.n, out) : jx_limit(c, "output");
+        jbuf_free(&b);
+        return rc;
     }
     if (jstr_is(name, "replace")) {
         const jv *o = A(0, "old"), *n = A(1, "new"), *cnt = A(2, "count");

@@ -14,6 +14,7 @@ typedef struct parser {
     const jtok *t;
     size_t n, i;
     int nest;
+    int loops;           /* for-loop bodies open around the current statement */
     sw_err *err;
 } parser;
 
@@ -477,7 +478,10 @@ static int parse_for(parser *P, jnode *n) {
     if (is_name(P, "recursive")) return pfail(P, "%s", "recursive loops are not supported");
     if ((rc = expect_block_end(P))) return rc;
     static const char *const stops[] = {"else", "endfor", NULL};
-    if ((rc = parse_body(P, &n->args, stops, &which))) return rc;
+    P->loops++;
+    rc = parse_body(P, &n->args, stops, &which);
+    P->loops--;
+    if (rc) return rc;
     if (which == 0) {
         if ((rc = expect_block_end(P))) return rc;
         static const char *const stops2[] = {"endfor", NULL};
@@ -568,7 +572,11 @@ static int parse_macro(parser *P, jnode *n) {
     next(P);
     if ((rc = parse_params(P, n)) || (rc = expect_block_end(P))) return rc;
     static const char *const stops[] = {"endmacro", NULL};
-    if ((rc = parse_body(P, &n->args, stops, &which))) return rc;
+    int loops = P->loops;   /* a macro body is not inside the caller's loop */
+    P->loops = 0;
+    rc = parse_body(P, &n->args, stops, &which);
+    P->loops = loops;
+    if (rc) return rc;
     if (cur(P)->t == JT_NAME) next(P);   /* {% endmacro name %} */
     return expect_block_end(P);
 }
@@ -619,8 +627,11 @@ static int parse_statement(parser *P, jnode **out) {
     else if (jstr_is(s, "macro")) { n->k = N_MACRO; rc = parse_macro(P, n); }
     else if (jstr_is(s, "call")) { n->k = N_CALL_BLOCK; rc = parse_call_block(P, n); }
     else if (jstr_is(s, "filter")) { n->k = N_FILTER_BLOCK; rc = parse_filter_block(P, n); }
-    else if (jstr_is(s, "break")) { n->k = N_BREAK; rc = expect_block_end(P); }
-    else if (jstr_is(s, "continue")) { n->k = N_CONTINUE; rc = expect_block_end(P); }
+    else if (jstr_is(s, "break") || jstr_is(s, "continue")) {
+        if (!P->loops) { P->i--; return pfail(P, "'%s' outside of a for loop", s.p[0] == 'b' ? "break" : "continue"); }
+        n->k = s.p[0] == 'b' ? N_BREAK : N_CONTINUE;
+        rc = expect_block_end(P);
+    }
     else if (jstr_is(s, "do")) { n->k = N_DO; if (!(rc = parse_tuple_expr(P, &n->a, true))) rc = expect_block_end(P); }
     else if (jstr_is(s, "generation")) {
         static const char *const stops[] = {"endgeneration", NULL};

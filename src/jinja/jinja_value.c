@@ -113,7 +113,13 @@ bool jv_truthy(jv v) {
 static bool is_num(jv v) { return v.k == JV_INT || v.k == JV_FLOAT || v.k == JV_BOOL; }
 static double num(jv v) { return v.k == JV_FLOAT ? v.f : v.k == JV_INT ? (double)v.i : (double)v.b; }
 
-bool jv_equal(jv a, jv b) {
+/* Deep equality to a bounded depth (past it, containers compare by identity), so a
+ * template-built nesting cannot exhaust the stack. */
+static bool equal_depth(jv a, jv b, int depth);
+
+bool jv_equal(jv a, jv b) { return equal_depth(a, b, 128); }
+
+static bool equal_depth(jv a, jv b, int depth) {
     if (is_num(a) && is_num(b)) {
         if (a.k != JV_FLOAT && b.k != JV_FLOAT) return (a.k == JV_INT ? a.i : a.b) == (b.k == JV_INT ? b.i : b.b);
         return num(a) == num(b);
@@ -123,14 +129,16 @@ bool jv_equal(jv a, jv b) {
     case JV_UNDEF: case JV_NONE: return true;
     case JV_STR: return a.s.n == b.s.n && !memcmp(a.s.p, b.s.p, a.s.n);
     case JV_LIST:
-        if (a.l->n != b.l->n) return false;
-        for (size_t i = 0; i < a.l->n; i++) if (!jv_equal(a.l->v[i], b.l->v[i])) return false;
+        if (a.l == b.l) return true;
+        if (a.l->n != b.l->n || depth <= 0) return false;
+        for (size_t i = 0; i < a.l->n; i++) if (!equal_depth(a.l->v[i], b.l->v[i], depth - 1)) return false;
         return true;
     case JV_DICT:
-        if (a.d->n != b.d->n) return false;
+        if (a.d == b.d) return true;
+        if (a.d->n != b.d->n || depth <= 0) return false;
         for (size_t i = 0; i < a.d->n; i++) {
             jv *o = jv_dict_get(b.d, a.d->key[i]);
-            if (!o || !jv_equal(a.d->val[i], *o)) return false;
+            if (!o || !equal_depth(a.d->val[i], *o, depth - 1)) return false;
         }
         return true;
     case JV_NS: return a.d == b.d;

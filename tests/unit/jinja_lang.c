@@ -12,6 +12,7 @@
 static const char *vars_json = "{\"msgs\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\", \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"b\": 1, \"a\": [1, 2.5, null, true]}}}]}], \"d\": {\"z\": 1, \"a\": \"x\", \"m\": {\"k\": [1, {\"q\": \"é\\n\\\"\\\\\"}]}}, \"s\": \"  Hello, World  \", \"n\": 7, \"f\": 2.5, \"e\": [], \"t\": true, \"nul\": null, \"words\": [\"b\", \"a\", \"c\"]}";
 
 static const struct { const char *tmpl, *want; } ok_cases[] = {
+    {"{{ \"a\\nb\\n\\nc\"|indent }}|{{ \"a\\nb\\n\\nc\"|indent(2, true, true) }}|{{ \"a\\nb\\n\"|indent(first=true) }}|{{ \"x\\n\"|indent(blank=true) }}|{{ \"p\\nq\"|indent(\"> \") }}", "a\n    b\n\n    c|  a\n  b\n  \n  c|    a\n    b\n|x\n    |p\n> q"},
     {"{{ \"éàÿ ĀāĹĺŹź αβς жё\"|upper }} {{ \"ÉÀŸ ĀāĹĺŹź ΑΣ ЖЁ\"|lower }} {{ \"élan vital ébène\"|title }} {{ \"ÉCOLE\"|capitalize }}", "ÉÀŸ ĀĀĹĹŹŹ ΑΒΣ ЖЁ éàÿ āāĺĺźź ας жё Élan Vital Ébène École"},
     {"{{ \"a\" ~ 1 ~ none ~ true }}", "a1NoneTrue"},
     {"{{ 1 + 2 * 3 - 4 // 3 }} {{ 7 % 3 }} {{ -7 // 2 }} {{ 2 ** 10 }} {{ 7 / 2 }} {{ 1.5 + 1 }}", "6 1 -4 1024 3.5 2.5"},
@@ -88,6 +89,8 @@ static const struct { const char *tmpl, *msg; } parse_err_cases[] = {
     {"{{ (((( 1 }}", "line 1 col 11: expected ')'"},
     {"text {{ x", "line 1 col 6: unclosed tag"},
     {"{# never closed", "unterminated comment"},
+    {"{% break %}", "line 1 col 4: 'break' outside of a for loop"},
+    {"{% for x in y %}{% macro m() %}{% continue %}{% endmacro %}{% endfor %}", "'continue' outside of a for loop"},
     {"{{ x @ y }}", "unexpected character '@'"},
 };
 
@@ -180,6 +183,16 @@ static void test_features(json_t *vars) {
     rc = render("{{ x|length }}", vars2, &out, &err);
     T_CHECK(rc != 0 && strstr(err.msg, "nested too deeply"), "rc %d %s", rc, err.msg);
     json_decref(vars2);
+    /* deeply nested values built by the template: compared, printed, serialized safely */
+    const char *nest = "{% set ns = namespace(x=[], y=[]) %}{% for i in range(20000) %}{% set ns.x = [ns.x] %}"
+                       "{% set ns.y = [ns.y] %}{% endfor %}{{ ns.x == ns.x }} {{ ns.x == ns.y }} {{ ns.x in [ns.y] }} "
+                       "{{ (ns.x|string)[:3] }}";
+    rc = render(nest, NULL, &out, &err);
+    T_CHECK(rc == 0 && !strcmp(out, "True False False [[["), "%s", rc ? err.msg : out);
+    free(out); out = NULL;
+    rc = render("{% set ns = namespace(x=[]) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x|tojson }}",
+                NULL, &out, &err);
+    T_CHECK(rc != 0 && strstr(err.msg, "nested too deeply"), "rc %d %s", rc, err.msg);
 }
 
 static void test_chat_vars(void) {
