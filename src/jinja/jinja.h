@@ -46,7 +46,10 @@ int jinja_render(const jinja_template *t, const json_t *vars, const jinja_opts *
  * non-NULL), and every key of chat_template_kwargs. Validates the shape of messages. */
 int jinja_chat_vars(const json_t *request, const char *bos_token, const char *eos_token,
                     json_t **vars, sw_err *err);
-/* jinja_chat_vars + jinja_render, with strftime_now's date from SWIFTLET_NOW when set. */
+/* jinja_chat_vars + jinja_render, with strftime_now's date from SWIFTLET_NOW when set.
+ * When the render fails and some message's content is an array of text parts, it is
+ * rendered again with those parts joined into one string (templates that take only
+ * strings then work too); the first error is reported if that fails as well. */
 int jinja_chat_render(const jinja_template *t, const json_t *request, const char *bos_token,
                       const char *eos_token, char **out, size_t *out_len, sw_err *err);
 

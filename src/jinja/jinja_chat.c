@@ -3,7 +3,9 @@
  * content a string, null or an array of parts; tool_calls with function.arguments as an
  * object or a JSON string; tool_call_id, name, reasoning_content, ...), `tools`,
  * `add_generation_prompt` (default true), `bos_token`/`eos_token`, and every key of
- * `chat_template_kwargs` (e.g. enable_thinking, reasoning_effort). */
+ * `chat_template_kwargs` (e.g. enable_thinking, reasoning_effort). A template that fails
+ * on content given as an array of text parts (most take only strings) is rendered again
+ * with those parts joined, so such requests work wherever a string would. */
 #include "jinja/jinja_impl.h"
 
 static int check_messages(const json_t *msgs, sw_err *err) {
@@ -49,6 +51,37 @@ int jinja_chat_vars(const json_t *req, const char *bos, const char *eos, json_t 
     return SW_OK;
 }
 
+/* A copy of messages whose content arrays of text parts are joined into strings, or
+ * NULL when there is none to join (or one holds a non-text part). */
+static json_t *flatten_text_parts(const json_t *msgs) {
+    size_t i, k;
+    json_t *m, *part;
+    bool any = false;
+    json_array_foreach(msgs, i, m) {
+        json_t *c = json_object_get(m, "content");
+        if (!json_is_array(c)) continue;
+        json_array_foreach(c, k, part)
+            if (!json_is_string(json_object_get(part, "text")) || !json_is_string(json_object_get(part, "type")) ||
+                strcmp(json_string_value(json_object_get(part, "type")), "text"))
+                return NULL;
+        any = true;
+    }
+    if (!any) return NULL;
+    json_t *copy = json_deep_copy(msgs);
+    json_array_foreach(copy, i, m) {
+        json_t *c = json_object_get(m, "content");
+        if (!json_is_array(c)) continue;
+        jbuf b = {0};
+        json_array_foreach(c, k, part) {
+            json_t *text = json_object_get(part, "text");
+            if (!jbuf_add(&b, json_string_value(text), json_string_length(text))) { jbuf_free(&b); json_decref(copy); return NULL; }
+        }
+        json_object_set_new(m, "content", json_stringn(b.p ? b.p : "", b.n));
+        jbuf_free(&b);
+    }
+    return copy;
+}
+
 int jinja_chat_render(const jinja_template *t, const json_t *req, const char *bos, const char *eos,
                       char **out, size_t *out_len, sw_err *err) {
     json_t *vars;
@@ -56,6 +89,14 @@ int jinja_chat_render(const jinja_template *t, const json_t *req, const char *bo
     if (rc) return rc;
     jinja_opts o = {.today = getenv("SWIFTLET_NOW")};
     rc = jinja_render(t, vars, &o, out, out_len, err);
+    /* Content given as text parts, which the template cannot take (transformers would
+     * fail too): render again with each message's parts joined into one string. */
+    json_t *flat = rc == SW_ERR_FORMAT ? flatten_text_parts(json_object_get(vars, "messages")) : NULL;
+    if (flat) {
+        sw_err err2;
+        json_object_set_new(vars, "messages", flat);
+        if (jinja_render(t, vars, &o, out, out_len, &err2) == SW_OK) rc = SW_OK;
+    }
     json_decref(vars);
     return rc;
 }

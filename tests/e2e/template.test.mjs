@@ -4,7 +4,8 @@
 // ../shared/vocab that embed the same template); a server whose model carries the Qwen3
 // template (written by `gen-model --chat-template`) answers POST /apply-template with
 // exactly the reference text, accepts chat requests with tool calls and tool results
-// (prompt_tokens = the tokens of that text), passes chat_template_kwargs to the template;
+// (prompt_tokens = the tokens of that text; text parts joined for a template that takes
+// only strings), passes chat_template_kwargs to the template;
 // a template's raise_exception becomes a 400 carrying its message.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -105,7 +106,7 @@ describe('server: the model\'s own chat template', { skip }, () => {
   it('accepts a chat request with tool calls and tool results; prompt_tokens are the rendered prompt\'s', async () => {
     const messages = [
       { role: 'system', content: 'Be brief.' },
-      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'user', content: [{ type: 'text', text: 'Weather in ' }, { type: 'text', text: 'Paris?' }] },
       { role: 'assistant', content: '', tool_calls: [{ id: 'call_1', type: 'function',
         function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
       { role: 'tool', tool_call_id: 'call_1', content: '{"temperature": 21}' },
@@ -122,6 +123,7 @@ describe('server: the model\'s own chat template', { skip }, () => {
     assert.ok(prompt.includes('<tool_call>\n{"name": "get_weather", "arguments": {"city":"Paris"}}\n</tool_call>'), prompt);
     assert.ok(prompt.includes('<|im_start|>user\n<tool_response>\n{"temperature": 21}\n</tool_response><|im_end|>'), prompt);
     assert.ok(prompt.includes('"name": "get_weather", "description": "Weather."'), prompt);
+    assert.ok(prompt.includes('<|im_start|>user\nWeather in Paris?<|im_end|>'), prompt);
     const tk = spawnSync(bin, ['tokenize', '-m', model, '--special', '--', prompt], { encoding: 'utf8' });
     assert.equal(tk.status, 0, tk.stderr);
     assert.equal(r.usage.prompt_tokens, tk.stdout.trim().split(/\s+/).length);

@@ -212,6 +212,22 @@ static void test_chat_vars(void) {
     T_OK(json_is_false(json_object_get(vars, "add_generation_prompt")));
     T_OK(json_object_get(vars, "bos_token") == NULL);
     json_decref(vars);
+    /* content as text parts: as sent when the template takes them, joined when it fails */
+    json_t *parts = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\" Hello \"},"
+                               "{\"type\":\"text\",\"text\":\"there \"}]}]}", 0, &je);
+    const char *srcs[] = {"{{ messages[0].content|length }}", "[{{ messages[0].content.strip() }}]", "{{ messages[0].content.nope() }}"};
+    const char *want[] = {"2", "[Hello there]", NULL};
+    for (int i = 0; i < 3; i++) {
+        jinja_template *t = NULL;
+        char *out = NULL;
+        T_OK(jinja_parse(srcs[i], strlen(srcs[i]), &t, &err) == 0);
+        int rc = jinja_chat_render(t, parts, NULL, NULL, &out, NULL, &err);
+        if (want[i]) T_CHECK(rc == 0 && !strcmp(out, want[i]), "%s: %s", srcs[i], rc ? err.msg : out);
+        else T_CHECK(rc == SW_ERR_FORMAT && strstr(err.msg, "'list' object has no method 'nope'"), "%s: %s", srcs[i], err.msg);
+        free(out);
+        jinja_destroy(t);
+    }
+    json_decref(parts);
     json_object_set_new(req, "messages", json_string("nope"));
     T_CHECK(jinja_chat_vars(req, NULL, NULL, &vars, &err) == SW_ERR_FORMAT && strstr(err.msg, "messages"), "%s", err.msg);
     json_object_set_new(req, "messages", json_pack("[{s:i}]", "role", 3));
