@@ -1,7 +1,8 @@
 /* jinja_chat.c — the template variables of a chat request, as transformers passes them:
  * `messages` exactly as the client sent them (roles system/developer/user/assistant/tool;
  * content a string, null or an array of parts; tool_calls with function.arguments as an
- * object or a JSON string; tool_call_id, name, reasoning_content, ...), `tools`,
+ * object or a JSON string; tool_call_id, name, reasoning_content, ...), `tools` (None
+ * when the request has none, as transformers passes it),
  * `add_generation_prompt` (default true), `bos_token`/`eos_token`, and every key of
  * `chat_template_kwargs` (e.g. enable_thinking, reasoning_effort). A template that fails
  * on content given as an array of text parts (most take only strings) is rendered again
@@ -42,7 +43,8 @@ int jinja_chat_vars(const json_t *req, const char *bos, const char *eos, json_t 
     bool ok = true;
     if (json_is_object(kw)) ok = json_object_update(v, kw) == 0;
     ok = ok && json_object_set(v, "messages", msgs) == 0;
-    if (json_is_array(tools)) ok = ok && json_object_set(v, "tools", tools) == 0;
+    /* transformers passes tools=None when the request has none */
+    ok = ok && json_object_set(v, "tools", json_is_array(tools) ? tools : json_null()) == 0;
     ok = ok && json_object_set_new(v, "add_generation_prompt", json_boolean(agp ? json_is_true(agp) : true)) == 0;
     if (bos) ok = ok && json_object_set_new(v, "bos_token", json_string(bos)) == 0;
     if (eos) ok = ok && json_object_set_new(v, "eos_token", json_string(eos)) == 0;

@@ -208,8 +208,10 @@ static void test_chat_vars(void) {
     T_OK(json_array_size(json_object_get(vars, "tools")) == 1);
     json_decref(vars);
     json_object_set_new(req, "add_generation_prompt", json_false());
+    json_object_del(req, "tools");
     T_OK(jinja_chat_vars(req, NULL, NULL, &vars, &err) == 0);
     T_OK(json_is_false(json_object_get(vars, "add_generation_prompt")));
+    T_OK(json_is_null(json_object_get(vars, "tools")));
     T_OK(json_object_get(vars, "bos_token") == NULL);
     json_decref(vars);
     /* content as text parts: as sent when the template takes them, joined when it fails */

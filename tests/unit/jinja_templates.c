@@ -1,7 +1,7 @@
 /* jinja_templates.c — every case of the real chat templates in ../shared/templates
  * (Qwen3, Llama 3.1, Gemma 3, gpt-oss, DeepSeek-V3) rendered with the jinja module must
  * equal, byte for byte, what Hugging Face's reference renderer produced. Each case's
- * variables: messages, tools (when given), add_generation_prompt, its `extra` template
+ * variables: messages, tools (None when absent, as transformers passes it), add_generation_prompt, its `extra` template
  * variables, its special tokens; strftime_now's date from the case's `now`. */
 #include "t.h"
 #include "jinja/jinja.h"
@@ -37,7 +37,7 @@ static void run_template(const char *name) {
         json_t *vars = json_object();
         json_object_set(vars, "messages", json_object_get(cs, "messages"));
         json_t *tools = json_object_get(cs, "tools");
-        if (tools && !json_is_null(tools)) json_object_set(vars, "tools", tools);
+        json_object_set(vars, "tools", tools ? tools : json_null());
         json_object_set(vars, "add_generation_prompt", json_object_get(cs, "add_generation_prompt"));
         json_object_update(vars, json_object_get(cs, "extra"));
         json_object_update(vars, json_object_get(cs, "special_tokens"));
