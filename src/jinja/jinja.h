@@ -41,9 +41,9 @@ int jinja_render(const jinja_template *t, const json_t *vars, const jinja_opts *
                  char **out, size_t *out_len, sw_err *err);
 
 /* Chat glue: the variables transformers passes to a chat template, from an OpenAI chat
- * request body: messages (as sent), tools (null when absent), add_generation_prompt (default
- * true), bos_token/eos_token (when
- * non-NULL), and every key of chat_template_kwargs. Validates the shape of messages. */
+ * request body: messages (as sent), tools (null when absent), add_generation_prompt
+ * (default true), bos_token/eos_token (when non-NULL), and every key of
+ * chat_template_kwargs. Validates the shape of messages. */
 int jinja_chat_vars(const json_t *request, const char *bos_token, const char *eos_token,
                     json_t **vars, sw_err *err);
 /* jinja_chat_vars + jinja_render, with strftime_now's date from SWIFTLET_NOW when set.
