@@ -105,7 +105,13 @@ static int case_map(jctx *c, jstr s, int mode, jv *out) {
         size_t l = cp_len(s.p + i, s.n - i);
         uint32_t cp = ch;
         if (l == 2 && (ch & 0xE0) == 0xC0) cp = ((ch & 0x1Fu) << 6) | (s.p[i + 1] & 0x3F);
-        else if (l != 1) { memcpy(p + o, s.p + i, l); o += l; i += l; prev_cased = true; continue; }
+        else if (l != 1 || ch >= 0x80) {   /* 3-4 byte sequences and invalid bytes pass unchanged */
+            memcpy(p + o, s.p + i, l);
+            o += l;
+            i += l;
+            prev_cased = true;
+            continue;
+        }
         bool up = mode == 0 || (mode == 2 && i == 0) || (mode == 3 && !prev_cased);
         uint32_t m = cp_case(cp, up);
         if (cp == 0x3A3 && !up && prev_cased) {   /* Python's final sigma */
