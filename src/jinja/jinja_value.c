@@ -233,7 +233,7 @@ static bool to_str(jbuf *b, jv v, int depth, bool inner) {
     char tmp[48];
     if (depth <= 0) return jbuf_str(b, "[...]");
     switch (v.k) {
-    case JV_UNDEF: return true;
+    case JV_UNDEF: return inner ? jbuf_str(b, "Undefined") : true;
     case JV_NONE: return jbuf_str(b, "None");
     case JV_BOOL: return jbuf_str(b, v.b ? "True" : "False");
     case JV_INT: snprintf(tmp, sizeof tmp, "%lld", (long long)v.i); return jbuf_str(b, tmp);
