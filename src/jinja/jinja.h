@@ -34,9 +34,10 @@ int jinja_parse(const char *src, size_t len, jinja_template **out, sw_err *err);
 void jinja_destroy(jinja_template *t);
 
 /* Renders t with vars (a JSON object: name -> value; NULL = none) into a malloc'd
- * NUL-terminated string. A render error (raise_exception, undefined misuse, type error,
- * a limit) returns SW_ERR_FORMAT (SW_ERR_RANGE for limits) with the message in err;
- * raise_exception's message is passed verbatim. opts may be NULL. */
+ * NUL-terminated string. t is only read: several threads may render it at once (each
+ * render allocates its values in its own arena). A render error (raise_exception,
+ * undefined misuse, type error, a limit) returns SW_ERR_FORMAT (SW_ERR_RANGE for limits)
+ * with the message in err; raise_exception's message is passed verbatim. opts may be NULL. */
 int jinja_render(const jinja_template *t, const json_t *vars, const jinja_opts *opts,
                  char **out, size_t *out_len, sw_err *err);
 

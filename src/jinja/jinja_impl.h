@@ -138,7 +138,7 @@ struct jmacro {
     const jmacro *caller;  /* the call block's body, when called from {% call %} */
 };
 
-struct jloop { int64_t index0, length; const jlist *items; jv cycle_dummy; };
+struct jloop { int64_t index0, length; const jlist *items; };   /* what loop.* reads */
 
 typedef struct jctx {
     jarena *a;

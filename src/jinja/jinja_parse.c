@@ -138,9 +138,17 @@ static int parse_postfix(parser *P, jnode **inout) {
                 break;
             }
             if ((rc = expect_op(P, ']'))) return rc;
-            if (slice) { n->k = E_SLICE; n->b = parts[0]; n->c = parts[1]; n->args.n = 0; n->kwargs.n = 0;
-                         if (parts[2]) { jnode **v = jarena_alloc(P->a, sizeof *v); if (!v) return oom(P); v[0] = parts[2]; n->args.v = v; n->args.n = 1; } }
-            else if (!parts[0]) return pfail(P, "%s", "empty subscript");
+            if (slice) {   /* E_SLICE: b = start, c = stop, args[0] = step (each may be NULL) */
+                n->k = E_SLICE;
+                n->b = parts[0];
+                n->c = parts[1];
+                if (parts[2]) {
+                    jnode **v = jarena_alloc(P->a, sizeof *v);
+                    if (!v) return oom(P);
+                    v[0] = parts[2];
+                    n->args = (jnodes){v, 1};
+                }
+            } else if (!parts[0]) return pfail(P, "%s", "empty subscript");
             else n->b = parts[0];
         } else if (is_op(P, '(')) {
             if (!(n = node(P, E_CALL))) return oom(P);
