@@ -387,7 +387,7 @@ int jb_filter(jctx *c, jframe *f, const jnode *at, jstr name, jv x, const jv *ar
             for (size_t i = 0; i < x.d->n; i++) {
                 jlist *p = jv_list_new(c->a, 2);
                 if (!p) return oom(c);
-                p->v[0] = x.d->key[i]; p->v[1] = x.d->val[i]; p->n = 2;
+                p->v[0] = x.d->key[i]; p->v[1] = x.d->val[i]; p->n = 2; p->tuple = true;
                 if (jv_list_push(c->a, l, list_v(p))) return oom(c);
             }
         } else if (x.k != JV_UNDEF) return jx_fail(c, at, "items: can only get item pairs from a mapping");

@@ -526,6 +526,7 @@ int jx_eval(jctx *c, jframe *f, const jnode *e, jv *out) {
         for (int i = 0; i < e->args.n; i++)
             if ((rc = jx_eval(c, f, e->args.v[i], &l->v[i]))) return rc;
         l->n = (size_t)e->args.n;
+        l->tuple = e->k == E_TUPLE;
         *out = (jv){.k = JV_LIST, .l = l};
         return SW_OK;
     }

@@ -41,7 +41,7 @@ typedef struct jv {
     };
 } jv;
 
-struct jlist { size_t n, cap; jv *v; };
+struct jlist { size_t n, cap; jv *v; bool tuple; };   /* tuple: printed as (a, b) */
 struct jdict { size_t n, cap; jv *key, *val; };   /* insertion order kept */
 
 static inline jv jv_undef(void) { jv v = {.k = JV_UNDEF}; return v; }

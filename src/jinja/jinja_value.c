@@ -240,10 +240,10 @@ static bool to_str(jbuf *b, jv v, int depth, bool inner) {
     case JV_FLOAT: jv_float_repr(v.f, tmp); return jbuf_str(b, tmp);
     case JV_STR: return inner ? str_repr(b, v.s) : jbuf_add(b, v.s.p, v.s.n);
     case JV_LIST:
-        if (!jbuf_str(b, "[")) return false;
+        if (!jbuf_str(b, v.l->tuple ? "(" : "[")) return false;
         for (size_t i = 0; i < v.l->n; i++)
             if ((i && !jbuf_str(b, ", ")) || !to_str(b, v.l->v[i], depth - 1, true)) return false;
-        return jbuf_str(b, "]");
+        return jbuf_str(b, !v.l->tuple ? "]" : v.l->n == 1 ? ",)" : ")");
     case JV_DICT:
         if (!jbuf_str(b, "{")) return false;
         for (size_t i = 0; i < v.d->n; i++)

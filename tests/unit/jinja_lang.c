@@ -12,6 +12,7 @@
 static const char *vars_json = "{\"msgs\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\", \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"b\": 1, \"a\": [1, 2.5, null, true]}}}]}], \"d\": {\"z\": 1, \"a\": \"x\", \"m\": {\"k\": [1, {\"q\": \"é\\n\\\"\\\\\"}]}}, \"s\": \"  Hello, World  \", \"n\": 7, \"f\": 2.5, \"e\": [], \"t\": true, \"nul\": null, \"words\": [\"b\", \"a\", \"c\"]}";
 
 static const struct { const char *tmpl, *want; } ok_cases[] = {
+    {"{{ (1, \"a\") }}{{ (1,) }}{{ () }}{{ {\"k\": 2}.items()|list }}{{ {\"k\": 2}|items|list }}{{ (1, 2)|list }}{{ [(1, 2)]|tojson }}{{ 1, 2 }}", "(1, 'a')(1,)()[('k', 2)][('k', 2)][1, 2][[1, 2]](1, 2)"},
     {"{{ [1, zz, none] }}{{ {\"a\": zz} }}", "[1, Undefined, None]{'a': Undefined}"},
     {"{{ \"a\\nb\\n\\nc\"|indent }}|{{ \"a\\nb\\n\\nc\"|indent(2, true, true) }}|{{ \"a\\nb\\n\"|indent(first=true) }}|{{ \"x\\n\"|indent(blank=true) }}|{{ \"p\\nq\"|indent(\"> \") }}", "a\n    b\n\n    c|  a\n  b\n  \n  c|    a\n    b\n|x\n    |p\n> q"},
     {"{{ \"éàÿ ĀāĹĺŹź αβς жё\"|upper }} {{ \"ÉÀŸ ĀāĹĺŹź ΑΣ ЖЁ\"|lower }} {{ \"élan vital ébène\"|title }} {{ \"ÉCOLE\"|capitalize }}", "ÉÀŸ ĀĀĹĹŹŹ ΑΒΣ ЖЁ éàÿ āāĺĺźź ας жё Élan Vital Ébène École"},
