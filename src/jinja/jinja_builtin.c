@@ -351,6 +351,8 @@ int jb_filter(jctx *c, jframe *f, const jnode *at, jstr name, jv x, const jv *ar
     int rc;
     jv s;
 #define A(pos, nm) arg(args, nargs, kwn, kwv, nkw, pos, nm)
+    if ((jstr_is(name, "int") || jstr_is(name, "float") || jstr_is(name, "indent")) && x.k == JV_UNDEF)
+        return x.s.n ? jx_fail(c, at, "'%.*s' is undefined", NAME(x.s)) : jx_fail(c, at, "value is undefined");
     if (jstr_is(name, "tojson")) {
         const jv *ind = A(0, "indent"), *asc = A(-1, "ensure_ascii"), *sk = A(-1, "sort_keys");
         int indent = -1;
@@ -607,6 +609,13 @@ int jb_method(jctx *c, const jnode *at, jv obj, jstr name, const jv *args, int n
 #define A(pos, nm) arg(args, nargs, kwn, kwv, nkw, pos, nm)
     if (obj.k == JV_STR) {
         jstr s = obj.s;
+        static const struct { const char *name; int max; } arity[] = {
+            {"startswith", 1}, {"endswith", 1}, {"strip", 1}, {"lstrip", 1}, {"rstrip", 1}, {"split", 2}, {"rsplit", 2},
+            {"replace", 3}, {"upper", 0}, {"lower", 0}, {"capitalize", 0}, {"title", 0}, {"find", 1}, {"count", 1}};
+        for (size_t i = 0; i < sizeof arity / sizeof arity[0]; i++)
+            if (jstr_is(name, arity[i].name) && nargs + nkw > arity[i].max)
+                return jx_fail(c, at, "%s expected at most %d argument%s, got %d", arity[i].name, arity[i].max,
+                               arity[i].max == 1 ? "" : "s", nargs + nkw);
         if (jstr_is(name, "startswith")) return starts_ends(c, at, s, A(0, "prefix"), false, out);
         if (jstr_is(name, "endswith")) return starts_ends(c, at, s, A(0, "suffix"), true, out);
         if (jstr_is(name, "strip") || jstr_is(name, "lstrip") || jstr_is(name, "rstrip")) {
@@ -623,6 +632,7 @@ int jb_method(jctx *c, const jnode *at, jv obj, jstr name, const jv *args, int n
         if (jstr_is(name, "replace")) {
             const jv *o = A(0, "old"), *n = A(1, "new"), *cnt = A(2, "count");
             if (!o || !n || o->k != JV_STR || n->k != JV_STR) return jx_fail(c, at, "replace needs two strings");
+            if (cnt && cnt->k != JV_INT) return jx_fail(c, at, "replace: count must be an integer");
             return str_replace(c, s, o->s, n->s, cnt && cnt->k == JV_INT ? cnt->i : -1, out);
         }
         if (jstr_is(name, "upper")) return case_map(c, s, 0, out);

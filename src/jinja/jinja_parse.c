@@ -170,7 +170,16 @@ static int parse_filter_expr(parser *P, jnode **inout) {
             n->a = *inout;
             n->name = cur(P)->s;
             next(P);
-            while (is_op(P, '.') && peek(P, 1)->t == JT_NAME) { next(P); n->name = cur(P)->s; next(P); }
+            while (is_op(P, '.') && peek(P, 1)->t == JT_NAME) {   /* dotted filter names (none are built in) */
+                jstr part = peek(P, 1)->s;
+                char *d = jarena_alloc(P->a, n->name.n + part.n + 2);
+                if (!d) return oom(P);
+                memcpy(d, n->name.p, n->name.n);
+                d[n->name.n] = '.';
+                memcpy(d + n->name.n + 1, part.p, part.n);
+                n->name = (jstr){d, n->name.n + part.n + 1};
+                next(P); next(P);
+            }
             if (is_op(P, '(') && (rc = parse_call_args(P, n))) return rc;
             *inout = n;
         } else if (is_name(P, "is")) {

@@ -79,6 +79,12 @@ static const struct { const char *tmpl, *msg; } err_cases[] = {
     {"{{ 9223372036854775807 + 1 }}", "integer overflow"},
     {"{{ words.nosuchmethod() }}", "has no method 'nosuchmethod'"},
     {"{{ n() }}", "'int' object is not callable"},
+    {"{{ zz|int }}", "'zz' is undefined"},
+    {"{{ zz|float }}", "'zz' is undefined"},
+    {"{{ \"a\".rstrip(None, 0) }}", "rstrip expected at most 1 argument, got 2"},
+    {"{{ \"hello\".endswith(\"lo\", \"L\") }}", "endswith expected at most 1 argument"},
+    {"{{ \"hello\".replace(\"l\", \"L\", zz) }}", "count must be an integer"},
+    {"{{ \"x\"|capi.float }}", "no filter named 'capi.float'"},
 };
 
 /* Parse errors: reported with the line and column of the offending token. */
