@@ -129,6 +129,28 @@ static int case_map(jctx *c, jstr s, int mode, jv *out) {
     return SW_OK;
 }
 
+/* Jinja2's title filter (not str.title): the text is split before runs of whitespace,
+ * '-', '(', '{', '[', '<'; each piece gets its first character upper-cased and the rest
+ * lower-cased. */
+static int title_filter(jctx *c, jstr s, jv *out) {
+    jbuf b = {.limit = c->lim.max_output};
+    bool ok = true;
+    for (size_t i = 0; i < s.n && ok;) {
+        size_t e = i;
+        while (e < s.n && (py_space((unsigned char)s.p[e]) || strchr("-({[<", s.p[e]))) e++;
+        if (e > i) { ok = jbuf_add(&b, s.p + i, e - i); i = e; continue; }
+        while (e < s.n && !(py_space((unsigned char)s.p[e]) || strchr("-({[<", s.p[e]))) e++;
+        jv piece;
+        int rc = case_map(c, (jstr){s.p + i, e - i}, 2, &piece);
+        if (rc) { jbuf_free(&b); return rc; }
+        ok = jbuf_add(&b, piece.s.p, piece.s.n);
+        i = e;
+    }
+    int rc = ok ? new_str(c, b.p ? b.p : "", b.n, out) : jx_limit(c, "output");
+    jbuf_free(&b);
+    return rc;
+}
+
 static int str_replace(jctx *c, jstr s, jstr old, jstr new, int64_t count, jv *out) {
     jbuf b = {.limit = c->lim.max_output};
     size_t i = 0;
@@ -380,7 +402,8 @@ int jb_filter(jctx *c, jframe *f, const jnode *at, jstr name, jv x, const jv *ar
     }
     if (jstr_is(name, "upper") || jstr_is(name, "lower") || jstr_is(name, "capitalize") || jstr_is(name, "title")) {
         if ((rc = jb_str(c, at, x, &s))) return rc;
-        return case_map(c, s.s, jstr_is(name, "upper") ? 0 : jstr_is(name, "lower") ? 1 : jstr_is(name, "capitalize") ? 2 : 3, out);
+        if (jstr_is(name, "title")) return title_filter(c, s.s, out);
+        return case_map(c, s.s, jstr_is(name, "upper") ? 0 : jstr_is(name, "lower") ? 1 : 2, out);
     }
     if (jstr_is(name, "items")) {
         jlist *l = jv_list_new(c->a, 0);
@@ -500,6 +523,7 @@ int jb_filter(jctx *c, jframe *f, const jnode *at, jstr name, jv x, const jv *ar
     if (jstr_is(name, "abs")) {
         if (x.k == JV_INT) { if (x.i == INT64_MIN) return jx_fail(c, at, "integer overflow"); *out = jv_int(x.i < 0 ? -x.i : x.i); }
         else if (x.k == JV_FLOAT) *out = jv_float(fabs(x.f));
+        else if (x.k == JV_BOOL) *out = jv_int(x.b);
         else return jx_fail(c, at, "bad operand type for abs(): '%s'", jv_kind_name(x));
         return SW_OK;
     }
@@ -559,12 +583,24 @@ int jb_test(jctx *c, jframe *f, const jnode *at, jstr name, jv x, const jv *args
     else if (jstr_is(name, "iterable")) *out = x.k == JV_STR || x.k == JV_LIST || x.k == JV_DICT || x.k == JV_UNDEF;
     else if (jstr_is(name, "sequence")) *out = x.k == JV_STR || x.k == JV_LIST || x.k == JV_DICT || x.k == JV_UNDEF;
     else if (jstr_is(name, "callable")) *out = x.k == JV_MACRO;
-    else if (jstr_is(name, "odd") || jstr_is(name, "even")) {
-        if (x.k != JV_INT) return jx_fail(c, at, "odd/even test needs an integer");
-        *out = ((x.i % 2) != 0) == jstr_is(name, "odd");
-    } else if (jstr_is(name, "divisibleby")) {
-        if (x.k != JV_INT || !a0 || a0->k != JV_INT || a0->i == 0) return jx_fail(c, at, "divisibleby needs non-zero integers");
-        *out = a0->i == -1 || x.i % a0->i == 0;
+    else if (jstr_is(name, "odd") || jstr_is(name, "even") || jstr_is(name, "divisibleby")) {
+        /* Python: value % 2 == 1 / value % 2 == 0 / value % num == 0 (bools count as 0/1) */
+        jv d = jstr_is(name, "divisibleby") ? (a0 ? *a0 : jv_undef()) : jv_int(2);
+        bool xn = x.k == JV_INT || x.k == JV_BOOL || x.k == JV_FLOAT, dn = d.k == JV_INT || d.k == JV_BOOL || d.k == JV_FLOAT;
+        if (!xn || !dn) return jx_fail(c, at, "%.*s test needs numbers", NAME(name));
+        double xv = x.k == JV_FLOAT ? x.f : x.k == JV_INT ? (double)x.i : x.b, dv = d.k == JV_FLOAT ? d.f : d.k == JV_INT ? (double)d.i : d.b;
+        if (dv == 0) return jx_fail(c, at, "integer division or modulo by zero");
+        double r;
+        if (x.k != JV_FLOAT && d.k != JV_FLOAT) {
+            int64_t xi = x.k == JV_INT ? x.i : x.b, di = d.k == JV_INT ? d.i : d.b;
+            int64_t m = di == -1 ? 0 : xi % di;
+            if (m != 0 && ((m < 0) != (di < 0))) m += di;
+            r = (double)m;
+        } else {
+            r = fmod(xv, dv);
+            if (r != 0 && ((r < 0) != (dv < 0))) r += dv;
+        }
+        *out = jstr_is(name, "odd") ? r == 1 : r == 0;
     } else if (jstr_is(name, "eq") || jstr_is(name, "equalto") || jstr_is(name, "==") || jstr_is(name, "sameas")) {
         if (!a0) return jx_fail(c, at, "test needs an argument");
         *out = jv_equal(x, *a0) && (!jstr_is(name, "sameas") || x.k == a0->k);

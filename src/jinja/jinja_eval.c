@@ -233,6 +233,21 @@ static int binop(jctx *c, const jnode *at, int op, jv a, jv b, jv *out) {
         *out = jv_str(p, s.n * (size_t)k);
         return SW_OK;
     }
+    if (op == '*' && ((a.k == JV_LIST && (b.k == JV_INT || b.k == JV_BOOL)) || ((a.k == JV_INT || a.k == JV_BOOL) && b.k == JV_LIST))) {
+        const jlist *src = a.k == JV_LIST ? a.l : b.l;
+        jv k = a.k == JV_LIST ? b : a;
+        int64_t times = k.k == JV_INT ? k.i : k.b;
+        if (times < 0) times = 0;
+        if (src->n && (uint64_t)times > (c->lim.max_steps - c->steps) / src->n) return jx_limit(c, "step");
+        jlist *l = jv_list_new(c->a, src->n * (size_t)times);
+        if (!l) return jx_limit(c, "memory");
+        for (int64_t i = 0; i < times; i++) memcpy(l->v + (size_t)i * src->n, src->v, src->n * sizeof(jv));
+        l->n = src->n * (size_t)times;
+        l->tuple = src->tuple;
+        c->steps += l->n;
+        *out = (jv){.k = JV_LIST, .l = l};
+        return SW_OK;
+    }
     if (!numeric(a) || !numeric(b))
         return jx_fail(c, at, "unsupported operand types for '%s': '%s' and '%s'",
                        op == JOP_FLOORDIV ? "//" : op == JOP_POW ? "**" : (char[]){(char)op, 0}, jv_kind_name(a), jv_kind_name(b));
@@ -297,6 +312,32 @@ static int contains(jctx *c, const jnode *at, jv item, jv seq, bool *out) {
     }
 }
 
+/* Three-way order of two values as Python orders them (numbers, strings, lists
+ * lexicographically); SW_ERR_TYPE when they are not ordered. */
+static int order(jv a, jv b, int depth, int *cmp) {
+    if (numeric(a) && numeric(b)) {
+        if (a.k != JV_FLOAT && b.k != JV_FLOAT) *cmp = (inum(a) > inum(b)) - (inum(a) < inum(b));
+        else *cmp = (fnum(a) > fnum(b)) - (fnum(a) < fnum(b));
+        return SW_OK;
+    }
+    if (a.k == JV_STR && b.k == JV_STR) {
+        size_t n = a.s.n < b.s.n ? a.s.n : b.s.n;
+        *cmp = memcmp(a.s.p, b.s.p, n);
+        if (!*cmp) *cmp = (a.s.n > b.s.n) - (a.s.n < b.s.n);
+        else *cmp = *cmp < 0 ? -1 : 1;
+        return SW_OK;
+    }
+    if (a.k == JV_LIST && b.k == JV_LIST && depth > 0) {
+        for (size_t i = 0; i < a.l->n && i < b.l->n; i++) {
+            if (jv_equal(a.l->v[i], b.l->v[i])) continue;
+            return order(a.l->v[i], b.l->v[i], depth - 1, cmp);
+        }
+        *cmp = (a.l->n > b.l->n) - (a.l->n < b.l->n);
+        return SW_OK;
+    }
+    return SW_ERR_TYPE;
+}
+
 static int compare(jctx *c, const jnode *at, int op, jv a, jv b, bool *out) {
     if (op == JOP_EQ) { *out = jv_equal(a, b); return SW_OK; }
     if (op == JOP_NE) { *out = !jv_equal(a, b); return SW_OK; }
@@ -305,16 +346,8 @@ static int compare(jctx *c, const jnode *at, int op, jv a, jv b, bool *out) {
         if (!rc && op == 'n') *out = !*out;
         return rc;
     }
-    int cmp;
-    if (numeric(a) && numeric(b)) {
-        double x = fnum(a), y = fnum(b);
-        if (a.k != JV_FLOAT && b.k != JV_FLOAT) cmp = (inum(a) > inum(b)) - (inum(a) < inum(b));
-        else cmp = (x > y) - (x < y);
-    } else if (a.k == JV_STR && b.k == JV_STR) {
-        size_t n = a.s.n < b.s.n ? a.s.n : b.s.n;
-        cmp = memcmp(a.s.p, b.s.p, n);
-        if (!cmp) cmp = (a.s.n > b.s.n) - (a.s.n < b.s.n);
-    } else {
+    int cmp = 0;
+    if (order(a, b, 64, &cmp) != SW_OK) {
         if (a.k == JV_UNDEF) return undefined_error(c, at, a);
         if (b.k == JV_UNDEF) return undefined_error(c, at, b);
         return jx_fail(c, at, "'<' not supported between instances of '%s' and '%s'", jv_kind_name(a), jv_kind_name(b));
