@@ -582,7 +582,7 @@ int jb_test(jctx *c, jframe *f, const jnode *at, jstr name, jv x, const jv *args
     else if (jstr_is(name, "mapping")) *out = x.k == JV_DICT;
     else if (jstr_is(name, "iterable")) *out = x.k == JV_STR || x.k == JV_LIST || x.k == JV_DICT || x.k == JV_UNDEF;
     else if (jstr_is(name, "sequence")) *out = x.k == JV_STR || x.k == JV_LIST || x.k == JV_DICT || x.k == JV_UNDEF;
-    else if (jstr_is(name, "callable")) *out = x.k == JV_MACRO;
+    else if (jstr_is(name, "callable")) *out = x.k == JV_MACRO || x.k == JV_UNDEF;   /* Jinja2's Undefined is callable */
     else if (jstr_is(name, "odd") || jstr_is(name, "even") || jstr_is(name, "divisibleby")) {
         /* Python: value % 2 == 1 / value % 2 == 0 / value % num == 0 (bools count as 0/1) */
         jv d = jstr_is(name, "divisibleby") ? (a0 ? *a0 : jv_undef()) : jv_int(2);

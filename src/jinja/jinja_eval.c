@@ -222,9 +222,10 @@ static int binop(jctx *c, const jnode *at, int op, jv a, jv b, jv *out) {
         *out = (jv){.k = JV_LIST, .l = l};
         return SW_OK;
     }
-    if (op == '*' && ((a.k == JV_STR && b.k == JV_INT) || (a.k == JV_INT && b.k == JV_STR))) {
+    if (op == '*' && ((a.k == JV_STR && (b.k == JV_INT || b.k == JV_BOOL)) || ((a.k == JV_INT || a.k == JV_BOOL) && b.k == JV_STR))) {
         jstr s = a.k == JV_STR ? a.s : b.s;
-        int64_t k = a.k == JV_INT ? a.i : b.i;
+        jv kv = a.k == JV_STR ? b : a;
+        int64_t k = kv.k == JV_INT ? kv.i : kv.b;
         if (k <= 0 || s.n == 0) { *out = jv_str("", 0); return SW_OK; }
         if ((uint64_t)k > c->lim.max_output / s.n) return jx_limit(c, "output");
         char *p = jarena_alloc(c->a, s.n * (size_t)k + 1);

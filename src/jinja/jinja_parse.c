@@ -159,6 +159,25 @@ static int parse_postfix(parser *P, jnode **inout) {
     }
 }
 
+/* A filter or test name: NAME(.NAME)* as Jinja2 reads it (dotted names are not built
+ * in, so they fail when used, like any unknown name). */
+static int parse_dotted_name(parser *P, jstr *out) {
+    *out = cur(P)->s;
+    next(P);
+    while (is_op(P, '.') && peek(P, 1)->t == JT_NAME) {
+        jstr part = peek(P, 1)->s;
+        char *d = jarena_alloc(P->a, out->n + part.n + 2);
+        if (!d) return oom(P);
+        memcpy(d, out->p, out->n);
+        d[out->n] = '.';
+        memcpy(d + out->n + 1, part.p, part.n);
+        *out = (jstr){d, out->n + part.n + 1};
+        next(P);
+        next(P);
+    }
+    return SW_OK;
+}
+
 static int parse_filter_expr(parser *P, jnode **inout) {
     int rc;
     for (;;) {
@@ -168,18 +187,7 @@ static int parse_filter_expr(parser *P, jnode **inout) {
             jnode *n = node(P, E_FILTER);
             if (!n) return oom(P);
             n->a = *inout;
-            n->name = cur(P)->s;
-            next(P);
-            while (is_op(P, '.') && peek(P, 1)->t == JT_NAME) {   /* dotted filter names (none are built in) */
-                jstr part = peek(P, 1)->s;
-                char *d = jarena_alloc(P->a, n->name.n + part.n + 2);
-                if (!d) return oom(P);
-                memcpy(d, n->name.p, n->name.n);
-                d[n->name.n] = '.';
-                memcpy(d + n->name.n + 1, part.p, part.n);
-                n->name = (jstr){d, n->name.n + part.n + 1};
-                next(P); next(P);
-            }
+            if ((rc = parse_dotted_name(P, &n->name))) return rc;
             if (is_op(P, '(') && (rc = parse_call_args(P, n))) return rc;
             *inout = n;
         } else if (is_name(P, "is")) {
@@ -189,8 +197,7 @@ static int parse_filter_expr(parser *P, jnode **inout) {
             n->a = *inout;
             if (skip_name(P, "not")) n->op = 1;
             if (cur(P)->t != JT_NAME) return pfail(P, "%s", "expected a test name");
-            n->name = cur(P)->s;
-            next(P);
+            if ((rc = parse_dotted_name(P, &n->name))) return rc;
             const jtok *t = cur(P);
             if (is_op(P, '(')) { if ((rc = parse_call_args(P, n))) return rc; }
             else if ((t->t == JT_NAME || t->t == JT_STRING || t->t == JT_INT || t->t == JT_FLOAT ||
