@@ -5,6 +5,7 @@
  * number string mapping iterable sequence callable odd even divisibleby eq/ne/lt/le/gt/ge
  * in lower upper sameas; str methods startswith endswith split rsplit strip lstrip rstrip
  * replace title upper lower capitalize find count; dict methods items keys values get;
+ * list methods count index;
  * loop.cycle; globals raise_exception strftime_now namespace range dict.
  * Semantics are Python's / Jinja2's (str methods work on code points where it matters). */
 #include "jinja/jinja_impl.h"
@@ -706,6 +707,14 @@ int jb_method(jctx *c, const jnode *at, jv obj, jstr name, const jv *args, int n
             *out = v ? *v : d ? *d : jv_none();
             return SW_OK;
         }
+    } else if (obj.k == JV_LIST && (jstr_is(name, "count") || jstr_is(name, "index"))) {
+        if (nargs != 1 || nkw) return jx_fail(c, at, "%.*s takes exactly one argument", NAME(name));
+        int64_t k = 0, first = -1;
+        for (size_t i = 0; i < obj.l->n; i++)
+            if (jv_equal(obj.l->v[i], args[0])) { k++; if (first < 0) first = (int64_t)i; }
+        if (name.p[0] == 'i' && first < 0) return jx_fail(c, at, "list.index(x): x not in list");
+        *out = jv_int(name.p[0] == 'c' ? k : first);
+        return SW_OK;
     } else if (obj.k == JV_LOOP && jstr_is(name, "cycle")) {
         if (nargs == 0) return jx_fail(c, at, "no items for cycling given");
         *out = args[obj.lp->index0 % nargs];

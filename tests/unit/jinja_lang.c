@@ -12,6 +12,7 @@
 static const char *vars_json = "{\"msgs\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\", \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": {\"b\": 1, \"a\": [1, 2.5, null, true]}}}]}], \"d\": {\"z\": 1, \"a\": \"x\", \"m\": {\"k\": [1, {\"q\": \"é\\n\\\"\\\\\"}]}}, \"s\": \"  Hello, World  \", \"n\": 7, \"f\": 2.5, \"e\": [], \"t\": true, \"nul\": null, \"words\": [\"b\", \"a\", \"c\"]}";
 
 static const struct { const char *tmpl, *want; } ok_cases[] = {
+    {"{{ [1, \"l\", 1].count(1) }}{{ [\"a\", \"b\"].count(\"l\") }}{{ (1, 2).index(2) }}", "201"},
     {"{{ \"ab\" * true }}{{ false * \"x\" }}|{{ zz is callable }}{{ n is callable }}|{% if false %}{{ n is not none.rstrip(\"x\") }}{% endif %}ok", "ab|TrueFalse|ok"},
     {"{{ \"it's a [b]ig-deal <x> (ok) {y}\"|title }}|{{ \"it's a [b]ig-deal\".title() }}|{{ true|abs }}|{{ 2.5 is even }}{{ 3.0 is odd }}{{ true is divisibleby 3 }}{{ 9 is divisibleby 3 }}{{ -7 is odd }}|{{ (1, 2) * 2 }}{{ [0] * 3 }}{{ [1] * false }}|{{ [1, 2] < [1, 3] }}{{ (1, 2) >= (1, 2) }}{{ [2] > [1, 5] }}{{ [1] < [1, 0] }}", "It's A [B]ig-Deal <X> (Ok) {Y}|It'S A [B]Ig-Deal|1|FalseTrueFalseTrueTrue|(1, 2, 1, 2)[0, 0, 0][]|TrueTrueTrueTrue"},
     {"{{ (1, \"a\") }}{{ (1,) }}{{ () }}{{ {\"k\": 2}.items()|list }}{{ {\"k\": 2}|items|list }}{{ (1, 2)|list }}{{ [(1, 2)]|tojson }}{{ 1, 2 }}", "(1, 'a')(1,)()[('k', 2)][('k', 2)][1, 2][[1, 2]](1, 2)"},
