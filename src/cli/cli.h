@@ -10,6 +10,7 @@ int cli_generate(int argc, char **argv);  /* cmd_generate.c */
 int cli_serve(int argc, char **argv);     /* cmd_serve.c */
 int cli_bench(int argc, char **argv);     /* cmd_bench.c */
 int cli_tokenize(int argc, char **argv);  /* cmd_tokenize.c */
+int cli_template(int argc, char **argv);  /* cmd_template.c */
 int cli_gen_model(int argc, char **argv); /* cmd_gen_model.c */
 int cli_quantize(int argc, char **argv);  /* cmd_gen_model.c */
 int cli_kbench(int argc, char **argv);    /* cmd_kbench.c */

@@ -13,7 +13,7 @@ static void gen_usage(void) {
             "         [--arch llama|qwen2|qwen3|gemma3|phi3]\n"
             "         [--type f32|f16|q8_0|q4_0|q5_0|q4_k_m|q5_k_m|q3_k_m|q2_k|iq4_nl|iq4_xs] [--seed S] [--name NAME]\n"
             "         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--ffn N] [--vocab-size N]\n"
-            "         [--ctx N] [--theta F] [--tied 0|1]\n"
+            "         [--ctx N] [--theta F] [--tied 0|1] [--chat-template FILE.jinja]\n"
             "presets: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b (with rope_freqs), qwen3-0.6b, gemma3-1b,\n"
             "         phi-4-mini, tiny (default; 64/2/4/2/128, the vocab's size)\n"
             "--preset none takes the shape from the flags alone.\n");
@@ -35,6 +35,7 @@ int cli_gen_model(int argc, char **argv) {
     model_gen_params p;
     model_gen_params_init(&p);
     const char *out = NULL;
+    char *tmpl = NULL;   /* --chat-template file's text */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -55,6 +56,14 @@ int cli_gen_model(int argc, char **argv) {
         else if (!strcmp(a, "--arch")) p.arch = v;
         else if (!strcmp(a, "--type")) p.type = v;
         else if (!strcmp(a, "--name")) p.name = v;
+        else if (!strcmp(a, "--chat-template")) {
+            size_t len;
+            sw_err e = {0};
+            free(tmpl);
+            tmpl = NULL;
+            if (sw_read_file(v, &tmpl, &len, &e)) { fprintf(stderr, "gen-model: %s\n", e.msg); return 1; }
+            p.chat_template = tmpl;
+        }
         else if (!strcmp(a, "--seed")) { bad = parse_i64(a, v, &n); p.seed = (uint64_t)n; }
         else if (!strcmp(a, "--embd")) bad = parse_i64(a, v, &p.n_embd);
         else if (!strcmp(a, "--layers")) bad = parse_i64(a, v, &p.n_layer);
@@ -72,20 +81,24 @@ int cli_gen_model(int argc, char **argv) {
         } else {
             fprintf(stderr, "gen-model: unknown option %s\n", a);
             gen_usage();
+            free(tmpl);
             return 2;
         }
         if (bad) {
             fprintf(stderr, "gen-model: bad value for %s: '%s'\n", a, v);
+            free(tmpl);
             return 2;
         }
     }
     if (!out) {
         fprintf(stderr, "gen-model: -o is required\n");
         gen_usage();
+        free(tmpl);
         return 2;
     }
     sw_err err = {0};
     int rc = model_gen_write(&p, out, &err);
+    free(tmpl);
     if (rc) {
         fprintf(stderr, "gen-model: %s\n", err.msg);
         return 1;

@@ -48,7 +48,8 @@ static void usage(void) {
             "                          duration, user; never prompt text), appended to FILE or stdout\n"
             "  --max-queue N           waiting requests before answering 429 (default 256)\n"
             "  --max-tokens-default N  chat max_tokens when a request names none (default 1024)\n"
-            "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma (default: from the GGUF)\n"
+            "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma: a hard-coded family instead of\n"
+            "                          the GGUF's own Jinja tokenizer.chat_template (the default)\n"
             "  --model-name NAME       model id in the API (default: file name without .gguf)\n"
             "  --http-threads N        HTTP threads (epoll; default %d); waiting requests hold none\n"
             "  --conn-timeout S        close a connection idle (no byte either way) for S s (default %d)\n"
@@ -222,6 +223,18 @@ static void drain(http_server *srv, const sigset_t *sigs, int sig, int timeout_s
     else sw_info("serve: drained: shutting down");
 }
 
+/* The model's own chat template, unless --chat-template names a family; NULL (with a
+ * warning) when the file has none or it does not parse: the hard-coded family is used. */
+static api_chat_template *load_chat_template(const serve_opts *o, const model *m) {
+    if (o->chat_template) return NULL;
+    api_chat_template *ct = NULL;
+    sw_err err = {0};
+    int rc = api_chat_template_load(model_gguf(m), &ct, &err);
+    if (rc == SW_ERR_NOTFOUND) sw_warn("serve: the model has no chat template; using a hard-coded template family");
+    else if (rc) sw_warn("serve: the model's chat template does not parse (%s); using a hard-coded template family", err.msg);
+    return rc ? NULL : ct;
+}
+
 int cli_serve(int argc, char **argv) {
     serve_opts o = {0};
     o.http.host = "127.0.0.1";
@@ -252,6 +265,7 @@ int cli_serve(int argc, char **argv) {
     model *m = NULL;
     tok *tk = NULL;
     engine *eng = NULL;
+    api_chat_template *ct = NULL;
     char *name = NULL;
     int status = 1;
     int created = http_server_create(&o.http, &srv, &err);
@@ -277,14 +291,17 @@ int cli_serve(int argc, char **argv) {
     if (!name) { sw_err_set(&err, SW_ERR_NOMEM, "out of memory"); goto fail; }
     int ctx = o.eng.max_ctx > 0 ? o.eng.max_ctx : (mc->n_ctx_train > 0 ? mc->n_ctx_train : 4096);
     if (o.eng.kv_mem_bytes == 0 && o.eng.kv_tokens > 0 && o.eng.kv_tokens < ctx) ctx = o.eng.kv_tokens;
-    http_backend be = {.eng = eng, .tk = tk, .model_name = name, .chat = pick_chat(&o, m),
+    ct = load_chat_template(&o, m);
+    http_backend be = {.eng = eng, .tk = tk, .model_name = name, .chat = ct ? TOK_CHAT_UNKNOWN : pick_chat(&o, m),
+                       .chat_template = ct,
                        .max_ctx = ctx, .max_seqs = o.eng.max_seqs,
                        .kv_block_size = o.eng.kv_block_size};
     http_server_ready(srv, &be);
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
             "max %d sequences, queue %d%s",
             name, model_arch_name(mc->arch), mc->n_layer, mc->n_embd, mc->n_vocab, ctx,
-            tok_chat_family_name(be.chat), o.eng.max_seqs, o.http.max_queue, n_keys ? ", API key required" : "");
+            ct ? "from the model" : tok_chat_family_name(be.chat), o.eng.max_seqs, o.http.max_queue,
+            n_keys ? ", API key required" : "");
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -296,6 +313,7 @@ fail:
 out:
     http_server_destroy(srv); /* first: no connection may touch the engine afterwards */
     engine_destroy(eng);
+    api_chat_template_destroy(ct);
     tok_destroy(tk);
     model_free(m);
     free(name);

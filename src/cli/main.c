@@ -12,6 +12,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"bench", cli_bench, "load-test an OpenAI-compatible server (latency, goodput)"},
     {"tokenize", cli_tokenize, "print the token ids of a text"},
     {"info", cli_info, "describe a GGUF model: architecture, sizes, types, context, chat template, KV bytes"},
+    {"template", cli_template, "print the prompt a chat request renders to (the model's chat template)"},
     {"gen-model", cli_gen_model, "write a random-weight model (tests, benchmarks)"},
     {"quantize", cli_quantize, "convert a GGUF model's weights to another type"},
     {"kbench", cli_kbench, "kernel throughput vs. the machine's read bandwidth"},

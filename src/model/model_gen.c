@@ -461,6 +461,10 @@ int model_gen_write(const model_gen_params *p, const char *out_path, sw_err *err
         goto out;
     }
     if ((rc = v ? copy_vocab(w, v, s.n_vocab, err) : write_builtin_vocab(w, s.n_vocab, err))) goto out;
+    if (p->chat_template && (rc = gguf_writer_set_str(w, "tokenizer.chat_template", p->chat_template))) {
+        sw_err_set(err, rc, "writing tokenizer.chat_template failed");
+        goto out;
+    }
 
     /* The tensor list, in the reference's order. */
     int64_t k = 0;

@@ -32,6 +32,7 @@ typedef struct model_gen_params {
                                "iq4_nl" | "iq4_xs" */
     const char *vocab_path; /* GGUF whose tokenizer.* keys are copied; NULL = built-in byte-level vocab (259 tokens, ChatML) */
     const char *name;       /* general.name; NULL = the preset's name or "random" */
+    const char *chat_template; /* tokenizer.chat_template text; NULL = the vocab's (builtin: ChatML) */
     uint64_t seed;
 } model_gen_params;
 

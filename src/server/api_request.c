@@ -275,6 +275,7 @@ int api_request_parse(api_kind kind, const char *body, size_t len, api_request *
         rc = api_error_set(e, 400, INVALID, NULL, NULL, "the request body must be a JSON object");
     else
         rc = parse_fields(root, out, e);
+    if (!rc && kind == API_CHAT) out->body = json_incref(root);
     json_decref(root);
     if (rc) api_request_free(out);
     return rc;
@@ -292,6 +293,7 @@ void api_request_free(api_request *r) {
     for (int i = 0; i < r->n_stop; i++) free(r->stop[i]);
     free(r->user);
     free(r->cache_salt);
+    json_decref(r->body);
     api_kind kind = r->kind;
     memset(r, 0, sizeof *r);
     r->kind = kind;

@@ -92,7 +92,7 @@ struct http_server {
     atomic_ullong next_id;
 };
 
-enum route { ROUTE_NONE, ROUTE_COMPLETIONS, ROUTE_CHAT, ROUTE_MODELS, ROUTE_HEALTH, ROUTE_METRICS };
+enum route { ROUTE_NONE, ROUTE_COMPLETIONS, ROUTE_CHAT, ROUTE_MODELS, ROUTE_HEALTH, ROUTE_METRICS, ROUTE_APPLY_TEMPLATE };
 
 /* Per-request state of a generation route (MHD's con_cls). */
 typedef struct conn {
@@ -602,14 +602,8 @@ static int build_prompt(http_server *s, const api_request *rq, int32_t **ids, in
     size_t len = rq->prompt_len;
     bool special = false;
     if (rq->kind == API_CHAT) {
-        tok_chat_msg *msgs = calloc((size_t)rq->n_messages, sizeof *msgs);
-        if (!msgs) return api_error_set(e, 500, "server_error", NULL, NULL, "out of memory");
-        for (int i = 0; i < rq->n_messages; i++) msgs[i] = (tok_chat_msg){rq->messages[i].role, rq->messages[i].content};
-        sw_err err = {0};
-        int rc = tok_chat_render(s->be.chat, msgs, rq->n_messages, true, &text, &err);
-        free(msgs);
-        if (rc) return api_error_set(e, 400, "invalid_request_error", NULL, "messages", "chat template: %s", err.msg);
-        len = strlen(text);
+        int rc = api_chat_prompt(s->be.chat_template, s->be.chat, rq, &text, &len, e);
+        if (rc) return rc;
         special = true;
     }
     const char *src = text ? text : rq->prompt;
@@ -916,7 +910,7 @@ static enum route route_of(const char *url, const char **method_needed) {
     static const struct { const char *path; enum route r; const char *method; } routes[] = {
         {"/v1/completions", ROUTE_COMPLETIONS, "POST"}, {"/v1/chat/completions", ROUTE_CHAT, "POST"},
         {"/v1/models", ROUTE_MODELS, "GET"},           {"/health", ROUTE_HEALTH, "GET"},
-        {"/metrics", ROUTE_METRICS, "GET"},
+        {"/metrics", ROUTE_METRICS, "GET"},            {"/apply-template", ROUTE_APPLY_TEMPLATE, "POST"},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(url, routes[i].path)) {
@@ -1066,12 +1060,19 @@ static MHD_RESULT_T on_request(void *cls, struct MHD_Connection *c, const char *
     if (cn->too_big) return send_too_large(s, c);
     if (atomic_load(&s->draining) || atomic_load(&s->stopping))
         return fail(c, 503, "server_error", "draining", NULL, "the server is shutting down; retry on another instance");
+    if (cn->route == ROUTE_APPLY_TEMPLATE) {
+        api_error e;
+        char *body = NULL;
+        if (api_chat_apply_template(s->be.chat_template, s->be.chat, cn->body.p ? cn->body.p : "", cn->body.len, &body, &e))
+            return send_error(c, &e);
+        return send_body(c, MHD_HTTP_OK, "application/json", body, strlen(body));
+    }
     return handle_generate(s, c, cn->kind, cn);
 }
 
 static const char *route_name(int r) {
     static const char *const names[] = {"unknown", "/v1/completions", "/v1/chat/completions", "/v1/models", "/health",
-                                        "/metrics"};
+                                        "/metrics", "/apply-template"};
     return r >= 0 && r < (int)(sizeof names / sizeof names[0]) ? names[r] : "unknown";
 }
 

@@ -10,6 +10,7 @@
 #ifndef SW_SERVER_H
 #define SW_SERVER_H
 #include <pthread.h>
+#include <jansson.h>
 #include "base/base.h"
 #include "engine/engine.h"
 #include "model/model.h"
@@ -78,6 +79,7 @@ typedef struct api_request {
     double slo_ttft_ms, slo_tpot_ms; /* 0 = server default */
     double timeout_s;            /* extension: end the request this long after it was queued
                                   * (finish_reason "timeout"; 504 before any token); 0 = none */
+    json_t *body;                /* chat: the whole request object (a reference), for the chat template */
 } api_request;
 
 /* Parses and validates a request body. On error fills e (400 naming the field) and
@@ -146,6 +148,25 @@ void metrics_observe(metrics *m, const engine_timing *t, engine_finish f);
  * kv_block_size (tokens per KV block) goes into swiftlet:cache_config_info. */
 int metrics_render(metrics *m, const engine_stats *s, const char *model_name, int kv_block_size, api_buf *out);
 
+/* ---------- chat templates (api_chat.c) ---------- */
+/* The model's own Jinja chat template with its BOS/EOS token texts. */
+typedef struct api_chat_template api_chat_template;
+/* Compiles template text (bos/eos may be NULL). A syntax error -> SW_ERR_FORMAT + message. */
+int api_chat_template_create(const char *text, size_t len, const char *bos, const char *eos,
+                             api_chat_template **out, sw_err *err);
+/* From a GGUF's tokenizer.chat_template: SW_ERR_NOTFOUND when it has none. */
+int api_chat_template_load(const gguf_ctx *g, api_chat_template **out, sw_err *err);
+void api_chat_template_destroy(api_chat_template *ct);
+/* Renders an OpenAI chat request object (malloc'd text). A template error -> its message. */
+int api_chat_template_render(const api_chat_template *ct, const json_t *request, char **text, size_t *len, sw_err *err);
+/* The prompt text of a parsed chat request: ct when non-NULL, else the hard-coded family;
+ * a render error is a 400 carrying the template's message. */
+int api_chat_prompt(const api_chat_template *ct, tok_chat_family family, const api_request *rq,
+                    char **text, size_t *len, api_error *e);
+/* POST /apply-template: the body is a chat request; *json_out = {"prompt": TEXT} (malloc'd). */
+int api_chat_apply_template(const api_chat_template *ct, tok_chat_family family, const char *body, size_t body_len,
+                            char **json_out, api_error *e);
+
 /* ---------- HTTP server ---------- */
 /* Constant-time comparison (time depends only on the lengths). */
 bool http_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
@@ -199,7 +220,8 @@ typedef struct http_backend {
     engine *eng;
     const tok *tk;
     const char *model_name;
-    tok_chat_family chat;
+    tok_chat_family chat;    /* fallback when chat_template is NULL */
+    const api_chat_template *chat_template; /* the model's own template, or NULL */
     int max_ctx;             /* tokens per sequence (prompt + generated) */
     int max_seqs;            /* engine's cap on running sequences */
     int kv_block_size;       /* tokens per KV block (reported in /metrics) */

@@ -6,7 +6,8 @@
 # ../shared/models and ../shared/vocab (truncated to 64 KiB, the -max_len); tokenizer ->
 # the test strings of ../shared/vocab/*.inp, one file per string; model -> whole model
 # files: the small generated ones in tests/fuzz/seeds/model_load plus every
-# ../shared/models{,2} file up to 6 MiB (the -max_len of that module). Prints
+# ../shared/models{,2} file up to 6 MiB (the -max_len of that module); jinja -> the chat
+# templates of ../shared/templates. Prints
 # "fuzz TARGET: N runs, clean" per target, or the crash and its reproducer, and exits
 # non-zero when any target crashed (UBSan findings count as crashes).
 build=${1:?usage: run.sh BUILD_DIR SECONDS}
@@ -46,6 +47,10 @@ for bin in "$build"/fuzz/*; do
         awk -v dir="$corpus" -v base="$(basename "$f" .inp)" '
           /^__ggml_vocab_test__$/ { n++; next }
           { out = sprintf("%s/shared-%s-%03d", dir, base, n); printf "%s\n", $0 > out; close(out) }' "$f"
+      done ;;
+    jinja)
+      for f in "$shared"/templates/*.jinja; do
+        [ -f "$f" ] && cp -f "$f" "$corpus/shared-$(basename "$f")"
       done ;;
   esac
   log="$build/fuzz-$name.log"
