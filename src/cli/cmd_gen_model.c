@@ -9,11 +9,11 @@
 
 static void gen_usage(void) {
     fprintf(stderr,
-            "usage: swiftlet gen-model [--vocab VOCAB.gguf|builtin] -o OUT.gguf [--preset NAME]\n"
-            "         [--arch llama|qwen2|qwen3|gemma3|phi3]\n"
+            "usage: swiftlet gen-model [--vocab VOCAB.gguf|builtin] -o OUT.gguf [--preset NAME] [--arch llama|qwen2]\n"
             "         [--type f32|f16|q8_0|q4_0|q5_0|q4_k_m|q5_k_m] [--seed S] [--name NAME]\n"
-            "         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--ffn N] [--vocab-size N]\n"
-            "         [--ctx N] [--theta F] [--tied 0|1]\n"
+            "         [--embd N] [--layers N] [--heads N] [--kv-heads N] [--ffn N] [--vocab-size N]\n"
+            "         [--ctx N] [--theta F] [--tied 0|1] [--head-dim N]\n"
+            "--arch also takes qwen3, gemma3, phi3 (each with its family's tensors and metadata).\n"
             "presets: smollm2-135m, qwen2.5-0.5b, llama-3.2-1b (with rope_freqs), qwen3-0.6b, gemma3-1b,\n"
             "         phi-4-mini, tiny (default; 64/2/4/2/128, the vocab's size)\n"
             "--preset none takes the shape from the flags alone.\n");

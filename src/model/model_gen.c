@@ -17,8 +17,7 @@
  * blocks of the file's base type, else Q6_K (Q8_0 files: Q8_0). q4_k_m / q5_k_m use Q6_K
  * for attn_v / ffn_down of the layers llama.cpp's use_more_bits picks, and their base type
  * (Q4_K / Q5_K) elsewhere; q4_0 / q5_0 / q8_0 use the base type elsewhere. Rows that are
- * not a multiple of 256 then fall back as llama.cpp does; a fused attn_qkv gets Q5_K
- * (q4_k_m) / Q6_K (q5_k_m) as llama.cpp gives it: Q4_K -> Q5_0, Q5_K -> Q5_1,
+ * not a multiple of 256 then fall back as llama.cpp does: Q4_K -> Q5_0, Q5_K -> Q5_1,
  * Q6_K -> Q8_0 (and to F16 when not a multiple of 32). */
 #include "model/model_gen.h"
 #include "gguf/gguf.h"
@@ -98,8 +97,6 @@ static uint32_t pick_dtype(ftype ft, const char *name, uint32_t n_dims, int64_t 
     uint32_t dt = base;
     if (is_output) {
         dt = ne0 % gguf_dtype_block_elems(base) ? GGUF_DTYPE_Q8_0 : base == GGUF_DTYPE_Q8_0 ? base : GGUF_DTYPE_Q6_K;
-    } else if (k_m && strstr(name, "attn_qkv.weight")) {
-        dt = ft == FT_Q4_K_M ? GGUF_DTYPE_Q5_K : GGUF_DTYPE_Q6_K;
     } else if (k_m && (strstr(name, "attn_v.weight") || strstr(name, "ffn_down"))) {
         const int64_t il = layer_of(name);
         if (il >= 0 && use_more_bits(il, n_layer)) dt = GGUF_DTYPE_Q6_K;
