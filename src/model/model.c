@@ -21,11 +21,11 @@
  * instead of a fork/join each. Every buffer lives in model_ws; nothing is allocated inside
  * model_forward.
  *
- * Numerics: K and V are stored in F16 (default) or F32; q, scores and softmax weights stay
- * F32, as the newer reference (ik_llama.cpp) computes them — within ~1e-6 of its logits on
- * the F32 golden2 models. The older reference (llama.cpp Feb 2025) also rounded q and the
- * weights to F16 (model_kv.round_f16 reproduces that; without it the golden/ F32 models
- * land <= 8e-4 x max|logit| from it, inside their 1e-3 bound). With F16 weights the kernels round the activations
+ * Numerics: K and V are stored in F16 (default) or F32. With an F16 store, q and the
+ * softmax weights are rounded to F16 inside attention by default, as llama.cpp's CPU path
+ * (the golden/ reference) does; model_kv.attn_f32 keeps them F32 as ik_llama.cpp (the
+ * golden2 reference) does — within ~1e-6 of its logits on the F32 golden2 models, while
+ * the default lands <= 1.9e-3 x max|logit| from them. With F16 weights the kernels round the activations
  * entering a matmul to F16, as both references do. */
 #include "model/model.h"
 #include "kernels/kq.h"
@@ -586,7 +586,7 @@ void model_ws_destroy(model_ws *ws) {
 
 /* ---------------------------------------------------------------- forward */
 
-/* Rounds n values to F16 in place: q before it meets an F16 K store (model_kv.round_f16). */
+/* Rounds n values to F16 in place: q before it meets an F16 K store (unless model_kv.attn_f32). */
 static void round_f16_rows(float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] = kq_f16_to_f32(kq_f32_to_f16(x[i]));
 }
@@ -695,7 +695,7 @@ static void qkv_token(const model *m, const model_ws *ws, const model_kv *kv, co
         model_rope_apply(r, q, c->n_head, hd, cs, sn);
         model_rope_apply(r, k, c->n_head_kv, hd, cs, sn);
     }
-    if (kv->round_f16 && kv->dtype == GGUF_DTYPE_F16) round_f16_rows(q, QD);
+    if (!kv->attn_f32 && kv->dtype == GGUF_DTYPE_F16) round_f16_rows(q, QD);
     const int32_t *bt = b->block_tables[b->seq[j]];
     int blk = bt[pos / kv->block_size], row = pos % kv->block_size;
     kq_store_kv(kv->dtype, model_kv_row(kv, kv->k, il, blk, row), k, KD);

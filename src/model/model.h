@@ -54,9 +54,9 @@ typedef struct model_config {
  * created it (the kv module, or model_kv_create for simple single-sequence use). */
 typedef struct model_kv {
     uint32_t dtype;   /* GGUF_DTYPE_F16 (default) or GGUF_DTYPE_F32 */
-    bool round_f16;   /* F16 store: also round q and the softmax weights to F16 inside
-                         attention, as llama.cpp's CPU attention (Feb 2025) does; default
-                         false: F32, as ik_llama.cpp (Aug 2026) computes them */
+    bool attn_f32;    /* F16 store: keep q and the softmax weights in F32 inside attention,
+                         as ik_llama.cpp (Aug 2026) computes them; default false: round
+                         them to F16, as llama.cpp's CPU attention (Feb 2025) does */
     int block_size;   /* tokens per block */
     int n_blocks;
     int n_layer;

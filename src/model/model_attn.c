@@ -12,7 +12,7 @@ static const char *kv_row(const model_kv *kv, const void *base, int layer, const
 
 void model_attn_generic(const model_attn_job *j) {
     const model_kv *kv = j->kv;
-    const bool round = kv->round_f16 && kv->dtype == GGUF_DTYPE_F16;
+    const bool round = !kv->attn_f32 && kv->dtype == GGUF_DTYPE_F16;
     const int n = j->pos + 1 - j->start, p0 = j->start, hd = j->head_dim;
     const size_t off = (size_t)j->kv_head * (size_t)hd * (kv->dtype == GGUF_DTYPE_F16 ? 2 : 4);
     for (int h = 0; h < j->group; h++) {

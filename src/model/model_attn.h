@@ -1,9 +1,9 @@
 /* model_attn.h — internal to the model module: causal attention of the query heads that
- * share one K/V head (a GQA group) for one token, over positions 0..pos of its sequence
- * in the paged K/V store. Two passes: scores (q·k · scale) for every position, softmax,
- * then the weighted sum of V rows. q, the scores and the softmax weights stay F32 unless
- * the store asks for F16 rounding (model_kv.round_f16: then q arrives rounded and the
- * weights are rounded before the V sum).
+ * share one K/V head (a GQA group) for one token, over positions start..pos of its
+ * sequence in the paged K/V store (start > 0 on a sliding-window layer). Two passes:
+ * scores (q·k · scale) for every position, softmax, then the weighted sum of V rows. With
+ * an F16 store q arrives rounded to F16 and the softmax weights are rounded before the V
+ * sum (what llama.cpp does), unless model_kv.attn_f32 keeps both F32.
  * A generic version (kq_dot_kv / kq_axpy_kv) and an AVX-512 one (K/V rows converted to F32
  * once per tile of positions for all heads of the group, vector exp); the model picks one
  * at load time. */

@@ -3,7 +3,7 @@
  * scratch and shared by all query heads of the GQA group; per head q stays in registers,
  * the scores of 16 positions share one transposed reduction; softmax uses a vector exp
  * (Cody-Waite range reduction + degree-6 polynomial, ~1 ulp) and rounds the weights to
- * F16 with vcvtps2ph when the store asks for it (model_kv.round_f16); the V sum keeps the head's output in
+ * F16 with vcvtps2ph when the store is F16 (unless model_kv.attn_f32); the V sum keeps the head's output in
  * registers. Compiled with AVX-512 flags (file name); called only when the kernels chose
  * avx512. */
 #include "model/model_attn.h"
@@ -162,7 +162,7 @@ static inline __attribute__((always_inline)) void attn_group(const model_attn_jo
             }
         }
     }
-    for (int h = 0; h < G; h++) softmax_row(j->scores + (size_t)h * n, n, F16 && kv->round_f16);
+    for (int h = 0; h < G; h++) softmax_row(j->scores + (size_t)h * n, n, F16 && !kv->attn_f32);
     walk_init(&w, kv, kv->v, j->layer, j->block_table, j->start, off);
     for (int p0 = 0; p0 < n; p0 += MODEL_ATTN_TILE) {
         const int cnt = n - p0 < MODEL_ATTN_TILE ? n - p0 : MODEL_ATTN_TILE;

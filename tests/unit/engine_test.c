@@ -113,7 +113,10 @@ static bool same(const result *a, const result *b) {
 /* ---- golden ---- */
 
 /* models_dir/name.gguf against golden_dir/name/cases.json ("models", "golden" or
- * "models2", "golden2"). */
+ * "models2", "golden2"). golden/: all 32 greedy tokens equal. golden2/ (whose reference
+ * keeps q and the softmax weights in F32, where the engine rounds them to F16 as
+ * llama.cpp does): equal up to the reference's first near-tie (top-2 gap < 0.02), the
+ * issue's bound. */
 static void test_golden(const char *models_dir, const char *golden_dir, const char *name) {
     char path[512];
     snprintf(path, sizeof path, SHARED "/%s/%s.gguf", models_dir, name);
@@ -139,7 +142,12 @@ static void test_golden(const char *models_dir, const char *golden_dir, const ch
         for (int i = 0; i < np; i++) prompts[c][i] = (int32_t)json_integer_value(json_array_get(pc, (size_t)i));
         n_gold[c] = (int)json_array_size(gc) < 32 ? (int)json_array_size(gc) : 32;
         for (int i = 0; i < n_gold[c]; i++) gold[c][i] = (int32_t)json_integer_value(json_array_get(gc, (size_t)i));
-        ps[c] = params(prompts[c], np, n_gold[c], 0.0f, 0);
+        json_t *g5 = json_object_get(json_array_get(cases, (size_t)c), "greedy_top5");
+        for (int i = 0; i < n_gold[c] && strcmp(golden_dir, "golden"); i++) {
+            json_t *lg = json_object_get(json_array_get(g5, (size_t)i), "logits");
+            if (json_number_value(json_array_get(lg, 0)) - json_number_value(json_array_get(lg, 1)) < 0.02) n_gold[c] = i; /* token i may differ */
+        }
+        ps[c] = params(prompts[c], np, n_gold[c] ? n_gold[c] : 1, 0.0f, 0);
         ps[c].ignore_eos = true;
     }
     /* F16 K/V like the reference engine; block 4 and budget 16 so prompts are chunked */

@@ -14,8 +14,8 @@
  * the last-position cosine must be >= 0.99. A model whose tensor types this build does not
  * support is skipped with the loader's message naming the type. Cases with a
  * reference_note were computed one token at a time by the reference; they are compared
- * the same way (our batched and one-token logits agree). golden/'s reference rounded q
- * and the softmax weights to F16 (model_kv.round_f16), golden2's keeps them F32.
+ * the same way (our batched and one-token logits agree). golden/'s reference rounds q
+ * and the softmax weights to F16 (the default), golden2's keeps them F32 (model_kv.attn_f32).
  * Then self-consistency on the F32 models (and gemma3's F16) with an F32 K/V store: one prompt vs chunks vs
  * one token at a time, and two sequences in one ragged batch (different, scattered block
  * tables) vs each alone. Prints per model: max logit error, cosine, agreement. */
@@ -157,7 +157,7 @@ static void test_model(const char *name, const char *dir, bool v2) {
     model_kv *kv;
     T_EQ_INT(model_ws_create(m, MAX_TOK, MAX_TOK, &ws, &e), SW_OK);
     T_EQ_INT(model_kv_create(c, GGUF_DTYPE_F16, BLOCK, N_BLOCKS, &kv, &e), SW_OK);
-    kv->round_f16 = !v2; /* golden/'s reference rounds q and the softmax weights to F16 */
+    kv->attn_f32 = v2; /* golden2's reference keeps q and the softmax weights F32 */
     int32_t bt[N_BLOCKS];
     for (int i = 0; i < N_BLOCKS; i++) bt[i] = N_BLOCKS - 1 - i; /* reversed: not the identity */
     float *logits = malloc((size_t)MAX_TOK * n_vocab * sizeof *logits);
