@@ -13,6 +13,7 @@ int cli_gen_model(int argc, char **argv); /* cmd_gen_model.c */
 int cli_quantize(int argc, char **argv);  /* cmd_gen_model.c */
 int cli_kbench(int argc, char **argv);    /* cmd_kbench.c */
 int cli_mbench(int argc, char **argv);    /* cmd_mbench.c */
+int cli_grammar(int argc, char **argv);   /* cmd_grammar.c */
 
 /* Engine options shared by serve and generate (cli_engine.c). Parses flag a with value v
  * (v may be NULL) into c: returns 0 when a is not an engine option, 1 when it took no

@@ -11,6 +11,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"serve", cli_serve, "OpenAI-compatible HTTP server"},
     {"bench", cli_bench, "load-test an OpenAI-compatible server (latency, goodput)"},
     {"tokenize", cli_tokenize, "print the token ids of a text"},
+    {"grammar", cli_grammar, "check a text against a grammar / JSON schema token by token; mask benchmark"},
     {"gen-model", cli_gen_model, "write a random-weight model (tests, benchmarks)"},
     {"quantize", cli_quantize, "convert a GGUF model's weights to another type"},
     {"kbench", cli_kbench, "kernel throughput vs. the machine's read bandwidth"},

@@ -1,0 +1,331 @@
+/* gram_mask.c — token masks. The tokens a stack accepts next are found by walking the
+ * vocabulary trie with the parser, dropping a subtree at its first rejected byte. To make
+ * that cheap per step, the walk is done against the top L frames of the stack only, with
+ * an unknown bottom (GRAM_SENT), and cached in the grammar under those L states (the
+ * XGrammar idea of context-independent tokens, applied level by level):
+ *   - a token the top frames consume completely is accepted whatever lies below;
+ *   - a token that dies inside them without reaching the bottom is rejected;
+ *   - a token that pops past the bottom with bytes left is "uncertain": the next level
+ *     (L+1 frames) re-walks only those.
+ * Level 1 (the item's own state) walks the whole trie once per state; the deeper levels
+ * walk short lists (the tokens that leave a rule, e.g. `",` `"}` after a string), and
+ * when L reaches the real bottom of the stack the walk is exact. A mask is then the OR of
+ * a few cached bitmaps / id lists. Entries are immutable once inserted; lookups take the
+ * grammar's mutex; builds run outside it on the caller's walker (scratch pool). */
+#include "grammar/gram_internal.h"
+
+#define GRAM_MAX_LEVEL 32                /* deeper stacks resolve exactly, uncached */
+#define GRAM_CACHE_BYTES (512u << 20)    /* per grammar; past it entries are not kept */
+
+typedef struct mentry {
+    struct mentry *next;                 /* hash chain */
+    uint32_t hash;
+    int L; bool root;                    /* key: top L states; bottom is the real root */
+    int32_t *states;                     /* (L) top first */
+    uint32_t *bits;                      /* (n_words) accepted ids, or NULL when sparse */
+    int32_t *acc; int n_acc;             /* accepted ids when sparse */
+    int32_t *unc; int n_unc;             /* uncertain tokens, as sorted-vocab indices, ascending */
+    size_t bytes;
+} mentry;
+
+struct gram_mask_cache {
+    pthread_mutex_t mu;
+    mentry **b; uint32_t mask;           /* buckets */
+    int n;
+    size_t bytes;
+};
+
+struct gram_walker {
+    gram_pool pool;
+    gram_set *lv; uint8_t *sb; int *mark; int cap;  /* per depth: set, sent-before, pool mark */
+    gram_ilist acc, unc;
+    int32_t *chain; int cap_chain;
+};
+
+gram_mask_cache *gram_mask_cache_create(void) {
+    gram_mask_cache *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->mask = 1023;
+    c->b = calloc(c->mask + 1, sizeof(mentry *));
+    if (!c->b) { free(c); return NULL; }
+    pthread_mutex_init(&c->mu, NULL);
+    return c;
+}
+
+static void entry_free(mentry *e) {
+    if (!e) return;
+    free(e->states); free(e->bits); free(e->acc); free(e->unc); free(e);
+}
+
+void gram_mask_cache_free(gram_mask_cache *c) {
+    if (!c) return;
+    for (uint32_t i = 0; i <= c->mask; i++)
+        for (mentry *e = c->b[i], *n; e; e = n) { n = e->next; entry_free(e); }
+    free(c->b);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static uint32_t key_hash(const int32_t *st, int L, bool root) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)L * 31 ^ (root ? 0x5555 : 0);
+    for (int i = 0; i < L; i++) { h ^= (uint32_t)st[i]; h *= 0xBF58476D1CE4E5B9ull; h ^= h >> 31; }
+    return (uint32_t)h;
+}
+
+static mentry *lookup(gram_mask_cache *c, const int32_t *st, int L, bool root, uint32_t h) {
+    for (mentry *e = c->b[h & c->mask]; e; e = e->next)
+        if (e->hash == h && e->L == L && e->root == root && !memcmp(e->states, st, (size_t)L * sizeof(int32_t))) return e;
+    return NULL;
+}
+
+/* Inserts e unless an equal key is there (returns that one, freeing e) or the cache is
+ * full (returns e with *owned = true: the caller frees it after use). */
+static mentry *insert(gram_mask_cache *c, mentry *e, bool *owned) {
+    pthread_mutex_lock(&c->mu);
+    mentry *x = lookup(c, e->states, e->L, e->root, e->hash);
+    if (x) {
+        pthread_mutex_unlock(&c->mu);
+        entry_free(e);
+        *owned = false;
+        return x;
+    }
+    if (c->bytes + e->bytes > GRAM_CACHE_BYTES) {
+        pthread_mutex_unlock(&c->mu);
+        *owned = true;
+        return e;
+    }
+    if ((uint32_t)c->n > c->mask) { /* grow the table 4x */
+        uint32_t nm = c->mask * 4 + 3;
+        mentry **nb = calloc((size_t)nm + 1, sizeof(mentry *));
+        if (nb) {
+            for (uint32_t i = 0; i <= c->mask; i++)
+                for (mentry *y = c->b[i], *n; y; y = n) { n = y->next; y->next = nb[y->hash & nm]; nb[y->hash & nm] = y; }
+            free(c->b);
+            c->b = nb;
+            c->mask = nm;
+        }
+    }
+    e->next = c->b[e->hash & c->mask];
+    c->b[e->hash & c->mask] = e;
+    c->n++;
+    c->bytes += e->bytes;
+    pthread_mutex_unlock(&c->mu);
+    *owned = false;
+    return e;
+}
+
+int gram_walker_create(const gram_grammar *g, gram_walker **out) {
+    gram_walker *w = calloc(1, sizeof *w);
+    if (!w) return SW_ERR_NOMEM;
+    w->cap = g->v->max_len + 2;
+    w->lv = calloc((size_t)w->cap, sizeof(gram_set));
+    w->sb = calloc((size_t)w->cap, 1);
+    w->mark = calloc((size_t)w->cap, sizeof(int));
+    if (!w->lv || !w->sb || !w->mark || gram_pool_init(&w->pool) != SW_OK) { gram_walker_destroy(w); return SW_ERR_NOMEM; }
+    *out = w;
+    return SW_OK;
+}
+
+void gram_walker_destroy(gram_walker *w) {
+    if (!w) return;
+    if (w->lv)
+        for (int i = 0; i < w->cap; i++) gram_set_free(&w->lv[i]);
+    free(w->lv); free(w->sb); free(w->mark); free(w->acc.v); free(w->unc.v); free(w->chain);
+    gram_pool_free(&w->pool);
+    free(w);
+}
+
+/* lv[d] = lv[d-1] advanced by byte b, with the pool cut back to depth d-1's frames. */
+static int step(const gram_grammar *g, gram_walker *w, int d, unsigned b) {
+    gram_pool_truncate(&w->pool, w->mark[d - 1]);
+    int rc = gram_advance(g, &w->pool, &w->lv[d - 1], b, &w->lv[d]);
+    w->mark[d] = w->pool.n;
+    w->sb[d] = w->sb[d - 1] || w->lv[d - 1].sent;
+    return rc;
+}
+
+enum { C_REJ, C_ACC, C_UNC };
+
+static int push_range(gram_ilist *l, int lo, int hi) {
+    for (int i = lo; i < hi; i++)
+        if (gram_ilist_push(l, i) < 0) return SW_ERR_NOMEM;
+    return SW_OK;
+}
+
+/* Classifies every token of the vocabulary (trie walk). */
+static int walk_trie(const gram_grammar *g, gram_walker *w) {
+    const gram_vocab *v = g->v;
+    int rc = SW_OK;
+    for (int n = 0; n < v->n_nodes && rc == SW_OK;) {
+        const gram_tnode *nd = &v->nodes[n];
+        int d = nd->depth;
+        if ((rc = step(g, w, d, nd->byte)) != SW_OK) break;
+        const gram_set *s = &w->lv[d];
+        bool live = s->n > 0;
+        if (nd->tok_hi > nd->tok_lo) {
+            if (live || s->acc || s->sent) rc = push_range(&w->acc, nd->tok_lo, nd->tok_hi);
+            else if (w->sb[d]) rc = push_range(&w->unc, nd->tok_lo, nd->tok_hi);
+        }
+        if (live) { n++; continue; }
+        if (rc == SW_OK && (w->sb[d] || s->sent)) rc = push_range(&w->unc, nd->tok_hi, nd->sub_hi);
+        n = nd->end;
+    }
+    return rc;
+}
+
+/* Classifies the listed tokens (sorted-vocab indices, ascending). */
+static int walk_list(const gram_grammar *g, gram_walker *w, const int32_t *list, int n) {
+    const gram_vocab *v = g->v;
+    int have = 0, cls = C_REJ; /* states computed for depths 0..have; class of the previous token */
+    const char *prev = NULL;
+    int prev_len = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t si = list[i];
+        const char *t = v->bytes + v->sorted_off[si];
+        int len = (int)(v->sorted_off[si + 1] - v->sorted_off[si]), c = 0;
+        if (prev)
+            while (c < prev_len && c < len && prev[c] == t[c]) c++;
+        prev = t;
+        prev_len = len;
+        if (c > have) c = have;
+        if (c == len && c == have) { /* same text as the previous token */
+        } else if (c == have && have > 0 && w->lv[have].n == 0) {
+            /* extends a prefix that died */
+            cls = (w->sb[have] || w->lv[have].sent) ? C_UNC : C_REJ;
+        } else {
+            int d = c;
+            cls = C_REJ;
+            for (d = c + 1; d <= len; d++) {
+                int rc = step(g, w, d, (unsigned char)t[d - 1]);
+                if (rc != SW_OK) return rc;
+                if (w->lv[d].n == 0) break;
+            }
+            if (d > len) { /* consumed with items left */
+                have = len;
+                cls = C_ACC;
+            } else {
+                have = d;
+                const gram_set *s = &w->lv[d];
+                if (d == len) cls = (s->acc || s->sent) ? C_ACC : (w->sb[d] ? C_UNC : C_REJ);
+                else cls = (w->sb[d] || s->sent) ? C_UNC : C_REJ;
+            }
+        }
+        if (cls == C_ACC && gram_ilist_push(&w->acc, si) < 0) return SW_ERR_NOMEM;
+        if (cls == C_UNC && gram_ilist_push(&w->unc, si) < 0) return SW_ERR_NOMEM;
+    }
+    return SW_OK;
+}
+
+/* Builds the entry for the top L states of chain (bottom real when root), classifying the
+ * whole vocabulary (list NULL) or the listed tokens. */
+static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, int L, bool root,
+                 const int32_t *list, int n_list, mentry **out) {
+    *out = NULL;
+    gram_pool_truncate(&w->pool, 0);
+    int32_t par = root ? GRAM_ROOT : GRAM_SENT;
+    for (int j = L - 1; j >= 0; j--)
+        if ((par = gram_pool_frame(&w->pool, chain[j], par)) < 0) return SW_ERR_NOMEM;
+    gram_set *s0 = &w->lv[0];
+    s0->n = 0;
+    s0->acc = s0->sent = false;
+    if (s0->cap < 1) {
+        s0->items = malloc(16 * sizeof(int32_t));
+        if (!s0->items) return SW_ERR_NOMEM;
+        s0->cap = 16;
+    }
+    s0->items[s0->n++] = par;
+    w->sb[0] = 0;
+    w->mark[0] = w->pool.n;
+    w->acc.n = w->unc.n = 0;
+    int rc = list ? walk_list(g, w, list, n_list) : walk_trie(g, w);
+    if (rc != SW_OK) return rc;
+    const gram_vocab *v = g->v;
+    mentry *e = calloc(1, sizeof *e);
+    if (!e) return SW_ERR_NOMEM;
+    e->L = L;
+    e->root = root;
+    e->hash = key_hash(chain, L, root);
+    e->states = malloc((size_t)L * sizeof(int32_t));
+    if (!e->states) { entry_free(e); return SW_ERR_NOMEM; }
+    memcpy(e->states, chain, (size_t)L * sizeof(int32_t));
+    if (w->acc.n > v->n_words) {
+        e->bits = calloc((size_t)v->n_words, sizeof(uint32_t));
+        if (!e->bits) { entry_free(e); return SW_ERR_NOMEM; }
+        for (int i = 0; i < w->acc.n; i++) {
+            int32_t id = v->sorted_id[w->acc.v[i]];
+            e->bits[id >> 5] |= 1u << (id & 31);
+        }
+        e->bytes += (size_t)v->n_words * 4;
+    } else if (w->acc.n) {
+        e->acc = malloc((size_t)w->acc.n * sizeof(int32_t));
+        if (!e->acc) { entry_free(e); return SW_ERR_NOMEM; }
+        for (int i = 0; i < w->acc.n; i++) e->acc[i] = v->sorted_id[w->acc.v[i]];
+        e->n_acc = w->acc.n;
+        e->bytes += (size_t)e->n_acc * 4;
+    }
+    if (w->unc.n) {
+        e->unc = malloc((size_t)w->unc.n * sizeof(int32_t));
+        if (!e->unc) { entry_free(e); return SW_ERR_NOMEM; }
+        memcpy(e->unc, w->unc.v, (size_t)w->unc.n * sizeof(int32_t));
+        e->n_unc = w->unc.n;
+        e->bytes += (size_t)e->n_unc * 4;
+    }
+    e->bytes += sizeof *e + (size_t)L * 4;
+    *out = e;
+    return SW_OK;
+}
+
+static void apply(const mentry *e, uint32_t *mask, int n_words) {
+    if (e->bits)
+        for (int i = 0; i < n_words; i++) mask[i] |= e->bits[i];
+    for (int i = 0; i < e->n_acc; i++) mask[e->acc[i] >> 5] |= 1u << (e->acc[i] & 31);
+}
+
+/* The entry for chain[0..L) (found, or built and inserted). */
+static int get(gram_grammar *g, gram_walker *w, const int32_t *chain, int L, bool root,
+               const mentry *from, mentry **out, bool *owned) {
+    uint32_t h = key_hash(chain, L, root);
+    gram_mask_cache *c = g->mc;
+    pthread_mutex_lock(&c->mu);
+    mentry *e = lookup(c, chain, L, root, h);
+    pthread_mutex_unlock(&c->mu);
+    *owned = false;
+    if (e) { *out = e; return SW_OK; }
+    int rc = build(g, w, chain, L, root, from ? from->unc : NULL, from ? from->n_unc : 0, &e);
+    if (rc != SW_OK) return rc;
+    *out = insert(c, e, owned);
+    return SW_OK;
+}
+
+int gram_mask_item(gram_grammar *g, gram_walker *w, const gram_pool *p, int32_t item, uint32_t *mask, sw_err *err) {
+    int D = 0;
+    for (int32_t f = item; f >= 0; f = p->par[f]) {
+        if (D == w->cap_chain) {
+            int nc = w->cap_chain ? w->cap_chain * 2 : 64;
+            int32_t *q = realloc(w->chain, (size_t)nc * sizeof(int32_t));
+            if (!q) return sw_err_set(err, SW_ERR_NOMEM, "grammar mask: out of memory");
+            w->chain = q;
+            w->cap_chain = nc;
+        }
+        w->chain[D++] = p->st[f];
+    }
+    mentry *prev = NULL;
+    bool prev_owned = false;
+    int rc = SW_OK;
+    for (int L = 1; L <= D; L++) {
+        if (L > GRAM_MAX_LEVEL && L < D) L = D; /* deep stacks: resolve exactly at once */
+        mentry *e;
+        bool owned;
+        rc = get(g, w, w->chain, L, L == D, prev, &e, &owned);
+        if (prev_owned) entry_free(prev);
+        prev = NULL;
+        if (rc != SW_OK) break;
+        apply(e, mask, g->v->n_words);
+        prev = e;
+        prev_owned = owned;
+        if (e->n_unc == 0) break;
+    }
+    if (prev_owned) entry_free(prev);
+    if (rc != SW_OK) return sw_err_set(err, rc, "grammar mask: %s", rc == SW_ERR_NOMEM ? "out of memory" : "stack too deep");
+    return SW_OK;
+}
