@@ -3,7 +3,9 @@
  * "exactly one" part is not enforced), allOf with one branch, local $ref (JSON pointers
  * into the document: #, #/$defs/x, #/definitions/x, ...; recursive refs become recursive
  * rules), properties (emitted in schema order; optional ones may be left out; extra
- * properties, when allowed, come after the listed ones), required, additionalProperties
+ * properties, when allowed, come after the listed ones and may not reuse a listed name),
+ * required (a required name that is not listed is expected after the listed ones, with
+ * the additionalProperties schema), additionalProperties
  * (false, a schema, or true/absent = any value), items (schema or false), prefixItems,
  * minItems, maxItems, minLength, maxLength (code points; an escape counts as one), pattern
  * (regex without lookaround, unanchored as the spec says), format (date, time, date-time,
@@ -292,14 +294,21 @@ static int two(sc *c, char a0, char a1, char b0, char b1) { /* "a0a1".."b0b1" tw
     char x[3] = {a0, a1, 0}, y[3] = {b0, b1, 0};
     return digit_range(c, x, y, 2);
 }
+/* YYYY-MM-DD with the days of each month (February up to 29: leap years not checked) */
 static int fmt_date(sc *c) {
-    int month = two(c, '0', '1', '1', '2'), day = two(c, '0', '1', '3', '1');
-    return gast_seq(c->a, (int[]){digits(c, 4, 4), gast_byte(c->a, '-'), month, gast_byte(c->a, '-'), day}, 5);
+    int m31 = gast_alt(c->a, (int[]){lit(c, "01"), lit(c, "03"), lit(c, "05"), lit(c, "07"), lit(c, "08"), lit(c, "10"), lit(c, "12")}, 7);
+    int m30 = gast_alt(c->a, (int[]){lit(c, "04"), lit(c, "06"), lit(c, "09"), lit(c, "11")}, 4);
+    int md = gast_alt(c->a, (int[]){gast_seq3(c->a, m31, gast_byte(c->a, '-'), two(c, '0', '1', '3', '1')),
+                                    gast_seq3(c->a, m30, gast_byte(c->a, '-'), two(c, '0', '1', '3', '0')),
+                                    gast_seq3(c->a, lit(c, "02"), gast_byte(c->a, '-'), two(c, '0', '1', '2', '9'))}, 3);
+    return gast_seq3(c->a, digits(c, 4, 4), gast_byte(c->a, '-'), md);
 }
 static int fmt_time(sc *c) {
     gram_bset z = {{0}}, pm = {{0}};
     gram_bset_add(&z, 'Z'); gram_bset_add(&z, 'z'); gram_bset_add(&pm, '+'); gram_bset_add(&pm, '-');
-    int hms = gast_seq(c->a, (int[]){two(c, '0', '0', '2', '3'), gast_byte(c->a, ':'), two(c, '0', '0', '5', '9'), gast_byte(c->a, ':'), two(c, '0', '0', '6', '0')}, 5);
+    /* hh:mm:ss, the leap second :60 only after 23:59 (its UTC offset is not checked) */
+    int hms = gast_alt2(c->a, gast_seq(c->a, (int[]){two(c, '0', '0', '2', '3'), gast_byte(c->a, ':'), two(c, '0', '0', '5', '9'), gast_byte(c->a, ':'), two(c, '0', '0', '5', '9')}, 5),
+                        lit(c, "23:59:60"));
     int frac = gast_opt(c->a, gast_seq2(c->a, gast_byte(c->a, '.'), digits(c, 1, -1)));
     int off = gast_alt2(c->a, gast_bytes(c->a, &z), gast_seq(c->a, (int[]){gast_bytes(c->a, &pm), two(c, '0', '0', '2', '3'), gast_byte(c->a, ':'), two(c, '0', '0', '5', '9')}, 4));
     return gast_seq3(c->a, hms, frac, off);
@@ -459,52 +468,113 @@ static bool type_matches(const json_t *v, const char *type) {
     return false;
 }
 
+/* One string-content character other than the ASCII bytes in `not` (a 128-entry table). */
+static int char_except(sc *c, const bool *not) {
+    gram_cprange r[130];
+    int n = 0;
+    for (unsigned x = 0x20; x < 0x80; x++) {
+        if (x == '"' || x == '\\' || not[x]) continue;
+        if (n && r[n - 1].hi == x - 1) r[n - 1].hi = x;
+        else r[n++] = (gram_cprange){x, x};
+    }
+    r[n++] = (gram_cprange){0x80, 0x10FFFF};
+    gram_bset esc = {{0}}, hex = {{0}};
+    for (const char *e = "\"\\/bfnrt"; *e; e++) gram_bset_add(&esc, (unsigned char)*e);
+    gram_bset_range(&hex, '0', '9'); gram_bset_range(&hex, 'a', 'f'); gram_bset_range(&hex, 'A', 'F');
+    int u = gast_seq2(c->a, gast_byte(c->a, 'u'), gast_rep(c->a, gast_bytes(c->a, &hex), 4, 4));
+    int escape = gast_seq2(c->a, gast_byte(c->a, '\\'), gast_alt2(c->a, gast_bytes(c->a, &esc), u));
+    return gast_alt2(c->a, gast_codepoints(c->a, r, n), escape);
+}
+
+/* The rest of a JSON string (content then closing quote) whose content is not one of the
+ * keys (printable ASCII without escapes) that have `d` bytes equal to key[0][0..d). */
+static int string_except(sc *c, const char *const *keys, int n, int d) {
+    gram_ilist alts = {0};
+    bool child[128] = {0}, terminal = false;
+    for (int i = 0; i < n; i++) {
+        if (!keys[i]) continue;
+        unsigned char b = (unsigned char)keys[i][d];
+        if (!b) terminal = true;
+        else child[b] = true;
+    }
+    if (!terminal) gram_ilist_push(&alts, gast_byte(c->a, '"'));
+    for (unsigned b = 0x20; b < 0x80; b++) {
+        if (!child[b]) continue;
+        const char **sub = malloc((size_t)n * sizeof *sub);
+        if (!sub) { free(alts.v); c->a->oom = true; return -1; }
+        for (int i = 0; i < n; i++) sub[i] = keys[i] && (unsigned char)keys[i][d] == b ? keys[i] : NULL;
+        gram_ilist_push(&alts, gast_seq2(c->a, gast_byte(c->a, b), string_except(c, sub, n, d + 1)));
+        free(sub);
+    }
+    gram_ilist_push(&alts, gast_seq3(c->a, char_except(c, child), gast_rep(c->a, string_char(c), 0, -1), gast_byte(c->a, '"')));
+    int r = gast_alt(c->a, alts.v, alts.n);
+    free(alts.v);
+    return r;
+}
+
+static bool plain_key(const char *k) {
+    for (; *k; k++)
+        if ((unsigned char)*k < 0x20 || (unsigned char)*k >= 0x80 || *k == '"' || *k == '\\') return false;
+    return true;
+}
+
+typedef struct prop { const char *key; const json_t *schema; bool required; } prop;
+
 static int object_node(sc *c, const json_t *s, int depth) {
     const json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required"),
                  *addl = json_object_get(s, "additionalProperties");
     if (props && !json_is_object(props)) return sfail(c, SW_ERR_FORMAT, "%s", "'properties' must be an object");
     if (req && !json_is_array(req)) return sfail(c, SW_ERR_FORMAT, "%s", "'required' must be an array");
     if (!props && !req && (!addl || json_is_true(addl))) return value_rule(c) >= 0 ? as_rule(c, "object", generic_object(c)) : -1;
-    /* additional properties: none, or "key": value-of-schema */
-    int addkv = -1;
-    if (!addl || !json_is_false(addl)) {
-        int val = addl ? schema(c, addl, depth + 1) : value_rule(c);
-        if (val < 0) return -1;
-        addkv = gast_seq(c->a, (int[]){string_rule(c), ws(c), gast_byte(c->a, ':'), ws(c), val}, 5);
-    }
-    /* listed properties in schema order */
-    int n = props ? (int)json_object_size(props) : 0;
-    if (n > 200) return sfail(c, SW_ERR_UNSUPPORTED, "%s", "more than 200 'properties' are not supported");
-    int *kv = calloc((size_t)n + 1, sizeof(int));
-    bool *required = calloc((size_t)n + 1, 1);
-    if (!kv || !required) { free(kv); free(required); c->a->oom = true; return -1; }
+    size_t np = props ? json_object_size(props) : 0, nr = req ? json_array_size(req) : 0;
+    if (np + nr > 200) return sfail(c, SW_ERR_UNSUPPORTED, "%s", "more than 200 'properties' are not supported");
+    /* listed properties in schema order, then required names that are not listed (their
+     * value follows additionalProperties) */
+    prop *pl = calloc(np + nr + 1, sizeof *pl);
+    int *kv = calloc(np + nr + 1, sizeof(int));
+    const char **keys = calloc(np + nr + 1, sizeof(char *));
+    if (!pl || !kv || !keys) { free(pl); free(kv); free(keys); c->a->oom = true; return -1; }
+    int n = 0;
     const char *key;
     json_t *ps;
-    int i = 0, n_req_found = 0;
-    json_object_foreach((json_t *)props, key, ps) {
-        for (size_t r = 0; req && r < json_array_size(req); r++)
-            if (json_is_string(json_array_get(req, r)) && !strcmp(json_string_value(json_array_get(req, r)), key)) required[i] = true;
-        n_req_found += required[i];
-        if (json_is_false(ps)) { kv[i] = required[i] ? -2 : -3; i++; continue; } /* cannot appear */
-        json_t *ks = json_string(key);
+    json_object_foreach((json_t *)props, key, ps) pl[n++] = (prop){key, ps, false};
+    for (size_t r = 0; r < nr; r++) {
+        const json_t *x = json_array_get(req, r);
+        if (!json_is_string(x)) { free(pl); free(kv); free(keys); return sfail(c, SW_ERR_FORMAT, "%s", "'required' entries must be strings"); }
+        int k = 0;
+        while (k < n && strcmp(pl[k].key, json_string_value(x))) k++;
+        if (k == n) pl[n++] = (prop){json_string_value(x), addl ? addl : json_true(), false};
+        pl[k].required = true;
+    }
+    bool approx_keys = false, impossible = false;
+    int rc = 0;
+    for (int k = 0; k < n && rc == 0; k++) {
+        keys[k] = pl[k].key;
+        approx_keys |= !plain_key(pl[k].key);
+        if (json_is_false(pl[k].schema)) { kv[k] = -1; impossible |= pl[k].required; continue; }
+        json_t *ks = json_string(pl[k].key);
         char *kd = ks ? json_dumps(ks, JSON_ENCODE_ANY) : NULL;
         json_decref(ks);
-        int val = schema(c, ps, depth + 1);
-        kv[i] = kd && val >= 0 ? gast_seq(c->a, (int[]){lit(c, kd), ws(c), gast_byte(c->a, ':'), ws(c), val}, 5) : -1;
+        int val = schema(c, pl[k].schema, depth + 1);
+        kv[k] = kd && val >= 0 ? gast_seq(c->a, (int[]){lit(c, kd), ws(c), gast_byte(c->a, ':'), ws(c), val}, 5) : -1;
         free(kd);
-        if (kv[i] < 0) { free(kv); free(required); return -1; }
-        i++;
+        if (kv[k] < 0) rc = -1;
     }
-    /* a required name that is not a listed property: it must come as an additional one,
-     * which this order-based grammar cannot guarantee */
-    size_t n_req = req ? json_array_size(req) : 0;
-    if ((size_t)n_req_found < n_req) {
-        free(kv); free(required);
-        return sfail(c, SW_ERR_UNSUPPORTED, "%s", "'required' names a property that is not in 'properties'");
+    /* additional properties: a key that is none of the listed ones (exactly, for keys of
+     * printable ASCII; other keys are not excluded), then a value of the schema */
+    int addkv = -1;
+    if (rc == 0 && !impossible && (!addl || !json_is_false(addl))) {
+        int val = addl ? schema(c, addl, depth + 1) : value_rule(c);
+        int kstr = approx_keys || n == 0 ? string_rule(c) : gast_seq2(c->a, gast_byte(c->a, '"'), string_except(c, keys, n, 0));
+        if (val < 0) rc = -1;
+        else addkv = gast_seq(c->a, (int[]){as_rule(c, "key", kstr), ws(c), gast_byte(c->a, ':'), ws(c), val}, 5);
     }
-    bool impossible = false;
-    for (int k = 0; k < n; k++) impossible |= kv[k] == -2;
-    if (impossible) { free(kv); free(required); return gast_nothing(c->a); }
+    bool *required = malloc((size_t)n + 1);
+    if (rc == 0 && required)
+        for (int k = 0; k < n; k++) required[k] = pl[k].required;
+    free(pl);
+    free(keys);
+    if (rc < 0 || !required || impossible) { free(kv); free(required); if (!required) c->a->oom = true; return impossible && rc == 0 ? gast_nothing(c->a) : -1; }
     /* S: after at least one property; F: the first property. Built from the end. */
     int S = addkv >= 0 ? gast_rep(c->a, gast_seq3(c->a, gast_byte(c->a, ','), ws(c), gast_seq2(c->a, addkv, ws(c))), 0, -1) : gast_empty(c->a);
     int F = addkv >= 0 ? gast_opt(c->a, gast_seq3(c->a, addkv, ws(c), S)) : gast_empty(c->a);
