@@ -44,7 +44,6 @@ int gram_matcher_create(gram_grammar *g, gram_matcher **out, sw_err *err) {
     gram_grammar_retain(g);
     m->g = g;
     int rc = gram_pool_init(&m->pool);
-    if (rc == SW_OK) rc = gram_walker_create(g, &m->w);
     if (rc == SW_OK) rc = gram_start(g, &m->pool, &m->cur);
     if (rc != SW_OK) {
         gram_matcher_destroy(m);
@@ -116,6 +115,7 @@ bool gram_matcher_accept_bytes(gram_matcher *m, const char *s, size_t n) {
 
 bool gram_matcher_accept_token(gram_matcher *m, int32_t id) {
     const gram_vocab *v = m->g->v;
+    if (!v) return false;
     for (int i = 0; i < v->n_eog; i++)
         if (v->eog[i] == id) return m->cur.acc;
     if (id < 0 || id >= v->n_vocab) return false;
@@ -129,6 +129,8 @@ bool gram_matcher_is_dead(const gram_matcher *m) { return m->cur.n == 0 && !m->c
 
 int gram_matcher_fill_mask(gram_matcher *m, uint32_t *mask, sw_err *err) {
     const gram_vocab *v = m->g->v;
+    if (!v) return sw_err_set(err, SW_ERR_ARG, "grammar: compiled without a vocabulary");
+    if (!m->w && gram_walker_create(m->g, &m->w) != SW_OK) return sw_err_set(err, SW_ERR_NOMEM, "grammar mask: out of memory");
     memset(mask, 0, (size_t)v->n_words * sizeof(uint32_t));
     for (int i = 0; i < m->cur.n; i++) {
         int rc = gram_mask_item(m->g, m->w, &m->pool, m->cur.items[i], mask, err);
