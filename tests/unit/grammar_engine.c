@@ -87,7 +87,7 @@ static void test_regex_vs_pcre2(const gram_vocab *v) {
             if (want != got && disagree++ < 3) T_CHECK(want == got, "regex %s on '%.*s': pcre2 %d, grammar %d", pats[p], n, s, want, got);
         }
         T_EQ_INT(disagree, 0);
-        if (p < 3) T_CHECK(n_match > 0, "regex %s: no generated string matches", pats[p]);
+        if (p == 1 || p == 3) T_CHECK(n_match > 0, "regex %s: no generated string matches", pats[p]);
         pcre2_match_data_free(md);
         pcre2_code_free(re);
         gram_grammar_release(g);
