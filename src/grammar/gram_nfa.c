@@ -102,14 +102,6 @@ static void frag(tnfa *t, const gram_ast *a, int node, int *s, int *e, int depth
     }
 }
 
-static int cmp_edge_from(const void *x, const void *y) {
-    const tedge *a = x, *b = y;
-    if (a->from != b->from) return a->from < b->from ? -1 : 1;
-    if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
-    if (a->to != b->to) return a->to < b->to ? -1 : 1;
-    return a->arg < b->arg ? -1 : a->arg > b->arg;
-}
-
 typedef struct rinfo { int s, e; } rinfo; /* a rule's Thompson start and end */
 
 typedef struct bscratch {
@@ -171,7 +163,8 @@ static int remove_eps(bscratch *b, int n_order, int *n_edges) {
             }
         }
     }
-    qsort(b->ne, (size_t)n_ne, sizeof(tedge), cmp_edge_from);
+    /* b->ne is grouped by source already: states are numbered in the order the queue
+     * visits them, and each visit appends all of that state's edges */
     *n_edges = n_ne;
     return n_new;
 }
@@ -310,7 +303,6 @@ int gram_build(const gram_vocab *v, gram_ast *a, int root, gram_grammar **out, s
             }
     }
     int ns = b.t.n_states;
-    qsort(b.t.e, (size_t)b.t.n_e, sizeof(tedge), cmp_edge_from);
     b.off = calloc((size_t)ns + 1, sizeof(int));
     b.stk = malloc((size_t)ns * sizeof(int));
     b.clos = malloc((size_t)ns * sizeof(int));
@@ -323,8 +315,18 @@ int gram_build(const gram_vocab *v, gram_ast *a, int root, gram_grammar **out, s
     b.rfinal = malloc((size_t)ns);
     b.nullable = calloc((size_t)n_order, 1);
     if (!b.off || !b.stk || !b.clos || !b.cm || !b.map || !b.eo || !b.mark || !b.rstart || !b.owner || !b.rfinal || !b.nullable) goto fail;
+    /* Thompson edges grouped by source (counting sort) */
     for (int i = 0; i < b.t.n_e; i++) b.off[b.t.e[i].from + 1]++;
     for (int i = 0; i < ns; i++) b.off[i + 1] += b.off[i];
+    {
+        tedge *sorted = malloc(((size_t)b.t.n_e + 1) * sizeof(tedge));
+        if (!sorted) goto fail;
+        memcpy(b.stk, b.off, (size_t)ns * sizeof(int)); /* fill cursors */
+        for (int i = 0; i < b.t.n_e; i++) sorted[b.stk[b.t.e[i].from]++] = b.t.e[i];
+        free(b.t.e);
+        b.t.e = sorted;
+        b.t.cap_e = b.t.n_e + 1;
+    }
     int n_ne = 0, n_new = remove_eps(&b, n_order, &n_ne);
     if (n_new < 0) goto fail;
     g = calloc(1, sizeof *g);

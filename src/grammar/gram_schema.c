@@ -582,6 +582,8 @@ static int object_node(sc *c, const json_t *s, int depth) {
         if (kv[k] < 0) continue;
         int item = gast_seq2(c->a, kv[k], ws(c));
         int withc = gast_seq3(c->a, gast_byte(c->a, ','), ws(c), item);
+        /* S is used twice below: a rule keeps the automaton linear in the property count */
+        if (!required[k] && k > 0) S = as_rule(c, "props", S);
         int nS = required[k] ? gast_seq2(c->a, withc, S) : gast_seq2(c->a, gast_opt(c->a, withc), S);
         int first = gast_seq2(c->a, item, S);
         int nF = required[k] ? first : gast_alt2(c->a, first, F);
