@@ -513,6 +513,7 @@ static int string_except(sc *c, const char *const *keys, int n, int d) {
 }
 
 static bool plain_key(const char *k) {
+    if (strlen(k) > 64) return false; /* long keys: not excluded (keeps the recursion short) */
     for (; *k; k++)
         if ((unsigned char)*k < 0x20 || (unsigned char)*k >= 0x80 || *k == '"' || *k == '\\') return false;
     return true;

@@ -10,7 +10,7 @@
  * accepting, popping into GRAM_SENT marks that the unknown lower frames take over. */
 #include "grammar/gram_internal.h"
 
-#define GRAM_MAX_CLOSURE_DEPTH 20000
+#define GRAM_MAX_CLOSURE_DEPTH 4000
 
 static inline uint32_t fhash(int32_t st, int32_t par) {
     uint64_t h = (uint64_t)(uint32_t)st * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uint32_t)par * 0xC2B2AE3D27D4EB4Full;
