@@ -40,8 +40,8 @@ DEPS_tokenizer = gguf base
 DEPS_sampler   = base
 DEPS_kv        = model kernels gguf base
 DEPS_grammar   = tokenizer gguf base
-DEPS_engine    = kv sampler tokenizer model kernels gguf base
-DEPS_server    = engine kv sampler tokenizer model kernels gguf base
+DEPS_engine    = kv sampler grammar tokenizer model kernels gguf base
+DEPS_server    = engine kv sampler grammar tokenizer model kernels gguf base
 DEPS_bench     = base
 DEPS_cli       = $(MODULES)
 

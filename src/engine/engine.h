@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "tokenizer/tok.h"
 #include "sampler/sampler.h"
+#include "grammar/grammar.h"
 
 
 typedef enum engine_policy { ENGINE_POLICY_FCFS, ENGINE_POLICY_PRIORITY, ENGINE_POLICY_SLO } engine_policy;
@@ -55,6 +56,13 @@ typedef struct engine_req_params {
     double slo_ttft_ms;     /* 0 = server default */
     double slo_tpot_ms;     /* 0 = server default */
     const char *user;       /* tenant for fairness (copied; may be NULL) */
+    /* Structured output: a matcher over the model's vocabulary (grammar.h), taken over by
+     * engine_submit whether it succeeds or not (NULL = unconstrained). Each step the row's
+     * logits outside its mask are set to -inf before sampling (EOS is in the mask only
+     * where the grammar accepts) and the sampled token advances it. */
+    gram_matcher *constraint;
+    /* OpenAI logit_bias: added to the logits of those ids before sampling (copied). */
+    const int32_t *bias_ids; const float *bias; int n_bias;
 } engine_req_params;
 
 typedef enum engine_finish {
