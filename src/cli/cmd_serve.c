@@ -177,6 +177,8 @@ int cli_serve(int argc, char **argv) {
     tok *tk = NULL;
     engine *eng = NULL;
     char *name = NULL;
+    gram_vocab *gv = NULL;   /* structured outputs: the vocab trie and compiled grammars */
+    gram_cache *gc = NULL;
     int status = 1;
     if (http_server_create(&o.http, &srv, &err)) {
         sw_error("serve: %s", err.msg);
@@ -192,6 +194,7 @@ int cli_serve(int argc, char **argv) {
     if (demo) unlink(demo_path); /* mapped (or failed): the file is no longer needed */
     if (rc) goto fail;
     if (tok_create(model_gguf(m), &tk, &err)) goto fail;
+    if (gram_vocab_create(tk, &gv, &err) || gram_cache_create(gv, 64, &gc, &err)) goto fail;
     const model_config *mc = model_get_config(m);
     if (engine_create(m, tk, &o.eng, &eng, &err)) goto fail;
     name = api_model_name(&o, demo);
@@ -200,7 +203,7 @@ int cli_serve(int argc, char **argv) {
     if (o.eng.kv_mem_bytes == 0 && o.eng.kv_tokens > 0 && o.eng.kv_tokens < ctx) ctx = o.eng.kv_tokens;
     http_backend be = {.eng = eng, .tk = tk, .model_name = name, .chat = pick_chat(&o, m),
                        .max_ctx = ctx, .max_seqs = o.eng.max_seqs,
-                       .kv_block_size = o.eng.kv_block_size};
+                       .kv_block_size = o.eng.kv_block_size, .grammars = gc};
     http_server_ready(srv, &be);
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
             "max %d sequences, queue %d%s",
@@ -217,6 +220,8 @@ fail:
 out:
     http_server_destroy(srv); /* first: no connection may touch the engine afterwards */
     engine_destroy(eng);
+    gram_cache_destroy(gc);
+    gram_vocab_destroy(gv);
     tok_destroy(tk);
     model_free(m);
     free(name);

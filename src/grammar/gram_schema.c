@@ -11,7 +11,8 @@
  * (regex without lookaround, unanchored as the spec says), format (date, time, date-time,
  * email, uuid, uri), minimum, maximum, exclusiveMinimum, exclusiveMaximum (integers
  * exactly, with any integer-valued bound; numbers exactly for integer-valued bounds, no
- * exponent form then). Whitespace between tokens: up to GRAM_JSON_WS characters.
+ * exponent form then; unbounded numbers have at most 16 integer and 16 fraction digits and
+ * a 3-digit exponent). Whitespace between tokens: up to GRAM_JSON_WS characters.
  * Annotations (title, description, default, examples, $schema, $id, $comment, ...) are
  * ignored; keywords that constrain values but cannot be enforced are refused with an
  * error that names them (SW_ERR_UNSUPPORTED). */
@@ -110,19 +111,20 @@ static int string_rule(sc *c) {
     return gast_ref(c->a, c->r_string);
 }
 
-/* -?(0|[1-9][0-9]*) */
+/* -?(0|[1-9][0-9]{0,15}): at most 16 digits, as llama.cpp's schema converter does, so a
+ * model cannot run on with digits forever (numbers with bounds are exact instead) */
 static int int_part(sc *c) {
     return gast_seq2(c->a, gast_opt(c->a, gast_byte(c->a, '-')),
-                     gast_alt2(c->a, gast_byte(c->a, '0'), gast_seq2(c->a, range(c, '1', '9'), digits(c, 0, -1))));
+                     gast_alt2(c->a, gast_byte(c->a, '0'), gast_seq2(c->a, range(c, '1', '9'), digits(c, 0, 15))));
 }
 static int zero_frac(sc *c) { return gast_opt(c->a, gast_seq2(c->a, gast_byte(c->a, '.'), gast_rep(c->a, gast_byte(c->a, '0'), 1, -1))); }
 
 static int number_rule(sc *c) {
     if (c->r_number < 0) {
-        int frac = gast_opt(c->a, gast_seq2(c->a, gast_byte(c->a, '.'), digits(c, 1, -1)));
+        int frac = gast_opt(c->a, gast_seq2(c->a, gast_byte(c->a, '.'), digits(c, 1, 16)));
         gram_bset e = {{0}}, pm = {{0}};
         gram_bset_add(&e, 'e'); gram_bset_add(&e, 'E'); gram_bset_add(&pm, '+'); gram_bset_add(&pm, '-');
-        int ex = gast_opt(c->a, gast_seq3(c->a, gast_bytes(c->a, &e), gast_opt(c->a, gast_bytes(c->a, &pm)), digits(c, 1, -1)));
+        int ex = gast_opt(c->a, gast_seq3(c->a, gast_bytes(c->a, &e), gast_opt(c->a, gast_bytes(c->a, &pm)), digits(c, 1, 3)));
         int body = gast_seq3(c->a, int_part(c), frac, ex);
         if ((c->r_number = gast_rule_new(c->a, "number")) < 0) return -1;
         c->a->rules[c->r_number].body = body;

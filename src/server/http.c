@@ -510,6 +510,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     g->s = s;
     int32_t *ids = NULL;
     int n_ids = 0, admitted = 0;
+    gram_grammar *gg = NULL; /* the output constraint, if any (api_grammar.c) */
     if (api_request_parse(kind, cn->body.p ? cn->body.p : "", cn->body.len, &g->req, &e)) goto err;
     const api_request *rq = &g->req;
     if (rq->model && strcmp(rq->model, s->model_name) != 0) {
@@ -528,6 +529,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     int room = s->be.max_ctx - n_ids;
     int max_tokens = rq->max_tokens > 0 ? rq->max_tokens : kind == API_CHAT ? room : 16;
     if (max_tokens > room) max_tokens = room;
+    if (api_grammar_get(s->be.grammars, rq, &gg, &e)) goto err;
     if (admit(s, rq->n, &e)) goto err;
     admitted = rq->n;
     g->n_prompt = n_ids;
@@ -555,9 +557,13 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         p.slo_ttft_ms = rq->slo_ttft_ms;
         p.slo_tpot_ms = rq->slo_tpot_ms;
         p.user = rq->user;
+        p.bias_ids = rq->bias_ids;
+        p.bias = rq->bias;
+        p.n_bias = rq->n_bias;
         choice *ch = &g->ch[i];
         sw_err err = {0};
-        int rc = engine_submit(s->be.eng, &p, &ch->r, &err);
+        int rc = gg ? gram_matcher_create(gg, &p.constraint, &err) : SW_OK;
+        if (rc == SW_OK) rc = engine_submit(s->be.eng, &p, &ch->r, &err);
         if (rc) {
             ch->r = NULL;
             if (rc == SW_ERR_RANGE)
@@ -579,6 +585,8 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     }
     free(ids);
     ids = NULL;
+    gram_grammar_release(gg);
+    gg = NULL;
     if (g->n < rq->n) goto err;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     g->fd = ci ? ci->connect_fd : -1;
@@ -626,6 +634,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     return send_json(c, MHD_HTTP_OK, resp);
 err:
     free(ids);
+    gram_grammar_release(gg);
     if (admitted > 0) unadmit(s, admitted);
     gen_destroy(g);
     return send_error(c, &e);
