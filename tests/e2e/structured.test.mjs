@@ -74,7 +74,6 @@ describe('structured outputs', { skip: sharedMissing && 'no ../shared data' }, (
   });
 
   it('json_object gives a JSON object (or its start when cut by max_tokens)', async () => {
-    let objects = 0;
     for (let seed = 0; seed < 8; seed++) {
       const c = await client.chat.completions.create({
         model: MODEL, messages: [{ role: 'user', content: 'json please' }],
@@ -86,9 +85,7 @@ describe('structured outputs', { skip: sharedMissing && 'no ../shared data' }, (
       const v = JSON.parse(text);
       assert.equal(typeof v, 'object');
       assert.ok(v !== null && !Array.isArray(v));
-      objects++;
     }
-    assert.ok(objects >= 0);
   });
 
   it('guided_choice, guided_regex and a GBNF grammar', async () => {
