@@ -86,6 +86,9 @@ struct gram_grammar {
     int *re_start, *re_to;          /* (n_rule_edges) callee's start state, return state */
     uint8_t *re_tail;               /* (n_rule_edges) return state is a bare final: no frame */
     uint8_t *final;                 /* (n_states) */
+    int n_rules;
+    int *rule_start;                /* (n_rules+1) states of rule r: rule_start[r]..rule_start[r+1] */
+    int *state_rule;                /* (n_states) */
     gram_mask_cache *mc;
 };
 /* Compiles an AST with root rule `root` into *out (refs = 1, no mask cache yet). */
@@ -109,6 +112,7 @@ struct gram_vocab {
     int n_nodes; gram_tnode *nodes;
     int32_t *eog; int n_eog;     /* end-of-generation ids */
     int max_len;
+    struct gram_shared *shared;  /* level-1 mask entries shared by content across grammars (gram_mask.c) */
 };
 
 /* ---- stack pool + walker (gram_stack.c) ----
@@ -139,7 +143,9 @@ int gram_advance(const gram_grammar *g, gram_pool *p, const gram_set *in, unsign
 int gram_start(const gram_grammar *g, gram_pool *p, gram_set *out);
 
 /* ---- masks (gram_mask.c) ---- */
-gram_mask_cache *gram_mask_cache_create(void);
+gram_mask_cache *gram_mask_cache_create(int n_rules);
+struct gram_shared *gram_shared_create(void);
+void gram_shared_free(struct gram_shared *s);
 void gram_mask_cache_free(gram_mask_cache *c);
 typedef struct gram_walker gram_walker;
 int gram_walker_create(const gram_grammar *g, gram_walker **out);

@@ -11,11 +11,17 @@
  * walk short lists (the tokens that leave a rule, e.g. `",` `"}` after a string), and
  * when L reaches the real bottom of the stack the walk is exact. A mask is then the OR of
  * a few cached bitmaps / id lists. Entries are immutable once inserted; lookups take the
- * grammar's mutex; builds run outside it on the caller's walker (scratch pool). */
+ * grammar's mutex; builds run outside it on the caller's walker (scratch pool).
+ * Level-1 entries depend only on the item's rule and the rules it calls, so they are also
+ * kept per vocabulary under a 128-bit hash of that sub-grammar's automata (gram_shared):
+ * the JSON string, number and value rules, formats, ... are walked once per process, not
+ * once per schema. */
 #include "grammar/gram_internal.h"
+#include <xxhash.h>
 
 #define GRAM_MAX_LEVEL 32                /* deeper stacks resolve exactly, uncached */
 #define GRAM_CACHE_BYTES (512u << 20)    /* per grammar; past it entries are not kept */
+#define GRAM_SHARED_BYTES (1024u << 20)  /* per vocabulary */
 
 typedef struct mentry {
     struct mentry *next;                 /* hash chain */
@@ -26,11 +32,22 @@ typedef struct mentry {
     int32_t *acc; int n_acc;             /* accepted ids when sparse */
     int32_t *unc; int n_unc;             /* uncertain tokens, as sorted-vocab indices, ascending */
     size_t bytes;
+    bool borrowed;                       /* bits/acc/unc belong to the vocabulary's shared store */
 } mentry;
 
 struct gram_mask_cache {
     pthread_mutex_t mu;
     mentry **b; uint32_t mask;           /* buckets */
+    int n;
+    size_t bytes;
+    uint64_t (*rule_hash)[2];            /* (n_rules) content hash of each rule's sub-grammar */
+    uint8_t *hashed;                     /* (n_rules) rule_hash valid */
+};
+
+typedef struct sentry { struct sentry *next; uint64_t h0, h1; int32_t local; mentry *e; } sentry;
+struct gram_shared {
+    pthread_mutex_t mu;
+    sentry **b; uint32_t mask;
     int n;
     size_t bytes;
 };
@@ -42,19 +59,23 @@ struct gram_walker {
     int32_t *chain; int cap_chain;
 };
 
-gram_mask_cache *gram_mask_cache_create(void) {
+gram_mask_cache *gram_mask_cache_create(int n_rules) {
     gram_mask_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->mask = 1023;
     c->b = calloc(c->mask + 1, sizeof(mentry *));
-    if (!c->b) { free(c); return NULL; }
+    c->rule_hash = calloc((size_t)n_rules + 1, sizeof *c->rule_hash);
+    c->hashed = calloc((size_t)n_rules + 1, 1);
+    if (!c->b || !c->rule_hash || !c->hashed) { free(c->b); free(c->rule_hash); free(c->hashed); free(c); return NULL; }
     pthread_mutex_init(&c->mu, NULL);
     return c;
 }
 
 static void entry_free(mentry *e) {
     if (!e) return;
-    free(e->states); free(e->bits); free(e->acc); free(e->unc); free(e);
+    if (!e->borrowed) { free(e->bits); free(e->acc); free(e->unc); }
+    free(e->states);
+    free(e);
 }
 
 void gram_mask_cache_free(gram_mask_cache *c) {
@@ -62,8 +83,84 @@ void gram_mask_cache_free(gram_mask_cache *c) {
     for (uint32_t i = 0; i <= c->mask; i++)
         for (mentry *e = c->b[i], *n; e; e = n) { n = e->next; entry_free(e); }
     free(c->b);
+    free(c->rule_hash);
+    free(c->hashed);
     pthread_mutex_destroy(&c->mu);
     free(c);
+}
+
+struct gram_shared *gram_shared_create(void) {
+    struct gram_shared *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->mask = 1023;
+    if (!(s->b = calloc(s->mask + 1, sizeof(sentry *)))) { free(s); return NULL; }
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+
+void gram_shared_free(struct gram_shared *s) {
+    if (!s) return;
+    for (uint32_t i = 0; i <= s->mask; i++)
+        for (sentry *x = s->b[i], *n; x; x = n) { n = x->next; entry_free(x->e); free(x); }
+    free(s->b);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+typedef struct hbuf { uint8_t *p; size_t n, cap; bool oom; } hbuf;
+static void hput(hbuf *b, const void *x, size_t n) {
+    if (b->oom) return;
+    if (b->n + n > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 4096;
+        while (nc < b->n + n) nc *= 2;
+        uint8_t *q = realloc(b->p, nc);
+        if (!q) { b->oom = true; return; }
+        b->p = q;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, x, n);
+    b->n += n;
+}
+
+/* 128-bit hash of rule r's automaton and those of every rule it can call, with rules
+ * renumbered in discovery order and states relative to their rule: equal for equal
+ * sub-grammars in different grammars. */
+static int rule_content_hash(const gram_grammar *g, int r, uint64_t out[2]) {
+    int *idx = malloc((size_t)g->n_rules * sizeof(int)), *order = malloc((size_t)g->n_rules * sizeof(int));
+    hbuf b = {0};
+    if (!idx || !order) { free(idx); free(order); return SW_ERR_NOMEM; }
+    for (int i = 0; i < g->n_rules; i++) idx[i] = -1;
+    int n = 0;
+    idx[r] = n;
+    order[n++] = r;
+    for (int k = 0; k < n; k++) {
+        int q = order[k], s0 = g->rule_start[q], s1 = g->rule_start[q + 1];
+        int32_t ns = s1 - s0;
+        hput(&b, &ns, 4);
+        for (int st = s0; st < s1; st++) {
+            int32_t hdr[3] = {g->final[st], g->be_lo[st + 1] - g->be_lo[st], g->re_lo[st + 1] - g->re_lo[st]};
+            hput(&b, hdr, sizeof hdr);
+            for (int e = g->be_lo[st]; e < g->be_lo[st + 1]; e++) {
+                int32_t to = g->be_to[e] - s0;
+                hput(&b, &g->be_set[e], sizeof(gram_bset));
+                hput(&b, &to, 4);
+            }
+            for (int e = g->re_lo[st]; e < g->re_lo[st + 1]; e++) {
+                int callee = g->state_rule[g->re_start[e]];
+                if (idx[callee] < 0) { idx[callee] = n; order[n++] = callee; }
+                int32_t x[3] = {idx[callee], g->re_to[e] - s0, g->re_tail[e]};
+                hput(&b, x, sizeof x);
+            }
+        }
+    }
+    free(idx);
+    free(order);
+    if (b.oom) { free(b.p); return SW_ERR_NOMEM; }
+    XXH128_hash_t h = XXH3_128bits(b.p, b.n);
+    free(b.p);
+    out[0] = h.low64;
+    out[1] = h.high64;
+    return SW_OK;
 }
 
 static uint32_t key_hash(const int32_t *st, int L, bool root) {
@@ -281,6 +378,85 @@ static void apply(const mentry *e, uint32_t *mask, int n_words) {
     for (int i = 0; i < e->n_acc; i++) mask[e->acc[i] >> 5] |= 1u << (e->acc[i] & 31);
 }
 
+/* A level-1 entry through the vocabulary's shared store: found there, or built and put
+ * there; the grammar's cache gets a borrowing copy. */
+static int get_shared(gram_grammar *g, gram_walker *w, const int32_t *chain, uint32_t h, mentry **out, bool *owned) {
+    gram_mask_cache *c = g->mc;
+    struct gram_shared *sh = g->v->shared;
+    int rule = g->state_rule[chain[0]];
+    int32_t local = chain[0] - g->rule_start[rule];
+    uint64_t rh[2];
+    pthread_mutex_lock(&c->mu);
+    bool have = c->hashed[rule];
+    if (have) { rh[0] = c->rule_hash[rule][0]; rh[1] = c->rule_hash[rule][1]; }
+    pthread_mutex_unlock(&c->mu);
+    if (!have) {
+        int rc = rule_content_hash(g, rule, rh);
+        if (rc != SW_OK) return rc;
+        pthread_mutex_lock(&c->mu);
+        c->rule_hash[rule][0] = rh[0];
+        c->rule_hash[rule][1] = rh[1];
+        c->hashed[rule] = 1;
+        pthread_mutex_unlock(&c->mu);
+    }
+    uint32_t sh_h = (uint32_t)(rh[0] ^ (rh[1] >> 7) ^ (uint64_t)local * 0x9E3779B1u);
+    pthread_mutex_lock(&sh->mu);
+    mentry *data = NULL;
+    for (sentry *x = sh->b[sh_h & sh->mask]; x; x = x->next)
+        if (x->h0 == rh[0] && x->h1 == rh[1] && x->local == local) { data = x->e; break; }
+    pthread_mutex_unlock(&sh->mu);
+    if (!data) {
+        mentry *e;
+        int rc = build(g, w, chain, 1, false, NULL, 0, &e);
+        if (rc != SW_OK) return rc;
+        sentry *x = malloc(sizeof *x);
+        pthread_mutex_lock(&sh->mu);
+        for (sentry *y = sh->b[sh_h & sh->mask]; y; y = y->next)
+            if (y->h0 == rh[0] && y->h1 == rh[1] && y->local == local) { data = y->e; break; }
+        if (!data && x && sh->bytes + e->bytes <= GRAM_SHARED_BYTES) {
+            if ((uint32_t)sh->n > sh->mask) { /* grow 4x */
+                uint32_t nm = sh->mask * 4 + 3;
+                sentry **nb = calloc((size_t)nm + 1, sizeof(sentry *));
+                if (nb) {
+                    for (uint32_t i = 0; i <= sh->mask; i++)
+                        for (sentry *y = sh->b[i], *n; y; y = n) {
+                            n = y->next;
+                            uint32_t hh = (uint32_t)(y->h0 ^ (y->h1 >> 7) ^ (uint64_t)y->local * 0x9E3779B1u);
+                            y->next = nb[hh & nm];
+                            nb[hh & nm] = y;
+                        }
+                    free(sh->b);
+                    sh->b = nb;
+                    sh->mask = nm;
+                }
+            }
+            *x = (sentry){sh->b[sh_h & sh->mask], rh[0], rh[1], local, e};
+            sh->b[sh_h & sh->mask] = x;
+            sh->n++;
+            sh->bytes += e->bytes;
+            data = e;
+            e = NULL;
+            x = NULL;
+        }
+        pthread_mutex_unlock(&sh->mu);
+        free(x);
+        if (e && !data) { *out = insert(c, e, owned); return SW_OK; } /* store full: keep it locally */
+        entry_free(e);
+    }
+    mentry *b = calloc(1, sizeof *b);
+    int32_t *st = malloc(sizeof(int32_t));
+    if (!b || !st) { free(b); free(st); return SW_ERR_NOMEM; }
+    *st = chain[0];
+    *b = *data;
+    b->next = NULL;
+    b->states = st;
+    b->hash = h;
+    b->borrowed = true;
+    b->bytes = sizeof *b;
+    *out = insert(c, b, owned);
+    return SW_OK;
+}
+
 /* The entry for chain[0..L) (found, or built and inserted). */
 static int get(gram_grammar *g, gram_walker *w, const int32_t *chain, int L, bool root,
                const mentry *from, mentry **out, bool *owned) {
@@ -291,6 +467,7 @@ static int get(gram_grammar *g, gram_walker *w, const int32_t *chain, int L, boo
     pthread_mutex_unlock(&c->mu);
     *owned = false;
     if (e) { *out = e; return SW_OK; }
+    if (L == 1 && !root) return get_shared(g, w, chain, h, out, owned);
     int rc = build(g, w, chain, L, root, from ? from->unc : NULL, from ? from->n_unc : 0, &e);
     if (rc != SW_OK) return rc;
     *out = insert(c, e, owned);

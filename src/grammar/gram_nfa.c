@@ -353,7 +353,14 @@ int gram_build(const gram_vocab *v, gram_ast *a, int root, gram_grammar **out, s
         rc = sw_err_set(err, SW_ERR_UNSUPPORTED, "grammar: rule '%s' is left-recursive", a->rules[b.order[lr - 1]].name);
         goto fail;
     }
-    if (!(g->mc = gram_mask_cache_create())) goto fail;
+    g->n_rules = n_order;
+    g->rule_start = malloc(((size_t)n_order + 1) * sizeof(int));
+    g->state_rule = malloc(((size_t)n_new + 1) * sizeof(int));
+    if (!g->rule_start || !g->state_rule) goto fail;
+    memcpy(g->rule_start, b.rstart, (size_t)n_order * sizeof(int));
+    g->rule_start[n_order] = n_new;
+    memcpy(g->state_rule, b.owner, (size_t)n_new * sizeof(int));
+    if (!(g->mc = gram_mask_cache_create(n_order))) goto fail;
     bscratch_free(&b);
     *out = g;
     return SW_OK;

@@ -19,6 +19,7 @@ static int cmp_text(const void *x, const void *y) {
 
 void gram_vocab_destroy(gram_vocab *v) {
     if (!v) return;
+    gram_shared_free(v->shared);
     free(v->sorted_id); free(v->rev); free(v->sorted_off); free(v->bytes); free(v->nodes); free(v->eog);
     free(v);
 }
@@ -126,7 +127,7 @@ int gram_vocab_create(const tok *t, gram_vocab **out, sw_err *err) {
     if (!(v->rev = malloc((size_t)nv * sizeof(int32_t) + 4))) goto oom;
     for (int i = 0; i < nv; i++) v->rev[i] = -1;
     for (int i = 0; i < ns; i++) v->rev[v->sorted_id[i]] = i;
-    if (build_trie(v) != SW_OK) goto oom;
+    if (build_trie(v) != SW_OK || !(v->shared = gram_shared_create())) goto oom;
     *out = v;
     return SW_OK;
 oom:
