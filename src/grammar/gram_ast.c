@@ -62,7 +62,7 @@ static int list_node(gram_ast *a, int kind, const int *kids, int n) {
     if (kind == GN_ALT && n == 1) return kids[0];
     if (a->oom || !grow((void **)&a->kids, &a->cap_k, a->n_k + n, sizeof(int))) { a->oom = true; return -1; }
     int k0 = a->n_k;
-    memcpy(a->kids + k0, kids, (size_t)n * sizeof(int));
+    if (n) memcpy(a->kids + k0, kids, (size_t)n * sizeof(int));
     a->n_k += n;
     int i = node_new(a, kind);
     if (i < 0) return -1;
