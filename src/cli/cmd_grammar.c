@@ -20,9 +20,10 @@
 static void usage(void) {
     fprintf(stderr,
             "usage: swiftlet grammar -m MODEL.gguf (--schema FILE | --gbnf FILE | --regex RE | --json-object)\n"
-            "                        [--check INSTANCE] [--bench [--iters N]]\n"
+            "                        [--check INSTANCE] [--bench [--iters N]] [--warmup]\n"
             "  --check INSTANCE  walk the token masks over the file's tokens: prints accept | reject at byte N\n"
-            "  --bench           compile time and per-token mask time (p50/p99, cold and warm) over INSTANCE\n");
+            "  --bench           compile time and per-token mask time (p50/p99, cold and warm) over INSTANCE\n"
+            "  --warmup          first fill the vocabulary's shared mask store as `serve` does at start\n");
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -56,7 +57,7 @@ static int compile(const gram_vocab *v, const char *kind, const char *src, size_
 
 int cli_grammar(int argc, char **argv) {
     const char *model = NULL, *kind = NULL, *arg = NULL, *check = NULL;
-    bool bench = false;
+    bool bench = false, warm = false;
     long iters = 20;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -67,6 +68,7 @@ int cli_grammar(int argc, char **argv) {
         else if (!strcmp(a, "--json-object")) { kind = "json"; arg = ""; }
         else if (!strcmp(a, "--check") && val) { check = val; i++; }
         else if (!strcmp(a, "--bench")) bench = true;
+        else if (!strcmp(a, "--warmup")) warm = true;
         else if (!strcmp(a, "--iters") && val) {
             if (cli_parse_long(val, 1, 100000, &iters) != 0) { fprintf(stderr, "grammar: bad --iters\n"); return 2; }
             i++;
@@ -95,6 +97,11 @@ int cli_grammar(int argc, char **argv) {
         gram_vocab_create(t, &v, &err) != SW_OK) {
         fprintf(stderr, "grammar: %s: %s\n", model, err.msg);
         goto done;
+    }
+    if (warm) {
+        double w0 = sw_now_ms();
+        if (gram_vocab_warmup(v, &err) != SW_OK) { fprintf(stderr, "grammar: %s\n", err.msg); goto done; }
+        if (bench) printf("vocab warm-up (as serve does at start): %.1f ms\n", sw_now_ms() - w0);
     }
     double t0 = sw_now_ms();
     if (compile(v, kind, src, src_len, &g, &err) != SW_OK) { fprintf(stderr, "grammar: %s\n", err.msg); goto done; }

@@ -194,7 +194,7 @@ int cli_serve(int argc, char **argv) {
     if (demo) unlink(demo_path); /* mapped (or failed): the file is no longer needed */
     if (rc) goto fail;
     if (tok_create(model_gguf(m), &tk, &err)) goto fail;
-    if (gram_vocab_create(tk, &gv, &err) || gram_cache_create(gv, 64, &gc, &err)) goto fail;
+    if (gram_vocab_create(tk, &gv, &err) || gram_cache_create(gv, 64, &gc, &err) || gram_vocab_warmup(gv, &err)) goto fail;
     const model_config *mc = model_get_config(m);
     if (engine_create(m, tk, &o.eng, &eng, &err)) goto fail;
     name = api_model_name(&o, demo);

@@ -1,7 +1,8 @@
 /* gram_check.c — checks a text against a grammar the way decoding would see it: the
  * text is tokenized with the model's vocabulary and each token must be in the mask of
  * the state before it; at the end an end-of-generation token must be allowed. Used by
- * `swiftlet grammar --check` and the grammar tests; optionally times each mask. */
+ * `swiftlet grammar --check` and the grammar tests; optionally times each mask. Also the
+ * vocabulary warm-up (a sample JSON document walked with masks). */
 #include "grammar/gram_internal.h"
 
 int gram_check_text(gram_grammar *g, const tok *t, const char *text, size_t len, bool *accepted,
@@ -49,5 +50,22 @@ int gram_check_text(gram_grammar *g, const tok *t, const char *text, size_t len,
     gram_matcher_destroy(m);
     free(mask);
     free(ids);
+    return rc;
+}
+
+int gram_vocab_warmup(const gram_vocab *v, sw_err *err) {
+    static const char sample[] = "{\"a\": [1, -2.5e3, 0.25, true, false, null, \"x\\u00e9y\\n\u00e9\"], \"b\": {\"c\": \"\"}, \"d\": []}";
+    gram_grammar *g = NULL;
+    gram_matcher *m = NULL;
+    uint32_t *mask = malloc((size_t)v->n_words * sizeof(uint32_t));
+    int rc = mask ? gram_compile_json_object(v, &g, err) : sw_err_set(err, SW_ERR_NOMEM, "grammar warm-up: out of memory");
+    if (rc == SW_OK) rc = gram_matcher_create(g, &m, err);
+    for (size_t i = 0; rc == SW_OK && i < sizeof sample - 1; i++) {
+        rc = gram_matcher_fill_mask(m, mask, err);
+        if (rc == SW_OK && !gram_matcher_accept_bytes(m, sample + i, 1)) rc = sw_err_set(err, SW_ERR_FORMAT, "grammar warm-up: sample rejected");
+    }
+    gram_matcher_destroy(m);
+    gram_grammar_release(g);
+    free(mask);
     return rc;
 }
