@@ -197,7 +197,7 @@ static int parse_seq(gp *p, bool nested, int depth) {
             while (!eof(p) && is_name(cur(p))) p->i++;
             size_t e = p->i;
             space(p, false);
-            if (cur(p) == ':' && p->i + 2 < p->n + 1 && !strncmp(p->s + p->i, "::=", 3)) { p->i = b; break; } /* next rule */
+            if (p->i + 3 <= p->n && !memcmp(p->s + p->i, "::=", 3)) { p->i = b; break; } /* next rule */
             p->i = e;
             x = gast_ref(p->a, gast_rule(p->a, p->s + b, e - b));
         } else {

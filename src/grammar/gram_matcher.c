@@ -87,7 +87,7 @@ static int set_copy(gram_set *dst, const gram_set *src) {
         dst->items = v;
         dst->cap = src->n + 16;
     }
-    memcpy(dst->items, src->items, (size_t)src->n * sizeof(int32_t));
+    if (src->n) memcpy(dst->items, src->items, (size_t)src->n * sizeof(int32_t));
     dst->n = src->n;
     dst->acc = src->acc;
     dst->sent = src->sent;
