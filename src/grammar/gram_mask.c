@@ -12,14 +12,15 @@
  * when L reaches the real bottom of the stack the walk is exact. A mask is then the OR of
  * a few cached bitmaps / id lists. Entries are immutable once inserted; lookups take the
  * grammar's mutex; builds run outside it on the caller's walker (scratch pool).
- * Level-1 entries depend only on the item's rule and the rules it calls, so they are also
- * kept per vocabulary under a 128-bit hash of that sub-grammar's automata (gram_shared):
- * the JSON string, number and value rules, formats, ... are walked once per process, not
- * once per schema. */
+ * An entry depends only on the automata of its frames' rules (and the rules they call),
+ * so entries of up to GRAM_MAX_KEY frames are also kept per vocabulary under a 128-bit
+ * hash of that content (gram_shared): the JSON string, number and value rules, formats,
+ * an agent's recurring tool schemas ... are walked once per process, not once per grammar. */
 #include "grammar/gram_internal.h"
 #include <xxhash.h>
 
 #define GRAM_MAX_LEVEL 32                /* deeper stacks resolve exactly, uncached */
+#define GRAM_MAX_KEY GRAM_MAX_LEVEL      /* entries of up to this many frames are shared per vocabulary */
 #define GRAM_CACHE_BYTES (512u << 20)    /* per grammar; past it entries are not kept */
 #define GRAM_SHARED_BYTES (1024u << 20)  /* per vocabulary */
 
@@ -42,6 +43,9 @@ struct gram_mask_cache {
     size_t bytes;
     uint64_t (*rule_hash)[2];            /* (n_rules) content hash of each rule's sub-grammar */
     uint8_t *hashed;                     /* (n_rules) rule_hash valid */
+    uint64_t (*local_h)[2];              /* (n_rules) hash of the rule's own automaton */
+    int **callees; int *n_callees;       /* (n_rules) its distinct callees; NULL = not computed */
+    int n_rules;
 };
 
 typedef struct sentry { struct sentry *next; uint64_t h0, h1; int32_t local; mentry *e; } sentry;
@@ -66,7 +70,14 @@ gram_mask_cache *gram_mask_cache_create(int n_rules) {
     c->b = calloc(c->mask + 1, sizeof(mentry *));
     c->rule_hash = calloc((size_t)n_rules + 1, sizeof *c->rule_hash);
     c->hashed = calloc((size_t)n_rules + 1, 1);
-    if (!c->b || !c->rule_hash || !c->hashed) { free(c->b); free(c->rule_hash); free(c->hashed); free(c); return NULL; }
+    c->local_h = calloc((size_t)n_rules + 1, sizeof *c->local_h);
+    c->callees = calloc((size_t)n_rules + 1, sizeof *c->callees);
+    c->n_callees = calloc((size_t)n_rules + 1, sizeof(int));
+    c->n_rules = n_rules;
+    if (!c->b || !c->rule_hash || !c->hashed || !c->local_h || !c->callees || !c->n_callees) {
+        free(c->b); free(c->rule_hash); free(c->hashed); free(c->local_h); free(c->callees); free(c->n_callees); free(c);
+        return NULL;
+    }
     pthread_mutex_init(&c->mu, NULL);
     return c;
 }
@@ -85,6 +96,10 @@ void gram_mask_cache_free(gram_mask_cache *c) {
     free(c->b);
     free(c->rule_hash);
     free(c->hashed);
+    for (int i = 0; i < c->n_rules; i++) free(c->callees[i]);
+    free(c->callees);
+    free(c->n_callees);
+    free(c->local_h);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
@@ -122,40 +137,86 @@ static void hput(hbuf *b, const void *x, size_t n) {
     b->n += n;
 }
 
-/* 128-bit hash of rule r's automaton and those of every rule it can call, with rules
- * renumbered in discovery order and states relative to their rule: equal for equal
- * sub-grammars in different grammars. */
+/* Hash of rule q's own automaton (states relative to the rule; each call names the
+ * callee by its rank among q's distinct callees, in order of first appearance). */
+static int local_hash(const gram_grammar *g, int q, uint64_t out[2], int **callees, int *n_callees) {
+    hbuf b = {0};
+    int s0 = g->rule_start[q], s1 = g->rule_start[q + 1], nc = 0, cap = 0;
+    int *cl = NULL;
+    int32_t ns = s1 - s0;
+    hput(&b, &ns, 4);
+    for (int st = s0; st < s1; st++) {
+        int32_t hdr[3] = {g->final[st], g->be_lo[st + 1] - g->be_lo[st], g->re_lo[st + 1] - g->re_lo[st]};
+        hput(&b, hdr, sizeof hdr);
+        for (int e = g->be_lo[st]; e < g->be_lo[st + 1]; e++) {
+            int32_t to = g->be_to[e] - s0;
+            hput(&b, &g->be_set[e], sizeof(gram_bset));
+            hput(&b, &to, 4);
+        }
+        for (int e = g->re_lo[st]; e < g->re_lo[st + 1]; e++) {
+            int callee = g->state_rule[g->re_start[e]], k = 0;
+            while (k < nc && cl[k] != callee) k++;
+            if (k == nc) {
+                if (nc == cap) {
+                    cap = cap ? cap * 2 : 8;
+                    int *q2 = realloc(cl, (size_t)cap * sizeof(int));
+                    if (!q2) { free(cl); free(b.p); return SW_ERR_NOMEM; }
+                    cl = q2;
+                }
+                cl[nc++] = callee;
+            }
+            int32_t x[3] = {k, g->re_to[e] - s0, g->re_tail[e]};
+            hput(&b, x, sizeof x);
+        }
+    }
+    if (b.oom) { free(cl); free(b.p); return SW_ERR_NOMEM; }
+    XXH128_hash_t h = XXH3_128bits(b.p, b.n);
+    free(b.p);
+    out[0] = h.low64;
+    out[1] = h.high64;
+    *callees = cl;
+    *n_callees = nc;
+    return SW_OK;
+}
+
+/* 128-bit hash of rule r's automaton and those of every rule it can call: the local
+ * hashes of the reachable rules in discovery order, each followed by its callees'
+ * discovery indices (equal for isomorphic sub-grammars of different grammars). */
 static int rule_content_hash(const gram_grammar *g, int r, uint64_t out[2]) {
+    gram_mask_cache *c = g->mc;
     int *idx = malloc((size_t)g->n_rules * sizeof(int)), *order = malloc((size_t)g->n_rules * sizeof(int));
     hbuf b = {0};
+    int rc = SW_OK;
     if (!idx || !order) { free(idx); free(order); return SW_ERR_NOMEM; }
     for (int i = 0; i < g->n_rules; i++) idx[i] = -1;
     int n = 0;
     idx[r] = n;
     order[n++] = r;
-    for (int k = 0; k < n; k++) {
-        int q = order[k], s0 = g->rule_start[q], s1 = g->rule_start[q + 1];
-        int32_t ns = s1 - s0;
-        hput(&b, &ns, 4);
-        for (int st = s0; st < s1; st++) {
-            int32_t hdr[3] = {g->final[st], g->be_lo[st + 1] - g->be_lo[st], g->re_lo[st + 1] - g->re_lo[st]};
-            hput(&b, hdr, sizeof hdr);
-            for (int e = g->be_lo[st]; e < g->be_lo[st + 1]; e++) {
-                int32_t to = g->be_to[e] - s0;
-                hput(&b, &g->be_set[e], sizeof(gram_bset));
-                hput(&b, &to, 4);
-            }
-            for (int e = g->re_lo[st]; e < g->re_lo[st + 1]; e++) {
-                int callee = g->state_rule[g->re_start[e]];
-                if (idx[callee] < 0) { idx[callee] = n; order[n++] = callee; }
-                int32_t x[3] = {idx[callee], g->re_to[e] - s0, g->re_tail[e]};
-                hput(&b, x, sizeof x);
-            }
+    for (int k = 0; k < n && rc == SW_OK; k++) {
+        uint64_t lh[2];
+        int *cl = NULL, nc = 0, q = order[k];
+        pthread_mutex_lock(&c->mu);
+        bool have = c->callees[q] != NULL || c->n_callees[q] < 0;
+        if (have) { lh[0] = c->local_h[q][0]; lh[1] = c->local_h[q][1]; cl = c->callees[q]; nc = c->n_callees[q] < 0 ? 0 : c->n_callees[q]; }
+        pthread_mutex_unlock(&c->mu);
+        if (!have) { /* computed once per rule; a rule without callees is marked by n = -1 */
+            if ((rc = local_hash(g, q, lh, &cl, &nc)) != SW_OK) break;
+            pthread_mutex_lock(&c->mu);
+            if (c->callees[q] || c->n_callees[q] < 0) { free(cl); cl = c->callees[q]; }
+            else { c->local_h[q][0] = lh[0]; c->local_h[q][1] = lh[1]; c->callees[q] = cl; c->n_callees[q] = cl ? nc : -1; }
+            pthread_mutex_unlock(&c->mu);
+        }
+        hput(&b, lh, sizeof lh);
+        for (int j = 0; j < nc; j++) {
+            if (idx[cl[j]] < 0) { idx[cl[j]] = n; order[n++] = cl[j]; }
+            int32_t x = idx[cl[j]];
+            hput(&b, &x, 4);
         }
     }
     free(idx);
     free(order);
-    if (b.oom) { free(b.p); return SW_ERR_NOMEM; }
+    if (rc == SW_OK && b.oom) rc = SW_ERR_NOMEM;
+    if (rc != SW_OK) { free(b.p); return rc; }
     XXH128_hash_t h = XXH3_128bits(b.p, b.n);
     free(b.p);
     out[0] = h.low64;
@@ -378,27 +439,46 @@ static void apply(const mentry *e, uint32_t *mask, int n_words) {
     for (int i = 0; i < e->n_acc; i++) mask[e->acc[i] >> 5] |= 1u << (e->acc[i] & 31);
 }
 
-/* A level-1 entry through the vocabulary's shared store: found there, or built and put
- * there; the grammar's cache gets a borrowing copy. */
-static int get_shared(gram_grammar *g, gram_walker *w, const int32_t *chain, uint32_t h, mentry **out, bool *owned) {
+/* Content hash of rule r's sub-grammar, computed once per grammar. */
+static int rule_hash(gram_grammar *g, int r, uint64_t out[2]) {
+    gram_mask_cache *c = g->mc;
+    pthread_mutex_lock(&c->mu);
+    bool have = c->hashed[r];
+    if (have) { out[0] = c->rule_hash[r][0]; out[1] = c->rule_hash[r][1]; }
+    pthread_mutex_unlock(&c->mu);
+    if (have) return SW_OK;
+    int rc = rule_content_hash(g, r, out);
+    if (rc != SW_OK) return rc;
+    pthread_mutex_lock(&c->mu);
+    c->rule_hash[r][0] = out[0];
+    c->rule_hash[r][1] = out[1];
+    c->hashed[r] = 1;
+    pthread_mutex_unlock(&c->mu);
+    return SW_OK;
+}
+
+/* An entry through the vocabulary's shared store, keyed by the content of its frames:
+ * for each of the L frames, the hash of its rule's sub-grammar and the state's index in
+ * the rule, plus L and the bottom. Found there, or built and put there; the grammar's
+ * cache gets a borrowing copy. */
+static int get_shared(gram_grammar *g, gram_walker *w, const int32_t *chain, int L, bool root, const mentry *from,
+                      uint32_t h, mentry **out, bool *owned) {
     gram_mask_cache *c = g->mc;
     struct gram_shared *sh = g->v->shared;
-    int rule = g->state_rule[chain[0]];
-    int32_t local = chain[0] - g->rule_start[rule];
-    uint64_t rh[2];
-    pthread_mutex_lock(&c->mu);
-    bool have = c->hashed[rule];
-    if (have) { rh[0] = c->rule_hash[rule][0]; rh[1] = c->rule_hash[rule][1]; }
-    pthread_mutex_unlock(&c->mu);
-    if (!have) {
-        int rc = rule_content_hash(g, rule, rh);
+    uint64_t key[3 * GRAM_MAX_KEY + 1], rh[2];
+    int nk = 0;
+    for (int i = 0; i < L; i++) {
+        int rule = g->state_rule[chain[i]];
+        int rc = rule_hash(g, rule, key + nk);
         if (rc != SW_OK) return rc;
-        pthread_mutex_lock(&c->mu);
-        c->rule_hash[rule][0] = rh[0];
-        c->rule_hash[rule][1] = rh[1];
-        c->hashed[rule] = 1;
-        pthread_mutex_unlock(&c->mu);
+        key[nk + 2] = (uint64_t)(chain[i] - g->rule_start[rule]);
+        nk += 3;
     }
+    key[nk++] = (uint64_t)L << 1 | root;
+    XXH128_hash_t kh = XXH3_128bits(key, (size_t)nk * sizeof(uint64_t));
+    rh[0] = kh.low64;
+    rh[1] = kh.high64;
+    int32_t local = (int32_t)(L << 1 | root);
     uint32_t sh_h = (uint32_t)(rh[0] ^ (rh[1] >> 7) ^ (uint64_t)local * 0x9E3779B1u);
     pthread_mutex_lock(&sh->mu);
     mentry *data = NULL;
@@ -407,7 +487,7 @@ static int get_shared(gram_grammar *g, gram_walker *w, const int32_t *chain, uin
     pthread_mutex_unlock(&sh->mu);
     if (!data) {
         mentry *e;
-        int rc = build(g, w, chain, 1, false, NULL, 0, &e);
+        int rc = build(g, w, chain, L, root, from ? from->unc : NULL, from ? from->n_unc : 0, &e);
         if (rc != SW_OK) return rc;
         sentry *x = malloc(sizeof *x);
         pthread_mutex_lock(&sh->mu);
@@ -444,12 +524,14 @@ static int get_shared(gram_grammar *g, gram_walker *w, const int32_t *chain, uin
         entry_free(e);
     }
     mentry *b = calloc(1, sizeof *b);
-    int32_t *st = malloc(sizeof(int32_t));
+    int32_t *st = malloc((size_t)L * sizeof(int32_t));
     if (!b || !st) { free(b); free(st); return SW_ERR_NOMEM; }
-    *st = chain[0];
+    memcpy(st, chain, (size_t)L * sizeof(int32_t));
     *b = *data;
     b->next = NULL;
     b->states = st;
+    b->L = L;
+    b->root = root;
     b->hash = h;
     b->borrowed = true;
     b->bytes = sizeof *b;
@@ -467,7 +549,7 @@ static int get(gram_grammar *g, gram_walker *w, const int32_t *chain, int L, boo
     pthread_mutex_unlock(&c->mu);
     *owned = false;
     if (e) { *out = e; return SW_OK; }
-    if (L == 1 && !root) return get_shared(g, w, chain, h, out, owned);
+    if (L <= GRAM_MAX_KEY) return get_shared(g, w, chain, L, root, from, h, out, owned);
     int rc = build(g, w, chain, L, root, from ? from->unc : NULL, from ? from->n_unc : 0, &e);
     if (rc != SW_OK) return rc;
     *out = insert(c, e, owned);
