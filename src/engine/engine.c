@@ -1000,7 +1000,11 @@ static int submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     r->stop_ids = p->n_stop_ids ? malloc((size_t)p->n_stop_ids * sizeof *r->stop_ids) : NULL;
     r->gm = p->constraint;
     *taken = true;
-    r->gmask = p->constraint ? malloc(((size_t)e->n_vocab / 32 + 1) * sizeof(uint32_t)) : NULL;
+    if (p->constraint) { /* mask words for the larger of the model's and the grammar's vocabularies, zeroed:
+                          * ids past the tokenizer's (padding rows of the output matrix) stay disallowed */
+        int nv = gram_matcher_n_vocab(p->constraint) > e->n_vocab ? gram_matcher_n_vocab(p->constraint) : e->n_vocab;
+        r->gmask = calloc((size_t)nv / 32 + 1, sizeof(uint32_t));
+    }
     r->n_bias = p->n_bias;
     r->bias_ids = p->n_bias ? malloc((size_t)p->n_bias * sizeof(int32_t)) : NULL;
     r->bias = p->n_bias ? malloc((size_t)p->n_bias * sizeof(float)) : NULL;

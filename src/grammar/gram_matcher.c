@@ -125,6 +125,7 @@ bool gram_matcher_accept_token(gram_matcher *m, int32_t id) {
 }
 
 bool gram_matcher_is_accepting(const gram_matcher *m) { return m->cur.acc; }
+int gram_matcher_n_vocab(const gram_matcher *m) { return m->g->v ? m->g->v->n_vocab : 0; }
 bool gram_matcher_is_dead(const gram_matcher *m) { return m->cur.n == 0 && !m->cur.acc; }
 
 int gram_matcher_fill_mask(gram_matcher *m, uint32_t *mask, sw_err *err) {

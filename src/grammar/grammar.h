@@ -53,6 +53,8 @@ bool gram_matcher_accept_bytes(gram_matcher *m, const char *s, size_t n);
 bool gram_matcher_accept_token(gram_matcher *m, int32_t id);
 bool gram_matcher_is_accepting(const gram_matcher *m); /* the text so far is complete */
 bool gram_matcher_is_dead(const gram_matcher *m);      /* nothing more can be accepted */
+/* Size of the vocabulary the matcher's masks cover (0 when compiled without one). */
+int gram_matcher_n_vocab(const gram_matcher *m);
 /* Fills mask (gram_vocab_n_words words): bit id set = token id allowed next. */
 int gram_matcher_fill_mask(gram_matcher *m, uint32_t *mask, sw_err *err);
 static inline bool gram_mask_test(const uint32_t *mask, int32_t id) { return (mask[id >> 5] >> (id & 31)) & 1; }
