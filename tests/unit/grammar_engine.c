@@ -4,7 +4,8 @@
  *     (an independent implementation) for a set of patterns;
  *   - masks: at several points of a walk, the mask bit of every token equals the
  *     brute-force verdict (a fresh matcher fed the prefix and then the token's text),
- *     with the GPT-2 and the SentencePiece vocabularies of ../shared/models;
+ *     with the GPT-2 and the SentencePiece vocabularies of ../shared/models, also for a
+ *     second compile of the same schema (masks from the vocabulary's shared store);
  *   - schema compile errors name the keyword; the compiled-grammar cache. */
 #include "t.h"
 #include "gguf/gguf.h"
@@ -152,6 +153,12 @@ static void test_masks(const char *model) {
     static const char *prefixes[] = {"", "{", "{\"name\"", "{\"name\": \"Jo", "{\"name\":\"a\\", "{\"name\":\"x\",\"n\":1",
                                      "{\"name\":\"x\",\"n\":-", "{\"name\":\"x\",\"n\":12,\"tags\":[\"red\"", "{\"name\":\"x\",\"n\":12,\"when\":\"2024-0"};
     for (size_t i = 0; g && i < sizeof prefixes / sizeof prefixes[0]; i++) check_mask(v, t, g, prefixes[i], "schema");
+    gram_grammar_release(g);
+    /* the same schema compiled again: a new grammar whose masks come from the vocabulary's
+     * shared store (entries keyed by rule content) */
+    g = NULL;
+    T_CHECK(gram_compile_schema(v, js, &g, &err) == SW_OK, "%s", err.msg);
+    for (size_t i = 0; g && i < sizeof prefixes / sizeof prefixes[0]; i += 2) check_mask(v, t, g, prefixes[i], "schema (recompiled)");
     gram_grammar_release(g);
     json_decref(js);
     g = NULL;
