@@ -82,6 +82,8 @@ struct gram_grammar {
     int *be_lo;                     /* (n_states+1) byte edges of state s: be_lo[s]..be_lo[s+1] */
     gram_bset *be_set; int *be_to;  /* (n_byte_edges) */
     gram_bset *first;               /* (n_states) union of the state's byte-edge sets */
+    gram_bset *self_only;           /* (n_states) bytes that lead only back to the state itself, for
+                                     * a state without calls that is not final (else empty) */
     int *re_lo;                     /* (n_states+1) rule edges */
     int *re_start, *re_to;          /* (n_rule_edges) callee's start state, return state */
     uint8_t *re_tail;               /* (n_rule_edges) return state is a bare final: no frame */

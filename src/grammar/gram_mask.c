@@ -296,9 +296,24 @@ void gram_walker_destroy(gram_walker *w) {
 /* lv[d] = lv[d-1] advanced by byte b, with the pool cut back to depth d-1's frames. */
 static int step(const gram_grammar *g, gram_walker *w, int d, unsigned b) {
     gram_pool_truncate(&w->pool, w->mark[d - 1]);
-    int rc = gram_advance(g, &w->pool, &w->lv[d - 1], b, &w->lv[d]);
+    const gram_set *in = &w->lv[d - 1];
+    gram_set *out = &w->lv[d];
+    w->sb[d] = w->sb[d - 1] || in->sent;
+    /* fast path: one item whose state loops on b and goes nowhere else (string content,
+     * digit runs): the set stays as it is */
+    if (in->n == 1 && gram_bset_has(&g->self_only[w->pool.st[in->items[0]]], b)) {
+        if (out->cap < 1) {
+            if (!(out->items = malloc(16 * sizeof(int32_t)))) return SW_ERR_NOMEM;
+            out->cap = 16;
+        }
+        out->items[0] = in->items[0];
+        out->n = 1;
+        out->acc = out->sent = false;
+        w->mark[d] = w->pool.n;
+        return SW_OK;
+    }
+    int rc = gram_advance(g, &w->pool, in, b, out);
     w->mark[d] = w->pool.n;
-    w->sb[d] = w->sb[d - 1] || w->lv[d - 1].sent;
     return rc;
 }
 
