@@ -66,8 +66,8 @@ int gram_cp_normalize(gram_cprange **r, int n, bool negate);
 
 /* Regex (gram_regex.c) -> AST node. json_escaped: the regex describes a JSON string's
  * content and the node matches its escaped form (`"` as \", controls as \n, \u00XX ...).
- * anchored: whole-string match; otherwise the regex may match anywhere (JSON Schema
- * `pattern` semantics: unanchored unless ^/$). */
+ * search: the regex may match anywhere unless anchored by ^/$ (JSON Schema `pattern`);
+ * otherwise it must match the whole text. */
 int gram_regex_ast(gram_ast *a, const char *re, size_t len, bool json_escaped, bool search, int *node, sw_err *err);
 
 /* ---- compiled grammar (gram_nfa.c): rule automata flattened into global states.
