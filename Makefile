@@ -32,7 +32,7 @@ AVX2_FLAGS   = -mavx2 -mfma -mf16c
 AVX512_FLAGS = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
 
 # Module graph: each module may use only the modules listed for it.
-MODULES     = base gguf kernels model jinja tokenizer sampler kv engine server bench
+MODULES     = base gguf kernels model jinja tokenizer sampler kv grammar engine server bench
 DEPS_base      =
 DEPS_gguf      = base
 DEPS_jinja     = base
@@ -41,8 +41,9 @@ DEPS_model     = kernels gguf base
 DEPS_tokenizer = gguf base
 DEPS_sampler   = base
 DEPS_kv        = model kernels gguf base
-DEPS_engine    = kv sampler tokenizer model kernels gguf base
-DEPS_server    = engine kv sampler tokenizer jinja model kernels gguf base
+DEPS_grammar   = tokenizer gguf base
+DEPS_engine    = kv sampler grammar tokenizer model kernels gguf base
+DEPS_server    = engine kv sampler grammar tokenizer jinja model kernels gguf base
 DEPS_bench     = base
 DEPS_cli       = $(MODULES)
 

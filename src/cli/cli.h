@@ -19,6 +19,7 @@ int cli_info(int argc, char **argv);      /* cmd_info.c */
 /* Writes the description `swiftlet info` prints of the GGUF file at path to out; returns
  * 0, or 1 when the file cannot be opened or loaded as a model (the reason is printed). */
 int cli_info_print(FILE *out, const char *path);
+int cli_grammar(int argc, char **argv);   /* cmd_grammar.c */
 
 /* Engine options shared by serve and generate (cli_engine.c). Parses flag a with value v
  * (v may be NULL) into c: returns 0 when a is not an engine option, 1 when it took no

@@ -267,6 +267,8 @@ int cli_serve(int argc, char **argv) {
     engine *eng = NULL;
     api_chat_template *ct = NULL;
     char *name = NULL;
+    gram_vocab *gv = NULL;   /* structured outputs: the vocab trie and compiled grammars */
+    gram_cache *gc = NULL;
     int status = 1;
     int created = http_server_create(&o.http, &srv, &err);
     int n_keys = o.keys.n;
@@ -285,6 +287,7 @@ int cli_serve(int argc, char **argv) {
     if (demo) unlink(demo_path); /* mapped (or failed): the file is no longer needed */
     if (rc) goto fail;
     if (tok_create(model_gguf(m), &tk, &err)) goto fail;
+    if (gram_vocab_create(tk, &gv, &err) || gram_cache_create(gv, 64, &gc, &err) || gram_vocab_warmup(gv, &err)) goto fail;
     const model_config *mc = model_get_config(m);
     if (engine_create(m, tk, &o.eng, &eng, &err)) goto fail;
     name = api_model_name(&o, demo);
@@ -295,7 +298,7 @@ int cli_serve(int argc, char **argv) {
     http_backend be = {.eng = eng, .tk = tk, .model_name = name, .chat = ct ? TOK_CHAT_UNKNOWN : pick_chat(&o, m),
                        .chat_template = ct,
                        .max_ctx = ctx, .max_seqs = o.eng.max_seqs,
-                       .kv_block_size = o.eng.kv_block_size};
+                       .kv_block_size = o.eng.kv_block_size, .grammars = gc};
     http_server_ready(srv, &be);
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
             "max %d sequences, queue %d%s",
@@ -314,6 +317,8 @@ out:
     http_server_destroy(srv); /* first: no connection may touch the engine afterwards */
     engine_destroy(eng);
     api_chat_template_destroy(ct);
+    gram_cache_destroy(gc);
+    gram_vocab_destroy(gv);
     tok_destroy(tk);
     model_free(m);
     free(name);

@@ -13,6 +13,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"tokenize", cli_tokenize, "print the token ids of a text"},
     {"info", cli_info, "describe a GGUF model: architecture, sizes, types, context, chat template, KV bytes"},
     {"template", cli_template, "print the prompt a chat request renders to (the model's chat template)"},
+    {"grammar", cli_grammar, "check a text against a grammar / JSON schema token by token; mask benchmark"},
     {"gen-model", cli_gen_model, "write a random-weight model (tests, benchmarks)"},
     {"quantize", cli_quantize, "convert a GGUF model's weights to another type"},
     {"kbench", cli_kbench, "kernel throughput vs. the machine's read bandwidth"},

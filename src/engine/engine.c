@@ -60,6 +60,9 @@ struct engine_req {
     uint64_t cache_salt;   /* prefix-cache namespace (kv.h) */
     int n_logprobs;
     sampler *smp;
+    gram_matcher *gm;      /* structured output (NULL = none) */
+    uint32_t *gmask;       /* (n_vocab/32 words) its mask, engine thread only */
+    int32_t *bias_ids; float *bias; int n_bias; /* logit_bias */
 
     /* engine thread only */
     int32_t *tokens;       /* (cap_tokens) prompt ids, then generated ids */
@@ -168,6 +171,10 @@ static void req_unref(engine_req *r) {
     kv_seq_destroy(&r->kv);
     free(r->tokens);
     free(r->stop_ids);
+    gram_matcher_destroy(r->gm);
+    free(r->gmask);
+    free(r->bias_ids);
+    free(r->bias);
     free(r->out);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
@@ -633,6 +640,34 @@ static void sched_plan_slo(engine *e) {
     if (e->n_sched == 0 && e->n_running > 0 && n_started > 0 && !admitted_any_prefill && !preempted) preempt_newest(e);
 }
 
+/* Applies logit_bias and the grammar mask to r's logits row; false when the mask allows
+ * no token at all (or cannot be computed). */
+static bool constrain_row(const engine *e, engine_req *r, float *row) {
+    for (int j = 0; j < r->n_bias; j++) row[r->bias_ids[j]] += r->bias[j];
+    if (!r->gm) return true;
+    sw_err err;
+    if (gram_matcher_fill_mask(r->gm, r->gmask, &err) != SW_OK) {
+        sw_warn("engine: %s", err.msg);
+        return false;
+    }
+    uint32_t any = 0;
+    int nw = e->n_vocab / 32;
+    for (int w = 0; w < nw; w++) {
+        uint32_t m = r->gmask[w];
+        any |= m;
+        if (m == 0xffffffffu) continue;
+        float *x = row + (size_t)w * 32;
+        for (int b = 0; b < 32; b++)
+            if (!((m >> b) & 1)) x[b] = -INFINITY;
+    }
+    for (int id = nw * 32; id < e->n_vocab; id++) {
+        bool ok = gram_mask_test(r->gmask, id);
+        any |= ok;
+        if (!ok) row[id] = -INFINITY;
+    }
+    return any != 0;
+}
+
 static bool is_stop(const engine *e, const engine_req *r, int32_t id) {
     if (!r->ignore_eos && e->t && tok_is_eog(e->t, id)) return true;
     for (int i = 0; i < r->n_stop_ids; i++)
@@ -696,15 +731,22 @@ static void sched_run(engine *e) {
     for (int i = 0; i < n_rows; i++) {
         engine_req *r = e->sched[i];
         engine_token *tk = &e->toks[i];
+        float *row = e->logits + (size_t)i * (size_t)e->n_vocab;
         memset(tk, 0, sizeof *tk);
-        tk->id = sampler_sample(r->smp, e->logits + (size_t)i * (size_t)e->n_vocab, &tk->logprob, tk->top_ids,
-                                tk->top_logprobs);
+        if ((r->gm || r->n_bias) && !constrain_row(e, r, row)) { tk->id = -1; continue; }
+        tk->id = sampler_sample(r->smp, row, &tk->logprob, tk->top_ids, tk->top_logprobs);
         tk->n_top = r->n_logprobs;
         sampler_accept(r->smp, tk->id, false);
+        if (r->gm && !gram_matcher_accept_token(r->gm, tk->id)) tk->id = -1;
     }
     for (int i = 0; i < n_rows; i++) {
         engine_req *r = e->sched[i];
         const engine_token *tk = &e->toks[i];
+        if (tk->id < 0) { /* the grammar allows no token: done if it accepts the text so far */
+            bool acc = r->gm && gram_matcher_is_accepting(r->gm);
+            req_end(e, r, acc ? ENGINE_FINISH_STOP : ENGINE_FINISH_ERROR, acc ? NULL : "grammar: no token can continue the output");
+            continue;
+        }
         e->generation_tokens++;
         if (is_stop(e, r, tk->id)) { req_end(e, r, ENGINE_FINISH_STOP, NULL); continue; }
         r->tokens[r->n_tokens++] = tk->id;
@@ -933,7 +975,7 @@ void engine_destroy(engine *e) {
     engine_free(e);
 }
 
-int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_err *err) {
+static int submit(engine *e, const engine_req_params *p, engine_req **out, sw_err *err, bool *taken) {
     *out = NULL;
     if (!p->prompt || p->n_prompt < 1)
         return sw_err_set(err, SW_ERR_ARG, "empty prompt");
@@ -941,6 +983,9 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
         return sw_err_set(err, SW_ERR_ARG, "max_tokens must be >= 1 (got %d)", p->max_tokens);
     if (!(p->timeout_ms >= 0 && p->timeout_ms <= 1e9))
         return sw_err_set(err, SW_ERR_ARG, "timeout must be in 0..1e9 ms");
+    for (int j = 0; j < p->n_bias; j++)
+        if (!p->bias_ids || p->bias_ids[j] < 0 || p->bias_ids[j] >= e->n_vocab)
+            return sw_err_set(err, SW_ERR_ARG, "logit_bias: token id out of range");
     if (p->n_stop_ids < 0 || p->n_stop_ids > ENGINE_MAX_STOP_IDS || (p->n_stop_ids > 0 && !p->stop_ids))
         return sw_err_set(err, SW_ERR_ARG, "stop ids: count %d out of range 0..%d", p->n_stop_ids, ENGINE_MAX_STOP_IDS);
     for (int i = 0; i < p->n_prompt; i++)
@@ -984,7 +1029,17 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     r->tokens = malloc((size_t)cap * sizeof *r->tokens);
     r->n_stop_ids = p->n_stop_ids;
     r->stop_ids = p->n_stop_ids ? malloc((size_t)p->n_stop_ids * sizeof *r->stop_ids) : NULL;
-    if (!r->tokens || (p->n_stop_ids && !r->stop_ids)) {
+    r->gm = p->constraint;
+    *taken = true;
+    if (p->constraint) { /* mask words for the larger of the model's and the grammar's vocabularies, zeroed:
+                          * ids past the tokenizer's (padding rows of the output matrix) stay disallowed */
+        int nv = gram_matcher_n_vocab(p->constraint) > e->n_vocab ? gram_matcher_n_vocab(p->constraint) : e->n_vocab;
+        r->gmask = calloc((size_t)nv / 32 + 1, sizeof(uint32_t));
+    }
+    r->n_bias = p->n_bias;
+    r->bias_ids = p->n_bias ? malloc((size_t)p->n_bias * sizeof(int32_t)) : NULL;
+    r->bias = p->n_bias ? malloc((size_t)p->n_bias * sizeof(float)) : NULL;
+    if (!r->tokens || (p->n_stop_ids && !r->stop_ids) || (r->gm && !r->gmask) || (p->n_bias && (!r->bias_ids || !r->bias))) {
         atomic_store(&r->refs, 1);
         req_unref(r);
         return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory");
@@ -997,6 +1052,10 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     }
     memcpy(r->tokens, p->prompt, (size_t)p->n_prompt * sizeof *r->tokens);
     if (p->n_stop_ids) memcpy(r->stop_ids, p->stop_ids, (size_t)p->n_stop_ids * sizeof *r->stop_ids);
+    if (p->n_bias) {
+        memcpy(r->bias_ids, p->bias_ids, (size_t)p->n_bias * sizeof(int32_t));
+        memcpy(r->bias, p->bias, (size_t)p->n_bias * sizeof(float));
+    }
     for (int i = 0; i < p->n_prompt; i++) sampler_accept(r->smp, p->prompt[i], true);
     r->timing.t_submit_ms = sw_now_ms();
     r->deadline_ms = r->ttft_ms > 0 ? r->timing.t_submit_ms + r->ttft_ms : INFINITY;
@@ -1011,6 +1070,13 @@ int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_er
     pthread_mutex_unlock(&e->mu);
     *out = r;
     return SW_OK;
+}
+
+int engine_submit(engine *e, const engine_req_params *p, engine_req **out, sw_err *err) {
+    bool taken = false;
+    int rc = submit(e, p, out, err, &taken);
+    if (!taken) gram_matcher_destroy(p->constraint);
+    return rc;
 }
 
 void engine_get_stats(engine *e, engine_stats *out) {

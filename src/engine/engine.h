@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "tokenizer/tok.h"
 #include "sampler/sampler.h"
+#include "grammar/grammar.h"
 
 
 typedef enum engine_policy { ENGINE_POLICY_FCFS, ENGINE_POLICY_PRIORITY, ENGINE_POLICY_SLO } engine_policy;
@@ -61,6 +62,13 @@ typedef struct engine_req_params {
                              * requests with the same salt (0 = the shared one; kv_salt) */
     double timeout_ms;      /* > 0: the request ends (ENGINE_FINISH_TIMEOUT) this long after
                              * submit, queued or running; 0 = no limit */
+    /* Structured output: a matcher over the model's vocabulary (grammar.h), taken over by
+     * engine_submit whether it succeeds or not (NULL = unconstrained). Each step the row's
+     * logits outside its mask are set to -inf before sampling (EOS is in the mask only
+     * where the grammar accepts) and the sampled token advances it. */
+    gram_matcher *constraint;
+    /* OpenAI logit_bias: added to the logits of those ids before sampling (copied). */
+    const int32_t *bias_ids; const float *bias; int n_bias;
 } engine_req_params;
 
 typedef enum engine_finish {

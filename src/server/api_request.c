@@ -255,7 +255,7 @@ static int parse_fields(json_t *root, api_request *r, api_error *e) {
     if ((rc = get_double(root, "slo_ttft_ms", 0, 1e9, &r->slo_ttft_ms, e))) return rc;
     if ((rc = get_double(root, "slo_tpot_ms", 0, 1e9, &r->slo_tpot_ms, e))) return rc;
     if ((rc = get_double(root, "timeout", 0, 86400, &r->timeout_s, e))) return rc;
-    return SW_OK;
+    return api_parse_structured(root, r, e);
 }
 
 int api_request_parse(api_kind kind, const char *body, size_t len, api_request *out, api_error *e) {
@@ -294,6 +294,7 @@ void api_request_free(api_request *r) {
     free(r->user);
     free(r->cache_salt);
     json_decref(r->body);
+    api_structured_free(r);
     api_kind kind = r->kind;
     memset(r, 0, sizeof *r);
     r->kind = kind;

@@ -787,6 +787,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     pthread_mutex_init(&g->wmu, NULL);
     int32_t *ids = NULL;
     int n_ids = 0, admitted = 0;
+    gram_grammar *gg = NULL; /* the output constraint, if any (api_grammar.c) */
     if (api_request_parse(kind, cn->body.p ? cn->body.p : "", cn->body.len, &g->req, &e)) goto err;
     const api_request *rq = &g->req;
     if (rq->user) snprintf(cn->user, sizeof cn->user, "%s", rq->user); /* access log */
@@ -814,6 +815,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
                       (unsigned long long)lp_entries, HTTP_MAX_LOGPROB_ENTRIES);
         goto err;
     }
+    if (api_grammar_get(s->be.grammars, rq, &gg, &e)) goto err;
     if (admit(s, rq->n, &e)) goto err;
     admitted = rq->n;
     g->n_prompt = n_ids;
@@ -852,9 +854,13 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         double tmo = rq->timeout_s;
         if (s->request_timeout_s > 0 && (tmo <= 0 || tmo > s->request_timeout_s)) tmo = s->request_timeout_s;
         p.timeout_ms = 1000.0 * tmo;
+        p.bias_ids = rq->bias_ids;
+        p.bias = rq->bias;
+        p.n_bias = rq->n_bias;
         choice *ch = &g->ch[i];
         sw_err err = {0};
-        int rc = engine_submit(s->be.eng, &p, &ch->r, &err);
+        int rc = gg ? gram_matcher_create(gg, &p.constraint, &err) : SW_OK;
+        if (rc == SW_OK) rc = engine_submit(s->be.eng, &p, &ch->r, &err);
         if (rc) {
             ch->r = NULL;
             if (rc == SW_ERR_RANGE)
@@ -875,6 +881,8 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     }
     free(ids);
     ids = NULL;
+    gram_grammar_release(gg);
+    gg = NULL;
     if (g->n < rq->n) goto err;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     g->fd = ci ? ci->connect_fd : -1;
@@ -884,6 +892,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     return gen_drive(g, cn);
 err:
     free(ids);
+    gram_grammar_release(gg);
     if (admitted > 0) unadmit(s, admitted);
     gen_destroy(g);
     return send_error(c, &e);

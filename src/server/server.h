@@ -80,12 +80,23 @@ typedef struct api_request {
     double timeout_s;            /* extension: end the request this long after it was queued
                                   * (finish_reason "timeout"; 504 before any token); 0 = none */
     json_t *body;                /* chat: the whole request object (a reference), for the chat template */
+    /* output constraint (api_grammar.c): kind "json" | "schema" | "gbnf" | "regex" |
+     * "choice" and its source text, NULL kind = none; gparam: the field that gave it */
+    const char *gkind, *gparam;
+    char *gtext; size_t glen;
+    int32_t *bias_ids; float *bias; int n_bias; /* logit_bias */
 } api_request;
 
 /* Parses and validates a request body. On error fills e (400 naming the field) and
  * returns a negative status; *out is then empty (nothing to free). */
 int api_request_parse(api_kind kind, const char *body, size_t len, api_request *out, api_error *e);
 void api_request_free(api_request *r);
+/* api_grammar.c: response_format / grammar / json_schema / guided_* / logit_bias. */
+int api_parse_structured(json_t *root, api_request *r, api_error *e);
+void api_structured_free(api_request *r);
+/* The request's compiled constraint through the cache (*out NULL when it has none);
+ * 400 naming the field and the unsupported keyword when it cannot be compiled. */
+int api_grammar_get(gram_cache *c, const api_request *r, gram_grammar **out, api_error *e);
 
 /* ---------- stop strings ---------- */
 /* Feeds detokenized text; passes through only text that can no longer be part of a stop
@@ -225,6 +236,7 @@ typedef struct http_backend {
     int max_ctx;             /* tokens per sequence (prompt + generated) */
     int max_seqs;            /* engine's cap on running sequences */
     int kv_block_size;       /* tokens per KV block (reported in /metrics) */
+    gram_cache *grammars;    /* compiled output constraints; NULL = structured outputs off */
 } http_backend;
 
 typedef struct http_server http_server;
