@@ -17,7 +17,14 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 fi
-if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules/openai ]; then
+need_npm=""
+if [ -f tests/e2e/package.json ]; then
+  # every dependency the e2e tests import must be there (a new one re-runs npm ci)
+  for d in $(node -e 'console.log(Object.keys(require("./tests/e2e/package.json").dependencies || {}).join(" "))'); do
+    [ -d "tests/e2e/node_modules/$d" ] || need_npm=1
+  done
+fi
+if [ -n "$need_npm" ]; then
   echo "setup: npm install (tests/e2e)"
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
