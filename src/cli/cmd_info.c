@@ -55,9 +55,10 @@ static void print_model(FILE *out, const model *m) {
                 c->sliding_window, c->swa_pattern, c->rope_theta_local);
     if (c->logit_softcap > 0) fprintf(out, "logit softcap   %g\n", c->logit_softcap);
     fprintf(out, "context         %d tokens (from the file)\n", c->n_ctx_train);
-    fprintf(out, "KV cache        %llu bytes per token in F16 (%llu in F32); full context %.1f MiB in F16\n",
+    fprintf(out, "KV cache        %llu bytes per token in F16 (%llu in F32, %llu in Q8_0); full context %.1f MiB in F16\n",
             (unsigned long long)model_kv_bytes_per_token(m, GGUF_DTYPE_F16),
             (unsigned long long)model_kv_bytes_per_token(m, GGUF_DTYPE_F32),
+            (unsigned long long)model_kv_bytes_per_token(m, GGUF_DTYPE_Q8_0), /* 0: head_dim % 32 */
             (double)model_kv_bytes_per_token(m, GGUF_DTYPE_F16) * c->n_ctx_train / (1 << 20));
 }
 
