@@ -40,10 +40,10 @@ struct kv_pool {
     uint64_t prefix_queries, prefix_hits, n_evictions;
 };
 
-/* Bytes of one token's K (or V) row of one layer: kv_dim values of dtype (F32 4 bytes each,
- * F16 2, Q8_0 34 per 32). */
+/* Bytes of one token's K (or V) row of one layer: n_head_kv heads of head_dim values of
+ * dtype (F32 4 bytes each, F16 2, Q8_0 34 per 32; 0 when a head is not whole blocks). */
 static size_t row_bytes(const model_config *mc, uint32_t dtype) {
-    return kq_kv_row_bytes(dtype, (int64_t)mc->n_head_kv * mc->head_dim);
+    return (size_t)mc->n_head_kv * kq_kv_row_bytes(dtype, mc->head_dim);
 }
 
 size_t kv_block_bytes(const model_config *mc, uint32_t dtype, int block_size) {

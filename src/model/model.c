@@ -481,7 +481,8 @@ uint64_t model_param_count(const model *m) {
 
 uint64_t model_kv_bytes_per_token(const model *m, uint32_t kv_dtype) {
     const model_config *c = &m->cfg;
-    return 2 * (uint64_t)c->n_layer * kq_kv_row_bytes(kv_dtype, (int64_t)c->n_head_kv * c->head_dim);
+    /* per head: Q8_0 needs whole blocks in each head (0 otherwise) */
+    return 2 * (uint64_t)c->n_layer * (uint64_t)c->n_head_kv * kq_kv_row_bytes(kv_dtype, c->head_dim);
 }
 
 /* ---------------------------------------------------------------- K/V store */
