@@ -477,13 +477,13 @@ static float v_dot_q8_0(const kq_block_q8_0 *k, const float *q, int64_t n) {
         __m256 s1 = _mm256_mul_ps(i8x8_ps(k[b].qs + 8), _mm256_loadu_ps(q + 8));
         s0 = _mm256_fmadd_ps(i8x8_ps(k[b].qs + 16), _mm256_loadu_ps(q + 16), s0);
         s1 = _mm256_fmadd_ps(i8x8_ps(k[b].qs + 24), _mm256_loadu_ps(q + 24), s1);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(kq_f16_to_f32(k[b].d)), _mm256_add_ps(s0, s1), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(k[b].d)), _mm256_add_ps(s0, s1), acc);
     }
     return hsum8(acc);
 }
 static void v_axpy_q8_0(float *y, float a, const kq_block_q8_0 *v, int64_t n) {
     for (int64_t b = 0; b < n / KQ_QK8_0; b++, y += KQ_QK8_0) {
-        const __m256 ad = _mm256_set1_ps(a * kq_f16_to_f32(v[b].d));
+        const __m256 ad = _mm256_set1_ps(a * _cvtsh_ss(v[b].d));
         _Pragma("GCC unroll 4") for (int i = 0; i < KQ_QK8_0; i += 8)
             _mm256_storeu_ps(y + i, _mm256_fmadd_ps(ad, i8x8_ps(v[b].qs + i), _mm256_loadu_ps(y + i)));
     }
