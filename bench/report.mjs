@@ -121,6 +121,27 @@ function summary(dir) {
   }
   L.push('');
 
+  // KV cache q8_0 vs f16 (generate-kv-TYPE.json: one JSON line per concurrency)
+  const kvRows = {};
+  for (const kt of ['f16', 'q8_0']) {
+    try {
+      kvRows[kt] = readFileSync(`${dir}/generate-kv-${kt}.json`, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    } catch { kvRows[kt] = null; }
+  }
+  L.push('## KV cache: q8_0 vs f16 (`--kv-type`, same `--kv-mem`)', '');
+  if (kvRows.f16?.length && kvRows.q8_0?.length) {
+    const r0 = kvRows.f16[0];
+    L.push(`${r0.prompt}-token prompts, ${r0.gen} new tokens; capacity = tokens the pool holds and whole sequences of that length.`, '');
+    L.push('| KV type | pool tokens | sequences | decode tok/s (1 seq) | decode tok/s (16 seqs) |', '|---|---:|---:|---:|---:|');
+    for (const kt of ['f16', 'q8_0']) {
+      const rs = kvRows[kt], at = (c) => rs.find((r) => r.concurrency === c);
+      L.push(`| ${kt} | ${rs[0].kv_tokens ?? '–'} | ${rs[0].kv_seqs ?? '–'} | ${fmt(at(1)?.decode_tok_s)} | ${fmt(at(16)?.decode_tok_s)} |`);
+    }
+    const a = kvRows.f16[0].kv_tokens, b = kvRows.q8_0[0].kv_tokens;
+    if (a && b) L.push('', `q8_0 holds ${fmt(b / a, 2)}x the tokens of f16 at the same budget.`);
+  } else L.push('_not run (see skipped sections)_');
+  L.push('');
+
   servingSection(dir, L);
 
   const sk = existsSync(`${dir}/skipped.txt`) ? readFileSync(`${dir}/skipped.txt`, 'utf8').trim() : '';

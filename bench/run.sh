@@ -9,6 +9,7 @@
 #      mbench-qwen3-0.6b.q8_0.json (BENCH_FAMILIES=0 skips them)
 #   4. batch scaling: swiftlet generate --bench 1,4,16,32 (aggregate decode tok/s) and
 #      --bench-ttft (cold vs prefix-cached TTFT) -> bench/results/generate-{scaling,ttft}.json
+#   4b. KV cache q8_0 vs f16 at one --kv-mem: capacity and decode tok/s -> generate-kv-*.json
 #   5. serving: swiftlet serve (q8_0) on a loopback port, once with --policy fcfs and once
 #      with --policy slo, swiftlet bench --sweep --send-slo on chat-shared-prefix and
 #      mixed-lengths -> bench/results/sweep-WORKLOAD-POLICY.{json,svg}, compare-WORKLOAD.svg
@@ -34,16 +35,17 @@ PRESET=${BENCH_PRESET:-qwen2.5-0.5b}
 BUDGET=${BENCH_BUDGET_S:-2100}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
-# BENCH_SECTIONS (default all: "kernels single scaling serving") runs only the listed
+# BENCH_SECTIONS (default all: "kernels single scaling kv serving") runs only the listed
 # sections; the results of the others are kept as they are (summary.md uses them all).
-SECTIONS=${BENCH_SECTIONS:-kernels single scaling serving}
+SECTIONS=${BENCH_SECTIONS:-kernels single scaling kv serving}
 has() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -z "${BENCH_SECTIONS:-}" ]; then
   rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
 else
   has kernels && rm -f "$RES"/kbench.*
   has single && rm -f "$RES"/mbench-*
-  has scaling && rm -f "$RES"/generate-*
+  has scaling && rm -f "$RES"/generate-scaling.* "$RES"/generate-ttft.*
+  has kv && rm -f "$RES"/generate-kv-*
   has serving && rm -f "$RES"/sweep-* "$RES"/compare-* "$RES"/calib-* "$RES"/serve-*
   rm -f "$RES"/summary.md "$RES"/skipped.txt
 fi
@@ -129,6 +131,21 @@ elif [ -s "$Q8" ]; then
     cat "$RES/generate-ttft.log" >&2
   else rm -f "$RES/generate-ttft.json"; skip "prefix-cache TTFT" "$(tail -n 1 "$RES/generate-ttft.log")"; fi
 else skip "batch scaling" "needs the q8_0 model"; fi
+
+# ---- 4b. KV cache q8_0 vs f16 (section "kv") ----
+# generate --bench 1,16 on the q8_0 model with the same --kv-mem (BENCH_KV_MEM MB, default 64)
+# once per --kv-type: decode tok/s and the pool's capacity in tokens / whole sequences
+# (128 + 64 tokens) -> bench/results/generate-kv-{f16,q8_0}.json
+KV_MEM=${BENCH_KV_MEM:-64}
+if ! has kv; then :
+elif [ -s "$Q8" ]; then
+  for KT in f16 q8_0; do
+    say "generate --kv-type $KT --kv-mem $KV_MEM --bench 1,16 (128-token prompts, 64 new tokens)"
+    if run_for 240 "$BIN" generate -m "$Q8" --kv-type $KT --kv-mem "$KV_MEM" --bench 1,16 --bench-prompt 128 --bench-gen 64 \
+         >"$RES/generate-kv-$KT.json" 2>"$RES/generate-kv-$KT.log"; then cat "$RES/generate-kv-$KT.log" >&2
+    else rm -f "$RES/generate-kv-$KT.json"; skip "KV $KT" "$(tail -n 1 "$RES/generate-kv-$KT.log")"; fi
+  done
+else skip "KV q8_0 vs f16" "needs the q8_0 model"; fi
 
 # ---- 5. serving sweep: the same binary under --policy fcfs and --policy slo ----
 # Per workload: a fresh `serve --policy fcfs`, calibration (3 requests one at a time, seed

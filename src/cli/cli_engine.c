@@ -15,7 +15,8 @@ const char *const cli_engine_usage =
     "  --max-seqs N            running sequences at most (default 32)\n"
     "  --kv-tokens N           KV-cache size in tokens (default 8192)\n"
     "  --kv-mem MB             KV-cache size in MiB (instead of --kv-tokens)\n"
-    "  --kv-type f16|f32       KV-cache element type (default f16)\n"
+    "  --kv-type f16|f32|q8_0  KV-cache element type (default f16; q8_0: 8-bit blocks, about\n"
+    "                          half of f16's memory, needs head_dim a multiple of 32)\n"
     "  --block-size N          tokens per KV block (default 16)\n"
     "  --ctx N                 context per sequence (default: the model's)\n"
     "  --no-prefix-cache       do not share prompt prefixes between requests\n"
@@ -95,6 +96,7 @@ int cli_engine_option(const char *cmd, const char *a, const char *v, engine_conf
     else if (!strcmp(a, "--kv-type")) {
         if (!strcmp(v, "f16")) c->kv_dtype = GGUF_DTYPE_F16;
         else if (!strcmp(v, "f32")) c->kv_dtype = GGUF_DTYPE_F32;
+        else if (!strcmp(v, "q8_0")) c->kv_dtype = GGUF_DTYPE_Q8_0;
         else bad = 1;
     } else if (!strcmp(a, "--policy")) {
         if (!strcmp(v, "fcfs")) c->policy = ENGINE_POLICY_FCFS;

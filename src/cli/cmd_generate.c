@@ -447,10 +447,14 @@ static int run_bench(engine *e, const tok *t, int n_vocab, const gen_opts *o) {
         if (c == 1 || base == 0) base = tps;
         fprintf(stderr, "bench: %3ld concurrent: %8.1f tok/s aggregate decode (%.2fx single), %llu preemptions\n", c,
                 tps, base > 0 ? tps / base : 0, (unsigned long long)(st1.n_preemptions - st0.n_preemptions));
+        /* the pool: its K/V type and how many tokens (whole sequences of this shape) it holds */
+        long kv_tokens = (long)st1.kv_blocks_total * o->ec.kv_block_size;
         printf("{\"bench\":\"decode\",\"concurrency\":%ld,\"prompt\":%d,\"gen\":%d,\"max_batch_tokens\":%d,"
-               "\"decode_tok_s\":%.2f,\"speedup\":%.3f,\"preemptions\":%llu}\n",
+               "\"decode_tok_s\":%.2f,\"speedup\":%.3f,\"preemptions\":%llu,\"kv_type\":\"%s\",\"kv_tokens\":%ld,"
+               "\"kv_seqs\":%ld}\n",
                c, o->bench_prompt, o->bench_gen, o->ec.max_batch_tokens, tps, base > 0 ? tps / base : 0,
-               (unsigned long long)(st1.n_preemptions - st0.n_preemptions));
+               (unsigned long long)(st1.n_preemptions - st0.n_preemptions), gguf_dtype_name(o->ec.kv_dtype), kv_tokens,
+               kv_tokens / (o->bench_prompt + o->bench_gen));
         fflush(stdout);
         s = *end ? end + 1 : end;
     }

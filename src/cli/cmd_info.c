@@ -55,9 +55,12 @@ static void print_model(FILE *out, const model *m) {
                 c->sliding_window, c->swa_pattern, c->rope_theta_local);
     if (c->logit_softcap > 0) fprintf(out, "logit softcap   %g\n", c->logit_softcap);
     fprintf(out, "context         %d tokens (from the file)\n", c->n_ctx_train);
-    fprintf(out, "KV cache        %llu bytes per token in F16 (%llu in F32); full context %.1f MiB in F16\n",
+    char q8[64] = "no Q8_0: head dim not a multiple of 32";
+    uint64_t q8_bytes = model_kv_bytes_per_token(m, GGUF_DTYPE_Q8_0);
+    if (q8_bytes) snprintf(q8, sizeof q8, "%llu in Q8_0", (unsigned long long)q8_bytes);
+    fprintf(out, "KV cache        %llu bytes per token in F16 (%llu in F32, %s); full context %.1f MiB in F16\n",
             (unsigned long long)model_kv_bytes_per_token(m, GGUF_DTYPE_F16),
-            (unsigned long long)model_kv_bytes_per_token(m, GGUF_DTYPE_F32),
+            (unsigned long long)model_kv_bytes_per_token(m, GGUF_DTYPE_F32), q8,
             (double)model_kv_bytes_per_token(m, GGUF_DTYPE_F16) * c->n_ctx_train / (1 << 20));
 }
 

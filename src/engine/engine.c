@@ -894,8 +894,8 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
         return sw_err_set(err, SW_ERR_ARG, "engine: queue timeout must be in 0..1e9 ms");
     if (c.short_prompt < 0)
         return sw_err_set(err, SW_ERR_ARG, "engine: short_prompt must be >= 0 (got %d)", c.short_prompt);
-    if (c.kv_dtype != GGUF_DTYPE_F16 && c.kv_dtype != GGUF_DTYPE_F32)
-        return sw_err_set(err, SW_ERR_ARG, "engine: kv dtype must be F16 or F32");
+    int rc = model_kv_check_dtype(mc, c.kv_dtype, err); /* e.g. Q8_0 with head_dim % 32 */
+    if (rc) return rc;
     int n_blocks = c.kv_mem_bytes > 0 ? kv_blocks_for_bytes(mc, c.kv_dtype, c.kv_block_size, c.kv_mem_bytes)
                                       : (int)(((int64_t)c.kv_tokens + c.kv_block_size - 1) / c.kv_block_size);
     if (n_blocks < 1)
@@ -910,7 +910,7 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
     e->n_vocab = mc->n_vocab;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
-    int rc = kv_pool_create(mc, c.kv_dtype, c.kv_block_size, n_blocks, c.prefix_cache, &e->kv, err);
+    rc = kv_pool_create(mc, c.kv_dtype, c.kv_block_size, n_blocks, c.prefix_cache, &e->kv, err);
     if (rc != SW_OK) { engine_free(e); return rc; }
     int64_t pool_tokens = (int64_t)n_blocks * c.kv_block_size;
     int64_t ctx = c.max_ctx > 0 ? c.max_ctx : (mc->n_ctx_train > 0 ? mc->n_ctx_train : 4096);

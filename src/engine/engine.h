@@ -24,7 +24,7 @@ typedef struct engine_config {
     int kv_block_size;      /* tokens per KV block (16) */
     size_t kv_mem_bytes;    /* KV pool budget; 0 = derive from kv_tokens */
     int kv_tokens;          /* alternative budget in tokens (used when kv_mem_bytes = 0) */
-    uint32_t kv_dtype;      /* GGUF_DTYPE_F16 (default) or GGUF_DTYPE_F32 */
+    uint32_t kv_dtype;      /* GGUF_DTYPE_F16 (default), GGUF_DTYPE_F32 or GGUF_DTYPE_Q8_0 */
     int max_batch_tokens;   /* token budget per step shared by decodes and prefill chunks */
     int max_seqs;           /* cap on running sequences */
     int max_ctx;            /* per-sequence context cap (0 = model's n_ctx_train) */

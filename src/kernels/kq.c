@@ -359,20 +359,41 @@ void kq_silu_mul(float *out, const float *gate, const float *up, int64_t n) { kq
 void kq_add(float *out, const float *a, const float *b, int64_t n) { kq_ops_get()->add(out, a, b, n); }
 float kq_dot_f32(const float *a, const float *b, int64_t n) { return kq_ops_get()->dot_f32(a, b, n); }
 
+size_t kq_kv_row_bytes(uint32_t dtype, int64_t n) {
+    if (n < 0) return 0;
+    switch (dtype) {
+    case GGUF_DTYPE_F32: return (size_t)n * 4;
+    case GGUF_DTYPE_F16: return (size_t)n * 2;
+    case GGUF_DTYPE_Q8_0: return n % KQ_QK8_0 ? 0 : (size_t)(n / KQ_QK8_0) * sizeof(kq_block_q8_0);
+    default: return 0;
+    }
+}
+
 float kq_dot_kv(uint32_t dtype, const void *k, const float *q, int64_t n) {
     const kq_ops *ops = kq_ops_get();
-    return dtype == GGUF_DTYPE_F16 ? ops->dot_f16(k, q, n) : ops->dot_f32(k, q, n);
+    switch (dtype) {
+    case GGUF_DTYPE_F16: return ops->dot_f16(k, q, n);
+    case GGUF_DTYPE_Q8_0: return ops->dot_q8_0(k, q, n);
+    default: return ops->dot_f32(k, q, n);
+    }
 }
 
 void kq_axpy_kv(uint32_t dtype, float *y, float a, const void *v, int64_t n) {
     const kq_ops *ops = kq_ops_get();
-    if (dtype == GGUF_DTYPE_F16) ops->axpy_f16(y, a, v, n);
-    else ops->axpy_f32(y, a, v, n);
+    switch (dtype) {
+    case GGUF_DTYPE_F16: ops->axpy_f16(y, a, v, n); break;
+    case GGUF_DTYPE_Q8_0: ops->axpy_q8_0(y, a, v, n); break;
+    default: ops->axpy_f32(y, a, v, n); break;
+    }
 }
 
 void kq_store_kv(uint32_t dtype, void *dst, const float *src, int64_t n) {
-    if (dtype == GGUF_DTYPE_F16) kq_ops_get()->store_f16(dst, src, n);
-    else memmove(dst, src, (size_t)n * sizeof(float));
+    const kq_ops *ops = kq_ops_get();
+    switch (dtype) {
+    case GGUF_DTYPE_F16: ops->store_f16(dst, src, n); break;
+    case GGUF_DTYPE_Q8_0: ops->mm[KQ_W_Q8_0].prep(src, dst, n); break;
+    default: memmove(dst, src, (size_t)n * sizeof(float)); break;
+    }
 }
 
 /* ---- RoPE ------------------------------------------------------------------------ */

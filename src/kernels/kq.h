@@ -158,8 +158,12 @@ void kq_rope(float *x, int64_t head_dim, int64_t pos, float theta, bool neox);
  * token: the cos/sin table is computed once for all heads. */
 void kq_rope_heads(float *x, int64_t n_heads, int64_t head_dim, int64_t pos, float theta, bool neox);
 
-/* Attention helpers over F16 or F32 K/V rows (dtype GGUF_DTYPE_F16 or GGUF_DTYPE_F32). */
+/* Attention helpers over K/V rows of dtype GGUF_DTYPE_F16, GGUF_DTYPE_F32 or GGUF_DTYPE_Q8_0
+ * (n a multiple of 32: blocks of 32 int8 + an F16 scale, quantized when stored with the
+ * matmul's Q8_0 activation rounding; q and y stay F32). */
 float kq_dot_f32(const float *a, const float *b, int64_t n);
+/* Bytes of n values in a K/V row of dtype (0: dtype not a K/V type, or Q8_0 and n % 32). */
+size_t kq_kv_row_bytes(uint32_t dtype, int64_t n);
 float kq_dot_kv(uint32_t dtype, const void *k, const float *q, int64_t n);            /* Σ k[i]*q[i] */
 void kq_axpy_kv(uint32_t dtype, float *y, float a, const void *v, int64_t n);           /* y += a*v */
 void kq_store_kv(uint32_t dtype, void *dst, const float *src, int64_t n);               /* F32 -> dtype */

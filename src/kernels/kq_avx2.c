@@ -466,6 +466,28 @@ static void v_store_f16(kq_f16 *dst, const float *src, int64_t n) {
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     for (; i < n; i++) dst[i] = kq_f32_to_f16(src[i]);
 }
+/* 8 int8 at p as floats. */
+static inline __m256 i8x8_ps(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+static float v_dot_q8_0(const kq_block_q8_0 *k, const float *q, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++, q += KQ_QK8_0) {
+        __m256 s0 = _mm256_mul_ps(i8x8_ps(k[b].qs), _mm256_loadu_ps(q));
+        __m256 s1 = _mm256_mul_ps(i8x8_ps(k[b].qs + 8), _mm256_loadu_ps(q + 8));
+        s0 = _mm256_fmadd_ps(i8x8_ps(k[b].qs + 16), _mm256_loadu_ps(q + 16), s0);
+        s1 = _mm256_fmadd_ps(i8x8_ps(k[b].qs + 24), _mm256_loadu_ps(q + 24), s1);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(k[b].d)), _mm256_add_ps(s0, s1), acc);
+    }
+    return hsum8(acc);
+}
+static void v_axpy_q8_0(float *y, float a, const kq_block_q8_0 *v, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++, y += KQ_QK8_0) {
+        const __m256 ad = _mm256_set1_ps(a * _cvtsh_ss(v[b].d));
+        _Pragma("GCC unroll 4") for (int i = 0; i < KQ_QK8_0; i += 8)
+            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(ad, i8x8_ps(v[b].qs + i), _mm256_loadu_ps(y + i)));
+    }
+}
 static void v_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     __m256 s = _mm256_setzero_ps();
     int64_t i = 0;
@@ -537,6 +559,8 @@ void kq_ops_avx2(kq_ops *ops) {
     ops->axpy_f32 = v_axpy_f32;
     ops->axpy_f16 = v_axpy_f16;
     ops->store_f16 = v_store_f16;
+    ops->dot_q8_0 = v_dot_q8_0;
+    ops->axpy_q8_0 = v_axpy_q8_0;
     ops->rmsnorm = v_rmsnorm;
     ops->softmax = v_softmax;
     ops->silu_mul = v_silu_mul;

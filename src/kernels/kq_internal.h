@@ -65,6 +65,11 @@ typedef struct kq_ops {
     void (*axpy_f32)(float *y, float a, const float *v, int64_t n);
     void (*axpy_f16)(float *y, float a, const kq_f16 *v, int64_t n);
     void (*store_f16)(kq_f16 *dst, const float *src, int64_t n);
+    /* Q8_0 K/V rows (n a multiple of 32): Σ d·k[i]·q[i] and y += a·d·v[i], one F32 partial
+       sum per block scaled by its d; rows are written with mm[KQ_W_Q8_0].prep (bit-exact
+       across ISAs). */
+    float (*dot_q8_0)(const kq_block_q8_0 *k, const float *q, int64_t n);
+    void (*axpy_q8_0)(float *y, float a, const kq_block_q8_0 *v, int64_t n);
     void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
     void (*softmax)(float *x, int64_t n);
     void (*silu_mul)(float *out, const float *gate, const float *up, int64_t n);

@@ -1161,6 +1161,21 @@ static void axpy_f16(float *y, float a, const kq_f16 *v, int64_t n) {
 static void store_f16(kq_f16 *dst, const float *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = kq_f32_to_f16(src[i]);
 }
+static float dot_q8_0(const kq_block_q8_0 *k, const float *q, int64_t n) {
+    float s = 0;
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++, q += KQ_QK8_0) {
+        float sb = 0;
+        for (int j = 0; j < KQ_QK8_0; j++) sb += (float)k[b].qs[j] * q[j];
+        s += kq_f16_to_f32(k[b].d) * sb;
+    }
+    return s;
+}
+static void axpy_q8_0(float *y, float a, const kq_block_q8_0 *v, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++, y += KQ_QK8_0) {
+        const float ad = a * kq_f16_to_f32(v[b].d);
+        for (int j = 0; j < KQ_QK8_0; j++) y[j] += ad * (float)v[b].qs[j];
+    }
+}
 static void rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0;
     for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
@@ -1207,6 +1222,8 @@ void kq_ops_scalar(kq_ops *ops) {
     ops->axpy_f32 = axpy_f32;
     ops->axpy_f16 = axpy_f16;
     ops->store_f16 = store_f16;
+    ops->dot_q8_0 = dot_q8_0;
+    ops->axpy_q8_0 = axpy_q8_0;
     ops->rmsnorm = rmsnorm;
     ops->softmax = softmax;
     ops->silu_mul = silu_mul;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <xxhash.h>
 #include "gguf/gguf.h"
+#include "kernels/kq.h"
 
 struct kv_pool {
     model_kv store;     /* K/V memory, (n_layer, n_blocks, block_size, kv_dim) each */
@@ -39,11 +40,14 @@ struct kv_pool {
     uint64_t prefix_queries, prefix_hits, n_evictions;
 };
 
-static size_t dtype_size(uint32_t dtype) { return dtype == GGUF_DTYPE_F32 ? 4 : 2; }
+/* Bytes of one token's K (or V) row of one layer: n_head_kv heads of head_dim values of
+ * dtype (F32 4 bytes each, F16 2, Q8_0 34 per 32; 0 when a head is not whole blocks). */
+static size_t row_bytes(const model_config *mc, uint32_t dtype) {
+    return (size_t)mc->n_head_kv * kq_kv_row_bytes(dtype, mc->head_dim);
+}
 
 size_t kv_block_bytes(const model_config *mc, uint32_t dtype, int block_size) {
-    return 2 * (size_t)mc->n_layer * (size_t)block_size * (size_t)mc->n_head_kv * (size_t)mc->head_dim *
-           dtype_size(dtype);
+    return 2 * (size_t)mc->n_layer * (size_t)block_size * row_bytes(mc, dtype);
 }
 
 int kv_blocks_for_bytes(const model_config *mc, uint32_t dtype, int block_size, size_t mem_bytes) {
@@ -164,18 +168,18 @@ static int prefix_match(const kv_pool *p, uint64_t salt, const int32_t *tokens, 
 int kv_pool_create(const model_config *mc, uint32_t dtype, int block_size, int n_blocks,
                    bool prefix_cache, kv_pool **out, sw_err *err) {
     *out = NULL;
-    if (dtype != GGUF_DTYPE_F16 && dtype != GGUF_DTYPE_F32)
-        return sw_err_set(err, SW_ERR_UNSUPPORTED, "kv: dtype %u not supported (F16 or F32)", dtype);
+    int rc = model_kv_check_dtype(mc, dtype, err);
+    if (rc) return rc;
     if (block_size < 1 || block_size > 4096)
         return sw_err_set(err, SW_ERR_ARG, "kv: block size %d out of range 1..4096", block_size);
     if (n_blocks < 1 || n_blocks > INT32_MAX / 4)
         return sw_err_set(err, SW_ERR_ARG, "kv: %d blocks out of range (pool too small?)", n_blocks);
     if (mc->n_layer < 1 || mc->n_head_kv < 1 || mc->head_dim < 1)
         return sw_err_set(err, SW_ERR_ARG, "kv: bad model shape");
-    uint64_t elems, bytes;
+    uint64_t rows, bytes;
     int kv_dim = mc->n_head_kv * mc->head_dim;
-    if (!sw_mul_u64((uint64_t)mc->n_layer * (uint64_t)n_blocks, (uint64_t)block_size * (uint64_t)kv_dim, &elems) ||
-        !sw_mul_u64(elems, dtype_size(dtype), &bytes) || bytes > SIZE_MAX / 2)
+    if (!sw_mul_u64((uint64_t)mc->n_layer * (uint64_t)n_blocks, (uint64_t)block_size, &rows) ||
+        !sw_mul_u64(rows, row_bytes(mc, dtype), &bytes) || bytes > SIZE_MAX / 2)
         return sw_err_set(err, SW_ERR_RANGE, "kv: pool size overflows");
     bytes = (bytes + 63) & ~(uint64_t)63;
 

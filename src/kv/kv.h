@@ -53,13 +53,14 @@ typedef struct kv_stats {
 
 typedef struct kv_pool kv_pool;
 
-/* Bytes one block of K and V takes for all layers of the model. */
+/* Bytes one block of K and V takes for all layers of the model (the real row size of
+ * dtype: Q8_0 is 34 bytes per 32 values, 0.53x F16). */
 size_t kv_block_bytes(const model_config *mc, uint32_t dtype, int block_size);
 /* How many blocks fit in mem_bytes (0 if not one). */
 int kv_blocks_for_bytes(const model_config *mc, uint32_t dtype, int block_size, size_t mem_bytes);
 
 /* Allocates a pool of n_blocks blocks of block_size tokens for model mc; dtype
- * GGUF_DTYPE_F16 or GGUF_DTYPE_F32. prefix_cache=false: full blocks are never shared. */
+ * GGUF_DTYPE_F16, GGUF_DTYPE_F32 or GGUF_DTYPE_Q8_0 (head_dim a multiple of 32). prefix_cache=false: full blocks are never shared. */
 int kv_pool_create(const model_config *mc, uint32_t dtype, int block_size, int n_blocks,
                    bool prefix_cache, kv_pool **out, sw_err *err);
 void kv_pool_destroy(kv_pool *p);

@@ -481,27 +481,34 @@ uint64_t model_param_count(const model *m) {
 
 uint64_t model_kv_bytes_per_token(const model *m, uint32_t kv_dtype) {
     const model_config *c = &m->cfg;
-    return 2 * (uint64_t)c->n_layer * (uint64_t)c->n_head_kv * (uint64_t)c->head_dim * (kv_dtype == GGUF_DTYPE_F16 ? 2 : 4);
+    /* per head: Q8_0 needs whole blocks in each head (0 otherwise) */
+    return 2 * (uint64_t)c->n_layer * (uint64_t)c->n_head_kv * kq_kv_row_bytes(kv_dtype, c->head_dim);
 }
 
 /* ---------------------------------------------------------------- K/V store */
 
-static size_t kv_elem_size(uint32_t dtype) { return dtype == GGUF_DTYPE_F16 ? 2 : 4; }
-
 void *model_kv_row(const model_kv *kv, void *base, int layer, int block, int row) {
-    size_t idx = (((size_t)layer * (size_t)kv->n_blocks + (size_t)block) * (size_t)kv->block_size + (size_t)row) * (size_t)kv->kv_dim;
-    return (char *)base + idx * kv_elem_size(kv->dtype);
+    size_t idx = ((size_t)layer * (size_t)kv->n_blocks + (size_t)block) * (size_t)kv->block_size + (size_t)row;
+    return (char *)base + idx * kq_kv_row_bytes(kv->dtype, kv->kv_dim);
+}
+
+int model_kv_check_dtype(const model_config *cfg, uint32_t dtype, sw_err *err) {
+    if (dtype != GGUF_DTYPE_F16 && dtype != GGUF_DTYPE_F32 && dtype != GGUF_DTYPE_Q8_0)
+        return sw_err_set(err, SW_ERR_ARG, "kv: dtype must be F16, F32 or Q8_0, not %s", gguf_dtype_name(dtype));
+    if (dtype == GGUF_DTYPE_Q8_0 && cfg->head_dim % 32)
+        return sw_err_set(err, SW_ERR_UNSUPPORTED, "kv: a Q8_0 K/V cache needs head_dim a multiple of 32; this model's head_dim is %d (use --kv-type f16)",
+                          cfg->head_dim);
+    return SW_OK;
 }
 
 int model_kv_create(const model_config *cfg, uint32_t dtype, int block_size, int n_blocks, model_kv **out, sw_err *err) {
     *out = NULL;
-    if (dtype != GGUF_DTYPE_F16 && dtype != GGUF_DTYPE_F32)
-        return sw_err_set(err, SW_ERR_ARG, "kv: dtype must be F16 or F32, not %s", gguf_dtype_name(dtype));
+    int rc = model_kv_check_dtype(cfg, dtype, err);
+    if (rc) return rc;
     if (block_size <= 0 || n_blocks <= 0) return sw_err_set(err, SW_ERR_ARG, "kv: block_size %d / n_blocks %d must be positive", block_size, n_blocks);
-    uint64_t n = kv_elem_size(dtype);
+    uint64_t n = kq_kv_row_bytes(dtype, (int64_t)cfg->n_head_kv * cfg->head_dim);
     if (!sw_mul_u64(n, (uint64_t)cfg->n_layer, &n) || !sw_mul_u64(n, (uint64_t)n_blocks, &n) ||
-        !sw_mul_u64(n, (uint64_t)block_size, &n) || !sw_mul_u64(n, (uint64_t)cfg->n_head_kv * (uint64_t)cfg->head_dim, &n) ||
-        n > SIZE_MAX / 2)
+        !sw_mul_u64(n, (uint64_t)block_size, &n) || n > SIZE_MAX / 2)
         return sw_err_set(err, SW_ERR_RANGE, "kv: store of %d blocks x %d tokens is too large", n_blocks, block_size);
     model_kv *kv = calloc(1, sizeof *kv);
     if (!kv) return sw_err_set(err, SW_ERR_NOMEM, "kv: out of memory");
@@ -631,7 +638,8 @@ static int check_batch(const model *m, const model_ws *ws, const model_kv *kv, c
         return sw_err_set(err, SW_ERR_ARG, "forward: batch of %d tokens (workspace holds 1..%d)", b ? b->n_tokens : 0, ws->max_tokens);
     if (ws->n_embd != c->n_embd || ws->q_dim != c->n_head * c->head_dim || ws->n_ff != c->n_ff || ws->n_vocab != c->n_vocab)
         return sw_err_set(err, SW_ERR_ARG, "forward: workspace was made for another model");
-    if (!kv || (kv->dtype != GGUF_DTYPE_F16 && kv->dtype != GGUF_DTYPE_F32) || kv->n_layer != c->n_layer ||
+    if (!kv || (kv->dtype != GGUF_DTYPE_F16 && kv->dtype != GGUF_DTYPE_F32 && kv->dtype != GGUF_DTYPE_Q8_0) ||
+        (kv->dtype == GGUF_DTYPE_Q8_0 && c->head_dim % 32) || kv->n_layer != c->n_layer ||
         kv->kv_dim != c->n_head_kv * c->head_dim || kv->block_size <= 0 || kv->n_blocks <= 0 || !kv->k || !kv->v)
         return sw_err_set(err, SW_ERR_ARG, "forward: K/V store does not match the model");
     if (!b->tokens || !b->pos || !b->seq || !b->block_tables || b->n_seqs <= 0)

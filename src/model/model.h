@@ -53,7 +53,8 @@ typedef struct model_config {
 /* The paged K/V store a forward pass reads and writes. Memory is owned by whoever
  * created it (the kv module, or model_kv_create for simple single-sequence use). */
 typedef struct model_kv {
-    uint32_t dtype;   /* GGUF_DTYPE_F16 (default) or GGUF_DTYPE_F32 */
+    uint32_t dtype;   /* GGUF_DTYPE_F16 (default), GGUF_DTYPE_F32, or GGUF_DTYPE_Q8_0 (rows of
+                         34-byte blocks: 32 int8 + an F16 scale; head_dim % 32 == 0) */
     bool attn_f32;    /* F16 store: keep q and the softmax weights in F32 inside attention,
                          as ik_llama.cpp (Aug 2026) computes them; default false: round
                          them to F16, as llama.cpp's CPU attention (Feb 2025) does */
@@ -61,12 +62,15 @@ typedef struct model_kv {
     int n_blocks;
     int n_layer;
     int kv_dim;       /* n_head_kv * head_dim */
-    void *k;          /* (n_layer, n_blocks, block_size, kv_dim) of dtype */
+    void *k;          /* (n_layer, n_blocks, block_size, kv_dim) of dtype (rows kq_kv_row_bytes apart) */
     void *v;          /* (n_layer, n_blocks, block_size, kv_dim) of dtype */
 } model_kv;
 
 /* Address of the K (or V) row of (layer, block, row). */
 void *model_kv_row(const model_kv *kv, void *base, int layer, int block, int row);
+/* SW_OK when a K/V store of dtype can serve cfg (F16, F32, or Q8_0 with head_dim % 32 == 0),
+ * else a clear error naming what is wrong. */
+int model_kv_check_dtype(const model_config *cfg, uint32_t dtype, sw_err *err);
 /* Allocates a store for cfg; free with model_kv_destroy. */
 int model_kv_create(const model_config *cfg, uint32_t dtype, int block_size, int n_blocks, model_kv **out, sw_err *err);
 void model_kv_destroy(model_kv *kv);
@@ -95,7 +99,8 @@ const char *model_arch_name(model_arch a); /* "llama", "qwen2", ... as general.a
 const gguf_ctx *model_gguf(const model *m); /* borrowed: tokenizer reads its metadata */
 /* Every weight tensor's element count (including norms and embeddings). */
 uint64_t model_param_count(const model *m);
-/* K and V bytes one token occupies in a store of kv_dtype (all layers). */
+/* K and V bytes one token occupies in a store of kv_dtype (all layers); 0 when the dtype
+ * cannot hold this model (Q8_0 with head_dim % 32). */
 uint64_t model_kv_bytes_per_token(const model *m, uint32_t kv_dtype);
 /* Bytes of matmul weights one token reads (every layer's projections + the output
  * matrix): the memory traffic per decode step, for GB/s reports. */

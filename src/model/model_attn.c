@@ -14,7 +14,7 @@ void model_attn_generic(const model_attn_job *j) {
     const model_kv *kv = j->kv;
     const bool round = !kv->attn_f32 && kv->dtype == GGUF_DTYPE_F16;
     const int n = j->pos + 1 - j->start, p0 = j->start, hd = j->head_dim;
-    const size_t off = (size_t)j->kv_head * (size_t)hd * (kv->dtype == GGUF_DTYPE_F16 ? 2 : 4);
+    const size_t off = kq_kv_row_bytes(kv->dtype, (int64_t)j->kv_head * hd);
     for (int h = 0; h < j->group; h++) {
         const float *q = j->q + (size_t)h * hd;
         float *sc = j->scores + (size_t)h * n, *out = j->out + (size_t)h * hd;

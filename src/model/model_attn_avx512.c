@@ -5,7 +5,7 @@
  * (Cody-Waite range reduction + degree-6 polynomial, ~1 ulp) and rounds the weights to
  * F16 with vcvtps2ph when the store is F16 (unless model_kv.attn_f32); the V sum keeps the head's output in
  * registers. Compiled with AVX-512 flags (file name); called only when the kernels chose
- * avx512. */
+ * avx512. A Q8_0 store goes to model_attn_generic. */
 #include "model/model_attn.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -198,6 +198,10 @@ bool model_attn_avx512_supports(int head_dim) {
 }
 
 void model_attn_avx512(const model_attn_job *j) {
+    if (j->kv->dtype == GGUF_DTYPE_Q8_0) { /* Q8_0 rows: the generic version (kernels' SIMD dot / axpy) */
+        model_attn_generic(j);
+        return;
+    }
     const bool f16 = j->kv->dtype == GGUF_DTYPE_F16;
     switch (j->head_dim / 16) {
     case 1: (f16 ? group_1_f16 : group_1_f32)(j); break;

@@ -34,6 +34,7 @@ int main(void) {
     expect(s, "32007 \"<|end|>\"", "phi3");
     /* 2 (K, V) x 2 layers x 2 kv heads x 16 dims x 2 bytes */
     expect(s, "256 bytes per token in F16", "phi3");
+    expect(s, "no Q8_0: head dim not a multiple of 32", "phi3");
     free(s);
     s = info(SHARED "/models2/gemma3-tiny.f16.gguf", &rc);
     T_EQ_INT(rc, 0);
@@ -42,6 +43,8 @@ int main(void) {
     expect(s, "sliding window 8", "gemma3");
     /* 2 x 7 layers x 1 kv head x 32 dims x 2 bytes */
     expect(s, "896 bytes per token in F16", "gemma3");
+    /* Q8_0: 2 x 7 x 1 x (32 / 32 x 34 bytes); phi3's head dim 16 cannot hold Q8_0 rows (0) */
+    expect(s, "476 in Q8_0", "gemma3");
     expect(s, "chat template   none", "gemma3");
     free(s);
     s = info(SHARED "/vocab/ggml-vocab-llama-spm.gguf", &rc);

@@ -12,7 +12,9 @@
  *    max_tokens; destroy with requests in flight; release without polling;
  *  - deadlines: a request never scheduled within queue_timeout_ms ends QUEUE_TIMEOUT;
  *    a request's own timeout_ms ends it TIMEOUT, queued (no token) or running (the
- *    tokens so far delivered); the blocks come back either way. */
+ *    tokens so far delivered); the blocks come back either way;
+ *  - --kv-type q8_0: batch invariance over a Q8_0 pool under every policy (qwen3, gemma3's
+ *    sliding window), and its capacity at a --kv-mem budget against F16. */
 #include "t.h"
 #include <jansson.h>
 #include "engine/engine.h"
@@ -40,6 +42,8 @@ static void unload(fixture *f) { tok_destroy(f->t); model_free(f->m); }
 /* Compute threads of the engines under test: 1 keeps these tiny models fast on a busy
  * 2-core machine (OpenMP barriers dominate at this size); one configuration uses 2. */
 static int n_threads = 1;
+/* Scheduling policy of the engines under test (the Q8_0 K/V pass runs each). */
+static engine_policy policy = ENGINE_POLICY_FCFS;
 
 static engine *make_engine(fixture *f, int kv_tokens, int bs, int max_batch, int max_seqs, bool cache, uint32_t dtype) {
     engine_config c;
@@ -51,6 +55,7 @@ static engine *make_engine(fixture *f, int kv_tokens, int bs, int max_batch, int
     c.max_seqs = max_seqs;
     c.prefix_cache = cache;
     c.kv_dtype = dtype;
+    c.policy = policy;
     engine *e = NULL;
     sw_err err = {0};
     int rc = engine_create(f->m, f->t, &c, &e, &err);
@@ -192,7 +197,7 @@ static void inv_params(engine_req_params *ps, bool sampled) {
     }
 }
 
-static void test_invariance(const char *models_dir, const char *name) {
+static void test_invariance(const char *models_dir, const char *name, uint32_t kv_dtype) {
     char path[512];
     snprintf(path, sizeof path, SHARED "/%s/%s.gguf", models_dir, name);
     fixture f;
@@ -203,7 +208,7 @@ static void test_invariance(const char *models_dir, const char *name) {
         inv_params(ps, sampled);
         /* reference: each prompt alone (one at a time) without prefix cache */
         result ref[NP];
-        engine *e1 = make_engine(&f, 4096, 16, 256, 4, false, GGUF_DTYPE_F32);
+        engine *e1 = make_engine(&f, 4096, 16, 256, 4, false, kv_dtype);
         for (int p = 0; p < NP; p++) {
             submit_all(e1, &ps[p], 1, &ref[p]);
             T_CHECK(ref[p].n > 0, "%s prompt %d generated nothing", name, p);
@@ -223,7 +228,7 @@ static void test_invariance(const char *models_dir, const char *name) {
         for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
             n_threads = cfgs[c].threads;
             engine *e = make_engine(&f, cfgs[c].kv_tokens, cfgs[c].bs, cfgs[c].budget, cfgs[c].max_seqs, cfgs[c].cache,
-                                    GGUF_DTYPE_F32);
+                                    kv_dtype);
             if (!e) continue;
             result res[NP];
             submit_all(e, ps, NP, res);
@@ -241,13 +246,63 @@ static void test_invariance(const char *models_dir, const char *name) {
                 T_CHECK(st.n_preemptions > 0, "%s: expected preemptions with a %d-token pool", cfgs[c].what, cfgs[c].kv_tokens);
             n_threads = 1;
             if (cfgs[c].hits) T_CHECK(st.prefix_hits > 0, "%s: no prefix hits", cfgs[c].what);
-            printf("%s %s %-26s %d/%d identical, %llu steps, %llu preemptions, prefix hits %llu/%llu tokens\n", name,
-                   sampled ? "sampled" : "greedy ", cfgs[c].what, n_same, NP, (unsigned long long)st.n_steps,
+            printf("%s %s KV, policy %d: %s %-26s %d/%d identical, %llu steps, %llu preemptions, prefix hits %llu/%llu tokens\n", name,
+                   gguf_dtype_name(kv_dtype), (int)policy, sampled ? "sampled" : "greedy ", cfgs[c].what, n_same, NP, (unsigned long long)st.n_steps,
                    (unsigned long long)st.n_preemptions, (unsigned long long)st.prefix_hits,
                    (unsigned long long)st.prefix_queries);
             engine_destroy(e);
         }
     }
+    unload(&f);
+}
+
+/* ---- Q8_0 K/V capacity ---- */
+
+/* --kv-type q8_0: at one --kv-mem budget the pool holds 32/17 (~1.88x) the blocks of F16
+ * (34 bytes per 32 values against 64), a prompt too long for the F16 pool runs in the Q8_0
+ * one, and a model whose head_dim is not a multiple of 32 is refused at start naming it. */
+static void test_kv_q8_0_capacity(void) {
+    fixture f;
+    if (load(SHARED "/models2/qwen3-tiny.f32.gguf", &f)) return;
+    const model_config *mc = model_get_config(f.m);
+    const size_t f16_tok = 2 * (size_t)mc->n_layer * mc->n_head_kv * mc->head_dim * 2; /* bytes per token */
+    engine_config c;
+    engine_config_default(&c);
+    c.n_threads = 1;
+    c.kv_block_size = 16;
+    c.kv_mem_bytes = f16_tok * 16 * 10; /* ten F16 blocks */
+    engine *e16 = NULL, *e8 = NULL;
+    sw_err err = {0};
+    c.kv_dtype = GGUF_DTYPE_F16;
+    T_EQ_INT(engine_create(f.m, f.t, &c, &e16, &err), SW_OK);
+    c.kv_dtype = GGUF_DTYPE_Q8_0;
+    T_EQ_INT(engine_create(f.m, f.t, &c, &e8, &err), SW_OK);
+    if (!e16 || !e8) { engine_destroy(e16); engine_destroy(e8); unload(&f); return; }
+    engine_stats s16, s8;
+    engine_get_stats(e16, &s16);
+    engine_get_stats(e8, &s8);
+    T_EQ_INT(s16.kv_blocks_total, 10);
+    T_EQ_INT(s8.kv_blocks_total, (int)(c.kv_mem_bytes / (f16_tok / 64 * 34 * 16)));
+    T_OK(s8.kv_blocks_total * 17 >= s16.kv_blocks_total * 32 - 17);
+    int32_t pr[240];
+    for (int i = 0; i < 240; i++) pr[i] = 100 + (i * 37) % 5000;
+    engine_req_params p = params(pr, 240, 8, 0.0f, 0);
+    engine_req *r = NULL;
+    T_EQ_INT(engine_submit(e16, &p, &r, &err), SW_ERR_RANGE); /* 248 tokens > 160 */
+    result res;
+    submit_all(e8, &p, 1, &res);
+    T_CHECK(res.n == 8, "q8_0 pool: 240-token prompt gave %d tokens", res.n);
+    printf("kv capacity at %zu bytes: F16 %d blocks (%d tokens), Q8_0 %d blocks (%d tokens), x%.2f\n", c.kv_mem_bytes,
+           s16.kv_blocks_total, s16.kv_blocks_total * 16, s8.kv_blocks_total, s8.kv_blocks_total * 16,
+           (double)s8.kv_blocks_total / s16.kv_blocks_total);
+    engine_destroy(e16);
+    engine_destroy(e8);
+    unload(&f);
+    /* head_dim 16: refused at start, naming it */
+    if (load(SHARED "/models/llama-spm-tiny.f32.gguf", &f)) return;
+    engine *eb = NULL;
+    T_EQ_INT(engine_create(f.m, f.t, &c, &eb, &err), SW_ERR_UNSUPPORTED);
+    T_CHECK(eb == NULL && strstr(err.msg, "head_dim") && strstr(err.msg, "16"), "message: %s", err.msg);
     unload(&f);
 }
 
@@ -498,9 +553,15 @@ int main(void) {
      * so the prompts and the paged blocks run past it), fused tensors */
     static const char *const v2[] = {"llama3-rope-tiny.f32", "qwen3-tiny.f32", "gemma3-tiny.f16", "phi3-tiny.f32"};
     for (int i = 0; i < 4; i++) test_golden("models2", "golden2", v2[i]);
-    test_invariance("models", "llama-spm-tiny.f32");
-    test_invariance("models", "qwen2-gpt2-tiny.f32");
-    for (int i = 0; i < 4; i++) test_invariance("models2", v2[i]);
+    test_invariance("models", "llama-spm-tiny.f32", GGUF_DTYPE_F32);
+    test_invariance("models", "qwen2-gpt2-tiny.f32", GGUF_DTYPE_F32);
+    for (int i = 0; i < 4; i++) test_invariance("models2", v2[i], GGUF_DTYPE_F32);
+    /* --kv-type q8_0: the same invariance over a Q8_0 pool (paged blocks, prefix cache,
+     * preemption), under every policy on qwen3 and with gemma3's sliding window */
+    for (policy = ENGINE_POLICY_FCFS; policy <= ENGINE_POLICY_SLO; policy++) test_invariance("models2", "qwen3-tiny.f32", GGUF_DTYPE_Q8_0);
+    policy = ENGINE_POLICY_FCFS;
+    test_invariance("models2", "gemma3-tiny.f16", GGUF_DTYPE_Q8_0);
+    test_kv_q8_0_capacity();
     test_prefix();
     test_lifecycle();
     test_notify_and_priority();

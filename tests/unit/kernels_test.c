@@ -533,6 +533,48 @@ static void test_matmul_multi(const kq_ops *ops) {
     }
 }
 
+/* Q8_0 K/V rows: the store's quantizer is bit-exact across ISAs and within half a step of
+ * the input (plus d's F16 rounding); dot_q8_0 / axpy_q8_0 of each ISA match the scalar reference on random inputs,
+ * and the reference matches the format's definition (Σ d·q·x) computed in double. */
+static void test_kv_q8_0(const kq_ops *ops, const kq_ops *ref) {
+    const int64_t sizes[] = {32, 64, 128, 256, 4096};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        const int64_t n = sizes[si], nb = n / KQ_QK8_0;
+        float *x = malloc(n * 4), *q = malloc(n * 4), *y0 = malloc(n * 4), *r1 = malloc(n * 4), *r2 = malloc(n * 4);
+        kq_block_q8_0 *k1 = malloc(nb * sizeof *k1), *k2 = malloc(nb * sizeof *k2);
+        for (int64_t b = 0; b < nb; b++) fill(x + b * KQ_QK8_0, KQ_QK8_0, b % 5 == 4 ? 0.0f : 0.05f * (float)(1 + b % 7));
+        fill(q, n, 1.0f);
+        fill(y0, n, 1.0f);
+        ops->mm[KQ_W_Q8_0].prep(x, k1, n);
+        ref->mm[KQ_W_Q8_0].prep(x, k2, n);
+        T_CHECK(memcmp(k1, k2, nb * sizeof *k1) == 0, "%s q8_0 K/V store n=%lld", ops->name, (long long)n);
+        double worst = 0, exact = 0;
+        for (int64_t b = 0; b < nb; b++) {
+            const double d = kq_f16_to_f32(k2[b].d);
+            for (int j = 0; j < KQ_QK8_0; j++) {
+                const int64_t i = b * KQ_QK8_0 + j;
+                /* half a step, plus the F16 rounding of d (2^-11 relative) over up to 127 steps */
+                worst = fmax(worst, fabs(d * k2[b].qs[j] - x[i]) - (0.5 * d + 127 * d / 2048 * 1.01));
+                exact += d * k2[b].qs[j] * q[i];
+            }
+        }
+        T_CHECK(worst <= 1e-6, "%s q8_0 store error beyond half a step: %g", ops->name, worst);
+        const float d1 = ops->dot_q8_0(k2, q, n), d2 = ref->dot_q8_0(k2, q, n);
+        T_CHECK(fabs(d2 - exact) <= 1e-5 * (double)n, "scalar dot_q8_0 n=%lld: %g vs exact %g", (long long)n, d2, exact);
+        T_CHECK(fabsf(d1 - d2) <= 1e-5f * (float)n, "%s dot_q8_0 n=%lld: %g vs %g", ops->name, (long long)n, d1, d2);
+        memcpy(r1, y0, n * 4);
+        memcpy(r2, y0, n * 4);
+        ops->axpy_q8_0(r1, 0.37f, k2, n);
+        ref->axpy_q8_0(r2, 0.37f, k2, n);
+        T_CHECK(close_rel(r1, r2, n, 1e-6f), "%s axpy_q8_0 n=%lld", ops->name, (long long)n);
+        double aworst = 0;
+        for (int64_t i = 0; i < n; i++)
+            aworst = fmax(aworst, fabs(r2[i] - (y0[i] + 0.37 * kq_f16_to_f32(k2[i / KQ_QK8_0].d) * k2[i / KQ_QK8_0].qs[i % KQ_QK8_0])));
+        T_CHECK(aworst <= 1e-5, "scalar axpy_q8_0 n=%lld off the definition by %g", (long long)n, aworst);
+        free(x); free(q); free(y0); free(r1); free(r2); free(k1); free(k2);
+    }
+}
+
 static void test_vector_ops(const kq_ops *ops, const kq_ops *ref) {
     const int64_t sizes[] = {1, 7, 16, 64, 100, 896, 4864};
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
@@ -631,6 +673,22 @@ static void test_public_ops(void) {
     kq_axpy_kv(GGUF_DTYPE_F32, acc, -2.0f, kf, 64);
     for (int i = 0; i < 64; i++) acc2[i] = 2.0f * (kq_f16_to_f32(kh[i]) - k[i]);
     T_CHECK(close_rel(acc, acc2, 64, 1e-5f) || max_abs(acc2, 64) < 1e-3f, "axpy_kv");
+    /* Q8_0 rows through the public API: row sizes, store, dot and axpy */
+    T_EQ_INT((int)kq_kv_row_bytes(GGUF_DTYPE_Q8_0, 64), 68);
+    T_EQ_INT((int)kq_kv_row_bytes(GGUF_DTYPE_Q8_0, 40), 0);
+    T_EQ_INT((int)kq_kv_row_bytes(GGUF_DTYPE_F16, 40), 80);
+    T_EQ_INT((int)kq_kv_row_bytes(GGUF_DTYPE_Q4_0, 64), 0);
+    kq_block_q8_0 kb[2];
+    kq_store_kv(GGUF_DTYPE_Q8_0, kb, k, 64);
+    double s8 = 0;
+    for (int i = 0; i < 64; i++) s8 += (double)kq_f16_to_f32(kb[i / 32].d) * kb[i / 32].qs[i % 32] * q[i];
+    T_CHECK(fabs(kq_dot_kv(GGUF_DTYPE_Q8_0, kb, q, 64) - s8) < 1e-4, "dot_kv q8_0");
+    T_CHECK(fabs(s8 - s) < 0.02 * sqrt(64.0) * max_abs(q, 64) * max_abs(k, 64), "dot_kv q8_0 near f32: %g vs %g", s8, s);
+    memset(acc, 0, sizeof acc);
+    kq_axpy_kv(GGUF_DTYPE_Q8_0, acc, 2.0f, kb, 64);
+    double aw = 0;
+    for (int i = 0; i < 64; i++) aw = fmax(aw, fabs(acc[i] - 2.0 * kq_f16_to_f32(kb[i / 32].d) * kb[i / 32].qs[i % 32]));
+    T_CHECK(aw < 1e-5, "axpy_kv q8_0: %g", aw);
     float w[64], o[64];
     for (int i = 0; i < 64; i++) w[i] = 1.0f + 0.01f * i;
     kq_rmsnorm(o, q, w, 64, 1e-5f);
@@ -714,6 +772,7 @@ int main(void) {
         test_matmul_tiny(&ops);
         test_matmul_multi(&ops);
         test_vector_ops(&ops, &ref);
+        test_kv_q8_0(&ops, &ref);
     }
     return t_done();
 }

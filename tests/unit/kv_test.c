@@ -193,12 +193,41 @@ static void test_no_cache(void) {
 static void test_bad_args(void) {
     model_config c = tiny_cfg();
     kv_pool *p = NULL;
-    T_EQ_INT(kv_pool_create(&c, GGUF_DTYPE_Q8_0, 16, 4, true, &p, NULL), SW_ERR_UNSUPPORTED);
+    T_EQ_INT(kv_pool_create(&c, GGUF_DTYPE_Q8_0, 16, 4, true, &p, NULL), SW_ERR_UNSUPPORTED); /* head_dim 4 */
+    T_EQ_INT(kv_pool_create(&c, GGUF_DTYPE_Q4_0, 16, 4, true, &p, NULL), SW_ERR_ARG);
     T_EQ_INT(kv_pool_create(&c, GGUF_DTYPE_F16, 0, 4, true, &p, NULL), SW_ERR_ARG);
     T_EQ_INT(kv_pool_create(&c, GGUF_DTYPE_F16, 16, 0, true, &p, NULL), SW_ERR_ARG);
     T_OK(p == NULL);
     T_EQ_INT(kv_blocks_for_bytes(&c, GGUF_DTYPE_F32, 16, 2 * 2 * 16 * 4 * 4 * 10 + 5), 10);
     T_EQ_INT(kv_block_bytes(&c, GGUF_DTYPE_F16, 16), 2 * 2 * 16 * 4 * 2);
+}
+
+/* Q8_0 sizing: a block's bytes are the real row size (34 per 32 values), so a budget holds
+ * 32/17 (~1.88x) the tokens of F16, and a pool of them works. */
+static void test_q8_0_sizing(void) {
+    model_config c = {0};
+    c.n_layer = 3; c.n_head_kv = 2; c.head_dim = 64;
+    T_EQ_INT((int)kv_block_bytes(&c, GGUF_DTYPE_Q8_0, 16), 2 * 3 * 16 * 2 * (64 / 32 * 34));
+    const size_t mem = (size_t)64 << 20;
+    int b16 = kv_blocks_for_bytes(&c, GGUF_DTYPE_F16, 16, mem), b8 = kv_blocks_for_bytes(&c, GGUF_DTYPE_Q8_0, 16, mem);
+    T_EQ_INT(b16, (int)(mem / (2 * 3 * 16 * 2 * 64 * 2)));
+    T_EQ_INT(b8, (int)(mem / (2 * 3 * 16 * 2 * 68)));
+    T_CHECK(b8 >= b16 * 1.87 && b8 <= b16 * 1.89, "Q8_0 holds %d blocks, F16 %d (ratio %.3f)", b8, b16, (double)b8 / b16);
+    c.head_dim = 48; /* not whole blocks: no Q8_0 pool, and no size for one */
+    T_EQ_INT((int)kv_block_bytes(&c, GGUF_DTYPE_Q8_0, 16), 0);
+    T_EQ_INT(kv_blocks_for_bytes(&c, GGUF_DTYPE_Q8_0, 16, mem), 0);
+    kv_pool *p = NULL;
+    sw_err err = {0};
+    T_EQ_INT(kv_pool_create(&c, GGUF_DTYPE_Q8_0, 16, 4, true, &p, &err), SW_ERR_UNSUPPORTED);
+    T_CHECK(strstr(err.msg, "head_dim") != NULL, "message: %s", err.msg);
+    c.head_dim = 64;
+    T_EQ_INT(kv_pool_create(&c, GGUF_DTYPE_Q8_0, 16, b8 < 64 ? b8 : 64, true, &p, &err), SW_OK);
+    if (p) {
+        const model_kv *st = kv_pool_store(p);
+        T_EQ_INT((int)st->dtype, GGUF_DTYPE_Q8_0);
+        T_OK((char *)model_kv_row(st, st->k, 2, 3, 5) - (char *)st->k == (long)(((2 * st->n_blocks + 3) * 16 + 5) * 2 * 68));
+        kv_pool_destroy(p);
+    }
 }
 
 /* ---- randomized test against the model ---- */
@@ -450,6 +479,7 @@ int main(void) {
     test_lru_order();
     test_no_cache();
     test_bad_args();
+    test_q8_0_sizing();
     random_run(4, 24, 20000, 1);
     random_run(1, 40, 20000, 2);
     random_run(2, 16, 20000, 3);

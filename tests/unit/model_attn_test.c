@@ -1,6 +1,7 @@
 /* model_attn_test.c — the attention implementations against a direct double-precision
  * computation of softmax(q·K/sqrt(d))·V over a paged store with a scattered block table:
- * head dims 16/48/64/96/128 (48: generic only), F16 and F32 stores, lengths that are and are not multiples of
+ * head dims 16/48/64/96/128 (48: generic only), F16, F32 and Q8_0 stores (Q8_0: head dims
+ * that are multiples of 32; the reference reads the same quantized rows), lengths that are and are not multiples of
  * 16 or of the block size, GQA groups of 1 and 7, from position 0 and from a sliding
  * window's start inside a block (start..pos). The AVX-512 version runs when the
  * kernels chose avx512. */
@@ -62,7 +63,7 @@ static void check(model_attn_fn fn, const char *name, int hd, int group, int n_h
         }
     }
     /* F16 stores round the weights to F16 (relative 2^-11), values are O(1) */
-    double tol = dtype == GGUF_DTYPE_F16 ? 2e-3 : 1e-5;
+    double tol = dtype == GGUF_DTYPE_F16 ? 2e-3 : dtype == GGUF_DTYPE_Q8_0 ? 2e-5 : 1e-5;
     T_CHECK(worst <= tol, "%s hd %d group %d %s pos %d start %d: max err %.3g", name, hd, group, gguf_dtype_name(dtype), pos, start, worst);
     free(w); free(kr); free(vr); free(q); free(out); free(scores); free(tile); free(row);
     model_kv_destroy(kv);
@@ -75,13 +76,14 @@ int main(void) {
 #endif
     if (!impls[1].fn) T_SKIP("avx512 attention: kernels chose %s", kq_isa_name());
     int hds[] = {16, 48, 64, 96, 128}, poss[] = {0, 7, 15, 16, 31, 100, 255, 256, 300, 511};
-    uint32_t dts[] = {GGUF_DTYPE_F16, GGUF_DTYPE_F32};
+    uint32_t dts[] = {GGUF_DTYPE_F16, GGUF_DTYPE_F32, GGUF_DTYPE_Q8_0};
     for (int f = 0; f < 2; f++) {
         if (!impls[f].fn) continue;
         for (size_t a = 0; a < 5; a++)
             for (size_t b = 0; b < 10; b++)
-                for (size_t d = 0; d < 2; d++) {
+                for (size_t d = 0; d < 3; d++) {
                     if (f == 1 && !model_attn_avx512_supports(hds[a])) continue;
+                    if (dts[d] == GGUF_DTYPE_Q8_0 && hds[a] % 32) continue;
                     int p = poss[b], win = p > 300 ? p - 300 : p > 5 ? p - 5 : 0; /* window start mid-block */
                     check(impls[f].fn, impls[f].name, hds[a], 7, 2, dts[d], p, 0);
                     check(impls[f].fn, impls[f].name, hds[a], 1, 1, dts[d], p, 0);
@@ -90,5 +92,12 @@ int main(void) {
                 }
     }
     T_OK(model_attn_pick(64) != NULL && model_attn_pick(40) == model_attn_generic);
+    /* a Q8_0 store needs head_dim % 32 == 0: a clear error naming it */
+    model_config c48 = {.n_layer = 1, .n_head_kv = 2, .head_dim = 48};
+    model_kv *kv = NULL;
+    sw_err e = {0};
+    T_EQ_INT(model_kv_create(&c48, GGUF_DTYPE_Q8_0, 16, 2, &kv, &e), SW_ERR_UNSUPPORTED);
+    T_CHECK(strstr(e.msg, "head_dim") && strstr(e.msg, "48"), "error names head_dim 48: %s", e.msg);
+    T_EQ_INT(model_kv_create(&c48, GGUF_DTYPE_Q4_0, 16, 2, &kv, &e), SW_ERR_ARG);
     return t_done();
 }

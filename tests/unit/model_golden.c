@@ -18,7 +18,12 @@
  * and the softmax weights to F16 (the default), golden2's keeps them F32 (model_kv.attn_f32).
  * Then self-consistency on the F32 models (and gemma3's F16) with an F32 K/V store: one prompt vs chunks vs
  * one token at a time, and two sequences in one ragged batch (different, scattered block
- * tables) vs each alone. Prints per model: max logit error, cosine, agreement. */
+ * tables) vs each alone. Prints per model: max logit error, cosine, agreement.
+ * Q8_0 K/V cache (--kv-type q8_0): the same golden comparison on the models whose head_dim
+ * is a multiple of 32, held to the quantized bounds whatever the weights: teacher-forced
+ * and decode-path top-1 >= 95% over clear steps (reference top-1/top-2 gap >= 5% of
+ * max|logit|), last-position cosine >= 0.999 (0.99 for golden2's quantized files, their own
+ * bound; 0.998 for gemma3-tiny, see main); and the self-consistency checks over a Q8_0 store. */
 #include "kernels/kq.h"
 #include "model/model.h"
 #include "t.h"
@@ -126,8 +131,11 @@ static double max_abs(const float *x, int n) {
 
 #define CLEAR_FRAC 0.05 /* golden2 quantized: a clear step's gap, as a fraction of max|logit| */
 
-static void test_model(const char *name, const char *dir, bool v2) {
-    bool quant = !strstr(name, ".f32") && !strstr(name, ".f16");
+/* kv_dtype GGUF_DTYPE_Q8_0: the K/V cache in 8 bits, judged by the quantized bounds (see
+ * the top of the file: KV_Q8_*) whatever the weights. */
+static void test_model(const char *name, const char *dir, bool v2, uint32_t kv_dtype, double kv8_cos_min) {
+    const bool kv8 = kv_dtype == GGUF_DTYPE_Q8_0, wquant = !strstr(name, ".f32") && !strstr(name, ".f16");
+    const bool quant = wquant || kv8;
     double tol = strstr(name, ".f16") ? 5e-3 : 1e-3;
     char json_path[700];
     snprintf(json_path, sizeof json_path, "%s/cases.json", dir);
@@ -156,7 +164,7 @@ static void test_model(const char *name, const char *dir, bool v2) {
     model_ws *ws;
     model_kv *kv;
     T_EQ_INT(model_ws_create(m, MAX_TOK, MAX_TOK, &ws, &e), SW_OK);
-    T_EQ_INT(model_kv_create(c, GGUF_DTYPE_F16, BLOCK, N_BLOCKS, &kv, &e), SW_OK);
+    T_EQ_INT(model_kv_create(c, kv_dtype, BLOCK, N_BLOCKS, &kv, &e), SW_OK);
     kv->attn_f32 = v2; /* golden2's reference keeps q and the softmax weights F32 */
     int32_t bt[N_BLOCKS];
     for (int i = 0; i < N_BLOCKS; i++) bt[i] = N_BLOCKS - 1 - i; /* reversed: not the identity */
@@ -187,7 +195,7 @@ static void test_model(const char *name, const char *dir, bool v2) {
         if (skip_case[ci]) continue;
         int n = g->n_prompt + g->n_greedy - 1; /* the last greedy token's prediction is not in the reference */
         if (run_seq(m, ws, kv, bt, g->toks, n, MAX_TOK, logits)) { T_CHECK(0, "%s case %d: forward failed", name, ci); continue; }
-        double clear = v2 && quant ? CLEAR_FRAC * max_abs(g->last, n_vocab) : 0;
+        double clear = (v2 && wquant) || kv8 ? CLEAR_FRAC * max_abs(g->last, n_vocab) : 0;
         for (int i = 0; i < n; i++) {
             int32_t ours = argmax(logits + (size_t)i * n_vocab, n_vocab);
             if (g->ref_gap[i] < clear) continue;
@@ -221,7 +229,7 @@ static void test_model(const char *name, const char *dir, bool v2) {
         }
         if (rel > worst_err) worst_err = rel;
         if (cosv < worst_cos) worst_cos = cosv;
-        if (quant) T_CHECK(cosv >= (v2 ? 0.99 : 0.999), "%s case %d: cosine %.6f", name, ci, cosv);
+        if (quant) T_CHECK(cosv >= (v2 && wquant ? 0.99 : kv8 ? kv8_cos_min : 0.999), "%s case %d%s: cosine %.6f", name, ci, kv8 ? " (q8_0 KV)" : "", cosv);
         else T_CHECK(rel <= tol, "%s case %d: max |err| %.3g = %.3g x max|logit| (limit %.0e)", name, ci, err, rel, tol);
 
         /* free-running greedy: prefill the prompt, then one token per forward */
@@ -254,13 +262,13 @@ static void test_model(const char *name, const char *dir, bool v2) {
     }
     double pct = steps ? 100.0 * agree / steps : 100, free_pct = free_steps ? 100.0 * free_agree / free_steps : 100;
     if (quant) {
-        T_CHECK(pct >= 95.0, "%s: teacher-forced top-1 agreement %.1f%% < 95%%", name, pct);
-        T_CHECK(free_pct >= 95.0, "%s: decode-path top-1 agreement %.1f%% < 95%%", name, free_pct);
+        T_CHECK(pct >= 95.0, "%s%s: teacher-forced top-1 agreement %.1f%% < 95%%", name, kv8 ? " (q8_0 KV)" : "", pct);
+        T_CHECK(free_pct >= 95.0, "%s%s: decode-path top-1 agreement %.1f%% < 95%%", name, kv8 ? " (q8_0 KV)" : "", free_pct);
     } else {
         T_EQ_INT(strict_bad, 0);
     }
-    printf("%-28s max|err|/max|logit| %.2e  cosine %.7f  top-1 agreement %.1f%% (%d steps), decode path %.1f%% (%d steps)  %.0f ms\n",
-           name, worst_err, worst_cos, pct, steps, free_pct, free_steps, sw_now_ms() - t0);
+    printf("%-28s%s max|err|/max|logit| %.2e  cosine %.7f  top-1 agreement %.1f%% (%d steps), decode path %.1f%% (%d steps)  %.0f ms\n",
+           name, kv8 ? " q8_0-KV" : "", worst_err, worst_cos, pct, steps, free_pct, free_steps, sw_now_ms() - t0);
     free(logits);
     model_kv_destroy(kv);
     model_ws_destroy(ws);
@@ -278,8 +286,9 @@ static double max_rel_diff(const float *a, const float *b, size_t n) {
     return s > 0 ? d / s : d;
 }
 
-/* One prompt vs chunks vs single tokens; two sequences in one ragged batch vs alone. */
-static void test_consistency(const char *model_path) {
+/* One prompt vs chunks vs single tokens; two sequences in one ragged batch vs alone; over
+ * a K/V store of kv_dtype. */
+static void test_consistency(const char *model_path, uint32_t kv_dtype) {
     model *m;
     sw_err e = {0};
     if (model_load(model_path, &m, &e)) { T_CHECK(0, "%s", e.msg); return; }
@@ -288,7 +297,7 @@ static void test_consistency(const char *model_path) {
     model_ws *ws;
     model_kv *kv;
     T_EQ_INT(model_ws_create(m, MAX_TOK, MAX_TOK, &ws, &e), SW_OK);
-    T_EQ_INT(model_kv_create(c, GGUF_DTYPE_F32, BLOCK, N_BLOCKS, &kv, &e), SW_OK);
+    T_EQ_INT(model_kv_create(c, kv_dtype, BLOCK, N_BLOCKS, &kv, &e), SW_OK);
     enum { NA = 45, NB = 29 };
     int32_t ta[NA], tb[NB];
     for (int i = 0; i < NA; i++) ta[i] = (int32_t)((i * 7919 + 13) % V);
@@ -333,7 +342,8 @@ static void test_consistency(const char *model_path) {
     T_EQ_INT(model_forward(m, ws, kv, &b, mixed, &e), SW_OK);
     const float *last_ref = seq[n - 1] == 0 ? one + (size_t)pos[n - 1] * V : bone + (size_t)pos[n - 1] * V;
     T_CHECK(max_rel_diff(mixed, last_ref, (size_t)V) <= 1e-4, "logits=NULL row differs");
-    printf("consistency %s: chunks %.2e, single tokens %.2e, ragged batch %.2e\n", strrchr(model_path, '/') + 1, d_chunk, d_single, d_mix);
+    printf("consistency %s (%s KV): chunks %.2e, single tokens %.2e, ragged batch %.2e\n", strrchr(model_path, '/') + 1,
+           gguf_dtype_name(kv_dtype), d_chunk, d_single, d_mix);
     free(one); free(alt); free(bone); free(mixed);
     model_kv_destroy(kv);
     model_ws_destroy(ws);
@@ -358,7 +368,7 @@ static void test_dir(const char *sub, bool v2) {
     for (int i = 0; i < n; i++) {
         char dir[600];
         snprintf(dir, sizeof dir, "%s/%s", path, names[i]);
-        test_model(names[i], dir, v2);
+        test_model(names[i], dir, v2, GGUF_DTYPE_F16, 0);
         free(names[i]);
     }
 }
@@ -368,12 +378,33 @@ int main(void) {
     printf("kernels: %s\n", kq_isa_name());
     test_dir("golden", false);
     test_dir("golden2", true);
-    test_consistency(SHARED "/models/llama-spm-tiny.f32.gguf");
-    test_consistency(SHARED "/models/qwen2-gpt2-tiny.f32.gguf");
+    test_consistency(SHARED "/models/llama-spm-tiny.f32.gguf", GGUF_DTYPE_F32);
+    test_consistency(SHARED "/models/qwen2-gpt2-tiny.f32.gguf", GGUF_DTYPE_F32);
     /* the newer families (gemma3: 45 tokens against a window of 8) */
-    test_consistency(SHARED "/models2/llama3-rope-tiny.f32.gguf");
-    test_consistency(SHARED "/models2/qwen3-tiny.f32.gguf");
-    test_consistency(SHARED "/models2/gemma3-tiny.f16.gguf");
-    test_consistency(SHARED "/models2/phi3-tiny.f32.gguf");
+    test_consistency(SHARED "/models2/llama3-rope-tiny.f32.gguf", GGUF_DTYPE_F32);
+    test_consistency(SHARED "/models2/qwen3-tiny.f32.gguf", GGUF_DTYPE_F32);
+    test_consistency(SHARED "/models2/gemma3-tiny.f16.gguf", GGUF_DTYPE_F32);
+    test_consistency(SHARED "/models2/phi3-tiny.f32.gguf", GGUF_DTYPE_F32);
+    /* a Q8_0 K/V cache: the golden models whose head_dim is a multiple of 32 (the F32/F16
+     * file of a family where there is one; llama-spm-tiny, qwen2-gpt2-tiny, llama3-rope-tiny
+     * and phi3-tiny have head_dim 16, which Q8_0 rows cannot hold) */
+    static const struct { const char *sub, *name; bool v2; double cos_min; } kv8[] = {
+        {"golden", "llama-spm-kq.q4_k_m", false, 0.999}, {"golden2", "llama3-rope-kq.q4_k_m", true, 0.99},
+        {"golden2", "qwen3-tiny.f32", true, 0.999},      {"golden2", "qwen3-kq.q4_k_m", true, 0.99},
+        /* gemma3-tiny: 7 layers, one K/V head of 32 values (a single Q8_0 block per row); its
+         * worst case measures 0.99883 (case 2; the others 0.99904..0.99989). The gap is the
+         * 8-bit rounding itself (rounding to 1/fp16(d) instead changes it by 4e-5), not the
+         * read path (model_attn_test checks that against the dequantized rows), so this
+         * model is held to 0.998 instead of 0.999. */
+        {"golden2", "gemma3-tiny.f16", true, 0.998},
+    };
+    for (size_t i = 0; i < sizeof kv8 / sizeof kv8[0]; i++) {
+        char dir[600];
+        snprintf(dir, sizeof dir, SHARED "/%s/%s", kv8[i].sub, kv8[i].name);
+        test_model(kv8[i].name, dir, kv8[i].v2, GGUF_DTYPE_Q8_0, kv8[i].cos_min);
+    }
+    test_consistency(SHARED "/models2/qwen3-tiny.f32.gguf", GGUF_DTYPE_Q8_0);
+    test_consistency(SHARED "/models2/gemma3-tiny.f16.gguf", GGUF_DTYPE_Q8_0);
+    test_consistency(SHARED "/models/llama-spm-kq.q4_k_m.gguf", GGUF_DTYPE_Q8_0);
     return t_done();
 }

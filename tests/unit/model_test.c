@@ -332,7 +332,17 @@ static void test_shared_config(void) {
     T_EQ_INT(model_kv_create(c, GGUF_DTYPE_F16, 4, 3, &kv, &e), SW_OK);
     size_t kd = (size_t)c->n_head_kv * c->head_dim;
     T_OK((char *)model_kv_row(kv, kv->k, 1, 2, 3) - (char *)kv->k == (long)(((1 * 3 + 2) * 4 + 3) * kd * 2));
-    T_EQ_INT(model_kv_create(c, GGUF_DTYPE_Q8_0, 4, 3, &(model_kv *){NULL}, &e), SW_ERR_ARG);
+    T_EQ_INT(model_kv_create(c, GGUF_DTYPE_Q4_0, 4, 3, &(model_kv *){NULL}, &e), SW_ERR_ARG);
+    /* Q8_0 rows: 34 bytes per 32 values */
+    if (c->head_dim % 32 == 0) {
+        model_kv *kq;
+        T_EQ_INT(model_kv_create(c, GGUF_DTYPE_Q8_0, 4, 3, &kq, &e), SW_OK);
+        T_OK((char *)model_kv_row(kq, kq->k, 1, 2, 3) - (char *)kq->k == (long)(((1 * 3 + 2) * 4 + 3) * (kd / 32 * 34)));
+        T_EQ_INT((int)model_kv_bytes_per_token(m, GGUF_DTYPE_Q8_0), (int)(2 * c->n_layer * (kd / 32 * 34)));
+        model_kv_destroy(kq);
+    } else {
+        T_EQ_INT(model_kv_create(c, GGUF_DTYPE_Q8_0, 4, 3, &(model_kv *){NULL}, &e), SW_ERR_UNSUPPORTED);
+    }
 
     /* bad batches */
     model_ws *ws;
