@@ -1079,6 +1079,120 @@ DEF_GEMM_LOOP(gemm_q4_K, GEMM_ROWS)
 DEF_GEMM_LOOP(gemm_q5_K, GEMM_ROWS)
 DEF_GEMM_LOOP(gemm_q6_K, 4)
 
+/* ---- Q2_K / Q3_K / IQ4_XS GEMM ----------------------------------------------------- */
+
+/* One weight block of Q2_K / Q3_K / IQ4_XS as the GEMM below takes it: 256 unsigned codes
+ * in element order, per 16-element sub-block j an int32 scale sc[j] and two int16
+ * multipliers of the activations' bsum16 — c16[j] (added to the scaled sum, for code
+ * offsets) and m16[j] (Q2_K's mins, weighted by dmin) — and the float scales d, dmin:
+ *   block · x = d·dx·(Σ_j sc[j]·Σ code·q + Σ_j c16[j]·bsum16_j) − dmin·dx·Σ_j m16[j]·bsum16_j. */
+typedef struct lowbit_blk {
+    _Alignas(64) uint8_t codes[256];
+    int32_t sc[16];
+    int16_t c16[16], m16[16];
+    float d, dmin;
+} lowbit_blk;
+
+static inline void unpack_q2_K(const kq_block_q2_K *w, lowbit_blk *u) {
+    for (int j = 0; j < 4; j++) _mm512_store_si512(u->codes + 64 * j, q2k_codes(w->qs, j));
+    for (int j = 0; j < 16; j++) {
+        u->sc[j] = w->scales[j] & 0xF;
+        u->c16[j] = 0;
+        u->m16[j] = (int16_t)(w->scales[j] >> 4);
+    }
+    u->d = _cvtsh_ss(w->d);
+    u->dmin = _cvtsh_ss(w->dmin);
+}
+static inline void unpack_q3_K(const kq_block_q3_K *w, lowbit_blk *u) {
+    const __m256i hm = _mm256_loadu_si256((const __m256i *)w->hmask), one = _mm256_set1_epi8(1);
+    for (int j = 0; j < 4; j++) {
+        const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 2 * j), one), 2);
+        const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 2 * j + 1), one), 2);
+        _mm512_store_si512(u->codes + 64 * j, _mm512_or_si512(q2k_codes(w->qs, j), _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1)));
+    }
+    int8_t s[16];
+    kq_q3k_scales(w->scales, s);
+    for (int j = 0; j < 16; j++) { /* codes are stored + 4 */
+        u->sc[j] = s[j];
+        u->c16[j] = (int16_t)(-4 * s[j]);
+        u->m16[j] = 0;
+    }
+    u->d = _cvtsh_ss(w->d);
+    u->dmin = 0;
+}
+static inline void unpack_iq4_xs(const kq_block_iq4_xs *w, lowbit_blk *u) {
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_xor_si128(_mm_loadu_si128((const __m128i *)kq_iq4nl_values), _mm_set1_epi8((char)0x80)));
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int s = 0; s < 8; s++) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)(w->qs + 16 * s));
+        const __m256i idx = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(q, m4)), _mm_and_si128(_mm_srli_epi16(q, 4), m4), 1);
+        _mm256_store_si256((__m256i *)(u->codes + 32 * s), _mm256_shuffle_epi8(lut, idx));
+    }
+    for (int j = 0; j < 16; j++) { /* levels are stored + 128 */
+        const int ls = kq_iq4xs_scale(w, j / 2);
+        u->sc[j] = ls;
+        u->c16[j] = (int16_t)(-128 * ls);
+        u->m16[j] = 0;
+    }
+    u->d = _cvtsh_ss(w->d);
+    u->dmin = 0;
+}
+
+/* Rows [o, o+R) of group g for a block type unpacked by UNPACK (as gemm_q6_K_tile, which
+ * this mirrors: codes broadcast dword by dword against the 16 tokens, one vpmulld per
+ * sub-block of 16, the bsum16 terms through vpdpwssd on the packed pairs). */
+#define DEF_GEMM_LOWBIT(NAME, BLK, UNPACK)                                                                         \
+    static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {                             \
+        const int64_t nb = a->n_in / KQ_QK_K;                                                                      \
+        const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;                                                   \
+        const BLK *w[GEMM_ROWS];                                                                                   \
+        __m512 acc[GEMM_ROWS];                                                                                     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {                                              \
+            w[r] = (const BLK *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes);                           \
+            acc[r] = _mm512_setzero_ps();                                                                          \
+        }                                                                                                          \
+        lowbit_blk u[4];                                                                                           \
+        const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;                               \
+        for (int64_t b = 0; b < nb; b++) {                                                                         \
+            const uint8_t *xb = xg + b * QK_GBLK;                                                                  \
+            __m512i ai[4] = {0}, am[4] = {0};                                                                      \
+            gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK));                                    \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) UNPACK(&w[r][b], &u[r]);                           \
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                                                  \
+                const __m512i bp = _mm512_load_si512(xb + 4416 + 64 * i);                                          \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                              \
+                    const uint32_t c = (uint16_t)u[r].c16[2 * i] | (uint32_t)(uint16_t)u[r].c16[2 * i + 1] << 16;  \
+                    const uint32_t m = (uint16_t)u[r].m16[2 * i] | (uint32_t)(uint16_t)u[r].m16[2 * i + 1] << 16;  \
+                    ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((int32_t)c), bp);                         \
+                    am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32((int32_t)m), bp);                         \
+                }                                                                                                  \
+            }                                                                                                      \
+            for (int j = 0; j < 16; j++) {                                                                         \
+                __m512i s[4] = {0};                                                                                \
+                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                              \
+                    const __m512i xk = _mm512_load_si512(xb + (4 * j + k) * 64);                                   \
+                    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                          \
+                        int32_t wd;                                                                                \
+                        memcpy(&wd, u[r].codes + 16 * j + 4 * k, 4);                                               \
+                        s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);                               \
+                    }                                                                                              \
+                }                                                                                                  \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                \
+                    ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(u[r].sc[j])));      \
+            }                                                                                                      \
+            const __m512 dx = _mm512_load_ps((const float *)(xb + 4096));                                          \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                  \
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].d), dx), acc[r]); \
+                acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].dmin), dx), acc[r]); \
+            }                                                                                                      \
+        }                                                                                                          \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);                      \
+    }                                                                                                              \
+    DEF_GEMM_LOOP(NAME, 4)
+DEF_GEMM_LOWBIT(gemm_q2_K, kq_block_q2_K, unpack_q2_K)
+DEF_GEMM_LOWBIT(gemm_q3_K, kq_block_q3_K, unpack_q3_K)
+DEF_GEMM_LOWBIT(gemm_iq4_xs, kq_block_iq4_xs, unpack_iq4_xs)
+
 /* ---- F32 / F16 / BF16 weights ----------------------------------------------------- */
 
 /* 16 weights from element i of a row as floats (mask for the tail). */
@@ -1308,13 +1422,16 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
                                       .pack = pack_qk, .gemm = gemm_q6_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 8};
-    /* the 16-token GEMM of IQ4_NL is Q4_0's (its threshold taken from Q4_0, not measured);
-     * Q2_K / Q3_K / IQ4_XS run the 4-token GEMV for every batch size */
+    /* IQ4_NL's 16-token GEMM is Q4_0's, Q2_K / Q3_K / IQ4_XS's mirror Q6_K's; their
+     * thresholds are taken from Q4_0 / Q6_K, not measured */
     ops->mm[KQ_W_IQ4_NL] = (kq_mm_impl){.prep = prep_iq4_nl, .prep_bytes = q40_gemv_bytes, .rows = rows_iq4_nl,
                                         .pack = pack_q8_0, .gemm = gemm_iq4_nl, .pack_bytes = q80_pack_bytes,
                                         .pack_elems = KQ_QK8_0, .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q2_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q2_K};
-    ops->mm[KQ_W_Q3_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q3_K};
-    ops->mm[KQ_W_IQ4_XS] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_iq4_xs};
+    ops->mm[KQ_W_Q2_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q2_K, .pack = pack_qk,
+                                      .gemm = gemm_q2_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
+    ops->mm[KQ_W_Q3_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q3_K, .pack = pack_qk,
+                                      .gemm = gemm_q3_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
+    ops->mm[KQ_W_IQ4_XS] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_iq4_xs, .pack = pack_qk,
+                                      .gemm = gemm_iq4_xs, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
 }
 #endif
