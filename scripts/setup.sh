@@ -3,7 +3,7 @@
 # one is missing (idempotent; `make` calls it through a stamp file). Also installs the
 # npm packages of the end-to-end tests (the `openai` client) from tests/e2e/package.json.
 set -e
-PKGS="gcc make libc6-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libxxhash-dev clang libclang-rt-14-dev"
+PKGS="gcc make libc6-dev libmicrohttpd-dev libjansson-dev libpcre2-dev libxxhash-dev clang libclang-rt-14-dev libsimde-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -24,6 +24,22 @@ for dir in "$@"; do
   done
 done
 first=$1
+# The AVX-512 kernels against the scalar reference on a CPU without AVX-512 (SIMDe
+# emulation, tests/avx512_emu/run.sh); on a CPU with it, kernels_test runs them natively too.
+if [ -f tests/avx512_emu/run.sh ]; then
+  out=$(timeout 900 sh tests/avx512_emu/run.sh "$first" 2>&1); rc=$?
+  printf '%s\n' "$out" | grep -q '^SKIP' && printf '%s\n' "$out" | grep '^SKIP'
+  emu_f=0
+  for line in $(printf '%s\n' "$out" | grep '^RESULT ' | tr ' ' '~'); do
+    line=$(echo "$line" | tr '~' ' ')
+    echo "avx512-emu: $line"
+    p=$(echo "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
+    f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+    s=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+    add "$p" "$f" "${s:-0}"; emu_f=$((emu_f + f))
+  done
+  if [ $rc != 0 ]; then printf '%s\n' "$out" | grep -E '^FAIL|error' | head -n 20; [ $emu_f = 0 ] && add 0 1 0; fi
+fi
 if ls tests/e2e/*.test.mjs >/dev/null 2>&1; then
   out=$(SWIFTLET_BIN="$PWD/$first/swiftlet" timeout 1200 node --test --test-reporter=tap tests/e2e/ 2>&1); rc=$?
   p=$(printf '%s\n' "$out" | sed -n 's/^# pass \([0-9]*\)/\1/p' | tail -n 1)
