@@ -391,7 +391,9 @@ void kq_store_kv(uint32_t dtype, void *dst, const float *src, int64_t n) {
     const kq_ops *ops = kq_ops_get();
     switch (dtype) {
     case GGUF_DTYPE_F16: ops->store_f16(dst, src, n); break;
-    case GGUF_DTYPE_Q8_0: ops->mm[KQ_W_Q8_0].prep(src, dst, n); break;
+    /* plain Q8_0 blocks from the scalar quantizer: an ISA's activation prep may pack its
+     * own layout (AVX-512 adds an offset and sums), which is not the stored format */
+    case GGUF_DTYPE_Q8_0: kq_quantize_q8_0_act(src, dst, n); break;
     default: memmove(dst, src, (size_t)n * sizeof(float)); break;
     }
 }
