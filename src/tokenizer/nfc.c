@@ -14,37 +14,18 @@
 enum { H_SBASE = 0xAC00, H_LBASE = 0x1100, H_VBASE = 0x1161, H_TBASE = 0x11A7,
        H_LCOUNT = 19, H_VCOUNT = 21, H_TCOUNT = 28, H_NCOUNT = H_VCOUNT * H_TCOUNT, H_SCOUNT = H_LCOUNT * H_NCOUNT };
 
-/* Decodes one UTF-8 character (strict: no overlongs, surrogates or > U+10FFFF); a byte
- * that does not start a valid character decodes alone to NFC_RAW + byte. Returns its length. */
+/* One UTF-8 character (tok_utf8_decode); a byte that does not start a valid character
+ * decodes alone to NFC_RAW + byte. Returns its length. */
 static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
-    uint8_t c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    size_t l = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (l == 0 || l > n) { *cp = NFC_RAW + c; return 1; }
-    uint32_t v = c & (0x7f >> l);
-    for (size_t i = 1; i < l; i++) {
-        if ((s[i] & 0xc0) != 0x80) { *cp = NFC_RAW + c; return 1; }
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if ((l == 3 && (v < 0x800 || (v >= 0xd800 && v < 0xe000))) || (l == 4 && (v < 0x10000 || v > 0x10ffff))) {
-        *cp = NFC_RAW + c;
-        return 1;
-    }
-    *cp = v;
-    return l;
+    size_t l = tok_utf8_decode(s, n, cp);
+    if (l) return l;
+    *cp = NFC_RAW + s[0];
+    return 1;
 }
 
 static size_t utf8_put(uint32_t cp, char *o) {
     if (cp >= NFC_RAW) { o[0] = (char)(cp - NFC_RAW); return 1; }
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3f)); o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
+    return tok_utf8_encode(cp, o);
 }
 
 static bool in_qc(uint32_t cp) {

@@ -45,32 +45,11 @@ static bool is_cjk(uint32_t c) {
 
 /* Decodes one code point at s (n > 0 bytes left); invalid -> 0xFFFD over one byte. */
 static uint32_t utf8_next(const uint8_t *s, size_t n, size_t *len) {
-    uint8_t c = s[0];
+    uint32_t cp;
+    *len = tok_utf8_decode(s, n, &cp);
+    if (*len) return cp;
     *len = 1;
-    if (c < 0x80) return c;
-    int l = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (l == 0 || (size_t)l > n) return 0xfffd;
-    uint32_t cp = c & (0x7f >> l);
-    for (int i = 1; i < l; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0xfffd;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[l] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0xfffd;
-    *len = (size_t)l;
-    return cp;
-}
-
-static int utf8_put(uint32_t cp, char *o) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
+    return 0xfffd;
 }
 
 /* Greedy longest-match of w[0..n) (which starts with ▁); [UNK] if some position has no token. */
@@ -107,11 +86,11 @@ int tok_wpm_encode(const tok *t, const char *text, size_t len, tok_vec *out) {
         bool alone = in_ranges(tok_ucd_punct, tok_ucd_punct_n, cp) || (cp < 0x7f && strchr("$+<=>^`|~", (int)cp)) || is_cjk(cp);
         if (alone) {
             if (wn > 3) rc = wordpiece(t, w, wn, out);
-            wn = 3 + (size_t)utf8_put(lc, w + 3);
+            wn = 3 + tok_utf8_encode(lc, w + 3);
             if (!rc) rc = wordpiece(t, w, wn, out);
             wn = 3;
         } else {
-            wn += (size_t)utf8_put(lc, w + wn);
+            wn += tok_utf8_encode(lc, w + wn);
         }
     }
     if (wn > 3 && !rc) rc = wordpiece(t, w, wn, out);
