@@ -50,32 +50,10 @@ static void space(gp *p, bool nl) {
 
 static bool is_name(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'; }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* One UTF-8 code point from the source (invalid bytes are taken as themselves). */
-static int32_t utf8_cp(gp *p) {
-    unsigned char c = (unsigned char)p->s[p->i];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    if (p->i + (size_t)n > p->n) n = 1;
-    uint32_t cp = n == 1 ? c : n == 2 ? c & 31 : n == 3 ? c & 15 : c & 7;
-    for (int k = 1; k < n; k++) {
-        unsigned char d = (unsigned char)p->s[p->i + (size_t)k];
-        if ((d & 0xC0) != 0x80) { n = 1; cp = c; break; }
-        cp = cp << 6 | (d & 63);
-    }
-    p->i += (size_t)n;
-    return (int32_t)cp;
-}
-
 /* A character of a literal or class, with escapes. -1 on error. */
 static int32_t parse_char(gp *p) {
     if (eof(p)) { fail(p, "unexpected end"); return -1; }
-    if (cur(p) != '\\') return utf8_cp(p);
+    if (cur(p) != '\\') return gram_src_cp(p->s, p->n, &p->i);
     p->i++;
     char e = cur(p);
     p->i++;
@@ -92,7 +70,7 @@ static int32_t parse_char(gp *p) {
     }
     uint32_t v = 0;
     for (int k = 0; k < nhex; k++) {
-        int h = hexval(cur(p));
+        int h = gram_hexval(cur(p));
         if (h < 0) { fail(p, "bad hex escape"); return -1; }
         v = v * 16 + (uint32_t)h;
         p->i++;

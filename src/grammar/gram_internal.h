@@ -55,6 +55,13 @@ int gast_rule_new(gram_ast *a, const char *prefix); /* a fresh, uniquely named r
 typedef struct gram_ilist { int *v; int n, cap; } gram_ilist;
 int gram_ilist_push(gram_ilist *l, int x);
 
+/* Grammar source text (gram_utf8.c), shared by the GBNF and regex front ends:
+ * gram_src_cp reads one UTF-8 code point of s[*i..n) (a byte that does not start a
+ * well-formed sequence is taken as itself) and advances *i; gram_hexval is a hex digit's
+ * value or -1. */
+int32_t gram_src_cp(const char *s, size_t n, size_t *i);
+int gram_hexval(char c);
+
 /* Code points -> UTF-8 (gram_utf8.c). ranges: n sorted, disjoint, inclusive [lo,hi]
  * pairs within 0..0x10FFFF; surrogates are dropped. Returns an AST node matching the
  * UTF-8 encoding of exactly those code points. */

@@ -100,27 +100,6 @@ static int set_node(rp *p, cpset *c, bool negate) {
     return node;
 }
 
-static int hexd(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static int32_t utf8_next(rp *p) {
-    unsigned char c = (unsigned char)p->s[p->i];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    if (p->i + (size_t)n > p->n) n = 1;
-    uint32_t cp = n == 1 ? c : n == 2 ? c & 31 : n == 3 ? c & 15 : c & 7;
-    for (int k = 1; k < n; k++) {
-        unsigned char d = (unsigned char)p->s[p->i + (size_t)k];
-        if ((d & 0xC0) != 0x80) { n = 1; cp = c; break; }
-        cp = cp << 6 | (d & 63);
-    }
-    p->i += (size_t)n;
-    return (int32_t)cp;
-}
-
 /* After a backslash: a single code point (>= 0), or -2 when it was a class escape added
  * to *c (\d \w \s, or negated via *neg), or -1 on error. */
 static int32_t escape(rp *p, cpset *c, bool *neg) {
@@ -147,14 +126,14 @@ static int32_t escape(rp *p, cpset *c, bool *neg) {
         if (e == 'u' && p->i < p->n && p->s[p->i] == '{') {
             p->i++;
             int k = 0;
-            while (p->i < p->n && p->s[p->i] != '}' && k < 7) { int h = hexd(p->s[p->i]); if (h < 0) break; v = v * 16 + (uint32_t)h; p->i++; k++; }
+            while (p->i < p->n && p->s[p->i] != '}' && k < 7) { int h = gram_hexval(p->s[p->i]); if (h < 0) break; v = v * 16 + (uint32_t)h; p->i++; k++; }
             if (p->i >= p->n || p->s[p->i] != '}' || k == 0 || v > 0x10FFFF) { rfail(p, SW_ERR_FORMAT, "bad \\u{...} escape"); return -1; }
             p->i++;
             return (int32_t)v;
         }
         int nd = e == 'x' ? 2 : 4;
         for (int k = 0; k < nd; k++) {
-            int h = p->i < p->n ? hexd(p->s[p->i]) : -1;
+            int h = p->i < p->n ? gram_hexval(p->s[p->i]) : -1;
             if (h < 0) { rfail(p, SW_ERR_FORMAT, "bad hex escape"); return -1; }
             v = v * 16 + (uint32_t)h;
             p->i++;
@@ -165,7 +144,7 @@ static int32_t escape(rp *p, cpset *c, bool *neg) {
         if (e >= '1' && e <= '9') { rfail(p, SW_ERR_UNSUPPORTED, "backreferences are not supported"); return -1; }
         if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) { p->i--; rfail(p, SW_ERR_UNSUPPORTED, "unknown escape"); return -1; }
         p->i--;
-        return utf8_next(p);
+        return gram_src_cp(p->s, p->n, &p->i);
     }
 }
 
@@ -194,7 +173,7 @@ static int parse_class(rp *p) {
                 continue;
             }
         } else {
-            lo = utf8_next(p);
+            lo = gram_src_cp(p->s, p->n, &p->i);
         }
         int32_t hi = lo;
         if (p->i + 1 < p->n && p->s[p->i] == '-' && p->s[p->i + 1] != ']') {
@@ -205,7 +184,7 @@ static int parse_class(rp *p) {
                 hi = escape(p, &sub, &eneg);
                 if (hi < 0) { free(c.r); free(sub.r); return hi == -2 ? rfail(p, SW_ERR_FORMAT, "class escape as range end") : -1; }
             } else {
-                hi = utf8_next(p);
+                hi = gram_src_cp(p->s, p->n, &p->i);
             }
             if (hi < lo) { free(c.r); return rfail(p, SW_ERR_FORMAT, "reversed range in class"); }
         }
@@ -289,7 +268,7 @@ static int parse_seq(rp *p, int depth) {
             int32_t cp;
             bool neg = false;
             if (c == '\\') { p->i++; cp = escape(p, &cs, &neg); }
-            else cp = utf8_next(p);
+            else cp = gram_src_cp(p->s, p->n, &p->i);
             if (cp == -1) { free(k.v); free(cs.r); return -1; }
             if (cp >= 0 && cs_add(&cs, (uint32_t)cp, (uint32_t)cp) < 0) { free(k.v); free(cs.r); p->a->oom = true; return -1; }
             x = set_node(p, &cs, neg);

@@ -5,6 +5,27 @@
  * not cover whole continuation-byte blocks). Surrogates are never matched. */
 #include "grammar/gram_internal.h"
 
+int32_t gram_src_cp(const char *s, size_t n, size_t *i) {
+    unsigned char c = (unsigned char)s[*i];
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+    if (*i + (size_t)len > n) len = 1;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 31 : len == 3 ? c & 15 : c & 7;
+    for (int k = 1; k < len; k++) {
+        unsigned char d = (unsigned char)s[*i + (size_t)k];
+        if ((d & 0xC0) != 0x80) { len = 1; cp = c; break; }
+        cp = cp << 6 | (d & 63);
+    }
+    *i += (size_t)len;
+    return (int32_t)cp;
+}
+
+int gram_hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 static int cmp_range(const void *x, const void *y) {
     const gram_cprange *a = x, *b = y;
     return a->lo < b->lo ? -1 : a->lo > b->lo;
