@@ -3,7 +3,7 @@
 # tests/unit/MODULE_*.c links MODULE and the modules it depends on (DEPS_MODULE), so a
 # half-written module only breaks the targets that need it.
 #   make            build/swiftlet (-O2, warnings on)
-#   make test       all tests at -O2, then unit + golden tests again under ASan+UBSan
+#   make test       all tests at -O2, then unit + golden tests again under ASan+UBSan (-O2)
 #   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (default 60)
 #   make bench      benchmarks (see bench/run.sh)
 #   make soak       10-minute soak of the server (tests/e2e/soak.mjs; SOAK_SECONDS=600)
@@ -15,7 +15,7 @@ MODE  ?= release
 CC    ?= gcc
 
 ifeq ($(MODE),asan)
-OPT = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT = -O2 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 else ifeq ($(MODE),fuzz)
 CC  = clang
 OPT = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer

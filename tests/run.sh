@@ -6,11 +6,24 @@
 passed=0; failed=0; skipped=0
 add() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3)); }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+# The unit-test binaries run JOBS at a time (default: the number of CPUs; they are mostly
+# single-threaded), the sanitizer builds first since they take longest; the results are
+# then read back in a fixed order.
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+list=""
 for dir in "$@"; do
   for t in "$dir"/tests/*; do
-    [ -x "$t" ] || continue
-    out=$(timeout 900 "$t" 2>"$t.stderr"); rc=$?
-    line=$(printf '%s\n' "$out" | grep '^RESULT ' | tail -n 1)
+    [ -x "$t" ] && [ -f "$t" ] && list="$t
+$list"
+  done
+done
+# the two longest (engine_test, model_golden) start first so that the rest fills in beside them
+{ printf '%s' "$list" | grep -E '/(engine_test|model_golden)$'; printf '%s' "$list" | grep -vE '/(engine_test|model_golden)$'; } | grep . | xargs -P "$JOBS" -I{} sh -c 'timeout 900 "$1" >"$1.stdout" 2>"$1.stderr"; echo $? >"$1.rc"' sh {}
+for dir in "$@"; do
+  for t in "$dir"/tests/*; do
+    [ -x "$t" ] && [ -f "$t" ] || continue
+    rc=$(cat "$t.rc" 2>/dev/null || echo 125)
+    line=$(grep '^RESULT ' "$t.stdout" 2>/dev/null | tail -n 1)
     if [ -z "$line" ]; then
       echo "CRASH $t (exit $rc)"; tail -n 20 "$t.stderr"; add 0 1 0; continue
     fi

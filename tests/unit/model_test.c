@@ -13,8 +13,12 @@
 #include "t.h"
 #include <math.h>
 #include <stdint.h>
+#include <unistd.h>
 
-#define TMP "/tmp/swiftlet_model_test.gguf"
+/* The scratch model file, one per process (the -O2 and sanitizer builds of this test may
+ * run at the same time). */
+static char tmp_path[64];
+#define TMP tmp_path
 
 /* A tiny llama file: D=32, 1 layer, 2 heads, 1 kv head, ff 64, vocab 16. Knobs break it. */
 typedef struct knobs {
@@ -378,6 +382,7 @@ static void test_shared_config(void) {
 }
 
 int main(void) {
+    snprintf(tmp_path, sizeof tmp_path, "/tmp/swiftlet_model_test_%d.gguf", (int)getpid());
     test_errors();
     test_bias_subsets();
     test_rope();
