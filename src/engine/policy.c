@@ -60,6 +60,21 @@ double pol_seat_wait_ms(const double *release_ms, int n, int idx) {
     return release_ms[idx % n] + (double)(idx / n) * release_ms[n - 1];
 }
 
+double pol_ttft_eta_ms(const pol_rate *r, const pol_cand *c, int ahead, int n_new, int seats,
+                       const double *release_ms, int n_running, double now_ms) {
+    double eta = pol_prefill_eta_ms(r, ahead + c->pending);
+    if (!c->started) {
+        double seat = n_new >= seats ? pol_seat_wait_ms(release_ms, n_running, n_new - seats) : 0;
+        double own = seat + pol_prefill_eta_ms(r, c->pending);
+        if (own > eta) eta = own;
+    }
+    return now_ms + eta * POL_TTFT_MARGIN;
+}
+
+bool pol_late(const pol_cand *c, double eta_ms, bool alone) {
+    return !alone && isfinite(c->deadline_ms) && eta_ms > c->deadline_ms;
+}
+
 /* ---- fairness ---- */
 
 void pol_fair_init(pol_fair *f, double window) {

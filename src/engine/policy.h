@@ -109,8 +109,21 @@ typedef struct pol_cand {
     uint64_t arrival;     /* submission order */
     bool best_effort;     /* predicted to miss its objective: served after all others */
     bool over;            /* its tenant is over its fair share (pol_fair_over) */
+    bool started;         /* partially prefilled (running); else waiting for a seat */
 } pol_cand;
 /* Sorts c into the order prefill work is served (see the header comment). */
 void pol_order(pol_cand *c, int n, int short_prompt);
+
+/* Feasibility of candidate c at time now_ms: when its first token is predicted
+ * (absolute ms, stretched by POL_TTFT_MARGIN) with `ahead` prefill tokens ordered before
+ * it at rate r. A waiting one (!c->started) also needs a seat: it is the n_new-th new
+ * request, and those beyond the `seats` free now wait for running ones to release
+ * theirs (release_ms[0..n_running), ascending; pol_seat_wait_ms). */
+double pol_ttft_eta_ms(const pol_rate *r, const pol_cand *c, int ahead, int n_new, int seats,
+                       const double *release_ms, int n_running, double now_ms);
+/* Whether c, first token predicted at eta_ms, misses its TTFT deadline. The first in
+ * line on an idle engine (alone) never does: nothing is in its way, and serving it also
+ * corrects a cost model that may be wrong. */
+bool pol_late(const pol_cand *c, double eta_ms, bool alone);
 
 #endif
