@@ -61,7 +61,7 @@ static void wait_insert_before(sched *s, sched_seq *q, sched_seq *at) {
 
 /* New sequence: fcfs appends; priority keeps the queue ordered by priority (larger
  * first), slo by TTFT deadline (earliest first, EDF); arrival order among equals.
- * Preempted sequences go to the front regardless (preempt_newest). */
+ * Preempted sequences go to the front regardless (preempt). */
 void sched_add(sched *s, sched_seq *q, const char *user) {
     q->arrival = s->n_arrivals++;
     q->tenant = pol_fair_slot(&s->fair, user);
@@ -118,14 +118,28 @@ void sched_append(sched *s, sched_seq *q, int32_t id) {
 
 static void plan_add(sched_step *p, sched_seq *q, int n) { p->items[p->n_items++] = (sched_item){q, n}; }
 
-/* Takes the newest running sequence back to the front of the waiting queue. */
-static void preempt_newest(sched *s, sched_step *p) {
-    sched_seq *q = s->running[--s->n_running];
+/* Takes running[i] back to the front of the waiting queue. */
+static void preempt(sched *s, int i, sched_step *p) {
+    sched_seq *q = s->running[i];
+    memmove(s->running + i, s->running + i + 1, (size_t)(s->n_running - i - 1) * sizeof *s->running);
+    s->n_running--;
     kv_release(s->kv, &q->kv);
     q->n_computed = 0;
     wait_insert_before(s, q, s->wait_head);
     s->n_preemptions++;
     p->preempted[p->n_preempted++] = q;
+}
+
+/* Whom running q preempts when it cannot grow: the newest running sequence (q itself
+ * last); under slo the newest prefill other than q first, so a decode never gives way to
+ * a prefill (slo may serve a newer prefill before an older one, and an older prefill that
+ * never gets tokens, holding blocks a newer decode needs, had that decode preempted for
+ * ever: tests/unit/engine_sched.c found it). */
+static int victim(const sched *s, const sched_seq *q) {
+    if (s->cfg.policy == ENGINE_POLICY_SLO)
+        for (int i = s->n_running - 1; i >= 0; i--)
+            if (s->running[i] != q && s->running[i]->status == SCHED_PREFILLING) return i;
+    return s->n_running - 1;
 }
 
 /* KV fit: want tokens of running q shrink to the slots the blocks it holds and the
@@ -135,14 +149,15 @@ static int fit_chunk(const sched *s, const sched_seq *q, int want) {
     return want > fit && fit > 0 ? fit : want;
 }
 
-/* Grows running q by want tokens' slots, preempting the newest running sequences while
- * the pool is short, q itself last (a sequence alone always fits: ctx_cap <= pool
- * size). Returns false when q was preempted. */
+/* Grows running q by want tokens' slots, preempting others while the pool is short
+ * (victim; a sequence alone always fits: ctx_cap <= pool size). Returns false when q
+ * itself was preempted. Callers walking s->running find q's index again after. */
 static bool grow_or_preempt(sched *s, sched_seq *q, int want, sched_step *p) {
-    while (!kv_can_grow(s->kv, &q->kv, q->n_computed + want) && s->running[s->n_running - 1] != q) preempt_newest(s, p);
-    if (!kv_can_grow(s->kv, &q->kv, q->n_computed + want)) {
-        preempt_newest(s, p);
-        return false;
+    while (!kv_can_grow(s->kv, &q->kv, q->n_computed + want)) {
+        int v = victim(s, q);
+        bool self = s->running[v] == q;
+        preempt(s, v, p);
+        if (self) return false;
     }
     kv_grow(s->kv, &q->kv, q->n_computed + want);
     return true;
@@ -264,6 +279,8 @@ static pol_rate plan_rate(sched *s, int n_dec, double dec_att, int budget, int r
  *  d. the budget goes to candidates in that order; a new request is admitted only while
  *     the decode capacity of every admitted request's TPOT objective holds. */
 static int sched_plan_slo(sched *s, double now, sched_step *p) {
+    bool stalled = s->stalled; /* the last plan ran nothing: running ones first */
+    s->stalled = false;
     /* a. decodes */
     int n_dec = 0;
     double dec_att = 0;
@@ -271,6 +288,7 @@ static int sched_plan_slo(sched *s, double now, sched_step *p) {
         sched_seq *q = s->running[i];
         if (q->status != SCHED_DECODING) continue;
         if (!grow_or_preempt(s, q, 1, p)) break;
+        while (s->running[i] != q) i--; /* an older prefill may have been preempted */
         plan_add(p, q, 1);
         s->pdec[n_dec++] = (pol_decode){.tpot_ms = q->tpot_ms, .t_first_ms = q->t_first_token_ms,
                                         .n_gen = q->n_tokens - q->n_prompt};
@@ -367,7 +385,7 @@ static int sched_plan_slo(sched *s, double now, sched_step *p) {
             n_prefill++;
             continue;
         }
-        if (budget < 1 || s->n_running >= s->cfg.max_seqs) continue;
+        if (budget < 1 || s->n_running >= s->cfg.max_seqs || stalled) continue;
         double cap = q->tpot_ms > 0 && q->tpot_ms < tpot_cap ? q->tpot_ms : tpot_cap;
         double ctx = (ctx_sum + q->n_tokens) / (s->n_running + 1);
         if (s->n_running > 0 && !pol_decode_fits(&s->cost, s->n_running + 1, ctx, cap)) continue;
@@ -380,9 +398,14 @@ static int sched_plan_slo(sched *s, double now, sched_step *p) {
         n_prefill++;
     }
     /* Nothing could run although requests are held (every prefill blocked on KV): make
-     * room the fcfs way, by preempting the newest. */
-    if (p->n_items == 0 && s->n_running > 0 && n_started > 0 && n_prefill == 0 && p->n_preempted == 0)
-        preempt_newest(s, p);
+     * room the fcfs way, by preempting the newest, and admit no one in the next step, so
+     * the freed blocks go to the running ones (else the newest, often the one admitted
+     * last step, is admitted again at the front of the order and the same stall
+     * repeats for ever: tests/unit/engine_sched.c found it). */
+    if (p->n_items == 0 && s->n_running > 0 && n_started > 0 && n_prefill == 0 && p->n_preempted == 0) {
+        preempt(s, s->n_running - 1, p);
+        s->stalled = true;
+    }
     return SW_OK;
 }
 

@@ -23,8 +23,9 @@
  *    most max_seqs running sequences.
  *  - KV fit: a chunk shrinks to the blocks the pool has before anyone is preempted; a
  *    running sequence that still cannot grow preempts the newest running one (its
- *    full blocks stay in the prefix cache), itself last. No admission in a step that
- *    preempted (it would hand the freed blocks straight back).
+ *    full blocks stay in the prefix cache), itself last; under slo a decode preempts the
+ *    newest prefill first. No admission in a step that preempted (it would hand the
+ *    freed blocks straight back), nor (slo) in the step after one that ran nothing.
  *  - fcfs/priority: running sequences in admission order take min(pending, budget); then
  *    waiting ones are admitted from the head of the queue (fcfs: arrival order;
  *    priority: larger first) with their cached prefix and a chunk of what is left
@@ -120,6 +121,7 @@ typedef struct sched {
     sched_seq *wait_head, *wait_tail;
     int n_waiting;
     uint64_t n_arrivals, n_preemptions, n_rejected, n_best_effort, prompt_tokens;
+    bool stalled;             /* slo: the last plan ran nothing and preempted; no admission now */
     /* scratch of one plan */
     sched_item *items;        /* (max_seqs) */
     sched_seq **preempted;    /* (max_seqs) */
@@ -139,7 +141,8 @@ void sched_destroy(sched *s); /* the sequences are the owner's: remove them firs
 /* Queues a new sequence (status WAITING); user names its tenant for fairness (may be NULL). */
 void sched_add(sched *s, sched_seq *seq, const char *user);
 /* Plans one step at time now (ms, the clock of the seqs' t_submit/deadline). Returns
- * SW_OK, or SW_ERR_NOMEM when the slo scratch cannot grow (an empty plan). */
+ * SW_OK, or SW_ERR_NOMEM when the slo scratch cannot grow (the plan then holds only the
+ * decodes; it is still valid). */
 int sched_plan(sched *s, double now, sched_step *plan);
 /* The plan's tokens were computed: advances n_computed, registers full blocks in the
  * prefix cache, updates the status. */
