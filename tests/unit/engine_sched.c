@@ -355,8 +355,78 @@ static void random_run(const trun *c) {
     kv_pool_destroy(kv);
 }
 
+/* ---- directed: the slo verdict on the simulated clock ---- */
+
+static void test_eta(void) {
+    pol_rate r = {.now_tokens = 10, .now_step_ms = 5, .steady_tokens = 10, .steady_step_ms = 5};
+    const double release[] = {100};
+    pol_cand started = {.pending = 25, .deadline_ms = 1000 + 30, .started = true};
+    /* 10 tokens now (5 ms), then 15 at 10 per 5 ms step (10 ms): 15 ms x 1.2 margin */
+    T_CHECK(fabs(pol_ttft_eta_ms(&r, &started, 0, 0, 1, release, 1, 1000) - 1018) < 1e-9, "started eta");
+    T_CHECK(!pol_late(&started, 1018, false), "on time");
+    pol_cand waiting = started;
+    waiting.started = false;
+    /* no free seat: waits 100 ms for the first release, then 15 ms of its own prefill */
+    T_CHECK(fabs(pol_ttft_eta_ms(&r, &waiting, 0, 0, 0, release, 1, 1000) - (1000 + 115 * 1.2)) < 1e-9, "seat wait");
+    T_CHECK(pol_late(&waiting, 1138, false) && !pol_late(&waiting, 1138, true), "late unless alone");
+    waiting.deadline_ms = INFINITY;
+    T_CHECK(!pol_late(&waiting, 1e12, false), "no objective: never late");
+}
+
+static void test_slo_clock(void) {
+    model_config mc = {.n_layer = 1, .n_head_kv = 1, .head_dim = 4};
+    kv_pool *kv = NULL;
+    sched *s = NULL;
+    sw_err err = {0};
+    T_CHECK(kv_pool_create(&mc, GGUF_DTYPE_F16, 16, 64, true, &kv, &err) == SW_OK, "%s", err.msg);
+    sched_config sc = {.policy = ENGINE_POLICY_SLO, .max_batch_tokens = 32, .max_seqs = 4, .short_prompt = 8,
+                       .slo_reject = true};
+    const double prior[COST_NF] = {2.0, 0.1, 0.3, 0.5}; /* >= 2 ms a step */
+    T_CHECK(sched_create(&sc, kv, prior, &s, &err) == SW_OK, "%s", err.msg);
+    if (!kv || !s) return;
+    n_seqs = 0;
+    double now = 5000;
+    rng = 42;
+    trun c = {.policy = ENGINE_POLICY_SLO, .max_batch = 32};
+    new_seq(s, &c, now, 1024); /* A: whatever objective, alone on an idle engine: served */
+    tseq *a = &T[0];
+    a->q.ttft_ms = 0.001;
+    a->q.deadline_ms = now + 0.001;
+    sched_step p;
+    T_CHECK(sched_plan(s, now, &p) == SW_OK && p.n_items == 1 && p.items[0].seq == &a->q && p.n_accepted == 1,
+            "alone: admitted, accepted");
+    sched_commit(s, &p);
+    new_seq(s, &c, now, 1024); /* B: 1 ms to first token behind A's work: refused */
+    tseq *b = &T[1];
+    b->q.ttft_ms = 1;
+    b->q.deadline_ms = now + 1;
+    new_seq(s, &c, now, 1024); /* C: a minute: accepted */
+    tseq *cc = &T[2];
+    cc->q.ttft_ms = 60000;
+    cc->q.deadline_ms = now + 60000;
+    T_CHECK(sched_plan(s, now, &p) == SW_OK, "plan");
+    T_CHECK(p.n_rejected == 1 && p.rejected[0].seq == &b->q && b->q.status == SCHED_REJECTED, "B refused");
+    T_CHECK(cc->q.judged && !cc->q.best_effort && cc->q.status != SCHED_REJECTED, "C accepted");
+    /* the same C submitted at a time when its deadline has passed is refused: the clock is
+     * the caller's */
+    new_seq(s, &c, now, 1024);
+    tseq *d = &T[3];
+    d->q.ttft_ms = 60000;
+    d->q.deadline_ms = now + 60000;
+    sched_commit(s, &p);
+    T_CHECK(sched_plan(s, now + 120000, &p) == SW_OK && d->q.status == SCHED_REJECTED, "D refused at now + 2 min");
+    for (int i = 0; i < n_seqs; i++) {
+        sched_remove(s, &T[i].q, SCHED_CANCELLED);
+        kv_seq_destroy(&T[i].q.kv);
+    }
+    sched_destroy(s);
+    kv_pool_destroy(kv);
+}
+
 int main(void) {
     T = calloc(MAXQ, sizeof *T);
+    test_eta();
+    test_slo_clock();
     static const int bss[] = {1, 4, 16};
     uint64_t total_preempt = 0, runs = 0;
     for (int pol = 0; pol < 4; pol++)
