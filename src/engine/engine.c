@@ -22,7 +22,6 @@
  *     end-of-generation / stop id (not delivered), max_tokens or context full. */
 #include "engine/engine.h"
 #include "engine/cost.h"
-#include "engine/policy.h"
 #include "engine/runner.h"
 #include "engine/sched.h"
 #include "kv/kv.h"
@@ -67,7 +66,6 @@ struct engine_req {
 };
 
 struct engine {
-    model *m;              /* borrowed */
     const tok *t;          /* borrowed */
     engine_config cfg;
     int n_vocab;
@@ -461,7 +459,6 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
 
     engine *e = calloc(1, sizeof *e);
     if (!e) return sw_err_set(err, SW_ERR_NOMEM, "engine: out of memory");
-    e->m = m;
     e->t = t;
     e->cfg = c;
     e->n_vocab = mc->n_vocab;

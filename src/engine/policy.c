@@ -1,6 +1,6 @@
 /* policy.c — the slo policy's decisions (see policy.h): step limit from TPOT slack,
  * prefill budget and decode capacity from the cost model, the order of prefill work,
- * time-to-first-token estimates, and the per-tenant fair-share counters. */
+ * time-to-first-token estimates and the verdict, and the per-tenant fair-share counters. */
 #include "engine/policy.h"
 #include <math.h>
 #include <stdlib.h>
@@ -145,5 +145,6 @@ static int cand_cmp(const void *pa, const void *pb, void *ctx) {
 }
 
 void pol_order(pol_cand *c, int n, int short_prompt) {
+    if (n < 2) return; /* c may be NULL when n = 0 */
     qsort_r(c, (size_t)n, sizeof *c, cand_cmp, &short_prompt);
 }

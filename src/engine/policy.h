@@ -1,6 +1,6 @@
 /* policy.h — the decisions of the `slo` scheduling policy, as pure functions of the
  * engine's state and an explicit clock (so unit tests drive them with simulated time).
- * The engine (engine.c) gathers the state, calls these, and applies the result under
+ * The scheduler (sched.c) gathers the state, calls these, and applies the result under
  * its KV-cache constraints. Prefix `pol_`.
  *
  *  - Step limit: running decodes are protected. A request with TPOT objective T that has
@@ -17,8 +17,9 @@
  *    more than its fair share after others; then the short-prompt lane (<= short_prompt
  *    tokens left to compute) before the long one; earliest TTFT deadline first; arrival.
  *  - Feasibility: the predicted time to first token of a request = the prefill work
- *    ordered before it plus its own, at the current prefill rate (pol_eta_ms); one that
- *    cannot meet its deadline is refused at admission (or served best-effort).
+ *    ordered before it plus its own (and, for a waiting one, the wait for a seat), at the
+ *    current prefill rate (pol_ttft_eta_ms); one that cannot meet its deadline
+ *    (pol_late) is refused at admission (or served best-effort).
  *  - Fairness: a virtual token counter per tenant (`user`), as in VTC (Sheng et al.,
  *    "Fairness in Serving Large Language Models", OSDI'24): tokens computed for a tenant
  *    are charged to it; a tenant that becomes active starts at the least-served active
