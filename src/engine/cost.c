@@ -25,12 +25,12 @@ void cost_init(cost_model *c, const double prior[COST_NF]) {
     memcpy(c->theta, prior, sizeof c->theta);
 }
 
-void cost_prior_guess(uint64_t weight_bytes, uint64_t n_params, uint64_t lm_head_params, int n_layer,
-                      int kv_dim, double prior[COST_NF]) {
+void cost_prior_guess(uint64_t weight_bytes, uint64_t n_params, uint64_t lm_head_params, uint64_t kv_bytes_per_token,
+                      double prior[COST_NF]) {
     prior[0] = (double)weight_bytes / 20e9 * 1e3;               /* stream the weights once */
     prior[1] = 2.0 * (double)n_params / 100e9 * 1e3;            /* compute per token */
     prior[2] = 2.0 * (double)lm_head_params / 100e9 * 1e3 + 0.05; /* lm_head row + sampling */
-    prior[3] = 1000.0 * 4.0 * n_layer * (double)kv_dim / 20e9 * 1e3; /* read K and V (F16) */
+    prior[3] = 1000.0 * (double)kv_bytes_per_token / 20e9 * 1e3; /* read K and V */
 }
 
 double cost_predict(const cost_model *c, const cost_shape *s) {

@@ -49,9 +49,11 @@ typedef struct cost_model {
 /* Starts from a prior (ms per feature unit; see the formula above). */
 void cost_init(cost_model *c, const double prior[COST_NF]);
 /* A prior from the model's size alone, before anything was measured: weight bytes
- * streamed once per step at ~20 GB/s, 2 flops per weight per token at ~100 GFLOP/s. */
-void cost_prior_guess(uint64_t weight_bytes, uint64_t n_params, uint64_t lm_head_params, int n_layer,
-                      int kv_dim, double prior[COST_NF]);
+ * streamed once per step at ~20 GB/s, 2 flops per weight per token at ~100 GFLOP/s,
+ * kv_bytes_per_token (model_kv_bytes_per_token: K and V, all layers, in the pool's
+ * dtype) read per attended position at ~20 GB/s. */
+void cost_prior_guess(uint64_t weight_bytes, uint64_t n_params, uint64_t lm_head_params, uint64_t kv_bytes_per_token,
+                      double prior[COST_NF]);
 double cost_predict(const cost_model *c, const cost_shape *s); /* ms, >= 0.01 */
 /* Records a measured step (updates err_mean with the prediction made before) and refits. */
 void cost_observe(cost_model *c, const cost_shape *s, double actual_ms);

@@ -2,7 +2,8 @@
  * batching over a paged, prefix-shared KV cache. Callers (server, generate CLI) submit
  * requests of token ids + sampling parameters and get a handle; tokens arrive
  * incrementally on the handle; a handle can be cancelled at any time. Prefix `engine_`
- * (scheduler internals `sched_`).
+ * (inside the module: the scheduler sched.h, the model runner runner.h, the slo
+ * policy policy.h, the step-time model cost.h).
  *
  * Threading: every function here is safe to call from any thread except
  * engine_create/engine_destroy. A handle is owned by its submitter and must be released
@@ -30,7 +31,7 @@ typedef struct engine_config {
     int max_ctx;            /* per-sequence context cap (0 = model's n_ctx_train) */
     bool prefix_cache;      /* share full blocks across requests (default true) */
     engine_policy policy;   /* fcfs: arrival order; priority: larger first; slo: goodput-first
-                             * scheduling by the requests' objectives (engine.c, policy.h).
+                             * scheduling by the requests' objectives (sched.c, policy.h).
                              * Preempted requests always go first. */
     /* Default objectives per priority class [low (priority < 0), normal (0), high (> 0)]
      * for requests that name none; 0 = no objective. Used by the slo policy. */

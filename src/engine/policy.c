@@ -1,6 +1,6 @@
 /* policy.c — the slo policy's decisions (see policy.h): step limit from TPOT slack,
  * prefill budget and decode capacity from the cost model, the order of prefill work,
- * time-to-first-token estimates, and the per-tenant fair-share counters. */
+ * time-to-first-token estimates and the verdict, and the per-tenant fair-share counters. */
 #include "engine/policy.h"
 #include <math.h>
 #include <stdlib.h>
@@ -58,6 +58,21 @@ double pol_prefill_eta_ms(const pol_rate *r, int tokens) {
 double pol_seat_wait_ms(const double *release_ms, int n, int idx) {
     if (n <= 0 || idx < 0) return 0;
     return release_ms[idx % n] + (double)(idx / n) * release_ms[n - 1];
+}
+
+double pol_ttft_eta_ms(const pol_rate *r, const pol_cand *c, int ahead, int n_new, int seats,
+                       const double *release_ms, int n_running, double now_ms) {
+    double eta = pol_prefill_eta_ms(r, ahead + c->pending);
+    if (!c->started) {
+        double seat = n_new >= seats ? pol_seat_wait_ms(release_ms, n_running, n_new - seats) : 0;
+        double own = seat + pol_prefill_eta_ms(r, c->pending);
+        if (own > eta) eta = own;
+    }
+    return now_ms + eta * POL_TTFT_MARGIN;
+}
+
+bool pol_late(const pol_cand *c, double eta_ms, bool alone) {
+    return !alone && isfinite(c->deadline_ms) && eta_ms > c->deadline_ms;
 }
 
 /* ---- fairness ---- */
@@ -130,5 +145,6 @@ static int cand_cmp(const void *pa, const void *pb, void *ctx) {
 }
 
 void pol_order(pol_cand *c, int n, int short_prompt) {
+    if (n < 2) return; /* c may be NULL when n = 0 */
     qsort_r(c, (size_t)n, sizeof *c, cand_cmp, &short_prompt);
 }

@@ -1,6 +1,6 @@
 /* policy.h — the decisions of the `slo` scheduling policy, as pure functions of the
  * engine's state and an explicit clock (so unit tests drive them with simulated time).
- * The engine (engine.c) gathers the state, calls these, and applies the result under
+ * The scheduler (sched.c) gathers the state, calls these, and applies the result under
  * its KV-cache constraints. Prefix `pol_`.
  *
  *  - Step limit: running decodes are protected. A request with TPOT objective T that has
@@ -17,8 +17,9 @@
  *    more than its fair share after others; then the short-prompt lane (<= short_prompt
  *    tokens left to compute) before the long one; earliest TTFT deadline first; arrival.
  *  - Feasibility: the predicted time to first token of a request = the prefill work
- *    ordered before it plus its own, at the current prefill rate (pol_eta_ms); one that
- *    cannot meet its deadline is refused at admission (or served best-effort).
+ *    ordered before it plus its own (and, for a waiting one, the wait for a seat), at the
+ *    current prefill rate (pol_ttft_eta_ms); one that cannot meet its deadline
+ *    (pol_late) is refused at admission (or served best-effort).
  *  - Fairness: a virtual token counter per tenant (`user`), as in VTC (Sheng et al.,
  *    "Fairness in Serving Large Language Models", OSDI'24): tokens computed for a tenant
  *    are charged to it; a tenant that becomes active starts at the least-served active
@@ -109,8 +110,21 @@ typedef struct pol_cand {
     uint64_t arrival;     /* submission order */
     bool best_effort;     /* predicted to miss its objective: served after all others */
     bool over;            /* its tenant is over its fair share (pol_fair_over) */
+    bool started;         /* partially prefilled (running); else waiting for a seat */
 } pol_cand;
 /* Sorts c into the order prefill work is served (see the header comment). */
 void pol_order(pol_cand *c, int n, int short_prompt);
+
+/* Feasibility of candidate c at time now_ms: when its first token is predicted
+ * (absolute ms, stretched by POL_TTFT_MARGIN) with `ahead` prefill tokens ordered before
+ * it at rate r. A waiting one (!c->started) also needs a seat: it is the n_new-th new
+ * request, and those beyond the `seats` free now wait for running ones to release
+ * theirs (release_ms[0..n_running), ascending; pol_seat_wait_ms). */
+double pol_ttft_eta_ms(const pol_rate *r, const pol_cand *c, int ahead, int n_new, int seats,
+                       const double *release_ms, int n_running, double now_ms);
+/* Whether c, first token predicted at eta_ms, misses its TTFT deadline. The first in
+ * line on an idle engine (alone) never does: nothing is in its way, and serving it also
+ * corrects a cost model that may be wrong. */
+bool pol_late(const pol_cand *c, double eta_ms, bool alone);
 
 #endif
