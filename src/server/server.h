@@ -157,6 +157,10 @@ int api_sse_done(api_buf *b);
 typedef struct api_resp_meta { const char *id; long long created; const char *model; } api_resp_meta;
 char *api_chunk_json(api_kind kind, const api_resp_meta *m, int index, const char *text, size_t text_len,
                      const char *finish, void *logprobs_json, bool role_delta);
+/* The same with delta.reasoning_content (chat; reasoning NULL = no such field). */
+char *api_chunk_json_reasoning(api_kind kind, const api_resp_meta *m, int index, const char *text, size_t text_len,
+                               const char *reasoning, size_t reasoning_len, const char *finish, void *logprobs_json,
+                               bool role_delta);
 /* Final usage-only chunk (choices: []). */
 char *api_usage_chunk_json(api_kind kind, const api_resp_meta *m, int prompt_tokens, int completion_tokens);
 
@@ -265,6 +269,8 @@ typedef struct http_backend {
     int max_seqs;            /* engine's cap on running sequences */
     int kv_block_size;       /* tokens per KV block (reported in /metrics) */
     gram_cache *grammars;    /* compiled output constraints; NULL = structured outputs off */
+    bool reasoning;          /* chat: a leading <think> block goes to reasoning_content
+                              * (serve --reasoning-format; api_think.c) */
 } http_backend;
 
 typedef struct http_server http_server;
