@@ -13,8 +13,9 @@
  *    watchdog resume it (gen_wake). Non-streaming: the access handler pumps tokens on
  *    every resume and answers once every choice is done. Streaming: once the first token
  *    (or the end) is there, a 200 text/event-stream response is queued whose content
- *    reader pumps tokens through the streaming detokenizer and the stop-string matcher
- *    and suspends again when it has nothing to send.
+ *    reader pumps tokens through the streaming detokenizer, the stop-string matcher and
+ *    (chat on a reasoning model) the think splitter (api_think.c: reasoning_content vs
+ *    content), and suspends again when it has nothing to send.
  *  - One watchdog thread, every WATCH_MS: shuts down connections that have not delivered
  *    a whole request within the read timeout (slow headers / bodies), and checks the
  *    sockets of suspended generations for hang-up (libmicrohttpd cannot see it while a
