@@ -338,6 +338,21 @@ static void test_sse(void) {
     free(c1); free(c2); free(c3); free(u);
     api_buf_free(&b);
 
+    /* a reasoning delta: reasoning_content (invalid UTF-8 replaced), no content field */
+    char *cr = api_chunk_json_reasoning(API_CHAT, &m, 0, NULL, 0, "why\xff", 4, NULL, NULL, false);
+    j = json_loads(cr ? cr : "", 0, NULL);
+    d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
+    T_OK(d && json_object_size(d) == 1 && !strcmp(json_string_value(json_object_get(d, "reasoning_content")), "why\xef\xbf\xbd"));
+    json_decref(j);
+    free(cr);
+    cr = api_chunk_json_reasoning(API_CHAT, &m, 0, "ok", 2, "r", 1, "stop", NULL, false);
+    j = json_loads(cr ? cr : "", 0, NULL);
+    d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
+    T_OK(d && !strcmp(json_string_value(json_object_get(d, "reasoning_content")), "r") &&
+         !strcmp(json_string_value(json_object_get(d, "content")), "ok"));
+    json_decref(j);
+    free(cr);
+
     /* invalid UTF-8 is replaced, not dropped */
     json_t *s = api_json_text("a\xff" "b\xe4\xbd", 5);
     T_OK(s && !strcmp(json_string_value(s), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd"));
