@@ -25,6 +25,7 @@ typedef struct serve_opts {
     const char *model_path;
     const char *model_name;
     const char *chat_template;
+    const char *reasoning_format; /* auto | none | deepseek */
     http_keys keys;         /* --api-key, --api-key-file, SWIFTLET_API_KEY */
     http_config http;
     engine_config eng;
@@ -50,6 +51,10 @@ static void usage(void) {
             "  --max-tokens-default N  chat max_tokens when a request names none (default 1024)\n"
             "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma: a hard-coded family instead of\n"
             "                          the GGUF's own Jinja tokenizer.chat_template (the default)\n"
+            "  --reasoning-format F    auto|none|deepseek: deepseek puts a chat reply's leading\n"
+            "                          <think>...</think> block in reasoning_content; none leaves it\n"
+            "                          in content; auto (default) = deepseek when the model's own chat\n"
+            "                          template mentions <think> (Qwen3, DeepSeek-R1 distills)\n"
             "  --model-name NAME       model id in the API (default: file name without .gguf)\n"
             "  --http-threads N        HTTP threads (epoll; default %d); waiting requests hold none\n"
             "  --conn-timeout S        close a connection idle (no byte either way) for S s (default %d)\n"
@@ -105,6 +110,13 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
         }
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
         else if (!strcmp(a, "--access-log")) o->http.access_log = v;
+        else if (!strcmp(a, "--reasoning-format")) {
+            if (strcmp(v, "auto") && strcmp(v, "none") && strcmp(v, "deepseek")) {
+                fprintf(stderr, "serve: --reasoning-format is auto, none or deepseek\n");
+                return -1;
+            }
+            o->reasoning_format = v;
+        }
         else if (!strcmp(a, "--prefix-cache-scope")) {
             if (strcmp(v, "global") && strcmp(v, "user")) { fprintf(stderr, "serve: --prefix-cache-scope is global or user\n"); return -1; }
             o->http.prefix_cache_per_user = !strcmp(v, "user");
@@ -235,6 +247,16 @@ static api_chat_template *load_chat_template(const serve_opts *o, const model *m
     return rc ? NULL : ct;
 }
 
+/* Whether chat replies get reasoning_content: --reasoning-format, or (auto) whether the
+ * model's own template, when it is used, mentions <think>. */
+static bool pick_reasoning(const serve_opts *o, const model *m, const api_chat_template *ct) {
+    if (o->reasoning_format && strcmp(o->reasoning_format, "auto")) return !strcmp(o->reasoning_format, "deepseek");
+    const char *tmpl = NULL;
+    size_t len = 0;
+    if (!ct || gguf_get_str(model_gguf(m), "tokenizer.chat_template", &tmpl, &len) != SW_OK) return false;
+    return api_think_template_uses(tmpl, len);
+}
+
 int cli_serve(int argc, char **argv) {
     serve_opts o = {0};
     o.http.host = "127.0.0.1";
@@ -298,12 +320,13 @@ int cli_serve(int argc, char **argv) {
     http_backend be = {.eng = eng, .tk = tk, .model_name = name, .chat = ct ? TOK_CHAT_UNKNOWN : pick_chat(&o, m),
                        .chat_template = ct,
                        .max_ctx = ctx, .max_seqs = o.eng.max_seqs,
-                       .kv_block_size = o.eng.kv_block_size, .grammars = gc};
+                       .kv_block_size = o.eng.kv_block_size, .grammars = gc,
+                       .reasoning = pick_reasoning(&o, m, ct)};
     http_server_ready(srv, &be);
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
-            "max %d sequences, queue %d%s",
+            "reasoning %s, max %d sequences, queue %d%s",
             name, model_arch_name(mc->arch), mc->n_layer, mc->n_embd, mc->n_vocab, ctx,
-            ct ? "from the model" : tok_chat_family_name(be.chat), o.eng.max_seqs, o.http.max_queue,
+            ct ? "from the model" : tok_chat_family_name(be.chat), be.reasoning ? "on" : "off", o.eng.max_seqs, o.http.max_queue,
             n_keys ? ", API key required" : "");
 
     int sig = 0;

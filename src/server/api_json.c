@@ -154,6 +154,12 @@ static char *dump_and_free(json_t *root) {
 
 char *api_chunk_json(api_kind kind, const api_resp_meta *m, int index, const char *text, size_t text_len,
                      const char *finish, void *logprobs_json, bool role_delta) {
+    return api_chunk_json_reasoning(kind, m, index, text, text_len, NULL, 0, finish, logprobs_json, role_delta);
+}
+
+char *api_chunk_json_reasoning(api_kind kind, const api_resp_meta *m, int index, const char *text, size_t text_len,
+                               const char *reasoning, size_t reasoning_len, const char *finish, void *logprobs_json,
+                               bool role_delta) {
     json_t *lp = logprobs_json ? (json_t *)logprobs_json : json_null();
     json_t *root = chunk_base(kind, m);
     json_t *choice = json_object();
@@ -164,6 +170,7 @@ char *api_chunk_json(api_kind kind, const api_resp_meta *m, int index, const cha
         json_t *delta = json_object();
         if (!delta) goto fail;
         if (role_delta) json_object_set_new(delta, "role", json_string("assistant"));
+        if (reasoning) json_object_set_new(delta, "reasoning_content", api_json_text(reasoning, reasoning_len));
         if (text) json_object_set_new(delta, "content", api_json_text(text, text_len));
         json_object_set_new(choice, "delta", delta);
     } else {

@@ -1,7 +1,11 @@
 /* api_request.c — parses and validates the JSON body of POST /v1/completions and
  * /v1/chat/completions into an api_request. Every field is type- and range-checked;
  * the first problem becomes a 400 error naming the field (`param`), as OpenAI does.
- * JSON null means "not given". Unknown fields are ignored. */
+ * JSON null means "not given". Fields are checked against an allow-list per endpoint:
+ * a field that would change the result but is not supported (echo, best_of > 1, suffix,
+ * functions, audio, ...) is a 400 naming it, and so is an unknown field ("Unrecognized
+ * request argument", as OpenAI answers) — never silently ignored. Harmless metadata
+ * (store, metadata, service_tier, ...) is accepted. */
 #include "server/server.h"
 #include <jansson.h>
 #include <math.h>
@@ -210,8 +214,92 @@ static int parse_logprobs(json_t *root, api_request *r, api_error *e) {
     return SW_OK;
 }
 
+/* Fields each endpoint honours (or accepts as metadata that does not change the result). */
+static const char *const FIELDS_COMMON[] = {
+    "model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty",
+    "frequency_penalty", "logprobs", "n", "stream", "stream_options", "ignore_eos", "user", "cache_salt",
+    "priority", "slo_ttft_ms", "slo_tpot_ms", "timeout",
+    /* api_grammar.c */
+    "response_format", "json_schema", "guided_json", "grammar", "guided_grammar", "guided_regex", "guided_choice",
+    "logit_bias",
+    /* metadata (type-checked in check_metadata) */
+    "store", "metadata", "service_tier", "prompt_cache_key", "safety_identifier", NULL};
+static const char *const FIELDS_CHAT[] = {
+    "messages", "max_completion_tokens", "top_logprobs",
+    /* read by the chat template (api_chat.c, jinja_chat.c) */
+    "chat_template_kwargs", "add_generation_prompt",
+    /* tool calling */
+    "tools", "tool_choice", "parallel_tool_calls", NULL};
+static const char *const FIELDS_COMPLETIONS[] = {"prompt", NULL};
+
+static bool listed(const char *const *list, const char *k) {
+    for (; *list; list++)
+        if (!strcmp(*list, k)) return true;
+    return false;
+}
+
+/* An OpenAI field this server does not support: a 400 naming it unless its value is the
+ * one that changes nothing. Returns 1 when k is not such a field. */
+static int refuse_unsupported(const char *k, json_t *v, api_error *e) {
+    if (!strcmp(k, "echo")) {
+        if (json_is_false(v)) return SW_OK;
+        return bad(e, k, "'%s' is not supported%s", " (echoing the prompt back)");
+    }
+    if (!strcmp(k, "best_of")) {
+        if (json_is_integer(v) && json_integer_value(v) == 1) return SW_OK;
+        return bad(e, k, "'%s' is not supported%s", " (other than 1; use 'n' for several choices)");
+    }
+    if (!strcmp(k, "suffix")) {
+        if (json_is_string(v) && json_string_length(v) == 0) return SW_OK;
+        return bad(e, k, "'%s' is not supported%s", " (insertion)");
+    }
+    if (!strcmp(k, "modalities")) {
+        if (json_is_array(v) && json_array_size(v) == 1 && json_is_string(json_array_get(v, 0)) &&
+            !strcmp(json_string_value(json_array_get(v, 0)), "text"))
+            return SW_OK;
+        return bad(e, k, "'%s' is not supported%s", " (other than [\"text\"])");
+    }
+    if (!strcmp(k, "functions") || !strcmp(k, "function_call"))
+        return bad(e, k, "'%s' is not supported%s", " (deprecated by OpenAI: use 'tools' and 'tool_choice')");
+    if (!strcmp(k, "reasoning_effort"))
+        return bad(e, k, "'%s' is not supported%s",
+                   " (the amount of reasoning cannot be set; a template that takes it reads "
+                   "chat_template_kwargs.enable_thinking)");
+    if (!strcmp(k, "audio") || !strcmp(k, "prediction") || !strcmp(k, "web_search_options"))
+        return bad(e, k, "'%s' is not supported%s", "");
+    return 1;
+}
+
+static int check_metadata(json_t *root, api_error *e) {
+    json_t *v;
+    if ((v = field(root, "store")) && !json_is_boolean(v)) return bad(e, "store", "'%s' must be %s", "a boolean");
+    if ((v = field(root, "metadata")) && !json_is_object(v)) return bad(e, "metadata", "'%s' must be %s", "an object");
+    static const char *const strs[] = {"service_tier", "prompt_cache_key", "safety_identifier"};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if ((v = field(root, strs[i])) && !json_is_string(v)) return bad(e, strs[i], "'%s' must be %s", "a string");
+    return SW_OK;
+}
+
+/* Every non-null field of the body must be one the endpoint knows. */
+static int check_fields(json_t *root, api_kind kind, api_error *e) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(root, k, v) {
+        if (json_is_null(v) || listed(FIELDS_COMMON, k) || listed(kind == API_CHAT ? FIELDS_CHAT : FIELDS_COMPLETIONS, k))
+            continue;
+        int rc = refuse_unsupported(k, v, e);
+        if (rc <= 0) {
+            if (rc) return rc;
+            continue;
+        }
+        return api_error_set(e, 400, INVALID, NULL, k, "Unrecognized request argument supplied: %s", k);
+    }
+    return check_metadata(root, e);
+}
+
 static int parse_fields(json_t *root, api_request *r, api_error *e) {
     int rc;
+    if ((rc = check_fields(root, r->kind, e))) return rc;
     if ((rc = get_string(root, "model", &r->model, e))) return rc;
     if (r->kind == API_CHAT) {
         if ((rc = parse_messages(root, r, e))) return rc;

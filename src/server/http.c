@@ -13,8 +13,9 @@
  *    watchdog resume it (gen_wake). Non-streaming: the access handler pumps tokens on
  *    every resume and answers once every choice is done. Streaming: once the first token
  *    (or the end) is there, a 200 text/event-stream response is queued whose content
- *    reader pumps tokens through the streaming detokenizer and the stop-string matcher
- *    and suspends again when it has nothing to send.
+ *    reader pumps tokens through the streaming detokenizer, the stop-string matcher and
+ *    (chat on a reasoning model) the think splitter (api_think.c: reasoning_content vs
+ *    content), and suspends again when it has nothing to send.
  *  - One watchdog thread, every WATCH_MS: shuts down connections that have not delivered
  *    a whole request within the read timeout (slow headers / bodies), and checks the
  *    sockets of suspended generations for hang-up (libmicrohttpd cannot see it while a
@@ -119,7 +120,9 @@ typedef struct choice {
     engine_req *r;
     tok_stream ts;
     api_stop stop;
-    api_buf text;            /* non-stream: emitted text so far */
+    api_think think;         /* chat on a reasoning model: <think> block -> reasoning_content */
+    api_buf text;            /* non-stream: emitted text (content) so far */
+    api_buf reasoning;       /* non-stream: reasoning_content so far */
     api_buf lpj[4];          /* non-stream logprobs as JSON text: the items of each array of
                               * the logprobs object (chat: content; completions: tokens,
                               * token_logprobs, top_logprobs, text_offset), built token by token */
@@ -287,7 +290,9 @@ static void gen_destroy(gen *g) {
             released++;
         }
         api_stop_free(&c->stop);
+        api_think_free(&c->think);
         api_buf_free(&c->text);
+        api_buf_free(&c->reasoning);
         for (int k = 0; k < 4; k++) api_buf_free(&c->lpj[k]);
     }
     if (released) {
@@ -365,12 +370,14 @@ static void lp_add(gen *g, json_t *lp, const engine_token *t, size_t text_off) {
     json_array_append_new(json_object_get(lp, "top_logprobs"), top);
 }
 
-/* Queues one SSE chunk for choice i. */
-static int emit_chunk(gen *g, int i, const char *text, size_t len, const char *finish, json_t *lp) {
+/* Queues one SSE chunk for choice i (reasoning NULL: no reasoning_content). */
+static int emit_chunk(gen *g, int i, const char *text, size_t len, const api_buf *reasoning, const char *finish,
+                      json_t *lp) {
     choice *c = &g->ch[i];
     bool role = g->req.kind == API_CHAT && !c->role_sent;
     c->role_sent = true;
-    char *js = api_chunk_json(g->req.kind, &g->meta, i, text, len, finish, lp, role);
+    const char *r = reasoning && reasoning->len ? reasoning->p : NULL;
+    char *js = api_chunk_json_reasoning(g->req.kind, &g->meta, i, text, len, r, r ? reasoning->len : 0, finish, lp, role);
     if (!js) return SW_ERR_NOMEM;
     int rc = api_sse_event(&g->out, js, strlen(js));
     free(js);
@@ -392,17 +399,37 @@ static void choice_finish(gen *g, int i, engine_finish f, api_buf *piece) {
     }
 }
 
+/* Splits the stop-filtered text in piece into reasoning (into reason) and content (back
+ * into piece) when the choice has a reasoning splitter; flush at its end. */
+static void choice_split(choice *c, api_buf *piece, api_buf *reason, api_buf *tmp, bool flush) {
+    reason->len = 0;
+    if (!api_think_active(&c->think)) return;
+    tmp->len = 0;
+    api_think_feed(&c->think, piece->p, piece->len, reason, tmp);
+    if (flush) api_think_flush(&c->think, reason, tmp);
+    api_buf t = *piece;
+    *piece = *tmp;
+    *tmp = t;
+}
+
+/* Stream: queues a piece's chunk (reasoning, content, logprobs, finish); none when empty. */
+static void emit_piece(gen *g, int i, const api_buf *piece, const api_buf *reason, const char *finish, json_t *lp) {
+    if (!piece->len && !reason->len && !lp && !finish) return;
+    bool text = piece->len || g->req.kind == API_COMPLETIONS;
+    emit_chunk(g, i, text ? (piece->p ? piece->p : "") : NULL, piece->len, reason, finish, lp);
+}
+
 /* Takes every available token of every running choice. Returns true if anything changed. */
 static bool gen_pump(gen *g) {
     const tok *tk = g->s->be.tk;
     bool stream = g->req.stream, changed = false;
     engine_token toks[POLL_CAP];
-    api_buf piece = {0};
+    api_buf piece = {0}, reason = {0}, tmp = {0};
     for (int i = 0; i < g->n; i++) {
         choice *c = &g->ch[i];
         if (c->done) continue;
         if (stream && g->req.kind == API_CHAT && !c->role_sent) {
-            emit_chunk(g, i, "", 0, NULL, NULL);
+            emit_chunk(g, i, "", 0, NULL, NULL, NULL);
             changed = true;
         }
         engine_finish fin = ENGINE_FINISH_NONE;
@@ -431,18 +458,19 @@ static bool gen_pump(gen *g) {
                 c->fin = ENGINE_FINISH_STOP;
                 c->done = true;
             }
+            choice_split(c, &piece, &reason, &tmp, c->done);
             if (stream) {
-                if (piece.len || lp || c->done)
-                    emit_chunk(g, i, piece.len || g->req.kind == API_COMPLETIONS ? (piece.p ? piece.p : "") : NULL,
-                               piece.len, c->done ? "stop" : NULL, lp);
-            } else if (piece.len) {
-                api_buf_append(&c->text, piece.p, piece.len);
+                emit_piece(g, i, &piece, &reason, c->done ? "stop" : NULL, lp);
+            } else {
+                if (piece.len) api_buf_append(&c->text, piece.p, piece.len);
+                if (reason.len) api_buf_append(&c->reasoning, reason.p, reason.len);
             }
             c->text_off += piece.len;
         }
         if (!c->done && fin != ENGINE_FINISH_NONE) {
             piece.len = 0;
             choice_finish(g, i, fin, &piece);
+            choice_split(c, &piece, &reason, &tmp, true);
             changed = true;
             if (stream) {
                 if (fin == ENGINE_FINISH_ERROR) {
@@ -452,16 +480,18 @@ static bool gen_pump(gen *g) {
                     if (js) api_sse_event(&g->out, js, strlen(js));
                     free(js);
                 } else {
-                    emit_chunk(g, i, piece.len || g->req.kind == API_COMPLETIONS ? (piece.p ? piece.p : "") : NULL,
-                               piece.len, api_finish_name(c->fin), NULL);
+                    emit_piece(g, i, &piece, &reason, api_finish_name(c->fin), NULL);
                 }
-            } else if (piece.len) {
-                api_buf_append(&c->text, piece.p, piece.len);
+            } else {
+                if (piece.len) api_buf_append(&c->text, piece.p, piece.len);
+                if (reason.len) api_buf_append(&c->reasoning, reason.p, reason.len);
             }
             c->text_off += piece.len;
         }
     }
     api_buf_free(&piece);
+    api_buf_free(&reason);
+    api_buf_free(&tmp);
     return changed;
 }
 
@@ -558,7 +588,10 @@ static int gen_response(gen *g, api_buf *b) {
         rc = api_buf_printf(b, "%s{\"index\":%d,", i ? "," : "", i) ||
              (kind == API_CHAT ? PUT(b, "\"message\":{\"role\":\"assistant\",\"content\":")
                                : PUT(b, "\"text\":")) ||
-             put_json_str(b, text, c->text.len) || (kind == API_CHAT && PUT(b, "}")) ||
+             put_json_str(b, text, c->text.len) ||
+             (c->reasoning.len && (PUT(b, ",\"reasoning_content\":") ||
+                                   put_json_str(b, c->reasoning.p, c->reasoning.len))) ||
+             (kind == API_CHAT && PUT(b, "}")) ||
              PUT(b, ",\"logprobs\":");
         if (!rc && !g->req.logprobs) rc = PUT(b, "null");
         for (int k = 0; !rc && g->req.logprobs && k < lp_n_keys(kind); k++)
@@ -577,8 +610,10 @@ static int gen_response(gen *g, api_buf *b) {
 
 /* ------------------------------------------------------------------ request handling */
 
-/* Prompt token ids of the request (malloc'd) or an error. */
-static int build_prompt(http_server *s, const api_request *rq, int32_t **ids, int *n_ids, api_error *e) {
+/* Prompt token ids of the request (malloc'd) or an error; *think_open: the rendered chat
+ * prompt ends inside a think block (the output starts in reasoning). */
+static int build_prompt(http_server *s, const api_request *rq, int32_t **ids, int *n_ids, bool *think_open,
+                        api_error *e) {
     const tok *tk = s->be.tk;
     const char *param = rq->kind == API_CHAT ? "messages" : "prompt";
     if (rq->prompt_ids) {
@@ -605,6 +640,7 @@ static int build_prompt(http_server *s, const api_request *rq, int32_t **ids, in
         int rc = api_chat_prompt(s->be.chat_template, s->be.chat, rq, &text, &len, e);
         if (rc) return rc;
         special = true;
+        *think_open = api_think_prompt_open(text, len);
     }
     const char *src = text ? text : rq->prompt;
     /* refuse what cannot fit before paying for tokenization (tok_max_token_bytes) */
@@ -787,6 +823,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     pthread_mutex_init(&g->wmu, NULL);
     int32_t *ids = NULL;
     int n_ids = 0, admitted = 0;
+    bool think_open = false;
     gram_grammar *gg = NULL; /* the output constraint, if any (api_grammar.c) */
     if (api_request_parse(kind, cn->body.p ? cn->body.p : "", cn->body.len, &g->req, &e)) goto err;
     const api_request *rq = &g->req;
@@ -796,7 +833,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
                       "the model '%s' does not exist; this server serves '%s'", rq->model, s->model_name);
         goto err;
     }
-    if (build_prompt(s, rq, &ids, &n_ids, &e)) goto err;
+    if (build_prompt(s, rq, &ids, &n_ids, &think_open, &e)) goto err;
     const char *pparam = kind == API_CHAT ? "messages" : "prompt";
     if (n_ids >= s->be.max_ctx) {
         api_error_set(&e, 400, "invalid_request_error", "context_length_exceeded", pparam,
@@ -878,6 +915,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         tok_stream_init(&ch->ts, s->be.tk);
         ch->ts.first = false; /* a continuation: keep the first token's leading space */
         api_stop_init(&ch->stop, g->req.stop, g->req.n_stop);
+        api_think_init(&ch->think, kind == API_CHAT && s->be.reasoning, think_open);
     }
     free(ids);
     ids = NULL;

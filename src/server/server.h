@@ -115,6 +115,34 @@ int api_stop_feed(api_stop *s, const char *text, size_t len, api_buf *out);
 int api_stop_flush(api_stop *s, api_buf *out);
 void api_stop_free(api_stop *s);
 
+/* ---------- reasoning (api_think.c) ---------- */
+/* Splits a reasoning model's chat output into reasoning_content and content: a
+ * `<think>...</think>` block at the start of the output (after optional whitespace, or
+ * open from the start when the prompt ended inside one) is reasoning, trimmed; the rest,
+ * its leading whitespace dropped, is content. No block: all content, unchanged; no
+ * `</think>`: all reasoning. Fed text pieces (after stop strings); holds back possible
+ * partial tags, so the result is the same however the text is split. Reasoning always
+ * comes before content. */
+typedef enum api_think_state { API_THINK_OFF, API_THINK_START, API_THINK_IN, API_THINK_AFTER, API_THINK_CONTENT } api_think_state;
+typedef struct api_think {
+    api_think_state state;
+    bool reasoned;       /* some reasoning emitted (its leading whitespace is behind us) */
+    api_buf held;        /* undecided tail */
+} api_think;
+/* enabled false: everything is content (state OFF); open: the prompt left a think block open. */
+void api_think_init(api_think *t, bool enabled, bool open);
+bool api_think_active(const api_think *t);  /* not OFF */
+/* Appends what is decided of held+text to reasoning / content. SW_OK or SW_ERR_NOMEM. */
+int api_think_feed(api_think *t, const char *text, size_t len, api_buf *reasoning, api_buf *content);
+/* End of output: releases what was held back. */
+int api_think_flush(api_think *t, api_buf *reasoning, api_buf *content);
+void api_think_free(api_think *t);
+/* Whether a rendered prompt ends inside a think block (its last `<think>` followed only by
+ * whitespace), as DeepSeek-R1 distills' templates leave it. */
+bool api_think_prompt_open(const char *prompt, size_t len);
+/* Whether a chat template's text mentions `<think>` (a reasoning model: --reasoning-format auto). */
+bool api_think_template_uses(const char *tmpl, size_t len);
+
 /* ---------- responses and SSE ---------- */
 /* A JSON string (jansson json_t *, new reference) of n bytes: valid UTF-8 kept, each invalid
  * byte replaced by U+FFFD. NULL only when out of memory. */
@@ -129,6 +157,10 @@ int api_sse_done(api_buf *b);
 typedef struct api_resp_meta { const char *id; long long created; const char *model; } api_resp_meta;
 char *api_chunk_json(api_kind kind, const api_resp_meta *m, int index, const char *text, size_t text_len,
                      const char *finish, void *logprobs_json, bool role_delta);
+/* The same with delta.reasoning_content (chat; reasoning NULL = no such field). */
+char *api_chunk_json_reasoning(api_kind kind, const api_resp_meta *m, int index, const char *text, size_t text_len,
+                               const char *reasoning, size_t reasoning_len, const char *finish, void *logprobs_json,
+                               bool role_delta);
 /* Final usage-only chunk (choices: []). */
 char *api_usage_chunk_json(api_kind kind, const api_resp_meta *m, int prompt_tokens, int completion_tokens);
 
@@ -237,6 +269,8 @@ typedef struct http_backend {
     int max_seqs;            /* engine's cap on running sequences */
     int kv_block_size;       /* tokens per KV block (reported in /metrics) */
     gram_cache *grammars;    /* compiled output constraints; NULL = structured outputs off */
+    bool reasoning;          /* chat: a leading <think> block goes to reasoning_content
+                              * (serve --reasoning-format; api_think.c) */
 } http_backend;
 
 typedef struct http_server http_server;

@@ -30,7 +30,9 @@ static void test_valid_completion(void) {
                        "\"top_k\":40,\"min_p\":0.1,\"seed\":42,\"stop\":[\"a\",\"bc\"],\"presence_penalty\":0.5,"
                        "\"frequency_penalty\":-1,\"logprobs\":3,\"n\":2,\"stream\":true,"
                        "\"stream_options\":{\"include_usage\":true},\"ignore_eos\":true,\"user\":\"u1\","
-                       "\"priority\":5,\"slo_ttft_ms\":250,\"slo_tpot_ms\":50.5,\"unknown_field\":[1,2]}";
+                       "\"priority\":5,\"slo_ttft_ms\":250,\"slo_tpot_ms\":50.5,"
+                       "\"store\":false,\"metadata\":{\"k\":\"v\"},\"service_tier\":\"auto\",\"echo\":false,"
+                       "\"best_of\":1,\"suffix\":\"\",\"unknown_but_null\":null}";
     T_EQ_INT(parse(API_COMPLETIONS, body, &r, &e), 0);
     T_CHECK(r.model && !strcmp(r.model, "m"), "model");
     T_CHECK(r.prompt && !strcmp(r.prompt, "Hello") && r.prompt_len == 5, "prompt");
@@ -87,6 +89,46 @@ static void test_valid_chat(void) {
     T_EQ_INT(r.max_tokens, 9); /* max_completion_tokens wins */
     T_OK(r.logprobs && r.top_logprobs == 2);
     api_request_free(&r);
+}
+
+/* The allow-list: unsupported fields that change the result and unknown fields are 400s
+ * naming the field; the value that changes nothing, null and metadata are accepted. */
+static void test_fields(void) {
+    static const char *const chat_bad[][2] = {
+        {"functions", "[{\"name\":\"f\"}]"}, {"function_call", "\"auto\""}, {"audio", "{\"voice\":\"x\"}"},
+        {"modalities", "[\"text\",\"audio\"]"}, {"modalities", "[\"audio\"]"}, {"prediction", "{\"type\":\"content\"}"},
+        {"web_search_options", "{}"}, {"reasoning_effort", "\"low\""}, {"echo", "true"}, {"best_of", "2"},
+        {"frobnicate", "1"}, {"prompt", "\"x\""}, {"repetition_penalty", "1.1"},
+        {"store", "\"yes\""}, {"metadata", "[1]"}, {"service_tier", "1"},
+    };
+    char body[256];
+    for (size_t i = 0; i < sizeof chat_bad / sizeof chat_bad[0]; i++) {
+        snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"%s\":%s}", chat_bad[i][0],
+                 chat_bad[i][1]);
+        expect_bad(API_CHAT, body, chat_bad[i][0]);
+    }
+    static const char *const cmpl_bad[][2] = {
+        {"echo", "true"}, {"best_of", "3"}, {"best_of", "\"1\""}, {"suffix", "\"end\""}, {"messages", "[]"},
+        {"top_logprobs", "2"}, {"tools", "[]"}, {"max_completion_tokens", "3"}, {"n_predict", "3"},
+    };
+    for (size_t i = 0; i < sizeof cmpl_bad / sizeof cmpl_bad[0]; i++) {
+        snprintf(body, sizeof body, "{\"prompt\":\"hi\",\"%s\":%s}", cmpl_bad[i][0], cmpl_bad[i][1]);
+        expect_bad(API_COMPLETIONS, body, cmpl_bad[i][0]);
+    }
+    api_request r;
+    api_error e;
+    const char *ok = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"modalities\":[\"text\"],"
+                     "\"store\":true,\"metadata\":{\"a\":\"b\"},\"service_tier\":\"default\",\"user\":\"u\","
+                     "\"functions\":null,\"audio\":null,\"stream\":true,\"stream_options\":{\"include_usage\":false},"
+                     "\"tools\":[],\"tool_choice\":\"none\",\"parallel_tool_calls\":false,\"prompt_cache_key\":\"k\","
+                     "\"chat_template_kwargs\":{\"enable_thinking\":false},\"add_generation_prompt\":true,"
+                     "\"logit_bias\":{\"5\":-100}}";
+    T_EQ_INT(parse(API_CHAT, ok, &r, &e), 0);
+    api_request_free(&r);
+    memset(&e, 0, sizeof e);
+    T_EQ_INT(parse(API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"frobnicate\":1}", &r, &e), SW_ERR_ARG);
+    T_CHECK(!strcmp(e.message, "Unrecognized request argument supplied: frobnicate"), "%s", e.message);
+    T_CHECK(!strcmp(e.type, "invalid_request_error"), "%s", e.type);
 }
 
 static void test_invalid(void) {
@@ -296,6 +338,21 @@ static void test_sse(void) {
     free(c1); free(c2); free(c3); free(u);
     api_buf_free(&b);
 
+    /* a reasoning delta: reasoning_content (invalid UTF-8 replaced), no content field */
+    char *cr = api_chunk_json_reasoning(API_CHAT, &m, 0, NULL, 0, "why\xff", 4, NULL, NULL, false);
+    j = json_loads(cr ? cr : "", 0, NULL);
+    d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
+    T_OK(d && json_object_size(d) == 1 && !strcmp(json_string_value(json_object_get(d, "reasoning_content")), "why\xef\xbf\xbd"));
+    json_decref(j);
+    free(cr);
+    cr = api_chunk_json_reasoning(API_CHAT, &m, 0, "ok", 2, "r", 1, "stop", NULL, false);
+    j = json_loads(cr ? cr : "", 0, NULL);
+    d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
+    T_OK(d && !strcmp(json_string_value(json_object_get(d, "reasoning_content")), "r") &&
+         !strcmp(json_string_value(json_object_get(d, "content")), "ok"));
+    json_decref(j);
+    free(cr);
+
     /* invalid UTF-8 is replaced, not dropped */
     json_t *s = api_json_text("a\xff" "b\xe4\xbd", 5);
     T_OK(s && !strcmp(json_string_value(s), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd"));
@@ -395,6 +452,7 @@ int main(void) {
     test_valid_completion();
     test_valid_chat();
     test_invalid();
+    test_fields();
     test_error_json();
     test_sse();
     test_stop();
