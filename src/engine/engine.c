@@ -108,6 +108,7 @@ struct engine {
     pthread_cond_t cv;
     engine_req *inbox_head, *inbox_tail;
     int n_inbox;
+    bool started;          /* the engine thread is past its start-up profile */
     bool stop;
     engine_stats stats;
 
@@ -823,10 +824,26 @@ static void stats_publish(engine *e) {
     s->n_slo_best_effort = e->n_best_effort;
 }
 
+/* The start-up profile of the step-time model, on the engine thread: every forward pass
+ * then runs on this one thread's OpenMP team. Run anywhere else, it would leave a second
+ * team's idle threads behind, and once libgomp manages more threads than there are cores
+ * it stops spinning at barriers (a futex sleep and wake-up each), which cost one sequence
+ * ~35% of its decode rate on 2 cores (issue 14's single-sequence tax). */
+static void engine_calibrate(engine *e) {
+    const engine_config *c = &e->cfg;
+    int n_cal = calib_run(e->m, e->ws, e->kv, c->max_batch_tokens, c->max_seqs, e->ctx_cap, e->logits, &e->cost);
+    sw_info("engine: step-time model from %d profiled steps: %.2f ms + %.3f ms/token + %.3f ms/logits row + "
+            "%.4f ms/1k attended positions", n_cal, e->cost.theta[0], e->cost.theta[1], e->cost.theta[2],
+            e->cost.theta[3]);
+}
+
 static void *engine_main(void *arg) {
     engine *e = arg;
     omp_set_num_threads(e->cfg.n_threads > 0 ? e->cfg.n_threads : sw_n_threads());
+    if (e->cfg.calibrate) engine_calibrate(e);
     pthread_mutex_lock(&e->mu);
+    e->started = true;
+    pthread_cond_broadcast(&e->cv); /* engine_create waits for it */
     for (;;) {
         while (e->inbox_head) {
             engine_req *r = e->inbox_head;
@@ -947,20 +964,16 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
     double prior[COST_NF];
     cost_prior_guess(model_weight_bytes(m), params, lm_head, mc->n_layer, (int)kv_dim, prior);
     cost_init(&e->cost, prior);
-    if (c.calibrate) {
-        omp_set_num_threads(c.n_threads > 0 ? c.n_threads : sw_n_threads());
-        int n_cal = calib_run(m, e->ws, e->kv, c.max_batch_tokens, c.max_seqs, e->ctx_cap, e->logits, &e->cost);
-        omp_set_num_threads(saved_threads);
-        sw_info("engine: step-time model from %d profiled steps: %.2f ms + %.3f ms/token + %.3f ms/logits row + "
-                "%.4f ms/1k attended positions", n_cal, e->cost.theta[0], e->cost.theta[1], e->cost.theta[2],
-                e->cost.theta[3]);
-    }
     pol_fair_init(&e->fair, 4.0 * c.max_batch_tokens);
     e->stats.kv_blocks_total = n_blocks;
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
         engine_free(e);
         return sw_err_set(err, SW_ERR_NOMEM, "engine: cannot start the engine thread");
     }
+    /* the start-up profile (engine_calibrate) runs on the engine thread: wait for it */
+    pthread_mutex_lock(&e->mu);
+    while (!e->started) pthread_cond_wait(&e->cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
     *out = e;
     return SW_OK;
 }
