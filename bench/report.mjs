@@ -6,6 +6,8 @@
 //   node bench/report.mjs compare DIR WORKLOAD
 //       DIR/compare-WORKLOAD.svg from DIR/sweep-WORKLOAD-{fcfs,slo}.json: goodput, SLO
 //       attainment and short-prompt p99 TTFT (with the objective) vs offered rate, both policies
+//   node bench/report.mjs tax DIR           DIR/tax.json on stdout, from the tax-*-R.json rounds
+//   node bench/report.mjs tax-line DIR      one line on the tax rounds (for run.sh's log)
 //   node bench/report.mjs summary DIR       bench/results/summary.md on stdout
 import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { execSync } from 'node:child_process';
@@ -143,11 +145,57 @@ function summary(dir) {
   L.push('');
 
   servingSection(dir, L);
+  taxSection(dir, L);
 
   const sk = existsSync(`${dir}/skipped.txt`) ? readFileSync(`${dir}/skipped.txt`, 'utf8').trim() : '';
   L.push('## Skipped sections', '', sk ? sk.split('\n').map((l) => `- ${l}`).join('\n') : 'none', '');
   L.push(`Files: ${readdirSync(dir).filter((f) => /\.(json|svg)$/.test(f)).sort().join(', ')} (logs: *.log)`);
   console.log(L.join('\n'));
+}
+
+// ---- the single-sequence tax (issue 14): model alone vs engine vs a lone streaming client ----
+const median = (a) => { const s = a.filter(finite).sort((x, y) => x - y), m = s.length >> 1; return !s.length ? null : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const TAX_GOAL = { engine: 0.95, client: 0.9 };
+function taxOf(dir) {
+  const rounds = [];
+  for (let r = 1; existsSync(`${dir}/tax-load-${r}.txt`); r++) {
+    const mb = readJson(`${dir}/tax-mbench-${r}.json`), cl = readJson(`${dir}/tax-client-${r}.json`);
+    let gen = null;
+    try { gen = JSON.parse(readFileSync(`${dir}/tax-generate-${r}.json`, 'utf8').split('\n').find((l) => l.trim())); } catch { gen = null; }
+    const mbTok = mb?.decode_tok_s ?? null, genTok = gen?.decode_tok_s ?? null, tpot = cl?.tpot_ms_p50 ?? null;
+    const mbMs = mbTok ? 1000 / mbTok : null;
+    rounds.push({ round: r, load: Number(readFileSync(`${dir}/tax-load-${r}.txt`, 'utf8')), mbench_decode_tok_s: mbTok,
+      mbench_ms_per_token: mbMs, engine_decode_tok_s: genTok, client_tpot_ms_p50: tpot,
+      engine_vs_mbench: mbTok && genTok ? genTok / mbTok : null, client_vs_mbench: mbMs && tpot ? mbMs / tpot : null });
+  }
+  const med = (k) => median(rounds.map((x) => x[k]));
+  const t = { prompt_tokens: 128, gen_tokens: 128, rounds, goal: TAX_GOAL, mbench_decode_tok_s: med('mbench_decode_tok_s'),
+    engine_decode_tok_s: med('engine_decode_tok_s'), client_tpot_ms_p50: med('client_tpot_ms_p50'),
+    mbench_ms_per_token: med('mbench_ms_per_token'), engine_vs_mbench: med('engine_vs_mbench'), client_vs_mbench: med('client_vs_mbench') };
+  t.engine_goal_met = finite(t.engine_vs_mbench) ? t.engine_vs_mbench >= TAX_GOAL.engine : null;
+  t.client_goal_met = finite(t.client_vs_mbench) ? t.client_vs_mbench >= TAX_GOAL.client : null;
+  return t;
+}
+const taxLine = (t) => `tax: engine 1-seq decode ${fmt(t.engine_decode_tok_s)} tok/s = ${fmt(t.engine_vs_mbench, 3)}x mbench's ${fmt(t.mbench_decode_tok_s)} ` +
+  `(goal >= ${TAX_GOAL.engine}); lone streaming client TPOT p50 ${fmt(t.client_tpot_ms_p50, 2)} ms vs mbench ${fmt(t.mbench_ms_per_token, 2)} ms/token ` +
+  `= ${fmt(t.client_vs_mbench, 3)}x its rate (goal >= ${TAX_GOAL.client}); medians of ${t.rounds.length} rounds`;
+function taxSection(dir, L) {
+  const t = readJson(`${dir}/tax.json`);
+  L.push('## Single-sequence tax (issue 14: model alone vs engine vs a lone streaming client, q8_0)', '');
+  if (!t || !t.rounds?.length) { L.push('_not run (see skipped sections)_', ''); return; }
+  const goal = (ok) => (ok === null ? '–' : ok ? 'met' : '**not met**');
+  L.push(`${t.prompt_tokens}-token prompt, ${t.gen_tokens} new tokens, one sequence, run back to back in each round: ` +
+    '`swiftlet mbench` (model_forward alone), `swiftlet generate --bench 1` (the engine thread, scheduler, sampler), ' +
+    'and `node bench/tax.mjs` streaming from a fresh `swiftlet serve` (HTTP, SSE; TPOT p50 at the client).', '');
+  L.push('| round | load | mbench tok/s | mbench ms/token | engine tok/s | engine / mbench | client TPOT p50 ms | mbench ms / client TPOT |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of t.rounds)
+    L.push(`| ${r.round} | ${fmt(r.load, 2)} | ${fmt(r.mbench_decode_tok_s)} | ${fmt(r.mbench_ms_per_token, 2)} | ${fmt(r.engine_decode_tok_s)} | ` +
+      `${fmt(r.engine_vs_mbench, 3)} | ${fmt(r.client_tpot_ms_p50, 2)} | ${fmt(r.client_vs_mbench, 3)} |`);
+  L.push(`| median | | ${fmt(t.mbench_decode_tok_s)} | ${fmt(t.mbench_ms_per_token, 2)} | ${fmt(t.engine_decode_tok_s)} | ${fmt(t.engine_vs_mbench, 3)} | ` +
+    `${fmt(t.client_tpot_ms_p50, 2)} | ${fmt(t.client_vs_mbench, 3)} |`, '');
+  L.push(`Goals: engine >= ${TAX_GOAL.engine}x mbench's decode rate: ${goal(t.engine_goal_met)}; client TPOT within 10% of mbench's ` +
+    `ms/token (ratio >= ${TAX_GOAL.client}): ${goal(t.client_goal_met)}. Ratios are per round (back-to-back runs), then the median.`, '');
 }
 
 // ---- fcfs vs slo: the comparison chart and the acceptance check of issue 7 ----
@@ -346,4 +394,6 @@ const [cmd, ...args] = process.argv.slice(2);
 if (cmd === 'calib') calib(...args);
 else if (cmd === 'compare') process.exit(compare(args[0], args[1]) ? 0 : 1);
 else if (cmd === 'summary') summary(args[0]);
-else { console.error('usage: node bench/report.mjs calib FILE [MULTS [TTFT_X [TPOT_X]]] | compare DIR WORKLOAD | summary DIR'); process.exit(2); }
+else if (cmd === 'tax') console.log(JSON.stringify(taxOf(args[0]), null, 2));
+else if (cmd === 'tax-line') console.log(taxLine(readJson(`${args[0]}/tax.json`) || taxOf(args[0])));
+else { console.error('usage: node bench/report.mjs calib FILE [MULTS [TTFT_X [TPOT_X]]] | compare DIR WORKLOAD | tax DIR | tax-line DIR | summary DIR'); process.exit(2); }

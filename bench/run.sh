@@ -13,6 +13,9 @@
 #   5. serving: swiftlet serve (q8_0) on a loopback port, once with --policy fcfs and once
 #      with --policy slo, swiftlet bench --sweep --send-slo on chat-shared-prefix and
 #      mixed-lengths -> bench/results/sweep-WORKLOAD-POLICY.{json,svg}, compare-WORKLOAD.svg
+#   5b. the single-sequence tax (section "tax"): mbench decode vs generate --bench 1 vs a
+#      lone streaming client of `serve` (bench/tax.mjs), same 128-token prompt / 128 new
+#      tokens, BENCH_TAX_ROUNDS (default 3) back-to-back rounds -> bench/results/tax.json
 #   6. bench/results/summary.md (bench/report.mjs, node)
 # Each section is skipped with a message when its command fails (or is not built yet),
 # and every command runs under a timeout taken from one overall budget.
@@ -35,9 +38,9 @@ PRESET=${BENCH_PRESET:-qwen2.5-0.5b}
 BUDGET=${BENCH_BUDGET_S:-2100}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
-# BENCH_SECTIONS (default all: "kernels single scaling kv serving") runs only the listed
+# BENCH_SECTIONS (default all: "kernels single scaling kv serving tax") runs only the listed
 # sections; the results of the others are kept as they are (summary.md uses them all).
-SECTIONS=${BENCH_SECTIONS:-kernels single scaling kv serving}
+SECTIONS=${BENCH_SECTIONS:-kernels single scaling kv serving tax}
 has() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -z "${BENCH_SECTIONS:-}" ]; then
   rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
@@ -46,7 +49,8 @@ else
   has single && rm -f "$RES"/mbench-*
   has scaling && rm -f "$RES"/generate-scaling.* "$RES"/generate-ttft.*
   has kv && rm -f "$RES"/generate-kv-*
-  has serving && rm -f "$RES"/sweep-* "$RES"/compare-* "$RES"/calib-* "$RES"/serve-*
+  has serving && rm -f "$RES"/sweep-* "$RES"/compare-* "$RES"/calib-* "$RES"/serve-fcfs.* "$RES"/serve-slo.*
+  has tax && rm -f "$RES"/tax* "$RES"/serve-tax.*
   rm -f "$RES"/summary.md "$RES"/skipped.txt
 fi
 LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
@@ -159,13 +163,14 @@ SLO_TTFT_X=${BENCH_SLO_TTFT_X:-3}
 SLO_TPOT_X=${BENCH_SLO_TPOT_X:-3}
 # the slo server's own options (BENCH_SLO_SERVE_ARGS): refuse what cannot meet its TTFT
 SLO_SERVE_ARGS=${BENCH_SLO_SERVE_ARGS:---slo-infeasible reject}
-# start_server POLICY: serve q8_0 on $URL in the background (SPID); 0 once /health says 200
+# start_server POLICY [LOG]: serve q8_0 on $URL in the background (SPID); 0 once /health
+# says 200; its output goes to $RES/serve-LOG.log (LOG defaults to POLICY)
 start_server() {
   say "serve --policy $1 $Q8 on $URL"
   extra=""
   [ "$1" = slo ] && extra=$SLO_SERVE_ARGS
   "$BIN" serve -m "$Q8" --host 127.0.0.1 --port "$PORT" --model-name "$PRESET-q8_0" --policy "$1" $extra \
-    >>"$RES/serve-$1.log" 2>&1 &
+    >>"$RES/serve-${2:-$1}.log" 2>&1 &
   SPID=$!
   for i in $(seq 1 120); do
     kill -0 $SPID 2>/dev/null || return 1
@@ -182,15 +187,19 @@ stop_server() {
   # the port must be free again before the next server binds it
   for i in $(seq 1 20); do curl -s -m 1 -o /dev/null "$URL/health" 2>/dev/null || break; sleep 0.5; done
 }
-serve_sweep() {
+# pick_port: PORT (BENCH_PORT or the first free of 18080..18099) and URL; 1 when none is free
+pick_port() {
   PORT=${BENCH_PORT:-}
   if [ -z "$PORT" ]; then
     for p in $(seq 18080 18099); do
       curl -s -m 1 -o /dev/null "http://127.0.0.1:$p/" 2>/dev/null || { PORT=$p; break; }
     done
   fi
-  [ -n "$PORT" ] || { skip "serving sweep" "no free port in 18080..18099"; return; }
   URL=http://127.0.0.1:$PORT
+  [ -n "$PORT" ]
+}
+serve_sweep() {
+  pick_port || { skip "serving sweep" "no free port in 18080..18099"; return; }
   # sweep timeouts share what is left of the budget by weight (mixed-lengths runs about
   # twice as long as chat-shared-prefix); weight still to come:
   wleft=6
@@ -236,6 +245,36 @@ serve_sweep() {
 if ! has serving; then :
 elif [ -s "$Q8" ] && command -v node >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then serve_sweep
 else skip "serving sweep" "needs the q8_0 model, node and curl"; fi
+
+# ---- 5b. the single-sequence tax (section "tax", issue 14) ----
+# One sequence, the same shape three ways, back to back in each round: the model alone
+# (mbench --prompt 128 --gen 128), the engine (generate --bench 1, 128-token prompt, 128
+# new tokens) and a lone streaming client of a fresh `serve --policy fcfs` (bench/tax.mjs:
+# TPOT p50 of 3 streamed /v1/completions of 128 tokens after a warm-up one). report.mjs
+# tax gathers the rounds into tax.json: per round the engine / mbench decode rate and
+# mbench ms-per-token / client TPOT, and their medians (goal: >= 0.95 and >= 0.9).
+TAX_ROUNDS=${BENCH_TAX_ROUNDS:-3}
+tax_rounds() {
+  pick_port || { skip "tax" "no free port in 18080..18099"; return; }
+  for r in $(seq 1 "$TAX_ROUNDS"); do
+    say "tax round $r/$TAX_ROUNDS: mbench, generate --bench 1, lone streaming client (load $(cut -d' ' -f1 /proc/loadavg))"
+    cut -d' ' -f1 /proc/loadavg > "$RES/tax-load-$r.txt"
+    run_for 120 "$BIN" mbench -m "$Q8" --prompt 128 --gen 128 --json "$RES/tax-mbench-$r.json" >"$RES/tax-mbench-$r.log" 2>&1 \
+      || { rm -f "$RES/tax-mbench-$r.json"; skip "tax round $r mbench" "$(tail -n 1 "$RES/tax-mbench-$r.log")"; }
+    run_for 120 "$BIN" generate -m "$Q8" --bench 1 --bench-prompt 128 --bench-gen 128 \
+      >"$RES/tax-generate-$r.json" 2>"$RES/tax-generate-$r.log" \
+      || { rm -f "$RES/tax-generate-$r.json"; skip "tax round $r generate" "$(tail -n 1 "$RES/tax-generate-$r.log")"; }
+    if start_server fcfs tax; then
+      run_for 180 node bench/tax.mjs "$URL" 128 128 4 "$RES/tax-client-$r.json" >"$RES/tax-client-$r.log" 2>&1 \
+        || { rm -f "$RES/tax-client-$r.json"; skip "tax round $r client" "$(tail -n 1 "$RES/tax-client-$r.log")"; }
+    else skip "tax round $r client" "server did not become ready: $(tail -n 1 "$RES/serve-tax.log")"; fi
+    stop_server
+  done
+  node bench/report.mjs tax "$RES" > "$RES/tax.json" && node bench/report.mjs tax-line "$RES" >&2
+}
+if ! has tax; then :
+elif [ -s "$Q8" ] && command -v node >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then tax_rounds
+else skip "tax" "needs the q8_0 model, node and curl"; fi
 
 # ---- 6. summary ----
 if command -v node >/dev/null 2>&1; then

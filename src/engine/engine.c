@@ -80,6 +80,7 @@ struct engine {
     pthread_cond_t cv;
     engine_req *inbox_head, *inbox_tail;
     int n_inbox;
+    bool started;          /* the engine thread is past its start-up profile */
     bool stop;
     engine_stats stats;
 
@@ -387,11 +388,26 @@ static void stats_publish(engine *e) {
     st->n_slo_best_effort = s->n_best_effort;
 }
 
+/* The start-up profile of the step-time model, on the engine thread: every forward pass
+ * then runs on this one thread's OpenMP team. Run anywhere else, it would leave a second
+ * team's idle threads behind, and once libgomp manages more threads than there are cores
+ * it stops spinning at barriers (a futex sleep and wake-up each), which cost one sequence
+ * ~35% of its decode rate on 2 cores (issue 14's single-sequence tax). */
+static void engine_calibrate(engine *e) {
+    const double *th = e->s->cost.theta;
+    int n_cal = runner_calibrate(e->run, &e->s->cost);
+    sw_info("engine: step-time model from %d profiled steps: %.2f ms + %.3f ms/token + %.3f ms/logits row + "
+            "%.4f ms/1k attended positions", n_cal, th[0], th[1], th[2], th[3]);
+}
+
 static void *engine_main(void *arg) {
     engine *e = arg;
     sched *s = e->s;
     omp_set_num_threads(e->cfg.n_threads > 0 ? e->cfg.n_threads : sw_n_threads());
+    if (e->cfg.calibrate) engine_calibrate(e);
     pthread_mutex_lock(&e->mu);
+    e->started = true;
+    pthread_cond_broadcast(&e->cv); /* engine_create waits for it */
     for (;;) {
         while (e->inbox_head) {
             engine_req *r = e->inbox_head;
@@ -482,17 +498,15 @@ int engine_create(model *m, const tok *t, const engine_config *cfg, engine **out
                        .short_prompt = c.short_prompt, .slo_reject = c.slo_reject};
     rc = sched_create(&sc, e->kv, prior, &e->s, err);
     if (rc != SW_OK) { engine_free(e); return rc; }
-    if (c.calibrate) {
-        const double *th = e->s->cost.theta;
-        int n_cal = runner_calibrate(e->run, &e->s->cost);
-        sw_info("engine: step-time model from %d profiled steps: %.2f ms + %.3f ms/token + %.3f ms/logits row + "
-                "%.4f ms/1k attended positions", n_cal, th[0], th[1], th[2], th[3]);
-    }
     e->stats.kv_blocks_total = n_blocks;
     if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
         engine_free(e);
         return sw_err_set(err, SW_ERR_NOMEM, "engine: cannot start the engine thread");
     }
+    /* the start-up profile (engine_calibrate) runs on the engine thread: wait for it */
+    pthread_mutex_lock(&e->mu);
+    while (!e->started) pthread_cond_wait(&e->cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
     *out = e;
     return SW_OK;
 }

@@ -170,10 +170,25 @@ static void top_k_select(const float *x, int n, int k, cand *out) {
     qsort(out, (size_t)k, sizeof *out, cand_cmp);
 }
 
+/* The first index of the largest value (NaNs never win; 0 when x[0] is NaN): the
+ * maximum over eight independent lanes (a loop the compiler vectorizes), then the first
+ * index holding it — what the one-pass `x[i] > x[best]` scan returns, at vector speed. */
 static int32_t argmax(const float *x, int n) {
-    int32_t best = 0;
-    for (int i = 1; i < n; i++) if (x[i] > x[best]) best = i;
-    return best;
+    if (n < 64 || isnan(x[0])) {
+        int32_t best = 0;
+        for (int i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+        return best;
+    }
+    float m[8];
+    for (int j = 0; j < 8; j++) m[j] = x[0];
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+    float mx = m[0];
+    for (int j = 1; j < 8; j++) mx = m[j] > mx ? m[j] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (i = 0; x[i] != mx; i++) {}
+    return i;
 }
 
 /* Draws from exp((x - mx) * inv_t) over the tokens whose logit is >= thr; e: (n) scratch. */

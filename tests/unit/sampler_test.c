@@ -56,6 +56,31 @@ static void test_greedy(void) {
     T_EQ_INT(sample_once(&p, x, N), best);
 }
 
+/* Greedy over a big row (the vectorized argmax): the first index of the maximum, NaNs
+ * never chosen (index 0 when row[0] is NaN), the maximum in the tail past the last full
+ * group of eight, ties, all -inf, and +0 / -0 (equal: the first one wins). */
+static void test_greedy_big(void) {
+    enum { N = 151936 + 5 };
+    float *x = malloc(N * sizeof *x);
+    sampler_params p;
+    sampler_params_default(&p);
+    p.temperature = 0;
+    fill_random(x, N, 11);
+    for (int round = 0; round < 8; round++) {
+        if (round == 1) x[N - 2] = 50.0f;              /* in the tail */
+        if (round == 2) x[777] = x[N - 2];              /* a tie: the earlier index */
+        if (round == 3) { x[5] = NAN; x[N - 1] = NAN; } /* NaNs ignored */
+        if (round == 4) x[0] = NAN;                     /* as the one-pass scan: index 0 */
+        if (round == 5) for (int i = 0; i < N; i++) x[i] = -INFINITY;
+        if (round == 6) { for (int i = 0; i < N; i++) x[i] = -1.0f; x[300] = -0.0f; x[200] = 0.0f; }
+        if (round == 7) { x[200] = -1.0f; x[300] = -0.0f; x[90000] = 0.0f; }
+        int best = 0;
+        for (int i = 1; i < N; i++) if (x[i] > x[best]) best = i;
+        T_EQ_INT(sample_once(&p, x, N), best);
+    }
+    free(x);
+}
+
 static void test_seeds(void) {
     enum { N = 50, STEPS = 64 };
     float x[N];
@@ -333,6 +358,7 @@ static void test_big_vocab(void) {
 
 int main(void) {
     test_greedy();
+    test_greedy_big();
     test_seeds();
     test_temperature_frequencies();
     test_filters();
