@@ -95,6 +95,7 @@ struct gram_grammar {
     int *re_start, *re_to;          /* (n_rule_edges) callee's start state, return state */
     uint8_t *re_tail;               /* (n_rule_edges) return state is a bare final: no frame */
     uint8_t *final;                 /* (n_states) */
+    int32_t *canon;                 /* (n_states) lowest state with the same finality and edges */
     int n_rules;
     int *rule_start;                /* (n_rules+1) states of rule r: rule_start[r]..rule_start[r+1] */
     int *state_rule;                /* (n_states) */
@@ -121,6 +122,11 @@ struct gram_vocab {
     int n_nodes; gram_tnode *nodes;
     int32_t *eog; int n_eog;     /* end-of-generation ids */
     int max_len;
+    /* string slice (gram_vocab.c): */
+    int slice_max;               /* most characters in a slice token */
+    uint32_t *slice_cum;         /* ((slice_max+1) * n_words) row c: slice token ids of <= c characters */
+    int n_rest; int32_t *rest;   /* (n_rest) the other tokens, ascending sorted indices */
+    int n_rnodes; gram_tnode *rnodes; /* trie over rest; token ranges index rest */
     struct gram_shared *shared;  /* level-1 mask entries shared by content across grammars (gram_mask.c) */
 };
 

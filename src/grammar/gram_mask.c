@@ -15,7 +15,11 @@
  * An entry depends only on the automata of its frames' rules (and the rules they call),
  * so entries of up to GRAM_MAX_KEY frames are also kept per vocabulary under a 128-bit
  * hash of that content (gram_shared): the JSON string, number and value rules, formats,
- * an agent's recurring tool schemas ... are walked once per process, not once per grammar. */
+ * an agent's recurring tool schemas ... are walked once per process, not once per grammar.
+ * A level-1 walk from a state that treats every unescaped string character alike (JSON
+ * string content, maxLength counters) does not walk the ~150k tokens that are such
+ * characters only: they are classified by character count (the vocabulary's string
+ * slice), and the trie of the few thousand others is walked. */
 #include "grammar/gram_internal.h"
 #include <xxhash.h>
 
@@ -61,6 +65,8 @@ struct gram_walker {
     gram_set *lv; uint8_t *sb; int *mark; int cap;  /* per depth: set, sent-before, pool mark */
     gram_ilist acc, unc;
     int32_t *chain; int cap_chain;
+    gram_set cx[4];                      /* string slice: current, next, two scratch */
+    uint8_t *cacc, *csent, *csb;         /* (slice_max+1) per character count: acc, sent, sent before */
 };
 
 gram_mask_cache *gram_mask_cache_create(int n_rules) {
@@ -279,7 +285,11 @@ int gram_walker_create(const gram_grammar *g, gram_walker **out) {
     w->lv = calloc((size_t)w->cap, sizeof(gram_set));
     w->sb = calloc((size_t)w->cap, 1);
     w->mark = calloc((size_t)w->cap, sizeof(int));
-    if (!w->lv || !w->sb || !w->mark || gram_pool_init(&w->pool) != SW_OK) { gram_walker_destroy(w); return SW_ERR_NOMEM; }
+    size_t nc = (size_t)g->v->slice_max + 2;
+    w->cacc = malloc(nc);
+    w->csent = malloc(nc);
+    w->csb = malloc(nc);
+    if (!w->lv || !w->sb || !w->mark || !w->cacc || !w->csent || !w->csb || gram_pool_init(&w->pool) != SW_OK) { gram_walker_destroy(w); return SW_ERR_NOMEM; }
     *out = w;
     return SW_OK;
 }
@@ -289,6 +299,8 @@ void gram_walker_destroy(gram_walker *w) {
     if (w->lv)
         for (int i = 0; i < w->cap; i++) gram_set_free(&w->lv[i]);
     free(w->lv); free(w->sb); free(w->mark); free(w->acc.v); free(w->unc.v); free(w->chain);
+    for (int i = 0; i < 4; i++) gram_set_free(&w->cx[i]);
+    free(w->cacc); free(w->csent); free(w->csb);
     gram_pool_free(&w->pool);
     free(w);
 }
@@ -319,31 +331,183 @@ static int step(const gram_grammar *g, gram_walker *w, int d, unsigned b) {
 
 enum { C_REJ, C_ACC, C_UNC };
 
-static int push_range(gram_ilist *l, int lo, int hi) {
+/* Pushes the tokens lo..hi of a trie's order (list[i], or i itself when list is NULL). */
+static int push_range(gram_ilist *l, const int32_t *list, int lo, int hi) {
     for (int i = lo; i < hi; i++)
-        if (gram_ilist_push(l, i) < 0) return SW_ERR_NOMEM;
+        if (gram_ilist_push(l, list ? list[i] : i) < 0) return SW_ERR_NOMEM;
     return SW_OK;
 }
 
-/* Classifies every token of the vocabulary (trie walk). */
-static int walk_trie(const gram_grammar *g, gram_walker *w) {
-    const gram_vocab *v = g->v;
+/* Classifies every token of a trie (the whole vocabulary's, or the string slice's rest:
+ * list maps its token order to sorted indices). */
+static int walk_trie(const gram_grammar *g, gram_walker *w, const gram_tnode *nodes, int n_nodes, const int32_t *list) {
     int rc = SW_OK;
-    for (int n = 0; n < v->n_nodes && rc == SW_OK;) {
-        const gram_tnode *nd = &v->nodes[n];
+    for (int n = 0; n < n_nodes && rc == SW_OK;) {
+        const gram_tnode *nd = &nodes[n];
         int d = nd->depth;
         if ((rc = step(g, w, d, nd->byte)) != SW_OK) break;
         const gram_set *s = &w->lv[d];
         bool live = s->n > 0;
         if (nd->tok_hi > nd->tok_lo) {
-            if (live || s->acc || s->sent) rc = push_range(&w->acc, nd->tok_lo, nd->tok_hi);
-            else if (w->sb[d]) rc = push_range(&w->unc, nd->tok_lo, nd->tok_hi);
+            if (live || s->acc || s->sent) rc = push_range(&w->acc, list, nd->tok_lo, nd->tok_hi);
+            else if (w->sb[d]) rc = push_range(&w->unc, list, nd->tok_lo, nd->tok_hi);
         }
         if (live) { n++; continue; }
-        if (rc == SW_OK && (w->sb[d] || s->sent)) rc = push_range(&w->unc, nd->tok_hi, nd->sub_hi);
+        if (rc == SW_OK && (w->sb[d] || s->sent)) rc = push_range(&w->unc, list, nd->tok_hi, nd->sub_hi);
         n = nd->end;
     }
     return rc;
+}
+
+/* ---- string slice (gram_vocab.c): a slice token is whole characters of a JSON string's
+ * unescaped content. When from a set every such character, whatever its bytes, leads to
+ * one same next set (checked per UTF-8 byte range: each byte edge of each item takes all
+ * of a range or none of it), a slice token's fate depends only on its character count:
+ * the chain of sets after 0, 1, 2 ... characters decides it, and only the tokens outside
+ * the slice are walked in the trie. ---- */
+typedef struct brange { uint8_t lo, hi; } brange;
+static const struct { int n; brange b[4]; } shapes[] = {
+    {1, {{0x20, 0x21}}}, {1, {{0x23, 0x5B}}}, {1, {{0x5D, 0x7F}}},
+    {2, {{0xC2, 0xDF}, {0x80, 0xBF}}},
+    {3, {{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}}},
+    {3, {{0xE1, 0xEC}, {0x80, 0xBF}, {0x80, 0xBF}}},
+    {3, {{0xED, 0xED}, {0x80, 0x9F}, {0x80, 0xBF}}},
+    {3, {{0xEE, 0xEF}, {0x80, 0xBF}, {0x80, 0xBF}}},
+    {4, {{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}},
+    {4, {{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}},
+    {4, {{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}},
+};
+
+/* Every byte edge of every item of s takes all of [lo,hi] or none of it. */
+static bool uniform(const gram_grammar *g, const gram_pool *p, const gram_set *s, brange r) {
+    gram_bset k = {{0}};
+    gram_bset_range(&k, r.lo, r.hi);
+    for (int i = 0; i < s->n; i++) {
+        int st = p->st[s->items[i]];
+        for (int e = g->be_lo[st]; e < g->be_lo[st + 1]; e++) {
+            uint64_t any = 0, part = 0;
+            for (int j = 0; j < 4; j++) {
+                uint64_t x = g->be_set[e].w[j] & k.w[j];
+                any |= x;
+                part |= x ^ k.w[j];
+            }
+            if (any && part) return false;
+        }
+    }
+    return true;
+}
+
+static int set_copy_into(gram_set *d, const gram_set *s) {
+    if (d->cap < s->n) {
+        int nc = s->n + 16;
+        int32_t *v = realloc(d->items, (size_t)nc * sizeof(int32_t));
+        if (!v) return SW_ERR_NOMEM;
+        d->items = v;
+        d->cap = nc;
+    }
+    if (s->n) memcpy(d->items, s->items, (size_t)s->n * sizeof(int32_t));
+    d->n = s->n;
+    d->acc = s->acc;
+    d->sent = s->sent;
+    return SW_OK;
+}
+
+static void sort_keys(uint64_t *v, int n) {
+    for (int i = 1; i < n; i++) {
+        uint64_t x = v[i];
+        int j = i;
+        for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+/* Same flags and the same items up to twin states (g->canon); conservative: false for
+ * sets too large to compare here. */
+static bool set_equal(const gram_grammar *g, const gram_pool *p, const gram_set *a, const gram_set *b) {
+    enum { MAXN = 32 };
+    if (a->n != b->n || a->acc != b->acc || a->sent != b->sent || a->n > MAXN) return false;
+    uint64_t ka[MAXN], kb[MAXN];
+    for (int i = 0; i < a->n; i++) {
+        ka[i] = (uint64_t)(uint32_t)g->canon[p->st[a->items[i]]] << 32 | (uint32_t)p->par[a->items[i]];
+        kb[i] = (uint64_t)(uint32_t)g->canon[p->st[b->items[i]]] << 32 | (uint32_t)p->par[b->items[i]];
+    }
+    sort_keys(ka, a->n);
+    sort_keys(kb, b->n);
+    return !memcmp(ka, kb, (size_t)a->n * sizeof(uint64_t));
+}
+
+/* r = the set after one slice character from live x; *ok false when characters differ. */
+static int char_step(const gram_grammar *g, gram_walker *w, const gram_set *x, gram_set *r, bool *ok) {
+    *ok = false;
+    gram_set *t[2] = {&w->cx[2], &w->cx[3]};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const gram_set *in = x;
+        for (int i = 0; i < shapes[k].n; i++) {
+            if (!uniform(g, &w->pool, in, shapes[k].b[i])) return SW_OK;
+            gram_set *out = k == 0 ? r : t[i & 1];
+            int rc = gram_advance(g, &w->pool, in, shapes[k].b[i].lo, out);
+            if (rc != SW_OK) return rc;
+            if (i + 1 < shapes[k].n) {
+                if (out->acc || out->sent) return SW_OK;
+                if (out->n == 0) { /* dies inside the character: fine when whole characters die */
+                    if (r->n || r->acc || r->sent) return SW_OK;
+                    break;
+                }
+            } else if (k > 0 && !set_equal(g, &w->pool, out, r)) {
+                return SW_OK;
+            }
+            in = out;
+        }
+    }
+    *ok = true;
+    return SW_OK;
+}
+
+/* The chain from lv[0]: cacc/csent/csb[c] for c characters; *dead = the first count
+ * whose set is empty, or -1 when every count up to slice_max is live. *ok false when
+ * the slice does not apply. */
+static int slice_chain(const gram_grammar *g, gram_walker *w, int *dead, bool *ok) {
+    *ok = false;
+    gram_set *x = &w->cx[0], *r = &w->cx[1];
+    int rc = set_copy_into(x, &w->lv[0]);
+    bool sb = false;
+    for (int j = 0; rc == SW_OK; j++) {
+        w->cacc[j] = x->acc;
+        w->csent[j] = x->sent;
+        w->csb[j] = sb;
+        if (x->n == 0) { *dead = j; *ok = j > 0; return SW_OK; }
+        if (j == g->v->slice_max) break;
+        bool same;
+        if ((rc = char_step(g, w, x, r, &same)) != SW_OK || !same) return rc;
+        sb = sb || x->sent;
+        if (set_equal(g, &w->pool, x, r)) break; /* a loop: every longer count stays live */
+        gram_set t = *x; /* x <-> r */
+        *x = *r;
+        *r = t;
+    }
+    if (rc == SW_OK) { *dead = -1; *ok = true; }
+    return rc;
+}
+
+/* mask |= the slice tokens the chain accepts; unc (ids) |= those it leaves uncertain
+ * (unc NULL: none can be). Returns whether any are uncertain. */
+static bool slice_classify(const gram_vocab *v, const gram_walker *w, int dead, uint32_t *mask, uint32_t *unc) {
+    int nw = v->n_words, mx = v->slice_max;
+    const uint32_t *all = v->slice_cum + (size_t)mx * nw;
+    if (dead < 0) {
+        for (int i = 0; i < nw; i++) mask[i] |= all[i];
+        return false;
+    }
+    const uint32_t *below = v->slice_cum + (size_t)(dead - 1) * nw, *upto = v->slice_cum + (size_t)dead * nw;
+    bool at_acc = w->cacc[dead] || w->csent[dead], at_unc = !at_acc && w->csb[dead];
+    bool past_unc = w->csb[dead] || w->csent[dead], any = false;
+    for (int i = 0; i < nw; i++) {
+        uint32_t exact = upto[i] & ~below[i], past = all[i] & ~upto[i];
+        mask[i] |= below[i] | (at_acc ? exact : 0);
+        uint32_t u = (at_unc ? exact : 0) | (past_unc ? past : 0);
+        if (u) { unc[i] |= u; any = true; }
+    }
+    return any;
 }
 
 /* Classifies the listed tokens (sorted-vocab indices, ascending). */
@@ -389,6 +553,29 @@ static int walk_list(const gram_grammar *g, gram_walker *w, const int32_t *list,
     return SW_OK;
 }
 
+/* bits |= the slice tokens accepted after the chain; the uncertain ones are merged
+ * into w->unc, which stays ascending. */
+static int add_slice(const gram_vocab *v, gram_walker *w, int dead, uint32_t *bits) {
+    if (dead < 0 || !(w->csb[dead] || w->csent[dead])) {
+        slice_classify(v, w, dead, bits, NULL);
+        return SW_OK;
+    }
+    uint32_t *unc = calloc((size_t)v->n_words, sizeof(uint32_t));
+    uint8_t *in = calloc((size_t)v->n_sorted + 1, 1);
+    if (!unc || !in) { free(unc); free(in); return SW_ERR_NOMEM; }
+    slice_classify(v, w, dead, bits, unc);
+    for (int i = 0; i < w->unc.n; i++) in[w->unc.v[i]] = 1;
+    for (int k = 0; k < v->n_words; k++)
+        for (uint32_t x = unc[k]; x; x &= x - 1) in[v->rev[k * 32 + __builtin_ctz(x)]] = 1;
+    w->unc.n = 0;
+    int rc = SW_OK;
+    for (int i = 0; i < v->n_sorted && rc == SW_OK; i++)
+        if (in[i] && gram_ilist_push(&w->unc, i) < 0) rc = SW_ERR_NOMEM;
+    free(unc);
+    free(in);
+    return rc;
+}
+
 /* Builds the entry for the top L states of chain (bottom real when root), classifying the
  * whole vocabulary (list NULL) or the listed tokens. */
 static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, int L, bool root,
@@ -410,9 +597,14 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
     w->sb[0] = 0;
     w->mark[0] = w->pool.n;
     w->acc.n = w->unc.n = 0;
-    int rc = list ? walk_list(g, w, list, n_list) : walk_trie(g, w);
-    if (rc != SW_OK) return rc;
     const gram_vocab *v = g->v;
+    int dead = -1, rc;
+    bool sliced = false;
+    if (!list && (rc = slice_chain(g, w, &dead, &sliced)) != SW_OK) return rc;
+    if (list) rc = walk_list(g, w, list, n_list);
+    else if (sliced) rc = walk_trie(g, w, v->rnodes, v->n_rnodes, v->rest);
+    else rc = walk_trie(g, w, v->nodes, v->n_nodes, NULL);
+    if (rc != SW_OK) return rc;
     mentry *e = calloc(1, sizeof *e);
     if (!e) return SW_ERR_NOMEM;
     e->L = L;
@@ -421,7 +613,7 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
     e->states = malloc((size_t)L * sizeof(int32_t));
     if (!e->states) { entry_free(e); return SW_ERR_NOMEM; }
     memcpy(e->states, chain, (size_t)L * sizeof(int32_t));
-    if (w->acc.n > v->n_words) {
+    if (sliced || w->acc.n > v->n_words) {
         e->bits = calloc((size_t)v->n_words, sizeof(uint32_t));
         if (!e->bits) { entry_free(e); return SW_ERR_NOMEM; }
         for (int i = 0; i < w->acc.n; i++) {
@@ -429,6 +621,7 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
             e->bits[id >> 5] |= 1u << (id & 31);
         }
         e->bytes += (size_t)v->n_words * 4;
+        if (sliced && (rc = add_slice(v, w, dead, e->bits)) != SW_OK) { entry_free(e); return rc; }
     } else if (w->acc.n) {
         e->acc = malloc((size_t)w->acc.n * sizeof(int32_t));
         if (!e->acc) { entry_free(e); return SW_ERR_NOMEM; }
