@@ -60,13 +60,28 @@ struct gram_shared {
     size_t bytes;
 };
 
+/* A build's parse sets are interned and their byte transitions memoized (a lazily built
+ * DFA over the build's sets): most trie nodes are one table look-up, not a closure. Both
+ * tables are stamped with the build's generation, so starting a build clears them. */
+typedef struct sslot { uint32_t gen; int32_t id; } sslot;
+typedef struct tslot { uint32_t gen, key; int32_t to; } tslot;
+
 struct gram_walker {
     gram_pool pool;
-    gram_set *lv; uint8_t *sb; int *mark; int cap;  /* per depth: set, sent-before, pool mark */
+    int cap;                             /* depths: the longest token + 2 */
+    int32_t *dv; uint8_t *sb;            /* per depth: set id, sent-before */
+    gram_set start, tmp;                 /* the build's start set; scratch */
     gram_ilist acc, unc;
     int32_t *chain; int cap_chain;
     gram_set cx[4];                      /* string slice: current, next, two scratch */
     uint8_t *cacc, *csent, *csb;         /* (slice_max+1) per character count: acc, sent, sent before */
+    uint32_t gen;                        /* current build */
+    int n_sets, cap_sets;
+    int32_t *soff;                       /* (cap_sets+1) items of set i: sit[soff[i]..soff[i+1]) */
+    uint8_t *sfl;                        /* (cap_sets) 1 = acc, 2 = sent */
+    int32_t *sit; int n_sit, cap_sit;
+    sslot *sht; uint32_t sht_mask;       /* set content -> id */
+    tslot *tht; uint32_t tht_mask; int n_tr; /* (id << 8 | byte) -> id */
 };
 
 gram_mask_cache *gram_mask_cache_create(int n_rules) {
@@ -282,51 +297,151 @@ int gram_walker_create(const gram_grammar *g, gram_walker **out) {
     gram_walker *w = calloc(1, sizeof *w);
     if (!w) return SW_ERR_NOMEM;
     w->cap = g->v->max_len + 2;
-    w->lv = calloc((size_t)w->cap, sizeof(gram_set));
+    w->dv = calloc((size_t)w->cap, sizeof(int32_t));
     w->sb = calloc((size_t)w->cap, 1);
-    w->mark = calloc((size_t)w->cap, sizeof(int));
     size_t nc = (size_t)g->v->slice_max + 2;
     w->cacc = malloc(nc);
     w->csent = malloc(nc);
     w->csb = malloc(nc);
-    if (!w->lv || !w->sb || !w->mark || !w->cacc || !w->csent || !w->csb || gram_pool_init(&w->pool) != SW_OK) { gram_walker_destroy(w); return SW_ERR_NOMEM; }
+    w->sht_mask = w->tht_mask = 4095;
+    w->sht = calloc((size_t)w->sht_mask + 1, sizeof(sslot));
+    w->tht = calloc((size_t)w->tht_mask + 1, sizeof(tslot));
+    w->soff = calloc(1, sizeof(int32_t));
+    if (!w->dv || !w->sb || !w->cacc || !w->csent || !w->csb || !w->sht || !w->tht || !w->soff ||
+        gram_pool_init(&w->pool) != SW_OK) {
+        gram_walker_destroy(w);
+        return SW_ERR_NOMEM;
+    }
     *out = w;
     return SW_OK;
 }
 
 void gram_walker_destroy(gram_walker *w) {
     if (!w) return;
-    if (w->lv)
-        for (int i = 0; i < w->cap; i++) gram_set_free(&w->lv[i]);
-    free(w->lv); free(w->sb); free(w->mark); free(w->acc.v); free(w->unc.v); free(w->chain);
+    free(w->dv); free(w->sb); free(w->acc.v); free(w->unc.v); free(w->chain);
+    gram_set_free(&w->start);
+    gram_set_free(&w->tmp);
     for (int i = 0; i < 4; i++) gram_set_free(&w->cx[i]);
     free(w->cacc); free(w->csent); free(w->csb);
+    free(w->soff); free(w->sfl); free(w->sit); free(w->sht); free(w->tht);
     gram_pool_free(&w->pool);
     free(w);
 }
 
-/* lv[d] = lv[d-1] advanced by byte b, with the pool cut back to depth d-1's frames. */
-static int step(const gram_grammar *g, gram_walker *w, int d, unsigned b) {
-    gram_pool_truncate(&w->pool, w->mark[d - 1]);
-    const gram_set *in = &w->lv[d - 1];
-    gram_set *out = &w->lv[d];
-    w->sb[d] = w->sb[d - 1] || in->sent;
-    /* fast path: one item whose state loops on b and goes nowhere else (string content,
-     * digit runs): the set stays as it is */
-    if (in->n == 1 && gram_bset_has(&g->self_only[w->pool.st[in->items[0]]], b)) {
-        if (out->cap < 1) {
-            if (!(out->items = malloc(16 * sizeof(int32_t)))) return SW_ERR_NOMEM;
-            out->cap = 16;
-        }
-        out->items[0] = in->items[0];
-        out->n = 1;
-        out->acc = out->sent = false;
-        w->mark[d] = w->pool.n;
-        return SW_OK;
+static uint32_t set_hash(const int32_t *it, int n, int fl) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)fl;
+    for (int i = 0; i < n; i++) h = (h ^ (uint32_t)it[i]) * 0xBF58476D1CE4E5B9ull;
+    return (uint32_t)(h ^ h >> 29);
+}
+
+/* Doubles a generation-stamped table, keeping this build's entries. */
+static int grow_sets(gram_walker *w) {
+    uint32_t nm = w->sht_mask * 2 + 1;
+    sslot *t = calloc((size_t)nm + 1, sizeof *t);
+    if (!t) return SW_ERR_NOMEM;
+    for (uint32_t i = 0; i <= w->sht_mask; i++) {
+        if (w->sht[i].gen != w->gen) continue;
+        int32_t id = w->sht[i].id;
+        uint32_t h = set_hash(w->sit + w->soff[id], w->soff[id + 1] - w->soff[id], w->sfl[id]) & nm;
+        while (t[h].gen == w->gen) h = (h + 1) & nm;
+        t[h] = w->sht[i];
     }
-    int rc = gram_advance(g, &w->pool, in, b, out);
-    w->mark[d] = w->pool.n;
-    return rc;
+    free(w->sht);
+    w->sht = t;
+    w->sht_mask = nm;
+    return SW_OK;
+}
+
+static int grow_trans(gram_walker *w) {
+    uint32_t nm = w->tht_mask * 2 + 1;
+    tslot *t = calloc((size_t)nm + 1, sizeof *t);
+    if (!t) return SW_ERR_NOMEM;
+    for (uint32_t i = 0; i <= w->tht_mask; i++) {
+        if (w->tht[i].gen != w->gen) continue;
+        uint32_t h = (w->tht[i].key * 0x9E3779B1u) & nm;
+        while (t[h].gen == w->gen) h = (h + 1) & nm;
+        t[h] = w->tht[i];
+    }
+    free(w->tht);
+    w->tht = t;
+    w->tht_mask = nm;
+    return SW_OK;
+}
+
+/* The id of set s in this build (interned when new). */
+static int intern(gram_walker *w, const gram_set *s, int32_t *id) {
+    int fl = s->acc | s->sent << 1;
+    uint32_t h = set_hash(s->items, s->n, fl) & w->sht_mask;
+    for (; w->sht[h].gen == w->gen; h = (h + 1) & w->sht_mask) {
+        int32_t x = w->sht[h].id;
+        if (w->sfl[x] == fl && w->soff[x + 1] - w->soff[x] == s->n &&
+            !memcmp(w->sit + w->soff[x], s->items, (size_t)s->n * sizeof(int32_t))) {
+            *id = x;
+            return SW_OK;
+        }
+    }
+    if (w->n_sets >= (1 << 23)) return SW_ERR_NOMEM; /* ids are 23 bits in transition keys */
+    if (w->n_sets == w->cap_sets) {
+        int nc = w->cap_sets ? w->cap_sets * 2 : 256;
+        int32_t *o = realloc(w->soff, ((size_t)nc + 1) * sizeof(int32_t));
+        if (!o) return SW_ERR_NOMEM;
+        w->soff = o;
+        uint8_t *f = realloc(w->sfl, (size_t)nc);
+        if (!f) return SW_ERR_NOMEM;
+        w->sfl = f;
+        w->cap_sets = nc;
+    }
+    if (w->n_sit + s->n > w->cap_sit) {
+        int nc = w->cap_sit ? w->cap_sit * 2 : 1024;
+        while (nc < w->n_sit + s->n) nc *= 2;
+        int32_t *it = realloc(w->sit, (size_t)nc * sizeof(int32_t));
+        if (!it) return SW_ERR_NOMEM;
+        w->sit = it;
+        w->cap_sit = nc;
+    }
+    int32_t x = w->n_sets++;
+    if (s->n) memcpy(w->sit + w->n_sit, s->items, (size_t)s->n * sizeof(int32_t));
+    w->n_sit += s->n;
+    w->soff[x + 1] = w->n_sit;
+    w->sfl[x] = (uint8_t)fl;
+    w->sht[h] = (sslot){w->gen, x};
+    *id = x;
+    if ((uint32_t)w->n_sets * 2 > w->sht_mask) return grow_sets(w);
+    return SW_OK;
+}
+
+/* Starts a build: empty tables, the pool cut to n_frames. */
+static void dfa_reset(gram_walker *w, int n_frames) {
+    gram_pool_truncate(&w->pool, n_frames);
+    if (++w->gen == 0) { /* wrapped: clear the stamps */
+        memset(w->sht, 0, ((size_t)w->sht_mask + 1) * sizeof(sslot));
+        memset(w->tht, 0, ((size_t)w->tht_mask + 1) * sizeof(tslot));
+        w->gen = 1;
+    }
+    w->n_sets = w->n_sit = w->n_tr = 0;
+    w->soff[0] = 0;
+}
+
+static inline int set_n(const gram_walker *w, int32_t x) { return w->soff[x + 1] - w->soff[x]; }
+
+/* *to = the set after byte b from set x. */
+static int dfa_next(const gram_grammar *g, gram_walker *w, int32_t x, unsigned b, int32_t *to) {
+    uint32_t key = (uint32_t)x << 8 | b, h = (key * 0x9E3779B1u) & w->tht_mask;
+    for (; w->tht[h].gen == w->gen; h = (h + 1) & w->tht_mask)
+        if (w->tht[h].key == key) { *to = w->tht[h].to; return SW_OK; }
+    gram_set in = {w->sit + w->soff[x], set_n(w, x), 0, w->sfl[x] & 1, w->sfl[x] >> 1};
+    int rc = gram_advance(g, &w->pool, &in, b, &w->tmp);
+    if (rc == SW_OK) rc = intern(w, &w->tmp, to);
+    if (rc != SW_OK) return rc;
+    w->tht[h] = (tslot){w->gen, key, *to}; /* interning does not touch this table */
+    if ((uint32_t)++w->n_tr * 2 > w->tht_mask) return grow_trans(w);
+    return SW_OK;
+}
+
+/* dv[d] = dv[d-1] advanced by byte b. */
+static int step(const gram_grammar *g, gram_walker *w, int d, unsigned b) {
+    w->sb[d] = w->sb[d - 1] || (w->sfl[w->dv[d - 1]] & 2);
+    return dfa_next(g, w, w->dv[d - 1], b, &w->dv[d]);
 }
 
 enum { C_REJ, C_ACC, C_UNC };
@@ -346,14 +461,14 @@ static int walk_trie(const gram_grammar *g, gram_walker *w, const gram_tnode *no
         const gram_tnode *nd = &nodes[n];
         int d = nd->depth;
         if ((rc = step(g, w, d, nd->byte)) != SW_OK) break;
-        const gram_set *s = &w->lv[d];
-        bool live = s->n > 0;
+        int32_t x = w->dv[d];
+        bool live = set_n(w, x) > 0, sent = w->sfl[x] & 2;
         if (nd->tok_hi > nd->tok_lo) {
-            if (live || s->acc || s->sent) rc = push_range(&w->acc, list, nd->tok_lo, nd->tok_hi);
+            if (live || w->sfl[x]) rc = push_range(&w->acc, list, nd->tok_lo, nd->tok_hi);
             else if (w->sb[d]) rc = push_range(&w->unc, list, nd->tok_lo, nd->tok_hi);
         }
         if (live) { n++; continue; }
-        if (rc == SW_OK && (w->sb[d] || s->sent)) rc = push_range(&w->unc, list, nd->tok_hi, nd->sub_hi);
+        if (rc == SW_OK && (w->sb[d] || sent)) rc = push_range(&w->unc, list, nd->tok_hi, nd->sub_hi);
         n = nd->end;
     }
     return rc;
@@ -463,13 +578,13 @@ static int char_step(const gram_grammar *g, gram_walker *w, const gram_set *x, g
     return SW_OK;
 }
 
-/* The chain from lv[0]: cacc/csent/csb[c] for c characters; *dead = the first count
+/* The chain from the start set: cacc/csent/csb[c] for c characters; *dead = the first count
  * whose set is empty, or -1 when every count up to slice_max is live. *ok false when
  * the slice does not apply. */
 static int slice_chain(const gram_grammar *g, gram_walker *w, int *dead, bool *ok) {
     *ok = false;
     gram_set *x = &w->cx[0], *r = &w->cx[1];
-    int rc = set_copy_into(x, &w->lv[0]);
+    int rc = set_copy_into(x, &w->start);
     bool sb = false;
     for (int j = 0; rc == SW_OK; j++) {
         w->cacc[j] = x->acc;
@@ -526,25 +641,25 @@ static int walk_list(const gram_grammar *g, gram_walker *w, const int32_t *list,
         prev_len = len;
         if (c > have) c = have;
         if (c == len && c == have) { /* same text as the previous token */
-        } else if (c == have && have > 0 && w->lv[have].n == 0) {
+        } else if (c == have && have > 0 && set_n(w, w->dv[have]) == 0) {
             /* extends a prefix that died */
-            cls = (w->sb[have] || w->lv[have].sent) ? C_UNC : C_REJ;
+            cls = (w->sb[have] || (w->sfl[w->dv[have]] & 2)) ? C_UNC : C_REJ;
         } else {
             int d = c;
             cls = C_REJ;
             for (d = c + 1; d <= len; d++) {
                 int rc = step(g, w, d, (unsigned char)t[d - 1]);
                 if (rc != SW_OK) return rc;
-                if (w->lv[d].n == 0) break;
+                if (set_n(w, w->dv[d]) == 0) break;
             }
             if (d > len) { /* consumed with items left */
                 have = len;
                 cls = C_ACC;
             } else {
                 have = d;
-                const gram_set *s = &w->lv[d];
-                if (d == len) cls = (s->acc || s->sent) ? C_ACC : (w->sb[d] ? C_UNC : C_REJ);
-                else cls = (w->sb[d] || s->sent) ? C_UNC : C_REJ;
+                int fl = w->sfl[w->dv[d]];
+                if (d == len) cls = fl ? C_ACC : (w->sb[d] ? C_UNC : C_REJ);
+                else cls = (w->sb[d] || (fl & 2)) ? C_UNC : C_REJ;
             }
         }
         if (cls == C_ACC && gram_ilist_push(&w->acc, si) < 0) return SW_ERR_NOMEM;
@@ -585,7 +700,7 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
     int32_t par = root ? GRAM_ROOT : GRAM_SENT;
     for (int j = L - 1; j >= 0; j--)
         if ((par = gram_pool_frame(&w->pool, chain[j], par)) < 0) return SW_ERR_NOMEM;
-    gram_set *s0 = &w->lv[0];
+    gram_set *s0 = &w->start;
     s0->n = 0;
     s0->acc = s0->sent = false;
     if (s0->cap < 1) {
@@ -594,11 +709,13 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
         s0->cap = 16;
     }
     s0->items[s0->n++] = par;
+    dfa_reset(w, w->pool.n);
+    int rc = intern(w, s0, &w->dv[0]);
+    if (rc != SW_OK) return rc;
     w->sb[0] = 0;
-    w->mark[0] = w->pool.n;
     w->acc.n = w->unc.n = 0;
     const gram_vocab *v = g->v;
-    int dead = -1, rc;
+    int dead = -1;
     bool sliced = false;
     if (!list && (rc = slice_chain(g, w, &dead, &sliced)) != SW_OK) return rc;
     if (list) rc = walk_list(g, w, list, n_list);
