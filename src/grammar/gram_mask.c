@@ -16,10 +16,12 @@
  * so entries of up to GRAM_MAX_KEY frames are also kept per vocabulary under a 128-bit
  * hash of that content (gram_shared): the JSON string, number and value rules, formats,
  * an agent's recurring tool schemas ... are walked once per process, not once per grammar.
- * A level-1 walk from a state that treats every unescaped string character alike (JSON
- * string content, maxLength counters) does not walk the ~150k tokens that are such
- * characters only: they are classified by character count (the vocabulary's string
- * slice), and the trie of the few thousand others is walked. */
+ * A level-1 walk from a state that treats every character of a class alike (JSON string
+ * content and maxLength counters; e-mail, URI and hostname runs of letters and digits)
+ * does not walk the tokens made only of such characters (~145k of 150k for strings):
+ * they are classified by character count (the vocabulary's slices), and the trie of the
+ * others is walked. Walks memoize their byte transitions (a lazy DFA per build), and a
+ * list walk skips at once every token that extends a prefix that died. */
 #include "grammar/gram_internal.h"
 #include <xxhash.h>
 
@@ -61,8 +63,11 @@ struct gram_shared {
 };
 
 /* A build's parse sets are interned and their byte transitions memoized (a lazily built
- * DFA over the build's sets): most trie nodes are one table look-up, not a closure. Both
- * tables are stamped with the build's generation, so starting a build clears them. */
+ * DFA over the build's sets): most trie nodes are one table look-up, not a closure. The
+ * first GRAM_DIRECT sets have a row of 256 next-set ids; later ones go through a hash
+ * table. The hash tables are stamped with the build's generation, so starting a build
+ * clears them. */
+#define GRAM_DIRECT 1024
 typedef struct sslot { uint32_t gen; int32_t id; } sslot;
 typedef struct tslot { uint32_t gen, key; int32_t to; } tslot;
 
@@ -74,14 +79,15 @@ struct gram_walker {
     gram_ilist acc, unc;
     int32_t *chain; int cap_chain;
     gram_set cx[4];                      /* string slice: current, next, two scratch */
-    uint8_t *cacc, *csent, *csb;         /* (slice_max+1) per character count: acc, sent, sent before */
+    uint8_t *cacc, *csent, *csb;         /* (slice max+1) per character count: acc, sent, sent before */
     uint32_t gen;                        /* current build */
     int n_sets, cap_sets;
     int32_t *soff;                       /* (cap_sets+1) items of set i: sit[soff[i]..soff[i+1]) */
     uint8_t *sfl;                        /* (cap_sets) 1 = acc, 2 = sent */
     int32_t *sit; int n_sit, cap_sit;
     sslot *sht; uint32_t sht_mask;       /* set content -> id */
-    tslot *tht; uint32_t tht_mask; int n_tr; /* (id << 8 | byte) -> id */
+    tslot *tht; uint32_t tht_mask; int n_tr; /* (id << 8 | byte) -> id, for ids >= GRAM_DIRECT */
+    int32_t *rows; int cap_rows;         /* (cap_rows * 256) next set of set id < GRAM_DIRECT, -1 unknown */
 };
 
 gram_mask_cache *gram_mask_cache_create(int n_rules) {
@@ -299,7 +305,9 @@ int gram_walker_create(const gram_grammar *g, gram_walker **out) {
     w->cap = g->v->max_len + 2;
     w->dv = calloc((size_t)w->cap, sizeof(int32_t));
     w->sb = calloc((size_t)w->cap, 1);
-    size_t nc = (size_t)g->v->slice_max + 2;
+    size_t nc = 2;
+    for (int k = 0; k < GRAM_N_SLICES; k++)
+        if ((size_t)g->v->slice[k].max + 2 > nc) nc = (size_t)g->v->slice[k].max + 2;
     w->cacc = malloc(nc);
     w->csent = malloc(nc);
     w->csb = malloc(nc);
@@ -323,7 +331,7 @@ void gram_walker_destroy(gram_walker *w) {
     gram_set_free(&w->tmp);
     for (int i = 0; i < 4; i++) gram_set_free(&w->cx[i]);
     free(w->cacc); free(w->csent); free(w->csb);
-    free(w->soff); free(w->sfl); free(w->sit); free(w->sht); free(w->tht);
+    free(w->soff); free(w->sfl); free(w->sit); free(w->sht); free(w->tht); free(w->rows);
     gram_pool_free(&w->pool);
     free(w);
 }
@@ -399,6 +407,14 @@ static int intern(gram_walker *w, const gram_set *s, int32_t *id) {
         w->sit = it;
         w->cap_sit = nc;
     }
+    if (w->n_sets < GRAM_DIRECT && w->n_sets == w->cap_rows) {
+        int nc = w->cap_rows ? w->cap_rows * 2 : 64;
+        int32_t *r = realloc(w->rows, (size_t)nc * 256 * sizeof(int32_t));
+        if (!r) return SW_ERR_NOMEM;
+        w->rows = r;
+        w->cap_rows = nc;
+    }
+    if (w->n_sets < GRAM_DIRECT) memset(w->rows + (size_t)w->n_sets * 256, 0xff, 256 * sizeof(int32_t));
     int32_t x = w->n_sets++;
     if (s->n) memcpy(w->sit + w->n_sit, s->items, (size_t)s->n * sizeof(int32_t));
     w->n_sit += s->n;
@@ -426,13 +442,19 @@ static inline int set_n(const gram_walker *w, int32_t x) { return w->soff[x + 1]
 
 /* *to = the set after byte b from set x. */
 static int dfa_next(const gram_grammar *g, gram_walker *w, int32_t x, unsigned b, int32_t *to) {
+    if (x < GRAM_DIRECT && (*to = w->rows[(size_t)x * 256 + b]) >= 0) return SW_OK;
     uint32_t key = (uint32_t)x << 8 | b, h = (key * 0x9E3779B1u) & w->tht_mask;
-    for (; w->tht[h].gen == w->gen; h = (h + 1) & w->tht_mask)
-        if (w->tht[h].key == key) { *to = w->tht[h].to; return SW_OK; }
+    if (x >= GRAM_DIRECT)
+        for (; w->tht[h].gen == w->gen; h = (h + 1) & w->tht_mask)
+            if (w->tht[h].key == key) { *to = w->tht[h].to; return SW_OK; }
     gram_set in = {w->sit + w->soff[x], set_n(w, x), 0, w->sfl[x] & 1, w->sfl[x] >> 1};
     int rc = gram_advance(g, &w->pool, &in, b, &w->tmp);
     if (rc == SW_OK) rc = intern(w, &w->tmp, to);
     if (rc != SW_OK) return rc;
+    if (x < GRAM_DIRECT) { /* interning may have moved the rows */
+        w->rows[(size_t)x * 256 + b] = *to;
+        return SW_OK;
+    }
     w->tht[h] = (tslot){w->gen, key, *to}; /* interning does not touch this table */
     if ((uint32_t)++w->n_tr * 2 > w->tht_mask) return grow_trans(w);
     return SW_OK;
@@ -481,7 +503,8 @@ static int walk_trie(const gram_grammar *g, gram_walker *w, const gram_tnode *no
  * the chain of sets after 0, 1, 2 ... characters decides it, and only the tokens outside
  * the slice are walked in the trie. ---- */
 typedef struct brange { uint8_t lo, hi; } brange;
-static const struct { int n; brange b[4]; } shapes[] = {
+typedef struct cshape { int n; brange b[4]; } cshape;  /* a character's bytes: a range per byte */
+static const cshape string_shapes[] = {
     {1, {{0x20, 0x21}}}, {1, {{0x23, 0x5B}}}, {1, {{0x5D, 0x7F}}},
     {2, {{0xC2, 0xDF}, {0x80, 0xBF}}},
     {3, {{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}}},
@@ -491,6 +514,11 @@ static const struct { int n; brange b[4]; } shapes[] = {
     {4, {{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}},
     {4, {{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}},
     {4, {{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}},
+};
+static const cshape alnum_shapes[] = {{1, {{'0', '9'}}}, {1, {{'A', 'Z'}}}, {1, {{'a', 'z'}}}};
+static const struct { const cshape *s; int n; } slice_shapes[GRAM_N_SLICES] = {
+    {string_shapes, sizeof string_shapes / sizeof string_shapes[0]},
+    {alnum_shapes, sizeof alnum_shapes / sizeof alnum_shapes[0]},
 };
 
 /* Every byte edge of every item of s takes all of [lo,hi] or none of it. */
@@ -552,10 +580,11 @@ static bool set_equal(const gram_grammar *g, const gram_pool *p, const gram_set 
 }
 
 /* r = the set after one slice character from live x; *ok false when characters differ. */
-static int char_step(const gram_grammar *g, gram_walker *w, const gram_set *x, gram_set *r, bool *ok) {
+static int char_step(const gram_grammar *g, gram_walker *w, int sl, const gram_set *x, gram_set *r, bool *ok) {
     *ok = false;
     gram_set *t[2] = {&w->cx[2], &w->cx[3]};
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const cshape *shapes = slice_shapes[sl].s;
+    for (int k = 0; k < slice_shapes[sl].n; k++) {
         const gram_set *in = x;
         for (int i = 0; i < shapes[k].n; i++) {
             if (!uniform(g, &w->pool, in, shapes[k].b[i])) return SW_OK;
@@ -581,7 +610,7 @@ static int char_step(const gram_grammar *g, gram_walker *w, const gram_set *x, g
 /* The chain from the start set: cacc/csent/csb[c] for c characters; *dead = the first count
  * whose set is empty, or -1 when every count up to slice_max is live. *ok false when
  * the slice does not apply. */
-static int slice_chain(const gram_grammar *g, gram_walker *w, int *dead, bool *ok) {
+static int slice_chain(const gram_grammar *g, gram_walker *w, int sl, int *dead, bool *ok) {
     *ok = false;
     gram_set *x = &w->cx[0], *r = &w->cx[1];
     int rc = set_copy_into(x, &w->start);
@@ -591,9 +620,9 @@ static int slice_chain(const gram_grammar *g, gram_walker *w, int *dead, bool *o
         w->csent[j] = x->sent;
         w->csb[j] = sb;
         if (x->n == 0) { *dead = j; *ok = j > 0; return SW_OK; }
-        if (j == g->v->slice_max) break;
+        if (j == g->v->slice[sl].max) break;
         bool same;
-        if ((rc = char_step(g, w, x, r, &same)) != SW_OK || !same) return rc;
+        if ((rc = char_step(g, w, sl, x, r, &same)) != SW_OK || !same) return rc;
         sb = sb || x->sent;
         if (set_equal(g, &w->pool, x, r)) break; /* a loop: every longer count stays live */
         gram_set t = *x; /* x <-> r */
@@ -606,14 +635,15 @@ static int slice_chain(const gram_grammar *g, gram_walker *w, int *dead, bool *o
 
 /* mask |= the slice tokens the chain accepts; unc (ids) |= those it leaves uncertain
  * (unc NULL: none can be). Returns whether any are uncertain. */
-static bool slice_classify(const gram_vocab *v, const gram_walker *w, int dead, uint32_t *mask, uint32_t *unc) {
-    int nw = v->n_words, mx = v->slice_max;
-    const uint32_t *all = v->slice_cum + (size_t)mx * nw;
+static bool slice_classify(const gram_vocab *v, const gram_walker *w, int sl, int dead, uint32_t *mask, uint32_t *unc) {
+    const uint32_t *cum = v->slice[sl].cum;
+    int nw = v->n_words, mx = v->slice[sl].max;
+    const uint32_t *all = cum + (size_t)mx * nw;
     if (dead < 0) {
         for (int i = 0; i < nw; i++) mask[i] |= all[i];
         return false;
     }
-    const uint32_t *below = v->slice_cum + (size_t)(dead - 1) * nw, *upto = v->slice_cum + (size_t)dead * nw;
+    const uint32_t *below = cum + (size_t)(dead - 1) * nw, *upto = cum + (size_t)dead * nw;
     bool at_acc = w->cacc[dead] || w->csent[dead], at_unc = !at_acc && w->csb[dead];
     bool past_unc = w->csb[dead] || w->csent[dead], any = false;
     for (int i = 0; i < nw; i++) {
@@ -623,6 +653,24 @@ static bool slice_classify(const gram_vocab *v, const gram_walker *w, int dead, 
         if (u) { unc[i] |= u; any = true; }
     }
     return any;
+}
+
+static bool has_prefix(const gram_vocab *v, int32_t si, const char *p, int n) {
+    return (int)(v->sorted_off[si + 1] - v->sorted_off[si]) >= n && !memcmp(v->bytes + v->sorted_off[si], p, (size_t)n);
+}
+
+/* The first k > i of list[0..n) whose text does not start with p[0..np) (list[i]'s does;
+ * sorted order keeps those that do contiguous). */
+static int run_end(const gram_vocab *v, const int32_t *list, int i, int n, const char *p, int np) {
+    int lo = i, step = 1; /* list[lo] has the prefix */
+    while (lo + step < n && has_prefix(v, list[lo + step], p, np)) { lo += step; step *= 2; }
+    int hi = lo + step < n ? lo + step : n; /* list[hi] lacks it, or hi == n */
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        if (has_prefix(v, list[mid], p, np)) lo = mid;
+        else hi = mid;
+    }
+    return hi;
 }
 
 /* Classifies the listed tokens (sorted-vocab indices, ascending). */
@@ -664,21 +712,32 @@ static int walk_list(const gram_grammar *g, gram_walker *w, const int32_t *list,
         }
         if (cls == C_ACC && gram_ilist_push(&w->acc, si) < 0) return SW_ERR_NOMEM;
         if (cls == C_UNC && gram_ilist_push(&w->unc, si) < 0) return SW_ERR_NOMEM;
+        if (have > 0 && len > have && set_n(w, w->dv[have]) == 0) {
+            /* the next tokens that extend the same dead prefix share this one's class */
+            int j = run_end(v, list, i, n, t, have);
+            for (int k = i + 1; k < j && cls == C_UNC; k++)
+                if (gram_ilist_push(&w->unc, list[k]) < 0) return SW_ERR_NOMEM;
+            if (j - 1 > i) {
+                prev = v->bytes + v->sorted_off[list[j - 1]];
+                prev_len = (int)(v->sorted_off[list[j - 1] + 1] - v->sorted_off[list[j - 1]]);
+                i = j - 1;
+            }
+        }
     }
     return SW_OK;
 }
 
 /* bits |= the slice tokens accepted after the chain; the uncertain ones are merged
  * into w->unc, which stays ascending. */
-static int add_slice(const gram_vocab *v, gram_walker *w, int dead, uint32_t *bits) {
+static int add_slice(const gram_vocab *v, gram_walker *w, int sl, int dead, uint32_t *bits) {
     if (dead < 0 || !(w->csb[dead] || w->csent[dead])) {
-        slice_classify(v, w, dead, bits, NULL);
+        slice_classify(v, w, sl, dead, bits, NULL);
         return SW_OK;
     }
     uint32_t *unc = calloc((size_t)v->n_words, sizeof(uint32_t));
     uint8_t *in = calloc((size_t)v->n_sorted + 1, 1);
     if (!unc || !in) { free(unc); free(in); return SW_ERR_NOMEM; }
-    slice_classify(v, w, dead, bits, unc);
+    slice_classify(v, w, sl, dead, bits, unc);
     for (int i = 0; i < w->unc.n; i++) in[w->unc.v[i]] = 1;
     for (int k = 0; k < v->n_words; k++)
         for (uint32_t x = unc[k]; x; x &= x - 1) in[v->rev[k * 32 + __builtin_ctz(x)]] = 1;
@@ -715,11 +774,13 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
     w->sb[0] = 0;
     w->acc.n = w->unc.n = 0;
     const gram_vocab *v = g->v;
-    int dead = -1;
+    int dead = -1, sl = 0;
     bool sliced = false;
-    if (!list && (rc = slice_chain(g, w, &dead, &sliced)) != SW_OK) return rc;
+    for (; !list && !sliced && sl < GRAM_N_SLICES; sl++)
+        if ((rc = slice_chain(g, w, sl, &dead, &sliced)) != SW_OK) return rc;
+    sl--;
     if (list) rc = walk_list(g, w, list, n_list);
-    else if (sliced) rc = walk_trie(g, w, v->rnodes, v->n_rnodes, v->rest);
+    else if (sliced) rc = walk_trie(g, w, v->slice[sl].rnodes, v->slice[sl].n_rnodes, v->slice[sl].rest);
     else rc = walk_trie(g, w, v->nodes, v->n_nodes, NULL);
     if (rc != SW_OK) return rc;
     mentry *e = calloc(1, sizeof *e);
@@ -738,7 +799,7 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
             e->bits[id >> 5] |= 1u << (id & 31);
         }
         e->bytes += (size_t)v->n_words * 4;
-        if (sliced && (rc = add_slice(v, w, dead, e->bits)) != SW_OK) { entry_free(e); return rc; }
+        if (sliced && (rc = add_slice(v, w, sl, dead, e->bits)) != SW_OK) { entry_free(e); return rc; }
     } else if (w->acc.n) {
         e->acc = malloc((size_t)w->acc.n * sizeof(int32_t));
         if (!e->acc) { entry_free(e); return SW_ERR_NOMEM; }

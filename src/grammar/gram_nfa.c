@@ -200,13 +200,6 @@ static void fill_edges(gram_grammar *g, const bscratch *b, int n_ne) {
         int to = g->re_to[e];
         g->re_tail[e] = g->final[to] && g->be_lo[to] == g->be_lo[to + 1] && g->re_lo[to] == g->re_lo[to + 1];
     }
-    for (int s = 0; s < g->n_states; s++) {
-        if (g->final[s] || g->re_lo[s] != g->re_lo[s + 1]) continue;
-        gram_bset self = {{0}}, other = {{0}};
-        for (int e = g->be_lo[s]; e < g->be_lo[s + 1]; e++)
-            for (int k = 0; k < 4; k++) (g->be_to[e] == s ? self.w : other.w)[k] |= g->be_set[e].w[k];
-        for (int k = 0; k < 4; k++) g->self_only[s].w[k] = self.w[k] & ~other.w[k];
-    }
 }
 
 /* Nullable rules (fixpoint), then the left-call graph (rule k calls rule c at a state
@@ -392,9 +385,8 @@ int gram_build(const gram_vocab *v, gram_ast *a, int root, gram_grammar **out, s
     g->re_to = malloc(((size_t)n_ne + 1) * sizeof(int));
     g->re_tail = malloc((size_t)n_ne + 1);
     g->first = calloc((size_t)n_new, sizeof(gram_bset));
-    g->self_only = calloc((size_t)n_new + 1, sizeof(gram_bset));
     g->final = malloc((size_t)n_new + 1);
-    if (!g->be_lo || !g->re_lo || !g->be_set || !g->be_to || !g->re_start || !g->re_to || !g->re_tail || !g->first || !g->self_only || !g->final) goto fail;
+    if (!g->be_lo || !g->re_lo || !g->be_set || !g->be_to || !g->re_start || !g->re_to || !g->re_tail || !g->first || !g->final) goto fail;
     memcpy(g->final, b.rfinal, (size_t)n_new);
     fill_edges(g, &b, n_ne);
     if (fill_canon(g) != SW_OK) goto fail;

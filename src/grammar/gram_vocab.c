@@ -4,12 +4,15 @@
  * prefix drops every token under it in one step; the tokens of a subtree are one
  * contiguous range of the sorted order). Tokens with empty text (control tokens) are
  * left out; the end-of-generation ids are kept apart. Built once per model.
- * Also the "string slice" (after llguidance's slicer): the tokens whose text is whole
- * UTF-8 characters that a JSON string may hold unescaped (no ", \ or control byte),
- * as bitmaps by character count, and a second trie over the other tokens only. A state
- * where every such character leads to the same next state (string content, maxLength
- * counters) classifies the slice by counts and walks only the small trie (gram_mask.c). */
+ * Also two "slices" (after llguidance's slicer): the tokens whose text is whole UTF-8
+ * characters that a JSON string may hold unescaped (no ", \ or control byte), and those
+ * of ASCII letters and digits only; each as bitmaps by character count, with a trie over
+ * the other tokens. A state where every character of the class leads to the same next
+ * state (string content, maxLength counters, e-mail atoms, URI and hostname runs)
+ * classifies the slice by counts and walks only that trie (gram_mask.c). */
 #include "grammar/gram_internal.h"
+
+#define GRAM_SLICE_CAP 16
 
 typedef struct vsort { const char *bytes; uint32_t off, len; int32_t id; } vsort;
 
@@ -26,7 +29,7 @@ void gram_vocab_destroy(gram_vocab *v) {
     if (!v) return;
     gram_shared_free(v->shared);
     free(v->sorted_id); free(v->rev); free(v->sorted_off); free(v->bytes); free(v->nodes); free(v->eog);
-    free(v->slice_cum); free(v->rest); free(v->rnodes);
+    for (int k = 0; k < GRAM_N_SLICES; k++) { free(v->slice[k].cum); free(v->slice[k].rest); free(v->slice[k].rnodes); }
     free(v);
 }
 
@@ -106,32 +109,43 @@ static int slice_chars(const unsigned char *t, int len) {
     return n;
 }
 
-/* The string slice: slice_cum[c] = slice tokens of at most c characters (bitmaps of
- * ids), and the trie of the other tokens. */
-static int build_slice(gram_vocab *v) {
+/* Characters in t[0..len) when all are ASCII letters or digits; else 0. */
+static int alnum_chars(const unsigned char *t, int len) {
+    for (int i = 0; i < len; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z'))) return 0;
+    return len;
+}
+
+/* Slice k: cum[c] = its tokens of at most c (<= GRAM_SLICE_CAP) characters (bitmaps of ids), and the trie of
+ * the other tokens. */
+static int build_slice(gram_vocab *v, int k) {
+    gram_slice *sl = &v->slice[k];
     int *cnt = malloc((size_t)v->n_sorted * sizeof(int) + 4);
-    if (!cnt || !(v->rest = malloc((size_t)v->n_sorted * sizeof(int32_t) + 4))) { free(cnt); return SW_ERR_NOMEM; }
+    if (!cnt || !(sl->rest = malloc((size_t)v->n_sorted * sizeof(int32_t) + 4))) { free(cnt); return SW_ERR_NOMEM; }
     int mx = 0;
     for (int i = 0; i < v->n_sorted; i++) {
-        cnt[i] = slice_chars((const unsigned char *)v->bytes + v->sorted_off[i], (int)(v->sorted_off[i + 1] - v->sorted_off[i]));
+        const unsigned char *t = (const unsigned char *)v->bytes + v->sorted_off[i];
+        int len = (int)(v->sorted_off[i + 1] - v->sorted_off[i]);
+        cnt[i] = k == GRAM_SLICE_STRING ? slice_chars(t, len) : alnum_chars(t, len);
+        if (cnt[i] > GRAM_SLICE_CAP) cnt[i] = 0; /* long ones are walked: the chain stays short */
         if (cnt[i] > mx) mx = cnt[i];
-        if (!cnt[i]) v->rest[v->n_rest++] = i;
+        if (!cnt[i]) sl->rest[sl->n_rest++] = i;
     }
-    v->slice_max = mx;
-    v->slice_cum = calloc(((size_t)mx + 1) * (size_t)v->n_words, sizeof(uint32_t));
-    if (!v->slice_cum) { free(cnt); return SW_ERR_NOMEM; }
+    sl->max = mx;
+    sl->cum = calloc(((size_t)mx + 1) * (size_t)v->n_words, sizeof(uint32_t));
+    if (!sl->cum) { free(cnt); return SW_ERR_NOMEM; }
     for (int i = 0; i < v->n_sorted; i++) {
         if (!cnt[i]) continue;
-        uint32_t *row = v->slice_cum + (size_t)cnt[i] * (size_t)v->n_words;
+        uint32_t *row = sl->cum + (size_t)cnt[i] * (size_t)v->n_words;
         int32_t id = v->sorted_id[i];
         row[id >> 5] |= 1u << (id & 31);
     }
     for (int c = 1; c <= mx; c++) {
-        uint32_t *row = v->slice_cum + (size_t)c * (size_t)v->n_words, *prev = row - v->n_words;
-        for (int k = 0; k < v->n_words; k++) row[k] |= prev[k];
+        uint32_t *row = sl->cum + (size_t)c * (size_t)v->n_words, *prev = row - v->n_words;
+        for (int j = 0; j < v->n_words; j++) row[j] |= prev[j];
     }
     free(cnt);
-    return build_trie(v, v->rest, v->n_rest, &v->rnodes, &v->n_rnodes);
+    return build_trie(v, sl->rest, sl->n_rest, &sl->rnodes, &sl->n_rnodes);
 }
 
 int gram_vocab_create(const tok *t, gram_vocab **out, sw_err *err) {
@@ -192,7 +206,8 @@ int gram_vocab_create(const tok *t, gram_vocab **out, sw_err *err) {
     if (!(v->rev = malloc((size_t)nv * sizeof(int32_t) + 4))) goto oom;
     for (int i = 0; i < nv; i++) v->rev[i] = -1;
     for (int i = 0; i < ns; i++) v->rev[v->sorted_id[i]] = i;
-    if (build_trie(v, NULL, v->n_sorted, &v->nodes, &v->n_nodes) != SW_OK || build_slice(v) != SW_OK ||
+    if (build_trie(v, NULL, v->n_sorted, &v->nodes, &v->n_nodes) != SW_OK || build_slice(v, GRAM_SLICE_STRING) != SW_OK ||
+        build_slice(v, GRAM_SLICE_ALNUM) != SW_OK ||
         !(v->shared = gram_shared_create()))
         goto oom;
     *out = v;
