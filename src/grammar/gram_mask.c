@@ -383,7 +383,7 @@ static int intern(gram_walker *w, const gram_set *s, int32_t *id) {
     for (; w->sht[h].gen == w->gen; h = (h + 1) & w->sht_mask) {
         int32_t x = w->sht[h].id;
         if (w->sfl[x] == fl && w->soff[x + 1] - w->soff[x] == s->n &&
-            !memcmp(w->sit + w->soff[x], s->items, (size_t)s->n * sizeof(int32_t))) {
+            (s->n == 0 || !memcmp(w->sit + w->soff[x], s->items, (size_t)s->n * sizeof(int32_t)))) {
             *id = x;
             return SW_OK;
         }
