@@ -89,7 +89,7 @@ function structuredSection(dir, L) {
     L.push('| sequences | unconstrained tok/s | with schema tok/s | ratio |', '|---:|---:|---:|---:|');
     for (const r of dec.plain) {
       const s = dec.schema.find((x) => x.concurrency === r.concurrency);
-      L.push(`| ${r.concurrency} | ${fmt(r.decode_tok_s)} | ${fmt(s?.decode_tok_s)} | ${s && r.decode_tok_s ? fmt(100 * s.decode_tok_s / r.decode_tok_s, 1) + '%' : '–'} |`);
+      L.push(`| ${r.concurrency} | ${fmt(r.decode_tok_s, 2)} | ${fmt(s?.decode_tok_s, 2)} | ${s && r.decode_tok_s ? fmt(100 * s.decode_tok_s / r.decode_tok_s, 1) + '%' : '–'} |`);
     }
   } else L.push('', '_decode comparison not run (see skipped sections)_');
   L.push('');
