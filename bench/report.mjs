@@ -50,6 +50,53 @@ function pick(obj, want, avoid = /$^/) {
 
 function sh(cmd) { try { return execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return ''; } }
 
+// Structured outputs (bench/grammar/run.sh): structured-mask-{tool,json}[-warmup].json from
+// `swiftlet grammar --bench --json`, structured-decode-{plain,schema}.json from
+// `swiftlet generate --bench 1,16 [--bench-schema]` (one JSON line per concurrency).
+function structuredSection(dir, L) {
+  L.push('## Structured outputs (`bench/grammar/run.sh`: grammar masks, compile, decode under a schema)', '');
+  const masks = [['tool', 'tool-call schema'], ['json', 'json_object']];
+  let any = false;
+  const rows = [];
+  for (const [k, name] of masks) {
+    for (const w of ['', '-warmup']) {
+      const m = readJson(`${dir}/structured-mask-${k}${w}.json`);
+      if (!m) continue;
+      any = true;
+      for (const pass of ['cold', 'warm']) {
+        const p = m[pass];
+        if (!p) continue;
+        rows.push(`| ${name} | ${w ? 'vocab warmed (as serve)' : 'fresh process'} | ${pass} | ${p.masks} | ${fmt(p.p50_us, 1)} | ${fmt(p.p99_us, 1)} | ` +
+          `${fmt(p.cpu_p50_us, 1)} | ${fmt(p.cpu_p99_us, 1)} | ${p.accept ? 'accept' : 'REJECT'} |`);
+      }
+    }
+  }
+  const tool = readJson(`${dir}/structured-mask-tool.json`);
+  if (any) {
+    if (tool) L.push(`Vocabulary ${tool.vocab} tokens. Tool-call schema ${tool.source_bytes} bytes, ${tool.states} automaton states: ` +
+      `compile p50 ${fmt(tool.compile_p50_ms, 2)} ms wall, ${fmt(tool.compile_cpu_p50_ms, 2)} ms CPU over ${tool.compiles} compiles (first ${fmt(tool.compile_first_ms, 2)} ms).`, '');
+    L.push('Mask time per sequence per token (µs; cold = first sequence on a new grammar, masks being built; warm = a second sequence):', '');
+    L.push('| grammar | process | pass | masks | p50 wall | p99 wall | p50 CPU | p99 CPU | instance |', '|---|---|---|---:|---:|---:|---:|---:|---|');
+    L.push(...rows);
+  } else L.push('_masks not run (see skipped sections)_');
+  const dec = {};
+  for (const mode of ['plain', 'schema']) {
+    try {
+      dec[mode] = readFileSync(`${dir}/structured-decode-${mode}.json`, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    } catch { dec[mode] = null; }
+  }
+  if (dec.plain?.length && dec.schema?.length) {
+    const r0 = dec.plain[0];
+    L.push('', `Decode under the tool-call schema vs unconstrained (qwen2.5-0.5b q8_0, 151,936-token vocabulary, random weights; ${r0.prompt}-token prompts, ${r0.gen} new tokens, greedy):`, '');
+    L.push('| sequences | unconstrained tok/s | with schema tok/s | ratio |', '|---:|---:|---:|---:|');
+    for (const r of dec.plain) {
+      const s = dec.schema.find((x) => x.concurrency === r.concurrency);
+      L.push(`| ${r.concurrency} | ${fmt(r.decode_tok_s, 2)} | ${fmt(s?.decode_tok_s, 2)} | ${s && r.decode_tok_s ? fmt(100 * s.decode_tok_s / r.decode_tok_s, 1) + '%' : '–'} |`);
+    }
+  } else L.push('', '_decode comparison not run (see skipped sections)_');
+  L.push('');
+}
+
 function summary(dir) {
   const L = [];
   const cpu = (sh("lscpu | sed -n 's/^Model name: *//p'") || os.cpus()[0]?.model || '?').split('\n')[0];
@@ -144,6 +191,7 @@ function summary(dir) {
   } else L.push('_not run (see skipped sections)_');
   L.push('');
 
+  structuredSection(dir, L);
   servingSection(dir, L);
   taxSection(dir, L);
 

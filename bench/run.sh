@@ -10,6 +10,9 @@
 #   4. batch scaling: swiftlet generate --bench 1,4,16,32 (aggregate decode tok/s) and
 #      --bench-ttft (cold vs prefix-cached TTFT) -> bench/results/generate-{scaling,ttft}.json
 #   4b. KV cache q8_0 vs f16 at one --kv-mem: capacity and decode tok/s -> generate-kv-*.json
+#   4c. structured outputs (bench/grammar/run.sh): grammar mask time per token and schema
+#      compile time on the qwen2.5-0.5b vocabulary (151,936 ids), decode tok/s with and
+#      without a tool-call schema at 1 and 16 sequences -> structured-*.json
 #   5. serving: swiftlet serve (q8_0) on a loopback port, once with --policy fcfs and once
 #      with --policy slo, swiftlet bench --sweep --send-slo on chat-shared-prefix and
 #      mixed-lengths -> bench/results/sweep-WORKLOAD-POLICY.{json,svg}, compare-WORKLOAD.svg
@@ -38,9 +41,9 @@ PRESET=${BENCH_PRESET:-qwen2.5-0.5b}
 BUDGET=${BENCH_BUDGET_S:-2100}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
-# BENCH_SECTIONS (default all: "kernels single scaling kv serving tax") runs only the listed
-# sections; the results of the others are kept as they are (summary.md uses them all).
-SECTIONS=${BENCH_SECTIONS:-kernels single scaling kv serving tax}
+# BENCH_SECTIONS (default all: "kernels single scaling kv structured serving tax") runs only
+# the listed sections; the results of the others are kept as they are (summary.md uses them all).
+SECTIONS=${BENCH_SECTIONS:-kernels single scaling kv structured serving tax}
 has() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -z "${BENCH_SECTIONS:-}" ]; then
   rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
@@ -49,6 +52,7 @@ else
   has single && rm -f "$RES"/mbench-*
   has scaling && rm -f "$RES"/generate-scaling.* "$RES"/generate-ttft.*
   has kv && rm -f "$RES"/generate-kv-*
+  has structured && rm -f "$RES"/structured-*
   has serving && rm -f "$RES"/sweep-* "$RES"/compare-* "$RES"/calib-* "$RES"/serve-fcfs.* "$RES"/serve-slo.*
   has tax && rm -f "$RES"/tax* "$RES"/serve-tax.*
   rm -f "$RES"/summary.md "$RES"/skipped.txt
@@ -150,6 +154,14 @@ elif [ -s "$Q8" ]; then
     else rm -f "$RES/generate-kv-$KT.json"; skip "KV $KT" "$(tail -n 1 "$RES/generate-kv-$KT.log")"; fi
   done
 else skip "KV q8_0 vs f16" "needs the q8_0 model"; fi
+
+# ---- 4c. structured outputs (section "structured"): bench/grammar/run.sh ----
+if has structured; then
+  say "structured outputs: grammar masks / compile, decode with and without a schema (bench/grammar/run.sh)"
+  if run_for 900 env SWIFTLET_BIN="$BIN" BENCH_RESULTS="$RES" sh bench/grammar/run.sh 2>"$RES/structured.log"; then
+    grep -E "^(compile|mask|bench:)" "$RES/structured.log" >&2
+  else skip "structured" "bench/grammar/run.sh: $(grep FAILED "$RES/structured.log" | tail -n 1)"; fi
+fi
 
 # ---- 5. serving sweep: the same binary under --policy fcfs and --policy slo ----
 # Per workload: a fresh `serve --policy fcfs`, calibration (3 requests one at a time, seed

@@ -10,12 +10,16 @@
  * --bench C1,C2,...: a throughput mode of its own (no input file): for each concurrency
  * C, C sequences of --bench-prompt random tokens each generate --bench-gen tokens
  * (ignore EOS); reports the aggregate decode tok/s measured over the window in which
- * all C sequences are decoding, and the speed-up over C = 1.
+ * all C sequences are decoding, and the speed-up over C = 1. --bench-schema FILE puts
+ * every sequence under that JSON Schema (token masks each step, as a response_format
+ * request gets; the vocabulary is warmed up first as `serve` does), to compare with the
+ * unconstrained figures.
  * --bench-ttft: TTFT of a cold --bench-cold-token prompt vs. a request whose
  * --bench-prefix-token prefix is already in the prefix cache (median of 3 each). */
 #include "cli/cli.h"
 #include "engine/engine.h"
 #include "gguf/gguf.h"
+#include "grammar/grammar.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -31,6 +35,7 @@ typedef struct gen_opts {
     bool print_ids, ignore_eos;
     engine_config ec;
     const char *bench;       /* "1,4,16,32" or NULL */
+    const char *bench_schema; /* JSON Schema file constraining the --bench sequences, or NULL */
     int bench_prompt, bench_gen;
     bool bench_ttft;
     int ttft_cold, ttft_prefix;
@@ -43,6 +48,7 @@ typedef struct gen_item {
     float temp;
     uint64_t seed;
     engine_req *req;
+    gram_matcher *gm;        /* constraint handed to engine_submit (NULL = none) */
     int32_t *out;            /* (n_out) generated ids */
     int n_out, cap_out;
     engine_finish fin;
@@ -53,6 +59,7 @@ static void usage(void) {
             "usage: swiftlet generate -m MODEL.gguf --prompts FILE.jsonl [-n 128] [--temp 0.8] [--seed S] [--ids]\n"
             "         [--ignore-eos] [engine options]\n"
             "       swiftlet generate -m MODEL.gguf --bench 1,4,16,32 [--bench-prompt 128] [--bench-gen 128]\n"
+            "         [--bench-schema SCHEMA.json]\n"
             "       swiftlet generate -m MODEL.gguf --bench-ttft [--bench-cold 50] [--bench-prefix 1000]\n"
             "  FILE.jsonl: one {\"prompt\": \"...\"} (or {\"prompt_ids\": [...]}) per line, optional\n"
             "  \"max_tokens\", \"temperature\", \"seed\". Prints one JSON result per line, in order.\n"
@@ -84,6 +91,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--prompts")) o->prompts = v;
         else if (!strcmp(a, "--bench")) o->bench = v;
+        else if (!strcmp(a, "--bench-schema")) o->bench_schema = v;
         else if (!strcmp(a, "-n")) { bad = cli_parse_long(v, 1, 1 << 24, &x); o->n_predict = (int)x; }
         else if (!strcmp(a, "--temp")) {
             char *end;
@@ -110,6 +118,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
 static void items_free(gen_item *it, int n) {
     for (int i = 0; i < n; i++) {
         engine_req_release(it[i].req);
+        gram_matcher_destroy(it[i].gm);
         free(it[i].ids);
         free(it[i].out);
     }
@@ -223,6 +232,8 @@ static int submit(engine *e, gen_item *it, bool ignore_eos) {
     sampler_params_default(&p.sampling);
     p.sampling.temperature = it->temp;
     p.sampling.seed = it->seed;
+    p.constraint = it->gm;
+    it->gm = NULL; /* engine_submit takes it over, succeeding or not */
     sw_err err = {0};
     if (engine_submit(e, &p, &it->req, &err) != SW_OK) {
         fprintf(stderr, "generate: request refused: %s\n", err.msg);
@@ -375,8 +386,8 @@ static void random_prompt(const tok *t, int n_vocab, uint64_t seed, int32_t *ids
     if (tok_bos(t) >= 0) ids[0] = tok_bos(t);
 }
 
-static int bench_concurrency(engine *e, const tok *t, int n_vocab, const gen_opts *o, int conc, uint64_t round,
-                             double *decode_tps) {
+static int bench_concurrency(engine *e, const tok *t, int n_vocab, const gen_opts *o, gram_grammar *g, int conc,
+                             uint64_t round, double *decode_tps) {
     gen_item *it = calloc((size_t)conc, sizeof *it);
     double *first = calloc((size_t)conc, sizeof *first);
     if (!it || !first) { free(it); free(first); return -1; }
@@ -388,6 +399,12 @@ static int bench_concurrency(engine *e, const tok *t, int n_vocab, const gen_opt
         random_prompt(t, n_vocab, round * 100003 + (uint64_t)i, it[i].ids, o->bench_prompt);
         it[i].max_tokens = o->bench_gen;
         it[i].temp = 0;
+        sw_err err = {0};
+        if (g && gram_matcher_create(g, &it[i].gm, &err) != SW_OK) {
+            fprintf(stderr, "generate: %s\n", err.msg);
+            rc = -1;
+            break;
+        }
         rc = submit(e, &it[i], true);
     }
     /* tokens and their arrival times: the decode window starts when the last sequence
@@ -428,7 +445,7 @@ static int bench_concurrency(engine *e, const tok *t, int n_vocab, const gen_opt
     return rc;
 }
 
-static int run_bench(engine *e, const tok *t, int n_vocab, const gen_opts *o) {
+static int run_bench(engine *e, const tok *t, int n_vocab, const gen_opts *o, gram_grammar *g) {
     const char *s = o->bench;
     double base = 0;
     uint64_t round = 1;
@@ -442,19 +459,19 @@ static int run_bench(engine *e, const tok *t, int n_vocab, const gen_opts *o) {
         double tps = 0;
         engine_stats st0, st1;
         engine_get_stats(e, &st0);
-        if (bench_concurrency(e, t, n_vocab, o, (int)c, round++, &tps) != 0) return 1;
+        if (bench_concurrency(e, t, n_vocab, o, g, (int)c, round++, &tps) != 0) return 1;
         engine_get_stats(e, &st1);
         if (c == 1 || base == 0) base = tps;
-        fprintf(stderr, "bench: %3ld concurrent: %8.1f tok/s aggregate decode (%.2fx single), %llu preemptions\n", c,
-                tps, base > 0 ? tps / base : 0, (unsigned long long)(st1.n_preemptions - st0.n_preemptions));
+        fprintf(stderr, "bench: %3ld concurrent%s: %8.1f tok/s aggregate decode (%.2fx single), %llu preemptions\n", c,
+                g ? " (schema)" : "", tps, base > 0 ? tps / base : 0, (unsigned long long)(st1.n_preemptions - st0.n_preemptions));
         /* the pool: its K/V type and how many tokens (whole sequences of this shape) it holds */
         long kv_tokens = (long)st1.kv_blocks_total * o->ec.kv_block_size;
         printf("{\"bench\":\"decode\",\"concurrency\":%ld,\"prompt\":%d,\"gen\":%d,\"max_batch_tokens\":%d,"
                "\"decode_tok_s\":%.2f,\"speedup\":%.3f,\"preemptions\":%llu,\"kv_type\":\"%s\",\"kv_tokens\":%ld,"
-               "\"kv_seqs\":%ld}\n",
+               "\"kv_seqs\":%ld,\"schema\":%s%s%s}\n",
                c, o->bench_prompt, o->bench_gen, o->ec.max_batch_tokens, tps, base > 0 ? tps / base : 0,
                (unsigned long long)(st1.n_preemptions - st0.n_preemptions), gguf_dtype_name(o->ec.kv_dtype), kv_tokens,
-               kv_tokens / (o->bench_prompt + o->bench_gen));
+               kv_tokens / (o->bench_prompt + o->bench_gen), g ? "\"" : "", g ? o->bench_schema : "null", g ? "\"" : "");
         fflush(stdout);
         s = *end ? end + 1 : end;
     }
@@ -507,6 +524,23 @@ static int run_ttft(engine *e, const tok *t, int n_vocab, const gen_opts *o) {
     return 0;
 }
 
+/* The --bench-schema grammar over the model's vocabulary (warmed up as serve does). */
+static int bench_grammar(const tok *t, const char *path, gram_vocab **gv, gram_grammar **g) {
+    sw_err err = {0};
+    json_error_t je;
+    json_t *schema = json_load_file(path, 0, &je);
+    if (!schema) { fprintf(stderr, "generate: %s: %s (line %d)\n", path, je.text, je.line); return 1; }
+    double t0 = sw_now_ms();
+    int rc = gram_vocab_create(t, gv, &err);
+    if (rc == SW_OK) rc = gram_vocab_warmup(*gv, &err);
+    double t1 = sw_now_ms();
+    if (rc == SW_OK) rc = gram_compile_schema(*gv, schema, g, &err);
+    json_decref(schema);
+    if (rc != SW_OK) { fprintf(stderr, "generate: %s: %s\n", path, err.msg); return 1; }
+    fprintf(stderr, "bench: vocabulary index + warm-up %.1f ms, schema compile %.2f ms\n", t1 - t0, sw_now_ms() - t1);
+    return 0;
+}
+
 int cli_generate(int argc, char **argv) {
     gen_opts o;
     int rc = parse_args(argc, argv, &o);
@@ -525,10 +559,15 @@ int cli_generate(int argc, char **argv) {
     }
     int n_vocab = model_get_config(m)->n_vocab;
     rc = 0;
-    if (o.prompts) rc = run_file(e, t, n_vocab, &o);
-    if (rc == 0 && o.bench) rc = run_bench(e, t, n_vocab, &o);
+    gram_vocab *gv = NULL;
+    gram_grammar *g = NULL;
+    if (o.bench && o.bench_schema) rc = bench_grammar(t, o.bench_schema, &gv, &g);
+    if (rc == 0 && o.prompts) rc = run_file(e, t, n_vocab, &o);
+    if (rc == 0 && o.bench) rc = run_bench(e, t, n_vocab, &o, g);
     if (rc == 0 && o.bench_ttft) rc = run_ttft(e, t, n_vocab, &o);
     engine_destroy(e);
+    gram_grammar_release(g);
+    gram_vocab_destroy(gv);
     tok_destroy(t);
     model_free(m);
     return rc;

@@ -3,10 +3,12 @@
  * vocabulary (a vocab-only GGUF is enough).
  *   --check: tokenizes the instance file's bytes and walks the token masks; prints
  *            `accept` or `reject at byte N` and exits 0 either way.
- *   --bench: compile time (p50 of fresh compiles) and mask time per token (p50/p99) over
- *            the instance's tokens: cold (first use: the mask caches fill), warm (a second
- *            sequence on the same compiled grammar) and recompiled (the same source compiled
- *            again: a new grammar that finds its level-1 entries in the vocabulary's store).
+ *   --bench: compile time (p50 of fresh compiles) and mask time per token (p50/p99, wall
+ *            clock and thread CPU) over the instance's tokens: cold (first use: the mask
+ *            caches fill), warm (a second sequence on the same compiled grammar) and
+ *            recompiled (the same source compiled again: a new grammar that finds its
+ *            level-1 entries in the vocabulary's store). --json FILE also writes them as
+ *            one JSON object (`make bench`, section structured).
  * Exit 1 with a one-line error when the grammar is malformed or unsupported; 2 on usage. */
 #include "cli/cli.h"
 #include "gguf/gguf.h"
@@ -20,7 +22,7 @@
 static void usage(void) {
     fprintf(stderr,
             "usage: swiftlet grammar -m MODEL.gguf (--schema FILE | --gbnf FILE | --regex RE | --json-object)\n"
-            "                        [--check INSTANCE] [--bench [--iters N]] [--warmup]\n"
+            "                        [--check INSTANCE] [--bench [--iters N] [--json FILE]] [--warmup]\n"
             "  --check INSTANCE  walk the token masks over the file's tokens: prints accept | reject at byte N\n"
             "  --bench           compile time and per-token mask time (p50/p99, cold and warm) over INSTANCE\n"
             "  --warmup          first fill the vocabulary's shared mask store as `serve` does at start\n");
@@ -56,7 +58,7 @@ static int compile(const gram_vocab *v, const char *kind, const char *src, size_
 }
 
 int cli_grammar(int argc, char **argv) {
-    const char *model = NULL, *kind = NULL, *arg = NULL, *check = NULL;
+    const char *model = NULL, *kind = NULL, *arg = NULL, *check = NULL, *json_out = NULL;
     bool bench = false, warm = false;
     long iters = 20;
     for (int i = 1; i < argc; i++) {
@@ -67,6 +69,7 @@ int cli_grammar(int argc, char **argv) {
         else if (!strcmp(a, "--regex") && val) { kind = "regex"; arg = val; i++; }
         else if (!strcmp(a, "--json-object")) { kind = "json"; arg = ""; }
         else if (!strcmp(a, "--check") && val) { check = val; i++; }
+        else if (!strcmp(a, "--json") && val) { json_out = val; i++; }
         else if (!strcmp(a, "--bench")) bench = true;
         else if (!strcmp(a, "--warmup")) warm = true;
         else if (!strcmp(a, "--iters") && val) {
@@ -129,14 +132,17 @@ int cli_grammar(int argc, char **argv) {
         cns[iters + k] = cpu_ns() - c0;
         gram_grammar_release(g2);
     }
+    double c_p50 = pct(cns, (int)iters, 0.5) / 1000.0, c_cpu = pct(cns + iters, (int)iters, 0.5) / 1000.0;
     printf("vocab %d tokens; grammar %d states; source %zu bytes\n", gram_vocab_n_vocab(v), gram_grammar_n_states(g), src_len);
-    printf("compile: first %.3f ms, p50 %.3f ms wall, %.3f ms cpu over %ld compiles\n", compile_ms,
-           pct(cns, (int)iters, 0.5) / 1000.0, pct(cns + iters, (int)iters, 0.5) / 1000.0, iters);
+    printf("compile: first %.3f ms, p50 %.3f ms wall, %.3f ms cpu over %ld compiles\n", compile_ms, c_p50, c_cpu, iters);
     free(cns);
+    json_t *jo = json_pack("{s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:i}", "kind", kind, "source", arg, "source_bytes", (int)src_len,
+                           "vocab", gram_vocab_n_vocab(v), "states", gram_grammar_n_states(g), "compile_first_ms", compile_ms,
+                           "compile_p50_ms", c_p50, "compile_cpu_p50_ms", c_cpu, "compiles", (int)iters);
     if (inst) {
         int cap = (int)inst_len + 2, n = 0;
-        ns = malloc((size_t)cap * sizeof(int64_t));
-        if (!ns) goto done;
+        ns = malloc((size_t)cap * 2 * sizeof(int64_t));
+        if (!ns) { json_decref(jo); goto done; }
         /* cold: first use of the vocabulary and the grammar; warm: a second sequence on the
          * same compiled grammar; recompiled: the same schema compiled again (a new grammar:
          * its own cache is empty, the vocabulary's shared level-1 entries are not) */
@@ -145,19 +151,28 @@ int cli_grammar(int argc, char **argv) {
             if (pass == 2) {
                 gram_grammar_release(g);
                 g = NULL;
-                if (compile(v, kind, src, src_len, &g, &err) != SW_OK) { fprintf(stderr, "grammar: %s\n", err.msg); goto done; }
+                if (compile(v, kind, src, src_len, &g, &err) != SW_OK) { fprintf(stderr, "grammar: %s\n", err.msg); json_decref(jo); goto done; }
             }
             bool ok;
             size_t at;
             double s = sw_now_ms();
-            if (gram_check_text(g, t, inst, inst_len, &ok, &at, ns, cap, &n, &err) != SW_OK) { fprintf(stderr, "grammar: %s\n", err.msg); goto done; }
+            if (gram_check_text(g, t, inst, inst_len, &ok, &at, ns, cap, &n, &err) != SW_OK) { fprintf(stderr, "grammar: %s\n", err.msg); json_decref(jo); goto done; }
             double total = sw_now_ms() - s;
             int64_t mx = 0;
             for (int i = 0; i < n; i++) if (ns[i] > mx) mx = ns[i];
-            printf("mask %s: %d masks, p50 %.1f us, p99 %.1f us, max %.1f us (walk %.2f ms, %s)\n", label[pass], n,
-                   pct(ns, n, 0.5), pct(ns, n, 0.99), (double)mx / 1000.0, total, ok ? "accept" : "reject");
+            double p50 = pct(ns, n, 0.5), p99 = pct(ns, n, 0.99), cp50 = pct(ns + cap, n, 0.5), cp99 = pct(ns + cap, n, 0.99);
+            printf("mask %s: %d masks, p50 %.1f us, p99 %.1f us, max %.1f us wall; cpu p50 %.1f us, p99 %.1f us (walk %.2f ms, %s)\n",
+                   label[pass], n, p50, p99, (double)mx / 1000.0, cp50, cp99, total, ok ? "accept" : "reject");
+            json_object_set_new(jo, label[pass], json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:b}", "masks", n, "p50_us", p50, "p99_us", p99,
+                                                          "max_us", (double)mx / 1000.0, "cpu_p50_us", cp50, "cpu_p99_us", cp99, "accept", ok));
         }
     }
+    if (json_out && json_dump_file(jo, json_out, JSON_COMPACT) != 0) {
+        fprintf(stderr, "grammar: cannot write %s\n", json_out);
+        json_decref(jo);
+        goto done;
+    }
+    json_decref(jo);
     rc = 0;
 done:
     free(ns);

@@ -88,6 +88,10 @@ static bool constrain_row(const runner *r, sched_seq *q, float *row) {
         any |= m;
         if (m == 0xffffffffu) continue;
         float *x = row + (size_t)w * 32;
+        if (m == 0) { /* most words of a restrictive mask: one vectorizable fill */
+            for (int b = 0; b < 32; b++) x[b] = -INFINITY;
+            continue;
+        }
         for (int b = 0; b < 32; b++)
             if (!((m >> b) & 1)) x[b] = -INFINITY;
     }

@@ -89,12 +89,11 @@ struct gram_grammar {
     int *be_lo;                     /* (n_states+1) byte edges of state s: be_lo[s]..be_lo[s+1] */
     gram_bset *be_set; int *be_to;  /* (n_byte_edges) */
     gram_bset *first;               /* (n_states) union of the state's byte-edge sets */
-    gram_bset *self_only;           /* (n_states) bytes that lead only back to the state itself, for
-                                     * a state without calls that is not final (else empty) */
     int *re_lo;                     /* (n_states+1) rule edges */
     int *re_start, *re_to;          /* (n_rule_edges) callee's start state, return state */
     uint8_t *re_tail;               /* (n_rule_edges) return state is a bare final: no frame */
     uint8_t *final;                 /* (n_states) */
+    int32_t *canon;                 /* (n_states) lowest state with the same finality and edges */
     int n_rules;
     int *rule_start;                /* (n_rules+1) states of rule r: rule_start[r]..rule_start[r+1] */
     int *state_rule;                /* (n_states) */
@@ -111,6 +110,15 @@ typedef struct gram_tnode {      /* trie node, preorder; the root itself is not 
     int32_t end;                 /* first node after this node's subtree */
     int32_t sub_hi;              /* sorted tokens of the subtree: tok_lo .. sub_hi */
 } gram_tnode;
+/* A slice (gram_vocab.c): the tokens made only of characters of one class, by character
+ * count, and a trie over the other tokens. */
+enum { GRAM_SLICE_STRING, GRAM_SLICE_ALNUM, GRAM_N_SLICES };
+typedef struct gram_slice {
+    int max;                     /* most characters in a slice token */
+    uint32_t *cum;               /* ((max+1) * n_words) row c: slice token ids of <= c characters */
+    int n_rest; int32_t *rest;   /* (n_rest) the other tokens, ascending sorted indices */
+    int n_rnodes; gram_tnode *rnodes; /* trie over rest; token ranges index rest */
+} gram_slice;
 struct gram_vocab {
     int n_vocab, n_words;
     int n_sorted;                /* tokens with non-empty text, sorted by bytes */
@@ -121,6 +129,7 @@ struct gram_vocab {
     int n_nodes; gram_tnode *nodes;
     int32_t *eog; int n_eog;     /* end-of-generation ids */
     int max_len;
+    gram_slice slice[GRAM_N_SLICES];
     struct gram_shared *shared;  /* level-1 mask entries shared by content across grammars (gram_mask.c) */
 };
 

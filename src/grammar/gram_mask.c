@@ -15,7 +15,13 @@
  * An entry depends only on the automata of its frames' rules (and the rules they call),
  * so entries of up to GRAM_MAX_KEY frames are also kept per vocabulary under a 128-bit
  * hash of that content (gram_shared): the JSON string, number and value rules, formats,
- * an agent's recurring tool schemas ... are walked once per process, not once per grammar. */
+ * an agent's recurring tool schemas ... are walked once per process, not once per grammar.
+ * A level-1 walk from a state that treats every character of a class alike (JSON string
+ * content and maxLength counters; e-mail, URI and hostname runs of letters and digits)
+ * does not walk the tokens made only of such characters (~145k of 150k for strings):
+ * they are classified by character count (the vocabulary's slices), and the trie of the
+ * others is walked. Walks memoize their byte transitions (a lazy DFA per build), and a
+ * list walk skips at once every token that extends a prefix that died. */
 #include "grammar/gram_internal.h"
 #include <xxhash.h>
 
@@ -56,11 +62,32 @@ struct gram_shared {
     size_t bytes;
 };
 
+/* A build's parse sets are interned and their byte transitions memoized (a lazily built
+ * DFA over the build's sets): most trie nodes are one table look-up, not a closure. The
+ * first GRAM_DIRECT sets have a row of 256 next-set ids; later ones go through a hash
+ * table. The hash tables are stamped with the build's generation, so starting a build
+ * clears them. */
+#define GRAM_DIRECT 1024
+typedef struct sslot { uint32_t gen; int32_t id; } sslot;
+typedef struct tslot { uint32_t gen, key; int32_t to; } tslot;
+
 struct gram_walker {
     gram_pool pool;
-    gram_set *lv; uint8_t *sb; int *mark; int cap;  /* per depth: set, sent-before, pool mark */
+    int cap;                             /* depths: the longest token + 2 */
+    int32_t *dv; uint8_t *sb;            /* per depth: set id, sent-before */
+    gram_set start, tmp;                 /* the build's start set; scratch */
     gram_ilist acc, unc;
     int32_t *chain; int cap_chain;
+    gram_set cx[4];                      /* string slice: current, next, two scratch */
+    uint8_t *cacc, *csent, *csb;         /* (slice max+1) per character count: acc, sent, sent before */
+    uint32_t gen;                        /* current build */
+    int n_sets, cap_sets;
+    int32_t *soff;                       /* (cap_sets+1) items of set i: sit[soff[i]..soff[i+1]) */
+    uint8_t *sfl;                        /* (cap_sets) 1 = acc, 2 = sent */
+    int32_t *sit; int n_sit, cap_sit;
+    sslot *sht; uint32_t sht_mask;       /* set content -> id */
+    tslot *tht; uint32_t tht_mask; int n_tr; /* (id << 8 | byte) -> id, for ids >= GRAM_DIRECT */
+    int32_t *rows; int cap_rows;         /* (cap_rows * 256) next set of set id < GRAM_DIRECT, -1 unknown */
 };
 
 gram_mask_cache *gram_mask_cache_create(int n_rules) {
@@ -276,74 +303,374 @@ int gram_walker_create(const gram_grammar *g, gram_walker **out) {
     gram_walker *w = calloc(1, sizeof *w);
     if (!w) return SW_ERR_NOMEM;
     w->cap = g->v->max_len + 2;
-    w->lv = calloc((size_t)w->cap, sizeof(gram_set));
+    w->dv = calloc((size_t)w->cap, sizeof(int32_t));
     w->sb = calloc((size_t)w->cap, 1);
-    w->mark = calloc((size_t)w->cap, sizeof(int));
-    if (!w->lv || !w->sb || !w->mark || gram_pool_init(&w->pool) != SW_OK) { gram_walker_destroy(w); return SW_ERR_NOMEM; }
+    size_t nc = 2;
+    for (int k = 0; k < GRAM_N_SLICES; k++)
+        if ((size_t)g->v->slice[k].max + 2 > nc) nc = (size_t)g->v->slice[k].max + 2;
+    w->cacc = malloc(nc);
+    w->csent = malloc(nc);
+    w->csb = malloc(nc);
+    w->sht_mask = w->tht_mask = 4095;
+    w->sht = calloc((size_t)w->sht_mask + 1, sizeof(sslot));
+    w->tht = calloc((size_t)w->tht_mask + 1, sizeof(tslot));
+    w->soff = calloc(1, sizeof(int32_t));
+    if (!w->dv || !w->sb || !w->cacc || !w->csent || !w->csb || !w->sht || !w->tht || !w->soff ||
+        gram_pool_init(&w->pool) != SW_OK) {
+        gram_walker_destroy(w);
+        return SW_ERR_NOMEM;
+    }
     *out = w;
     return SW_OK;
 }
 
 void gram_walker_destroy(gram_walker *w) {
     if (!w) return;
-    if (w->lv)
-        for (int i = 0; i < w->cap; i++) gram_set_free(&w->lv[i]);
-    free(w->lv); free(w->sb); free(w->mark); free(w->acc.v); free(w->unc.v); free(w->chain);
+    free(w->dv); free(w->sb); free(w->acc.v); free(w->unc.v); free(w->chain);
+    gram_set_free(&w->start);
+    gram_set_free(&w->tmp);
+    for (int i = 0; i < 4; i++) gram_set_free(&w->cx[i]);
+    free(w->cacc); free(w->csent); free(w->csb);
+    free(w->soff); free(w->sfl); free(w->sit); free(w->sht); free(w->tht); free(w->rows);
     gram_pool_free(&w->pool);
     free(w);
 }
 
-/* lv[d] = lv[d-1] advanced by byte b, with the pool cut back to depth d-1's frames. */
-static int step(const gram_grammar *g, gram_walker *w, int d, unsigned b) {
-    gram_pool_truncate(&w->pool, w->mark[d - 1]);
-    const gram_set *in = &w->lv[d - 1];
-    gram_set *out = &w->lv[d];
-    w->sb[d] = w->sb[d - 1] || in->sent;
-    /* fast path: one item whose state loops on b and goes nowhere else (string content,
-     * digit runs): the set stays as it is */
-    if (in->n == 1 && gram_bset_has(&g->self_only[w->pool.st[in->items[0]]], b)) {
-        if (out->cap < 1) {
-            if (!(out->items = malloc(16 * sizeof(int32_t)))) return SW_ERR_NOMEM;
-            out->cap = 16;
+static uint32_t set_hash(const int32_t *it, int n, int fl) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)fl;
+    for (int i = 0; i < n; i++) h = (h ^ (uint32_t)it[i]) * 0xBF58476D1CE4E5B9ull;
+    return (uint32_t)(h ^ h >> 29);
+}
+
+/* Doubles a generation-stamped table, keeping this build's entries. */
+static int grow_sets(gram_walker *w) {
+    uint32_t nm = w->sht_mask * 2 + 1;
+    sslot *t = calloc((size_t)nm + 1, sizeof *t);
+    if (!t) return SW_ERR_NOMEM;
+    for (uint32_t i = 0; i <= w->sht_mask; i++) {
+        if (w->sht[i].gen != w->gen) continue;
+        int32_t id = w->sht[i].id;
+        uint32_t h = set_hash(w->sit + w->soff[id], w->soff[id + 1] - w->soff[id], w->sfl[id]) & nm;
+        while (t[h].gen == w->gen) h = (h + 1) & nm;
+        t[h] = w->sht[i];
+    }
+    free(w->sht);
+    w->sht = t;
+    w->sht_mask = nm;
+    return SW_OK;
+}
+
+static int grow_trans(gram_walker *w) {
+    uint32_t nm = w->tht_mask * 2 + 1;
+    tslot *t = calloc((size_t)nm + 1, sizeof *t);
+    if (!t) return SW_ERR_NOMEM;
+    for (uint32_t i = 0; i <= w->tht_mask; i++) {
+        if (w->tht[i].gen != w->gen) continue;
+        uint32_t h = (w->tht[i].key * 0x9E3779B1u) & nm;
+        while (t[h].gen == w->gen) h = (h + 1) & nm;
+        t[h] = w->tht[i];
+    }
+    free(w->tht);
+    w->tht = t;
+    w->tht_mask = nm;
+    return SW_OK;
+}
+
+/* The id of set s in this build (interned when new). */
+static int intern(gram_walker *w, const gram_set *s, int32_t *id) {
+    int fl = s->acc | s->sent << 1;
+    uint32_t h = set_hash(s->items, s->n, fl) & w->sht_mask;
+    for (; w->sht[h].gen == w->gen; h = (h + 1) & w->sht_mask) {
+        int32_t x = w->sht[h].id;
+        if (w->sfl[x] == fl && w->soff[x + 1] - w->soff[x] == s->n &&
+            (s->n == 0 || !memcmp(w->sit + w->soff[x], s->items, (size_t)s->n * sizeof(int32_t)))) {
+            *id = x;
+            return SW_OK;
         }
-        out->items[0] = in->items[0];
-        out->n = 1;
-        out->acc = out->sent = false;
-        w->mark[d] = w->pool.n;
+    }
+    if (w->n_sets >= (1 << 23)) return SW_ERR_NOMEM; /* ids are 23 bits in transition keys */
+    if (w->n_sets == w->cap_sets) {
+        int nc = w->cap_sets ? w->cap_sets * 2 : 256;
+        int32_t *o = realloc(w->soff, ((size_t)nc + 1) * sizeof(int32_t));
+        if (!o) return SW_ERR_NOMEM;
+        w->soff = o;
+        uint8_t *f = realloc(w->sfl, (size_t)nc);
+        if (!f) return SW_ERR_NOMEM;
+        w->sfl = f;
+        w->cap_sets = nc;
+    }
+    if (w->n_sit + s->n > w->cap_sit) {
+        int nc = w->cap_sit ? w->cap_sit * 2 : 1024;
+        while (nc < w->n_sit + s->n) nc *= 2;
+        int32_t *it = realloc(w->sit, (size_t)nc * sizeof(int32_t));
+        if (!it) return SW_ERR_NOMEM;
+        w->sit = it;
+        w->cap_sit = nc;
+    }
+    if (w->n_sets < GRAM_DIRECT && w->n_sets == w->cap_rows) {
+        int nc = w->cap_rows ? w->cap_rows * 2 : 64;
+        int32_t *r = realloc(w->rows, (size_t)nc * 256 * sizeof(int32_t));
+        if (!r) return SW_ERR_NOMEM;
+        w->rows = r;
+        w->cap_rows = nc;
+    }
+    if (w->n_sets < GRAM_DIRECT) memset(w->rows + (size_t)w->n_sets * 256, 0xff, 256 * sizeof(int32_t));
+    int32_t x = w->n_sets++;
+    if (s->n) memcpy(w->sit + w->n_sit, s->items, (size_t)s->n * sizeof(int32_t));
+    w->n_sit += s->n;
+    w->soff[x + 1] = w->n_sit;
+    w->sfl[x] = (uint8_t)fl;
+    w->sht[h] = (sslot){w->gen, x};
+    *id = x;
+    if ((uint32_t)w->n_sets * 2 > w->sht_mask) return grow_sets(w);
+    return SW_OK;
+}
+
+/* Starts a build: empty tables, the pool cut to n_frames. */
+static void dfa_reset(gram_walker *w, int n_frames) {
+    gram_pool_truncate(&w->pool, n_frames);
+    if (++w->gen == 0) { /* wrapped: clear the stamps */
+        memset(w->sht, 0, ((size_t)w->sht_mask + 1) * sizeof(sslot));
+        memset(w->tht, 0, ((size_t)w->tht_mask + 1) * sizeof(tslot));
+        w->gen = 1;
+    }
+    w->n_sets = w->n_sit = w->n_tr = 0;
+    w->soff[0] = 0;
+}
+
+static inline int set_n(const gram_walker *w, int32_t x) { return w->soff[x + 1] - w->soff[x]; }
+
+/* *to = the set after byte b from set x. */
+static int dfa_next(const gram_grammar *g, gram_walker *w, int32_t x, unsigned b, int32_t *to) {
+    if (x < GRAM_DIRECT && (*to = w->rows[(size_t)x * 256 + b]) >= 0) return SW_OK;
+    uint32_t key = (uint32_t)x << 8 | b, h = (key * 0x9E3779B1u) & w->tht_mask;
+    if (x >= GRAM_DIRECT)
+        for (; w->tht[h].gen == w->gen; h = (h + 1) & w->tht_mask)
+            if (w->tht[h].key == key) { *to = w->tht[h].to; return SW_OK; }
+    gram_set in = {w->sit + w->soff[x], set_n(w, x), 0, w->sfl[x] & 1, w->sfl[x] >> 1};
+    int rc = gram_advance(g, &w->pool, &in, b, &w->tmp);
+    if (rc == SW_OK) rc = intern(w, &w->tmp, to);
+    if (rc != SW_OK) return rc;
+    if (x < GRAM_DIRECT) { /* interning may have moved the rows */
+        w->rows[(size_t)x * 256 + b] = *to;
         return SW_OK;
     }
-    int rc = gram_advance(g, &w->pool, in, b, out);
-    w->mark[d] = w->pool.n;
-    return rc;
+    w->tht[h] = (tslot){w->gen, key, *to}; /* interning does not touch this table */
+    if ((uint32_t)++w->n_tr * 2 > w->tht_mask) return grow_trans(w);
+    return SW_OK;
+}
+
+/* dv[d] = dv[d-1] advanced by byte b. */
+static int step(const gram_grammar *g, gram_walker *w, int d, unsigned b) {
+    w->sb[d] = w->sb[d - 1] || (w->sfl[w->dv[d - 1]] & 2);
+    return dfa_next(g, w, w->dv[d - 1], b, &w->dv[d]);
 }
 
 enum { C_REJ, C_ACC, C_UNC };
 
-static int push_range(gram_ilist *l, int lo, int hi) {
+/* Pushes the tokens lo..hi of a trie's order (list[i], or i itself when list is NULL). */
+static int push_range(gram_ilist *l, const int32_t *list, int lo, int hi) {
     for (int i = lo; i < hi; i++)
-        if (gram_ilist_push(l, i) < 0) return SW_ERR_NOMEM;
+        if (gram_ilist_push(l, list ? list[i] : i) < 0) return SW_ERR_NOMEM;
     return SW_OK;
 }
 
-/* Classifies every token of the vocabulary (trie walk). */
-static int walk_trie(const gram_grammar *g, gram_walker *w) {
-    const gram_vocab *v = g->v;
+/* Classifies every token of a trie (the whole vocabulary's, or the string slice's rest:
+ * list maps its token order to sorted indices). */
+static int walk_trie(const gram_grammar *g, gram_walker *w, const gram_tnode *nodes, int n_nodes, const int32_t *list) {
     int rc = SW_OK;
-    for (int n = 0; n < v->n_nodes && rc == SW_OK;) {
-        const gram_tnode *nd = &v->nodes[n];
+    for (int n = 0; n < n_nodes && rc == SW_OK;) {
+        const gram_tnode *nd = &nodes[n];
         int d = nd->depth;
         if ((rc = step(g, w, d, nd->byte)) != SW_OK) break;
-        const gram_set *s = &w->lv[d];
-        bool live = s->n > 0;
+        int32_t x = w->dv[d];
+        bool live = set_n(w, x) > 0, sent = w->sfl[x] & 2;
         if (nd->tok_hi > nd->tok_lo) {
-            if (live || s->acc || s->sent) rc = push_range(&w->acc, nd->tok_lo, nd->tok_hi);
-            else if (w->sb[d]) rc = push_range(&w->unc, nd->tok_lo, nd->tok_hi);
+            if (live || w->sfl[x]) rc = push_range(&w->acc, list, nd->tok_lo, nd->tok_hi);
+            else if (w->sb[d]) rc = push_range(&w->unc, list, nd->tok_lo, nd->tok_hi);
         }
         if (live) { n++; continue; }
-        if (rc == SW_OK && (w->sb[d] || s->sent)) rc = push_range(&w->unc, nd->tok_hi, nd->sub_hi);
+        if (rc == SW_OK && (w->sb[d] || sent)) rc = push_range(&w->unc, list, nd->tok_hi, nd->sub_hi);
         n = nd->end;
     }
     return rc;
+}
+
+/* ---- string slice (gram_vocab.c): a slice token is whole characters of a JSON string's
+ * unescaped content. When from a set every such character, whatever its bytes, leads to
+ * one same next set (checked per UTF-8 byte range: each byte edge of each item takes all
+ * of a range or none of it), a slice token's fate depends only on its character count:
+ * the chain of sets after 0, 1, 2 ... characters decides it, and only the tokens outside
+ * the slice are walked in the trie. ---- */
+typedef struct brange { uint8_t lo, hi; } brange;
+typedef struct cshape { int n; brange b[4]; } cshape;  /* a character's bytes: a range per byte */
+static const cshape string_shapes[] = {
+    {1, {{0x20, 0x21}}}, {1, {{0x23, 0x5B}}}, {1, {{0x5D, 0x7F}}},
+    {2, {{0xC2, 0xDF}, {0x80, 0xBF}}},
+    {3, {{0xE0, 0xE0}, {0xA0, 0xBF}, {0x80, 0xBF}}},
+    {3, {{0xE1, 0xEC}, {0x80, 0xBF}, {0x80, 0xBF}}},
+    {3, {{0xED, 0xED}, {0x80, 0x9F}, {0x80, 0xBF}}},
+    {3, {{0xEE, 0xEF}, {0x80, 0xBF}, {0x80, 0xBF}}},
+    {4, {{0xF0, 0xF0}, {0x90, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}},
+    {4, {{0xF1, 0xF3}, {0x80, 0xBF}, {0x80, 0xBF}, {0x80, 0xBF}}},
+    {4, {{0xF4, 0xF4}, {0x80, 0x8F}, {0x80, 0xBF}, {0x80, 0xBF}}},
+};
+static const cshape alnum_shapes[] = {{1, {{'0', '9'}}}, {1, {{'A', 'Z'}}}, {1, {{'a', 'z'}}}};
+static const struct { const cshape *s; int n; } slice_shapes[GRAM_N_SLICES] = {
+    {string_shapes, sizeof string_shapes / sizeof string_shapes[0]},
+    {alnum_shapes, sizeof alnum_shapes / sizeof alnum_shapes[0]},
+};
+
+/* Every byte edge of every item of s takes all of [lo,hi] or none of it. */
+static bool uniform(const gram_grammar *g, const gram_pool *p, const gram_set *s, brange r) {
+    gram_bset k = {{0}};
+    gram_bset_range(&k, r.lo, r.hi);
+    for (int i = 0; i < s->n; i++) {
+        int st = p->st[s->items[i]];
+        for (int e = g->be_lo[st]; e < g->be_lo[st + 1]; e++) {
+            uint64_t any = 0, part = 0;
+            for (int j = 0; j < 4; j++) {
+                uint64_t x = g->be_set[e].w[j] & k.w[j];
+                any |= x;
+                part |= x ^ k.w[j];
+            }
+            if (any && part) return false;
+        }
+    }
+    return true;
+}
+
+static int set_copy_into(gram_set *d, const gram_set *s) {
+    if (d->cap < s->n) {
+        int nc = s->n + 16;
+        int32_t *v = realloc(d->items, (size_t)nc * sizeof(int32_t));
+        if (!v) return SW_ERR_NOMEM;
+        d->items = v;
+        d->cap = nc;
+    }
+    if (s->n) memcpy(d->items, s->items, (size_t)s->n * sizeof(int32_t));
+    d->n = s->n;
+    d->acc = s->acc;
+    d->sent = s->sent;
+    return SW_OK;
+}
+
+static void sort_keys(uint64_t *v, int n) {
+    for (int i = 1; i < n; i++) {
+        uint64_t x = v[i];
+        int j = i;
+        for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+/* Same flags and the same items up to twin states (g->canon); conservative: false for
+ * sets too large to compare here. */
+static bool set_equal(const gram_grammar *g, const gram_pool *p, const gram_set *a, const gram_set *b) {
+    enum { MAXN = 32 };
+    if (a->n != b->n || a->acc != b->acc || a->sent != b->sent || a->n > MAXN) return false;
+    uint64_t ka[MAXN], kb[MAXN];
+    for (int i = 0; i < a->n; i++) {
+        ka[i] = (uint64_t)(uint32_t)g->canon[p->st[a->items[i]]] << 32 | (uint32_t)p->par[a->items[i]];
+        kb[i] = (uint64_t)(uint32_t)g->canon[p->st[b->items[i]]] << 32 | (uint32_t)p->par[b->items[i]];
+    }
+    sort_keys(ka, a->n);
+    sort_keys(kb, b->n);
+    return !memcmp(ka, kb, (size_t)a->n * sizeof(uint64_t));
+}
+
+/* r = the set after one slice character from live x; *ok false when characters differ. */
+static int char_step(const gram_grammar *g, gram_walker *w, int sl, const gram_set *x, gram_set *r, bool *ok) {
+    *ok = false;
+    gram_set *t[2] = {&w->cx[2], &w->cx[3]};
+    const cshape *shapes = slice_shapes[sl].s;
+    for (int k = 0; k < slice_shapes[sl].n; k++) {
+        const gram_set *in = x;
+        for (int i = 0; i < shapes[k].n; i++) {
+            if (!uniform(g, &w->pool, in, shapes[k].b[i])) return SW_OK;
+            gram_set *out = k == 0 ? r : t[i & 1];
+            int rc = gram_advance(g, &w->pool, in, shapes[k].b[i].lo, out);
+            if (rc != SW_OK) return rc;
+            if (i + 1 < shapes[k].n) {
+                if (out->acc || out->sent) return SW_OK;
+                if (out->n == 0) { /* dies inside the character: fine when whole characters die */
+                    if (r->n || r->acc || r->sent) return SW_OK;
+                    break;
+                }
+            } else if (k > 0 && !set_equal(g, &w->pool, out, r)) {
+                return SW_OK;
+            }
+            in = out;
+        }
+    }
+    *ok = true;
+    return SW_OK;
+}
+
+/* The chain from the start set: cacc/csent/csb[c] for c characters; *dead = the first count
+ * whose set is empty, or -1 when every count up to slice_max is live. *ok false when
+ * the slice does not apply. */
+static int slice_chain(const gram_grammar *g, gram_walker *w, int sl, int *dead, bool *ok) {
+    *ok = false;
+    gram_set *x = &w->cx[0], *r = &w->cx[1];
+    int rc = set_copy_into(x, &w->start);
+    bool sb = false;
+    for (int j = 0; rc == SW_OK; j++) {
+        w->cacc[j] = x->acc;
+        w->csent[j] = x->sent;
+        w->csb[j] = sb;
+        if (x->n == 0) { *dead = j; *ok = j > 0; return SW_OK; }
+        if (j == g->v->slice[sl].max) break;
+        bool same;
+        if ((rc = char_step(g, w, sl, x, r, &same)) != SW_OK || !same) return rc;
+        sb = sb || x->sent;
+        if (set_equal(g, &w->pool, x, r)) break; /* a loop: every longer count stays live */
+        gram_set t = *x; /* x <-> r */
+        *x = *r;
+        *r = t;
+    }
+    if (rc == SW_OK) { *dead = -1; *ok = true; }
+    return rc;
+}
+
+/* mask |= the slice tokens the chain accepts; unc (ids) |= those it leaves uncertain
+ * (unc NULL: none can be). Returns whether any are uncertain. */
+static bool slice_classify(const gram_vocab *v, const gram_walker *w, int sl, int dead, uint32_t *mask, uint32_t *unc) {
+    const uint32_t *cum = v->slice[sl].cum;
+    int nw = v->n_words, mx = v->slice[sl].max;
+    const uint32_t *all = cum + (size_t)mx * nw;
+    if (dead < 0) {
+        for (int i = 0; i < nw; i++) mask[i] |= all[i];
+        return false;
+    }
+    const uint32_t *below = cum + (size_t)(dead - 1) * nw, *upto = cum + (size_t)dead * nw;
+    bool at_acc = w->cacc[dead] || w->csent[dead], at_unc = !at_acc && w->csb[dead];
+    bool past_unc = w->csb[dead] || w->csent[dead], any = false;
+    for (int i = 0; i < nw; i++) {
+        uint32_t exact = upto[i] & ~below[i], past = all[i] & ~upto[i];
+        mask[i] |= below[i] | (at_acc ? exact : 0);
+        uint32_t u = (at_unc ? exact : 0) | (past_unc ? past : 0);
+        if (u) { unc[i] |= u; any = true; }
+    }
+    return any;
+}
+
+static bool has_prefix(const gram_vocab *v, int32_t si, const char *p, int n) {
+    return (int)(v->sorted_off[si + 1] - v->sorted_off[si]) >= n && !memcmp(v->bytes + v->sorted_off[si], p, (size_t)n);
+}
+
+/* The first k > i of list[0..n) whose text does not start with p[0..np) (list[i]'s does;
+ * sorted order keeps those that do contiguous). */
+static int run_end(const gram_vocab *v, const int32_t *list, int i, int n, const char *p, int np) {
+    int lo = i, step = 1; /* list[lo] has the prefix */
+    while (lo + step < n && has_prefix(v, list[lo + step], p, np)) { lo += step; step *= 2; }
+    int hi = lo + step < n ? lo + step : n; /* list[hi] lacks it, or hi == n */
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        if (has_prefix(v, list[mid], p, np)) lo = mid;
+        else hi = mid;
+    }
+    return hi;
 }
 
 /* Classifies the listed tokens (sorted-vocab indices, ascending). */
@@ -362,31 +689,65 @@ static int walk_list(const gram_grammar *g, gram_walker *w, const int32_t *list,
         prev_len = len;
         if (c > have) c = have;
         if (c == len && c == have) { /* same text as the previous token */
-        } else if (c == have && have > 0 && w->lv[have].n == 0) {
+        } else if (c == have && have > 0 && set_n(w, w->dv[have]) == 0) {
             /* extends a prefix that died */
-            cls = (w->sb[have] || w->lv[have].sent) ? C_UNC : C_REJ;
+            cls = (w->sb[have] || (w->sfl[w->dv[have]] & 2)) ? C_UNC : C_REJ;
         } else {
             int d = c;
             cls = C_REJ;
             for (d = c + 1; d <= len; d++) {
                 int rc = step(g, w, d, (unsigned char)t[d - 1]);
                 if (rc != SW_OK) return rc;
-                if (w->lv[d].n == 0) break;
+                if (set_n(w, w->dv[d]) == 0) break;
             }
             if (d > len) { /* consumed with items left */
                 have = len;
                 cls = C_ACC;
             } else {
                 have = d;
-                const gram_set *s = &w->lv[d];
-                if (d == len) cls = (s->acc || s->sent) ? C_ACC : (w->sb[d] ? C_UNC : C_REJ);
-                else cls = (w->sb[d] || s->sent) ? C_UNC : C_REJ;
+                int fl = w->sfl[w->dv[d]];
+                if (d == len) cls = fl ? C_ACC : (w->sb[d] ? C_UNC : C_REJ);
+                else cls = (w->sb[d] || (fl & 2)) ? C_UNC : C_REJ;
             }
         }
         if (cls == C_ACC && gram_ilist_push(&w->acc, si) < 0) return SW_ERR_NOMEM;
         if (cls == C_UNC && gram_ilist_push(&w->unc, si) < 0) return SW_ERR_NOMEM;
+        if (have > 0 && len > have && set_n(w, w->dv[have]) == 0) {
+            /* the next tokens that extend the same dead prefix share this one's class */
+            int j = run_end(v, list, i, n, t, have);
+            for (int k = i + 1; k < j && cls == C_UNC; k++)
+                if (gram_ilist_push(&w->unc, list[k]) < 0) return SW_ERR_NOMEM;
+            if (j - 1 > i) {
+                prev = v->bytes + v->sorted_off[list[j - 1]];
+                prev_len = (int)(v->sorted_off[list[j - 1] + 1] - v->sorted_off[list[j - 1]]);
+                i = j - 1;
+            }
+        }
     }
     return SW_OK;
+}
+
+/* bits |= the slice tokens accepted after the chain; the uncertain ones are merged
+ * into w->unc, which stays ascending. */
+static int add_slice(const gram_vocab *v, gram_walker *w, int sl, int dead, uint32_t *bits) {
+    if (dead < 0 || !(w->csb[dead] || w->csent[dead])) {
+        slice_classify(v, w, sl, dead, bits, NULL);
+        return SW_OK;
+    }
+    uint32_t *unc = calloc((size_t)v->n_words, sizeof(uint32_t));
+    uint8_t *in = calloc((size_t)v->n_sorted + 1, 1);
+    if (!unc || !in) { free(unc); free(in); return SW_ERR_NOMEM; }
+    slice_classify(v, w, sl, dead, bits, unc);
+    for (int i = 0; i < w->unc.n; i++) in[w->unc.v[i]] = 1;
+    for (int k = 0; k < v->n_words; k++)
+        for (uint32_t x = unc[k]; x; x &= x - 1) in[v->rev[k * 32 + __builtin_ctz(x)]] = 1;
+    w->unc.n = 0;
+    int rc = SW_OK;
+    for (int i = 0; i < v->n_sorted && rc == SW_OK; i++)
+        if (in[i] && gram_ilist_push(&w->unc, i) < 0) rc = SW_ERR_NOMEM;
+    free(unc);
+    free(in);
+    return rc;
 }
 
 /* Builds the entry for the top L states of chain (bottom real when root), classifying the
@@ -398,7 +759,7 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
     int32_t par = root ? GRAM_ROOT : GRAM_SENT;
     for (int j = L - 1; j >= 0; j--)
         if ((par = gram_pool_frame(&w->pool, chain[j], par)) < 0) return SW_ERR_NOMEM;
-    gram_set *s0 = &w->lv[0];
+    gram_set *s0 = &w->start;
     s0->n = 0;
     s0->acc = s0->sent = false;
     if (s0->cap < 1) {
@@ -407,12 +768,21 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
         s0->cap = 16;
     }
     s0->items[s0->n++] = par;
-    w->sb[0] = 0;
-    w->mark[0] = w->pool.n;
-    w->acc.n = w->unc.n = 0;
-    int rc = list ? walk_list(g, w, list, n_list) : walk_trie(g, w);
+    dfa_reset(w, w->pool.n);
+    int rc = intern(w, s0, &w->dv[0]);
     if (rc != SW_OK) return rc;
+    w->sb[0] = 0;
+    w->acc.n = w->unc.n = 0;
     const gram_vocab *v = g->v;
+    int dead = -1, sl = 0;
+    bool sliced = false;
+    for (; !list && !sliced && sl < GRAM_N_SLICES; sl++)
+        if ((rc = slice_chain(g, w, sl, &dead, &sliced)) != SW_OK) return rc;
+    sl--;
+    if (list) rc = walk_list(g, w, list, n_list);
+    else if (sliced) rc = walk_trie(g, w, v->slice[sl].rnodes, v->slice[sl].n_rnodes, v->slice[sl].rest);
+    else rc = walk_trie(g, w, v->nodes, v->n_nodes, NULL);
+    if (rc != SW_OK) return rc;
     mentry *e = calloc(1, sizeof *e);
     if (!e) return SW_ERR_NOMEM;
     e->L = L;
@@ -421,7 +791,7 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
     e->states = malloc((size_t)L * sizeof(int32_t));
     if (!e->states) { entry_free(e); return SW_ERR_NOMEM; }
     memcpy(e->states, chain, (size_t)L * sizeof(int32_t));
-    if (w->acc.n > v->n_words) {
+    if (sliced || w->acc.n > v->n_words) {
         e->bits = calloc((size_t)v->n_words, sizeof(uint32_t));
         if (!e->bits) { entry_free(e); return SW_ERR_NOMEM; }
         for (int i = 0; i < w->acc.n; i++) {
@@ -429,6 +799,7 @@ static int build(const gram_grammar *g, gram_walker *w, const int32_t *chain, in
             e->bits[id >> 5] |= 1u << (id & 31);
         }
         e->bytes += (size_t)v->n_words * 4;
+        if (sliced && (rc = add_slice(v, w, sl, dead, e->bits)) != SW_OK) { entry_free(e); return rc; }
     } else if (w->acc.n) {
         e->acc = malloc((size_t)w->acc.n * sizeof(int32_t));
         if (!e->acc) { entry_free(e); return SW_ERR_NOMEM; }

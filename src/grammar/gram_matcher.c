@@ -18,8 +18,8 @@ void gram_grammar_retain(gram_grammar *g) { atomic_fetch_add_explicit((_Atomic i
 
 void gram_grammar_release(gram_grammar *g) {
     if (!g || atomic_fetch_sub_explicit((_Atomic int *)&g->refs, 1, memory_order_acq_rel) != 1) return;
-    free(g->be_lo); free(g->be_set); free(g->be_to); free(g->first); free(g->self_only); free(g->re_lo);
-    free(g->re_start); free(g->re_to); free(g->re_tail); free(g->final); free(g->rule_start); free(g->state_rule);
+    free(g->be_lo); free(g->be_set); free(g->be_to); free(g->first); free(g->re_lo);
+    free(g->re_start); free(g->re_to); free(g->re_tail); free(g->final); free(g->canon); free(g->rule_start); free(g->state_rule);
     gram_mask_cache_free(g->mc);
     free(g);
 }

@@ -200,13 +200,6 @@ static void fill_edges(gram_grammar *g, const bscratch *b, int n_ne) {
         int to = g->re_to[e];
         g->re_tail[e] = g->final[to] && g->be_lo[to] == g->be_lo[to + 1] && g->re_lo[to] == g->re_lo[to + 1];
     }
-    for (int s = 0; s < g->n_states; s++) {
-        if (g->final[s] || g->re_lo[s] != g->re_lo[s + 1]) continue;
-        gram_bset self = {{0}}, other = {{0}};
-        for (int e = g->be_lo[s]; e < g->be_lo[s + 1]; e++)
-            for (int k = 0; k < 4; k++) (g->be_to[e] == s ? self.w : other.w)[k] |= g->be_set[e].w[k];
-        for (int k = 0; k < 4; k++) g->self_only[s].w[k] = self.w[k] & ~other.w[k];
-    }
 }
 
 /* Nullable rules (fixpoint), then the left-call graph (rule k calls rule c at a state
@@ -281,6 +274,48 @@ done:
     return result;
 }
 
+/* Two states with the same finality and the same edges (sets and targets) have the same
+ * future: canon[s] is the lowest such state (the mask builder's string slice compares
+ * sets through it; the ends of a character class's UTF-8 branches are such twins). */
+static bool same_edges(const gram_grammar *g, int a, int b) {
+    if (g->final[a] != g->final[b] || g->be_lo[a + 1] - g->be_lo[a] != g->be_lo[b + 1] - g->be_lo[b] ||
+        g->re_lo[a + 1] - g->re_lo[a] != g->re_lo[b + 1] - g->re_lo[b])
+        return false;
+    int nb = g->be_lo[a + 1] - g->be_lo[a], nr = g->re_lo[a + 1] - g->re_lo[a];
+    int ea = g->be_lo[a], eb = g->be_lo[b], ra = g->re_lo[a], rb = g->re_lo[b];
+    return !memcmp(g->be_set + ea, g->be_set + eb, (size_t)nb * sizeof(gram_bset)) &&
+           !memcmp(g->be_to + ea, g->be_to + eb, (size_t)nb * sizeof(int)) &&
+           !memcmp(g->re_start + ra, g->re_start + rb, (size_t)nr * sizeof(int)) &&
+           !memcmp(g->re_to + ra, g->re_to + rb, (size_t)nr * sizeof(int)) &&
+           !memcmp(g->re_tail + ra, g->re_tail + rb, (size_t)nr);
+}
+
+static int fill_canon(gram_grammar *g) {
+    uint32_t mask = 1024;
+    while (mask < 2u * (uint32_t)g->n_states) mask *= 2;
+    mask--;
+    int32_t *ht = malloc(((size_t)mask + 1) * sizeof(int32_t));
+    g->canon = malloc(((size_t)g->n_states + 1) * sizeof(int32_t));
+    if (!ht || !g->canon) { free(ht); return SW_ERR_NOMEM; }
+    memset(ht, 0xff, ((size_t)mask + 1) * sizeof(int32_t));
+    for (int s = 0; s < g->n_states; s++) {
+        uint64_t h = 0x9E3779B97F4A7C15ull * (1 + g->final[s]);
+        for (int e = g->be_lo[s]; e < g->be_lo[s + 1]; e++) {
+            h = (h ^ g->be_set[e].w[0] ^ g->be_set[e].w[1] * 3 ^ g->be_set[e].w[2] * 5 ^ g->be_set[e].w[3] * 7) * 0xBF58476D1CE4E5B9ull;
+            h = (h ^ (uint64_t)g->be_to[e]) * 0x94D049BB133111EBull;
+        }
+        for (int e = g->re_lo[s]; e < g->re_lo[s + 1]; e++)
+            h = (h ^ (uint64_t)g->re_start[e] << 20 ^ (uint64_t)g->re_to[e]) * 0xBF58476D1CE4E5B9ull;
+        uint32_t i = (uint32_t)(h ^ h >> 32) & mask;
+        for (; ht[i] >= 0; i = (i + 1) & mask)
+            if (same_edges(g, ht[i], s)) break;
+        if (ht[i] < 0) ht[i] = s;
+        g->canon[s] = ht[i];
+    }
+    free(ht);
+    return SW_OK;
+}
+
 int gram_build(const gram_vocab *v, gram_ast *a, int root, gram_grammar **out, sw_err *err) {
     *out = NULL;
     if (a->oom) return sw_err_set(err, SW_ERR_NOMEM, "grammar: out of memory");
@@ -350,11 +385,11 @@ int gram_build(const gram_vocab *v, gram_ast *a, int root, gram_grammar **out, s
     g->re_to = malloc(((size_t)n_ne + 1) * sizeof(int));
     g->re_tail = malloc((size_t)n_ne + 1);
     g->first = calloc((size_t)n_new, sizeof(gram_bset));
-    g->self_only = calloc((size_t)n_new + 1, sizeof(gram_bset));
     g->final = malloc((size_t)n_new + 1);
-    if (!g->be_lo || !g->re_lo || !g->be_set || !g->be_to || !g->re_start || !g->re_to || !g->re_tail || !g->first || !g->self_only || !g->final) goto fail;
+    if (!g->be_lo || !g->re_lo || !g->be_set || !g->be_to || !g->re_start || !g->re_to || !g->re_tail || !g->first || !g->final) goto fail;
     memcpy(g->final, b.rfinal, (size_t)n_new);
     fill_edges(g, &b, n_ne);
+    if (fill_canon(g) != SW_OK) goto fail;
     int lr = check_left_recursion(g, &b, n_order);
     if (lr < 0) goto fail;
     if (lr > 0) {

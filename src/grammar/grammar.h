@@ -64,8 +64,9 @@ static inline bool gram_mask_test(const uint32_t *mask, int32_t id) { return (ma
  * *accepted, and *reject_byte to the offset of the first rejected token's text (the text
  * length when only the end was rejected). A SentencePiece vocab's leading-space prefix is
  * matched without it (the first token is checked by its text minus that space).
- * mask_ns (may be NULL): receives the nanoseconds of each fill_mask, n_tokens + 1 of them
- * at most, *n_masks their count. */
+ * mask_ns (may be NULL): receives the wall-clock nanoseconds of each fill_mask, and
+ * mask_ns[cap_ns + i] its thread CPU nanoseconds (the array holds 2 * cap_ns), n_tokens + 1
+ * of them at most, *n_masks their count. */
 int gram_check_text(gram_grammar *g, const tok *t, const char *text, size_t len, bool *accepted,
                     size_t *reject_byte, int64_t *mask_ns, int cap_ns, int *n_masks, sw_err *err);
 

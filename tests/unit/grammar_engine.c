@@ -161,6 +161,21 @@ static void test_masks(const char *model) {
     for (size_t i = 0; g && i < sizeof prefixes / sizeof prefixes[0]; i += 2) check_mask(v, t, g, prefixes[i], "schema (recompiled)");
     gram_grammar_release(g);
     json_decref(js);
+    /* length-bounded strings and formats: the slices classify whole-character tokens by
+     * count (gram_mask.c); prefixes at every distance from the bound, non-ASCII included,
+     * e-mail and URI runs of letters and digits */
+    const char *bounded = "{\"type\":\"object\",\"properties\":{\"t\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":6},"
+                          "\"u\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":3}},\"p\":{\"type\":\"string\",\"pattern\":\"^[a-z]{2,4}$\"},"
+                          "\"e\":{\"type\":\"string\",\"format\":\"email\"},\"w\":{\"type\":\"string\",\"format\":\"uri\"}}}";
+    js = json_loads(bounded, 0, NULL);
+    g = NULL;
+    T_CHECK(gram_compile_schema(v, js, &g, &err) == SW_OK, "%s", err.msg);
+    static const char *bp[] = {"{\"t\": \"", "{\"t\": \"a", "{\"t\": \"ab\u00e9", "{\"t\": \"abcde", "{\"t\": \"abcdef",
+                               "{\"t\": \"\xc3\xa9\xe4\xb8\xad", "{\"u\": [\"", "{\"u\": [\"ab", "{\"u\": [\"abc\", \"x", "{\"p\": \"ab",
+                               "{\"e\": \"jo", "{\"e\": \"jo.x@ex", "{\"e\": \"a@b-", "{\"w\": \"http", "{\"w\": \"https://ex"};
+    for (size_t i = 0; g && i < sizeof bp / sizeof bp[0]; i++) check_mask(v, t, g, bp[i], "bounded strings");
+    gram_grammar_release(g);
+    json_decref(js);
     g = NULL;
     T_CHECK(gram_compile_json_object(v, &g, &err) == SW_OK, "%s", err.msg);
     static const char *jp[] = {"", "{\"a\": [1, {\"b\": \"c", "{\"a\": [1, {\"b\": \"c\"}]", "{\"a\": 1.5e", "{\"k\": \"\xc3"};
