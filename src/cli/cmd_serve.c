@@ -9,6 +9,7 @@
 #include "model/model.h"
 #include "model/model_gen.h"
 #include "server/server.h"
+#include "server/api_tools.h"
 #include "tokenizer/tok.h"
 #include <limits.h>
 #include <signal.h>
@@ -25,6 +26,7 @@ typedef struct serve_opts {
     const char *model_path;
     const char *model_name;
     const char *chat_template;
+    const char *tool_parser; /* --tool-parser; NULL = auto */
     http_keys keys;         /* --api-key, --api-key-file, SWIFTLET_API_KEY */
     http_config http;
     engine_config eng;
@@ -50,6 +52,8 @@ static void usage(void) {
             "  --max-tokens-default N  chat max_tokens when a request names none (default 1024)\n"
             "  --chat-template NAME    chatml|llama3|llama2|phi3|gemma: a hard-coded family instead of\n"
             "                          the GGUF's own Jinja tokenizer.chat_template (the default)\n"
+            "  --tool-parser NAME      auto|hermes|llama3|mistral|none: how tool calls are written in the\n"
+            "                          output (default auto: detected from the chat template's text)\n"
             "  --model-name NAME       model id in the API (default: file name without .gguf)\n"
             "  --http-threads N        HTTP threads (epoll; default %d); waiting requests hold none\n"
             "  --conn-timeout S        close a connection idle (no byte either way) for S s (default %d)\n"
@@ -104,6 +108,12 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (rc) { fprintf(stderr, "serve: --api-key-file %s: %s\n", v, e.msg); return -1; }
         }
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "--tool-parser")) {
+            api_tool_family f;
+            bool au;
+            if (api_tools_family_from_name(v, &f, &au)) { fprintf(stderr, "serve: --tool-parser is auto, hermes, llama3, mistral or none\n"); return -1; }
+            o->tool_parser = au ? NULL : v;
+        }
         else if (!strcmp(a, "--access-log")) o->http.access_log = v;
         else if (!strcmp(a, "--prefix-cache-scope")) {
             if (strcmp(v, "global") && strcmp(v, "user")) { fprintf(stderr, "serve: --prefix-cache-scope is global or user\n"); return -1; }
@@ -204,6 +214,18 @@ static tok_chat_family pick_chat(const serve_opts *o, const model *m) {
     return f;
 }
 
+/* The tool-call syntax: --tool-parser, else detected from the chat template's text (the
+ * GGUF's own one; none for a hard-coded family). */
+static api_tool_family pick_tool_family(const serve_opts *o, const model *m, bool own_template) {
+    api_tool_family f = API_TOOLS_NONE;
+    bool au;
+    if (o->tool_parser && api_tools_family_from_name(o->tool_parser, &f, &au) == SW_OK) return f;
+    const char *tmpl = NULL;
+    size_t len = 0;
+    if (own_template && gguf_get_str(model_gguf(m), "tokenizer.chat_template", &tmpl, &len) == SW_OK) return api_tools_detect(tmpl, len);
+    return API_TOOLS_NONE;
+}
+
 /* Graceful drain after the first signal: waits until no request is in flight, timeout_s
  * passes or a second signal comes. */
 static void drain(http_server *srv, const sigset_t *sigs, int sig, int timeout_s) {
@@ -298,12 +320,14 @@ int cli_serve(int argc, char **argv) {
     http_backend be = {.eng = eng, .tk = tk, .model_name = name, .chat = ct ? TOK_CHAT_UNKNOWN : pick_chat(&o, m),
                        .chat_template = ct,
                        .max_ctx = ctx, .max_seqs = o.eng.max_seqs,
-                       .kv_block_size = o.eng.kv_block_size, .grammars = gc};
+                       .kv_block_size = o.eng.kv_block_size, .grammars = gc,
+                       .tool_family = (int)pick_tool_family(&o, m, ct != NULL)};
     http_server_ready(srv, &be);
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
-            "max %d sequences, queue %d%s",
+            "tool calls %s, max %d sequences, queue %d%s",
             name, model_arch_name(mc->arch), mc->n_layer, mc->n_embd, mc->n_vocab, ctx,
-            ct ? "from the model" : tok_chat_family_name(be.chat), o.eng.max_seqs, o.http.max_queue,
+            ct ? "from the model" : tok_chat_family_name(be.chat), api_tools_family_name((api_tool_family)be.tool_family),
+            o.eng.max_seqs, o.http.max_queue,
             n_keys ? ", API key required" : "");
 
     int sig = 0;
