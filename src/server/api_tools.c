@@ -11,7 +11,7 @@
  *          + next object or ']'
  * Until START, every byte since the opener is kept: if the text turns out not to be a
  * call, it is released as content. Whitespace after a call is dropped when another call
- * or the end follows. Request fields, grammar and response JSON: api_tools_req.c. */
+ * or the end follows (so is whitespace before a first call). Request fields, grammar and response JSON: api_tools_req.c. */
 #include "server/api_tools.h"
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,9 @@
 enum { S_TEXT, S_PRE, S_OBJ, S_CLOSE, S_SEMI, S_ALIST };
 enum { O_START, O_KEY_OR_END, O_KEY, O_COLON, O_VAL_START, O_NAME, O_VAL, O_ASTR, O_COMMA_OR_END };
 enum { V_OTHER, V_NAME, V_ARGS };
+
+/* In an opener, WS stands for any run of JSON whitespace (possibly empty). */
+#define WS "\x01"
 
 typedef struct fam_def {
     const char *openers[2];
@@ -31,7 +34,7 @@ typedef struct fam_def {
 static const fam_def FAMS[] = {
     [API_TOOLS_NONE] = {{NULL, NULL}, {false, false}, 0, S_TEXT, NULL},
     [API_TOOLS_HERMES] = {{"<tool_call>", NULL}, {false, false}, '{', S_CLOSE, "</tool_call>"},
-    [API_TOOLS_LLAMA3] = {{"<|python_tag|>", "{\"name\""}, {false, true}, '{', S_SEMI, NULL},
+    [API_TOOLS_LLAMA3] = {{"<|python_tag|>", "{" WS "\"name\""}, {false, true}, '{', S_SEMI, NULL},
     [API_TOOLS_MISTRAL] = {{"[TOOL_CALLS]", NULL}, {false, false}, '[', S_ALIST, NULL},
 };
 
@@ -102,6 +105,7 @@ int api_tools_parser_create(api_tool_family f, api_tools_parser **out) {
     p->fam = f;
     p->d = &FAMS[f];
     p->out_kind = -1;
+    p->after_call = f != API_TOOLS_NONE; /* whitespace before a first call is dropped too */
     *out = p;
     return SW_OK;
 }
@@ -310,20 +314,35 @@ static void obj_byte(api_tools_parser *p, unsigned char b) {
 /* ---- outside call objects ---- */
 static void text_byte(api_tools_parser *p, unsigned char b);
 
+/* How held text h[0..n) stands against opener op: 0 no match, 1 a proper prefix, 2 all of it. */
+static int opener_match(const char *op, const char *h, size_t n) {
+    size_t i = 0;
+    for (; *op; op++) {
+        if (*op == WS[0]) {
+            while (i < n && is_ws((unsigned char)h[i])) i++;
+            continue;
+        }
+        if (i == n) return 1;
+        if (h[i++] != *op) return 0;
+    }
+    return i == n ? 2 : 0;
+}
+
 static void start_opener(api_tools_parser *p, int k) {
-    const char *op = p->d->openers[k];
     begin_call(p);
     app(p, &p->raw, p->ws.p, p->ws.len); /* the whitespace before is content if this is no call */
     p->ws.len = 0;
-    app(p, &p->raw, op, strlen(op));
-    p->hold.len = 0;
+    api_buf op = p->hold; /* the opener's text as it came */
+    p->hold = (api_buf){0};
+    app(p, &p->raw, op.p, op.len);
     if (p->d->in_json[k]) {
         p->state = S_OBJ;
-        for (const char *q = op; *q && p->state == S_OBJ; q++) obj_byte(p, (unsigned char)*q);
+        for (size_t q = 0; q < op.len && p->state == S_OBJ; q++) obj_byte(p, (unsigned char)op.p[q]);
     } else {
         p->state = S_PRE;
         p->want = p->d->want;
     }
+    api_buf_free(&op);
 }
 
 static void text_byte(api_tools_parser *p, unsigned char b) {
@@ -333,10 +352,9 @@ static void text_byte(api_tools_parser *p, unsigned char b) {
     while (p->hold.len) {
         bool prefix = false;
         for (int k = 0; k < 2 && p->d->openers[k]; k++) {
-            const char *op = p->d->openers[k];
-            size_t ol = strlen(op);
-            if (p->hold.len == ol && !memcmp(p->hold.p, op, ol)) { start_opener(p, k); return; }
-            if (p->hold.len < ol && !memcmp(p->hold.p, op, p->hold.len)) prefix = true;
+            int m = opener_match(p->d->openers[k], p->hold.p, p->hold.len);
+            if (m == 2) { start_opener(p, k); return; }
+            prefix |= m == 1;
         }
         if (prefix) return;
         text(p, p->hold.p, 1);
@@ -419,6 +437,10 @@ int api_tools_finish(api_tools_parser *p, api_tool_sink sink, void *ctx) {
     p->ctx = ctx;
     switch (p->state) {
     case S_TEXT: {
+        if (p->n_calls == 0 && p->after_call) { /* whitespace-only output without calls stays */
+            p->after_call = false;
+            put(p, API_TOOL_TEXT, p->ws.p, p->ws.len);
+        }
         api_buf h = p->hold;
         p->hold = (api_buf){0};
         text(p, h.p, h.len);

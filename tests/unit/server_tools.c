@@ -141,6 +141,10 @@ static void test_llama3(void) {
     check("llama3 python_tag + ;", L,
           "<|python_tag|>{\"name\": \"f\", \"parameters\": {}}; {\"name\": \"g\", \"parameters\": {\"b\": \"};\"}}",
           "", "f", "{}", "g", "{\"b\": \"};\"}", NULL);
+    check("llama3 whitespace in the opener", L, "{ \n\t\"name\": \"f\", \"parameters\": {\"a\": 1}}", "", "f", "{\"a\": 1}", NULL);
+    check("llama3 leading whitespace", L, " \n {\"name\": \"f\", \"parameters\": {}}", "", "f", "{}", NULL);
+    check("llama3 whitespace only", L, " \n ", " \n ", NULL);
+    check("llama3 brace then text", L, "{ \n x", "{ \n x", NULL);
     check("llama3 json that is no call", L, "{\"city\": \"Paris\"} and {\"nam", "{\"city\": \"Paris\"} and {\"nam", NULL);
     check("llama3 text then call", L, "Sure. {\"name\": \"f\", \"parameters\": {\"a\": 1}} ", "Sure. ", "f", "{\"a\": 1}", NULL);
 }
