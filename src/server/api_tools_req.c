@@ -159,7 +159,7 @@ int api_tools_grammar(gram_cache *c, api_tool_family f, const api_request *r, gr
     json_decref(alts);
     /* framing: prefix (open item close)(sep open item close)* suffix */
     static const char *const FR[][6] = { /* prefix, open, close, sep, suffix, lazy trigger */
-        [API_TOOLS_HERMES] = {"", "<tool_call>\n", "\n</tool_call>", "\n", "", "<tool_call>"},
+        [API_TOOLS_HERMES] = {"", "<tool_call>", "</tool_call>", "\n", "", "<tool_call>"}, /* whitespace around the JSON: any (bounded) */
         [API_TOOLS_LLAMA3] = {"", "", "", "; ", "", "{\"name\""},
         [API_TOOLS_MISTRAL] = {"[TOOL_CALLS][", "", "", ", ", "]", "[TOOL_CALLS]"},
     };
