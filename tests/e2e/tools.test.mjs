@@ -113,8 +113,8 @@ for (const fam of [
       for (const r of one) {
         if (r.choices[0].finish_reason === 'tool_calls') assert.equal(checkCalls(r.choices[0], 'parallel false').length, 1);
       }
-      const many = await Promise.all([...Array(16).keys()].map((seed) => create({ tool_choice: 'required', parallel_tool_calls: true, seed: 100 + seed })));
-      const counts = many.map((r) => checkCalls(r.choices[0], 'parallel true').length);
+      const many = await Promise.all([...Array(6).keys()].map((seed) => create({ tool_choice: 'required', parallel_tool_calls: true, seed: 100 + seed })));
+      const counts = many.map((r) => { checkCalls(r.choices[0], 'parallel true'); return (r.choices[0].message.tool_calls || []).length; });
       assert.ok(counts.some((n) => n > 1), `no response with more than one call: ${counts}`);
     });
 
