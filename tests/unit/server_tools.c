@@ -3,7 +3,10 @@
  * whole, byte by byte and split in two at every byte (all must agree: the parser holds
  * back what might be an opener), with the event order checked (START, ARGS..., END per
  * call, indices 0, 1, ...). Also: family detection on the real templates of ../shared,
- * the collected calls' JSON, the streaming chunk JSON and call ids. */
+ * the collected calls' JSON, the streaming chunk JSON and call ids; the request fields
+ * (tools / tool_choice / parallel_tool_calls: accepted shapes, 400s naming the field) and
+ * the calls' grammar per family (required, named, auto's trigger, none, a parameters
+ * keyword that cannot be enforced), walked byte by byte without a vocabulary. */
 #include "server/api_tools.h"
 #include "t.h"
 #include <ctype.h>
@@ -239,7 +242,126 @@ static void test_json(void) {
     got_free(&g);
 }
 
+/* Request fields (api_tools_parse_request through api_request_parse). */
+static int parse(const char *extra, api_request *r, api_error *e) {
+    char body[2048];
+    snprintf(body, sizeof body, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]%s}", extra);
+    memset(e, 0, sizeof *e);
+    return api_request_parse(API_CHAT, body, strlen(body), r, e);
+}
+
+#define TOOLS ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"," \
+              "\"properties\":{\"x\":{\"type\":\"integer\"}},\"required\":[\"x\"],\"additionalProperties\":false}}}," \
+              "{\"type\":\"function\",\"function\":{\"name\":\"g\",\"description\":\"no parameters\"}}]"
+
+static void bad(const char *extra, const char *param) {
+    api_request r;
+    api_error e;
+    int rc = parse(extra, &r, &e);
+    T_CHECK(rc != SW_OK && e.status == 400 && !strcmp(e.param, param), "%s: rc %d status %d param '%s' (%s), want '%s'", extra, rc,
+            e.status, e.param, e.message, param);
+    if (rc == SW_OK) api_request_free(&r);
+}
+
+static void test_request(void) {
+    api_request r;
+    api_error e;
+    T_OK(parse(TOOLS, &r, &e) == SW_OK);
+    T_OK(r.tools.list && r.tools.choice == API_TOOL_CHOICE_AUTO && r.tools.parallel);
+    T_OK(api_tools_active(&r, API_TOOLS_HERMES) && !api_tools_active(&r, API_TOOLS_NONE));
+    api_request_free(&r);
+    T_OK(parse(TOOLS ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}},\"parallel_tool_calls\":false", &r, &e) == SW_OK);
+    T_OK(r.tools.choice == API_TOOL_CHOICE_NAMED && r.tools.name && !strcmp(r.tools.name, "g") && !r.tools.parallel);
+    api_request_free(&r);
+    T_OK(parse(TOOLS ",\"tool_choice\":\"none\",\"response_format\":{\"type\":\"json_object\"}", &r, &e) == SW_OK);
+    T_OK(!api_tools_active(&r, API_TOOLS_HERMES));
+    api_request_free(&r);
+    T_OK(parse(",\"tools\":null,\"tool_choice\":\"none\"", &r, &e) == SW_OK && !r.tools.list);
+    api_request_free(&r);
+    bad(",\"tools\":{}", "tools");
+    bad(",\"tools\":[1]", "tools[0]");
+    bad(",\"tools\":[{\"type\":\"code_interpreter\"}]", "tools[0].type");
+    bad(",\"tools\":[{\"type\":\"function\"}]", "tools[0].function");
+    bad(",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a b\"}}]", "tools[0].function.name");
+    bad(",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}},{\"type\":\"function\",\"function\":{\"name\":\"a\"}}]",
+        "tools[1].function.name");
+    bad(",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\",\"parameters\":[]}}]", "tools[0].function.parameters");
+    bad(TOOLS ",\"tool_choice\":\"always\"", "tool_choice");
+    bad(TOOLS ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"h\"}}", "tool_choice.function.name");
+    bad(TOOLS ",\"tool_choice\":{\"type\":\"retrieval\"}", "tool_choice.type");
+    bad(",\"tool_choice\":\"required\"", "tool_choice");
+    bad(TOOLS ",\"parallel_tool_calls\":1", "parallel_tool_calls");
+    bad(TOOLS ",\"grammar\":\"root ::= \\\"a\\\"\"", "grammar");
+}
+
+/* Whether g accepts text whole. */
+static bool accepts(gram_grammar *g, const char *text) {
+    gram_matcher *m = NULL;
+    sw_err err = {0};
+    if (gram_matcher_create(g, &m, &err)) return false;
+    bool ok = gram_matcher_accept_bytes(m, text, strlen(text)) && gram_matcher_is_accepting(m);
+    gram_matcher_destroy(m);
+    return ok;
+}
+
+static void test_grammar(void) {
+    gram_cache *c = NULL;
+    sw_err err = {0};
+    T_OK(gram_cache_create(NULL, 8, &c, &err) == SW_OK);
+    if (!c) return;
+    api_request r;
+    api_error e;
+    gram_grammar *g = NULL;
+    const char *trig = "x";
+    T_OK(parse(TOOLS ",\"tool_choice\":\"required\"", &r, &e) == SW_OK);
+    T_CHECK(api_tools_grammar(c, API_TOOLS_HERMES, &r, &g, &trig, &e) == SW_OK && g && !trig, "%s", e.message);
+    if (g) {
+        T_OK(accepts(g, "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 3}}\n</tool_call>"));
+        T_OK(accepts(g, "<tool_call>{\"name\":\"g\",\"arguments\":{}}</tool_call>\n<tool_call>{\"name\":\"f\",\"arguments\":{\"x\":1}}</tool_call>"));
+        T_OK(!accepts(g, "<tool_call>{\"name\":\"f\",\"arguments\":{}}</tool_call>"));  /* x is required */
+        T_OK(!accepts(g, "<tool_call>{\"name\":\"g\",\"arguments\":{\"y\":1}}</tool_call>")); /* g takes none */
+        T_OK(!accepts(g, "Sure. <tool_call>{\"name\":\"g\",\"arguments\":{}}</tool_call>"));
+    }
+    gram_grammar_release(g);
+    T_OK(api_tools_grammar(c, API_TOOLS_LLAMA3, &r, &g, &trig, &e) == SW_OK && g);
+    if (g) T_OK(accepts(g, "{\"name\": \"f\", \"parameters\": {\"x\": 3}}; {\"name\": \"g\", \"parameters\": {}}"));
+    gram_grammar_release(g);
+    T_OK(api_tools_grammar(c, API_TOOLS_MISTRAL, &r, &g, &trig, &e) == SW_OK && g);
+    if (g) T_OK(accepts(g, "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"x\": 3}}, {\"name\": \"g\", \"arguments\": {}}]"));
+    gram_grammar_release(g);
+    T_OK(api_tools_grammar(c, API_TOOLS_NONE, &r, &g, &trig, &e) != SW_OK && e.status == 400 && !g);
+    api_request_free(&r);
+    /* named + parallel false: one call of that tool */
+    T_OK(parse(TOOLS ",\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}}", &r, &e) == SW_OK);
+    T_OK(api_tools_grammar(c, API_TOOLS_HERMES, &r, &g, &trig, &e) == SW_OK && g);
+    if (g) {
+        T_OK(accepts(g, "<tool_call>{\"name\":\"f\",\"arguments\":{\"x\":1}}</tool_call>"));
+        T_OK(!accepts(g, "<tool_call>{\"name\":\"g\",\"arguments\":{}}</tool_call>"));
+        T_OK(!accepts(g, "<tool_call>{\"name\":\"f\",\"arguments\":{\"x\":1}}</tool_call>\n<tool_call>{\"name\":\"f\",\"arguments\":{\"x\":1}}</tool_call>"));
+    }
+    gram_grammar_release(g);
+    api_request_free(&r);
+    /* auto: the same grammar, engaged by a trigger; none / no tools: nothing */
+    T_OK(parse(TOOLS, &r, &e) == SW_OK);
+    T_OK(api_tools_grammar(c, API_TOOLS_HERMES, &r, &g, &trig, &e) == SW_OK && g && trig && !strcmp(trig, "<tool_call>"));
+    gram_grammar_release(g);
+    T_OK(api_tools_grammar(c, API_TOOLS_NONE, &r, &g, &trig, &e) == SW_OK && !g);
+    api_request_free(&r);
+    T_OK(parse(TOOLS ",\"tool_choice\":\"none\"", &r, &e) == SW_OK);
+    T_OK(api_tools_grammar(c, API_TOOLS_HERMES, &r, &g, &trig, &e) == SW_OK && !g);
+    api_request_free(&r);
+    /* a parameters keyword that cannot be enforced: 400 naming tools */
+    T_OK(parse(",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"not\":{}}}}],"
+               "\"tool_choice\":\"required\"", &r, &e) == SW_OK);
+    T_OK(api_tools_grammar(c, API_TOOLS_HERMES, &r, &g, &trig, &e) != SW_OK && e.status == 400 && !strcmp(e.param, "tools") &&
+         strstr(e.message, "not"));
+    api_request_free(&r);
+    gram_cache_destroy(c);
+}
+
 int main(void) {
+    test_request();
+    test_grammar();
     test_hermes();
     test_llama3();
     test_mistral();
