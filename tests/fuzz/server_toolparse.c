@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (f == API_TOOLS_NONE && (a.calls.n || a.content.len != n)) abort();
     api_buf js = {0};
     if (api_tool_calls_json(&a.calls, &js) == SW_OK) {
-        json_t *j = json_loadb(js.p, js.len, 0, NULL);
+        json_t *j = json_loadb(js.p, js.len, JSON_ALLOW_NUL, NULL); /* arguments may hold NUL characters */
         if (!j || (int)json_array_size(j) != a.calls.n) abort();
         json_decref(j);
     }
