@@ -212,8 +212,8 @@ describe('tool calls: request fields and the round trip (Qwen3 template)', { ski
     const ch = first.choices[0];
     assert.equal(ch.finish_reason, 'tool_calls');
     const [call] = checkCalls(ch, 'round trip');
-    // content '' as in the shared cases: the Qwen3 template tests `'</think>' in content`, which fails on null
-    const messages = [...MESSAGES, { ...ch.message, content: '' }, { role: 'tool', tool_call_id: call.id, content: '{"temp": 21}' }];
+    // the assistant message exactly as the client got it (content null: rendered as '')
+    const messages = [...MESSAGES, ch.message, { role: 'tool', tool_call_id: call.id, content: '{"temp": 21}' }];
     const second = await client.chat.completions.create({ messages, tools: TOOLS, max_tokens: 5, temperature: 0 });
     assert.equal(second.object, 'chat.completion');
     const applied = await post(srv.base, '/apply-template', { messages, tools: TOOLS });
