@@ -9,6 +9,7 @@
 #include "model/model.h"
 #include "model/model_gen.h"
 #include "server/server.h"
+#include "server/api_tools.h"
 #include "tokenizer/tok.h"
 #include <limits.h>
 #include <signal.h>
@@ -26,6 +27,7 @@ typedef struct serve_opts {
     const char *model_name;
     const char *chat_template;
     const char *reasoning_format; /* auto | none | deepseek */
+    const char *tool_parser; /* --tool-parser; NULL = auto */
     http_keys keys;         /* --api-key, --api-key-file, SWIFTLET_API_KEY */
     http_config http;
     engine_config eng;
@@ -55,6 +57,8 @@ static void usage(void) {
             "                          <think>...</think> block in reasoning_content; none leaves it\n"
             "                          in content; auto (default) = deepseek when the model's own chat\n"
             "                          template mentions <think> (Qwen3, DeepSeek-R1 distills)\n"
+            "  --tool-parser NAME      auto|hermes|llama3|mistral|none: how tool calls are written in the\n"
+            "                          output (default auto: detected from the chat template's text)\n"
             "  --model-name NAME       model id in the API (default: file name without .gguf)\n"
             "  --http-threads N        HTTP threads (epoll; default %d); waiting requests hold none\n"
             "  --conn-timeout S        close a connection idle (no byte either way) for S s (default %d)\n"
@@ -109,6 +113,12 @@ static int parse_args(int argc, char **argv, serve_opts *o) {
             if (rc) { fprintf(stderr, "serve: --api-key-file %s: %s\n", v, e.msg); return -1; }
         }
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "--tool-parser")) {
+            api_tool_family f;
+            bool au;
+            if (api_tools_family_from_name(v, &f, &au)) { fprintf(stderr, "serve: --tool-parser is auto, hermes, llama3, mistral or none\n"); return -1; }
+            o->tool_parser = au ? NULL : v;
+        }
         else if (!strcmp(a, "--access-log")) o->http.access_log = v;
         else if (!strcmp(a, "--reasoning-format")) {
             if (strcmp(v, "auto") && strcmp(v, "none") && strcmp(v, "deepseek")) {
@@ -216,6 +226,18 @@ static tok_chat_family pick_chat(const serve_opts *o, const model *m) {
     return f;
 }
 
+/* The tool-call syntax: --tool-parser, else detected from the chat template's text (the
+ * GGUF's own one; none for a hard-coded family). */
+static api_tool_family pick_tool_family(const serve_opts *o, const model *m, bool own_template) {
+    api_tool_family f = API_TOOLS_NONE;
+    bool au;
+    if (o->tool_parser && api_tools_family_from_name(o->tool_parser, &f, &au) == SW_OK) return f;
+    const char *tmpl = NULL;
+    size_t len = 0;
+    if (own_template && gguf_get_str(model_gguf(m), "tokenizer.chat_template", &tmpl, &len) == SW_OK) return api_tools_detect(tmpl, len);
+    return API_TOOLS_NONE;
+}
+
 /* Graceful drain after the first signal: waits until no request is in flight, timeout_s
  * passes or a second signal comes. */
 static void drain(http_server *srv, const sigset_t *sigs, int sig, int timeout_s) {
@@ -321,12 +343,14 @@ int cli_serve(int argc, char **argv) {
                        .chat_template = ct,
                        .max_ctx = ctx, .max_seqs = o.eng.max_seqs,
                        .kv_block_size = o.eng.kv_block_size, .grammars = gc,
-                       .reasoning = pick_reasoning(&o, m, ct)};
+                       .reasoning = pick_reasoning(&o, m, ct),
+                       .tool_family = (int)pick_tool_family(&o, m, ct != NULL)};
     http_server_ready(srv, &be);
     sw_info("serve: ready: model '%s' (%s, %d layers, dim %d, vocab %d), context %d, chat template %s, "
-            "reasoning %s, max %d sequences, queue %d%s",
+            "reasoning %s, tool calls %s, max %d sequences, queue %d%s",
             name, model_arch_name(mc->arch), mc->n_layer, mc->n_embd, mc->n_vocab, ctx,
-            ct ? "from the model" : tok_chat_family_name(be.chat), be.reasoning ? "on" : "off", o.eng.max_seqs, o.http.max_queue,
+            ct ? "from the model" : tok_chat_family_name(be.chat), be.reasoning ? "on" : "off",
+            api_tools_family_name((api_tool_family)be.tool_family), o.eng.max_seqs, o.http.max_queue,
             n_keys ? ", API key required" : "");
 
     int sig = 0;

@@ -52,13 +52,21 @@ static int compile(const gram_vocab *v, const char *kind, const char *text, size
     if (!strcmp(kind, "gbnf")) return gram_compile_gbnf(v, text, len, g, err);
     if (!strcmp(kind, "regex")) return gram_compile_regex(v, text, len, g, err);
     if (!strcmp(kind, "json")) return gram_compile_json_object(v, g, err);
-    if (strcmp(kind, "schema") && strcmp(kind, "choice")) return sw_err_set(err, SW_ERR_ARG, "grammar cache: unknown kind '%s'", kind);
+    if (strcmp(kind, "schema") && strcmp(kind, "choice") && strcmp(kind, "framed")) return sw_err_set(err, SW_ERR_ARG, "grammar cache: unknown kind '%s'", kind);
     json_error_t je;
     json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &je);
     if (!j) return sw_err_set(err, SW_ERR_FORMAT, "%s: invalid JSON: %s", kind, je.text);
     int rc;
     if (!strcmp(kind, "schema")) {
         rc = gram_compile_schema(v, j, g, err);
+    } else if (!strcmp(kind, "framed")) {
+        gram_frame f = {"", "", "", "", "", 1, 1};
+        if (json_unpack_ex(j, NULL, 0, "{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "prefix", &f.prefix, "open", &f.open, "close",
+                           &f.close, "sep", &f.sep, "suffix", &f.suffix, "min", &f.min, "max", &f.max) ||
+            !json_object_get(j, "schema"))
+            rc = sw_err_set(err, SW_ERR_FORMAT, "framed: expected {schema, prefix, open, close, sep, suffix, min, max}");
+        else
+            rc = gram_compile_schema_framed(v, json_object_get(j, "schema"), &f, g, err);
     } else {
         size_t n = json_array_size(j);
         const char **ch = malloc((n + 1) * sizeof *ch);

@@ -839,6 +839,34 @@ int gram_compile_schema(const gram_vocab *v, const json_t *schema_doc, gram_gram
     return compile_root(v, schema_doc, false, out, err);
 }
 
+int gram_compile_schema_framed(const gram_vocab *v, const json_t *s, const gram_frame *f, gram_grammar **out, sw_err *err) {
+    *out = NULL;
+    if (f->min < 0 || (f->max >= 0 && f->max < f->min) || f->max > SC_MAX_INLINE)
+        return sw_err_set(err, SW_ERR_ARG, "framed schema: bad item counts %d..%d", f->min, f->max);
+    gram_ast a;
+    gast_init(&a);
+    sc c = {&a, s, err, 0, -1, -1, -1, -1, NULL, 0, 0};
+    int root = gast_rule(&a, "root", 4);
+    int item = gast_rule(&a, "item", 4);
+    int body = schema(&c, s, 0);
+    int rc = c.rc;
+    if (!rc && (body < 0 || a.oom)) rc = sw_err_set(err, SW_ERR_NOMEM, "schema: out of memory");
+    if (!rc) {
+        a.rules[item].body = gast_seq(&a, (int[]){lit(&c, f->open), ws(&c), body, ws(&c), lit(&c, f->close)}, 5);
+        int items = gast_ref(&a, item);
+        if (f->max != 1)
+            items = gast_seq2(&a, items, gast_rep(&a, gast_seq3(&a, lit(&c, f->sep), ws(&c), gast_ref(&a, item)),
+                                                  f->min > 0 ? f->min - 1 : 0, f->max < 0 ? -1 : f->max - 1));
+        if (f->min == 0) items = f->max == 0 ? gast_empty(&a) : gast_opt(&a, items);
+        a.rules[root].body = gast_seq3(&a, lit(&c, f->prefix), items, lit(&c, f->suffix));
+        rc = a.oom ? sw_err_set(err, SW_ERR_NOMEM, "schema: out of memory") : gram_build(v, &a, root, out, err);
+    }
+    for (int i = 0; i < c.n_refs; i++) free(c.refs[i].ptr);
+    free(c.refs);
+    gast_free(&a);
+    return rc;
+}
+
 int gram_compile_json_object(const gram_vocab *v, gram_grammar **out, sw_err *err) {
     return compile_root(v, NULL, true, out, err);
 }

@@ -39,6 +39,12 @@ int gram_compile_schema(const gram_vocab *v, const json_t *schema, gram_grammar 
 int gram_compile_json_object(const gram_vocab *v, gram_grammar **out, sw_err *err); /* any JSON object */
 /* One of the strings, exactly (vLLM guided_choice). */
 int gram_compile_choice(const gram_vocab *v, const char *const *choices, int n, gram_grammar **out, sw_err *err);
+/* JSON values under one schema, framed by literal text: prefix, then min..max items
+ * (max -1 = unbounded) separated by sep, each open + value + close, then suffix; JSON
+ * whitespace (bounded) is allowed around every value and after every sep. Tool calls:
+ * e.g. open "<tool_call>\n", close "\n</tool_call>", sep "\n". */
+typedef struct gram_frame { const char *prefix, *open, *close, *sep, *suffix; int min, max; } gram_frame;
+int gram_compile_schema_framed(const gram_vocab *v, const json_t *schema, const gram_frame *f, gram_grammar **out, sw_err *err);
 /* Grammars are reference counted: compile returns one reference. */
 void gram_grammar_retain(gram_grammar *g);
 void gram_grammar_release(gram_grammar *g);
@@ -46,6 +52,13 @@ int gram_grammar_n_states(const gram_grammar *g);
 
 /* Matcher: one sequence's parse state. */
 int gram_matcher_create(gram_grammar *g, gram_matcher **out, sw_err *err);
+/* A lazy matcher: free text (every token allowed, end allowed) until `trigger` appears
+ * in the accepted text; from then the grammar runs from the trigger's first byte (the
+ * grammar's text must begin with it) over the rest, and when the grammar has matched and
+ * can take nothing more the text is free again (the next trigger starts it anew). A
+ * token that completes the trigger but whose remaining bytes the grammar rejects is
+ * refused (with the free text accepting, so a generation ends there). */
+int gram_matcher_create_lazy(gram_grammar *g, const char *trigger, gram_matcher **out, sw_err *err);
 void gram_matcher_destroy(gram_matcher *m);
 /* Advances by a byte string; false (state unchanged) if the grammar rejects it. */
 bool gram_matcher_accept_bytes(gram_matcher *m, const char *s, size_t n);
@@ -76,7 +89,8 @@ int gram_check_text(gram_grammar *g, const tok *t, const char *text, size_t len,
 int gram_vocab_warmup(const gram_vocab *v, sw_err *err);
 
 /* Compiled-grammar cache (LRU by content hash). kind: "gbnf", "regex", "schema", "json",
- * "choice" (text: a JSON array of strings). Returns a new reference. Thread-safe. */
+ * "choice" (text: a JSON array of strings), "framed" (text: {"schema", "prefix", "open",
+ * "close", "sep", "suffix", "min", "max"}: gram_compile_schema_framed). Returns a new reference. Thread-safe. */
 int gram_cache_create(const gram_vocab *v, int capacity, gram_cache **out, sw_err *err);
 void gram_cache_destroy(gram_cache *c);
 int gram_cache_get(gram_cache *c, const char *kind, const char *text, size_t len, gram_grammar **out, sw_err *err);

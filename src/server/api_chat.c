@@ -1,8 +1,8 @@
 /* api_chat.c — chat prompts from the model's own chat template: loads
  * tokenizer.chat_template from the GGUF once (compiled by the jinja module, with the
  * BOS/EOS token texts the template sees as bos_token/eos_token), renders a chat request
- * body with it (messages with tool_calls, tool results, content parts; tools;
- * chat_template_kwargs), and falls back to the hard-coded template family (tokenizer/
+ * body with it (messages with tool_calls — a null content beside them rendered as "" —,
+ * tool results, content parts; tools; chat_template_kwargs), and falls back to the hard-coded template family (tokenizer/
  * chat.c) when the file has no usable template. Serves POST /apply-template too. */
 #include "server/server.h"
 #include "gguf/gguf.h"
@@ -68,12 +68,29 @@ int api_chat_template_render(const api_chat_template *ct, const json_t *request,
     return jinja_chat_render(ct->t, request, ct->bos, ct->eos, text, len, err);
 }
 
+/* The request with content "" on assistant messages that carry tool_calls and a null or
+ * absent content (as OpenAI clients send them back; templates such as Qwen3's test
+ * `'</think>' in content`), or NULL when there is none. */
+static json_t *empty_call_content(const json_t *body) {
+    json_t *msgs = json_object_get(body, "messages"), *copy = NULL, *m;
+    size_t i;
+    json_array_foreach(msgs, i, m) {
+        json_t *c = json_object_get(m, "content");
+        if (!json_is_array(json_object_get(m, "tool_calls")) || (c && !json_is_null(c))) continue;
+        if (!copy && !(copy = json_deep_copy(body))) return NULL;
+        json_object_set_new(json_array_get(json_object_get(copy, "messages"), i), "content", json_string(""));
+    }
+    return copy;
+}
+
 int api_chat_prompt(const api_chat_template *ct, tok_chat_family family, const api_request *rq,
                     char **text, size_t *len, api_error *e) {
     sw_err err = {0};
     if (ct) {
-        if (api_chat_template_render(ct, rq->body, text, len, &err))
-            return api_error_set(e, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
+        json_t *patched = empty_call_content(rq->body);
+        int rc = api_chat_template_render(ct, patched ? patched : rq->body, text, len, &err);
+        json_decref(patched);
+        if (rc) return api_error_set(e, 400, "invalid_request_error", NULL, "messages", "%s", err.msg);
         return SW_OK;
     }
     tok_chat_msg *msgs = calloc((size_t)rq->n_messages, sizeof *msgs);

@@ -7,6 +7,7 @@
  * request argument", as OpenAI answers) — never silently ignored. Harmless metadata
  * (store, metadata, service_tier, ...) is accepted. */
 #include "server/server.h"
+#include "server/api_tools.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -343,7 +344,8 @@ static int parse_fields(json_t *root, api_request *r, api_error *e) {
     if ((rc = get_double(root, "slo_ttft_ms", 0, 1e9, &r->slo_ttft_ms, e))) return rc;
     if ((rc = get_double(root, "slo_tpot_ms", 0, 1e9, &r->slo_tpot_ms, e))) return rc;
     if ((rc = get_double(root, "timeout", 0, 86400, &r->timeout_s, e))) return rc;
-    return api_parse_structured(root, r, e);
+    if ((rc = api_parse_structured(root, r, e))) return rc;
+    return r->kind == API_CHAT ? api_tools_parse_request(root, r, e) : SW_OK;
 }
 
 int api_request_parse(api_kind kind, const char *body, size_t len, api_request *out, api_error *e) {
@@ -383,6 +385,7 @@ void api_request_free(api_request *r) {
     free(r->cache_salt);
     json_decref(r->body);
     api_structured_free(r);
+    api_tools_req_free(&r->tools);
     api_kind kind = r->kind;
     memset(r, 0, sizeof *r);
     r->kind = kind;

@@ -24,6 +24,7 @@
  *  - Drain (http_server_drain): /health says 503 draining, new generations get 503,
  *    generations in flight go on; http_server_destroy then ends what is left. */
 #include "server/server.h"
+#include "server/api_tools.h"
 #include "kv/kv.h"
 #include <jansson.h>
 #include <malloc.h>
@@ -131,6 +132,9 @@ typedef struct choice {
     engine_finish fin;       /* NONE while running */
     bool done;               /* fin decided and (stream) final chunk queued */
     bool role_sent;
+    api_tools_parser *tp;    /* tool calls are parsed out of the text (NULL = plain text) */
+    api_tool_calls calls;    /* calls so far (ids; non-stream: names and arguments) */
+    uint64_t id_rng;         /* call ids */
 } choice;
 
 struct gen {
@@ -291,6 +295,8 @@ static void gen_destroy(gen *g) {
         }
         api_stop_free(&c->stop);
         api_think_free(&c->think);
+        api_tools_parser_destroy(c->tp);
+        api_tool_calls_free(&c->calls);
         api_buf_free(&c->text);
         api_buf_free(&c->reasoning);
         for (int k = 0; k < 4; k++) api_buf_free(&c->lpj[k]);
@@ -384,6 +390,40 @@ static int emit_chunk(gen *g, int i, const char *text, size_t len, const api_buf
     return rc;
 }
 
+/* finish_reason of a choice: "tool_calls" when it ended (stop) with calls. */
+static const char *finish_name(const choice *c) {
+    return c->fin == ENGINE_FINISH_STOP && c->calls.n > 0 ? "tool_calls" : api_finish_name(c->fin);
+}
+
+typedef struct tools_ctx { gen *g; int i; } tools_ctx;
+
+/* Tool-call parser events of choice i: content text and calls go to the response being
+ * built, or (stream) out as chunks: delta.content, delta.tool_calls. */
+static int tools_sink(void *arg, const api_tool_ev *ev) {
+    tools_ctx *t = arg;
+    gen *g = t->g;
+    choice *c = &g->ch[t->i];
+    if (ev->kind == API_TOOL_TEXT)
+        return g->req.stream ? emit_chunk(g, t->i, ev->s, ev->len, NULL, NULL, NULL) : api_buf_append(&c->text, ev->s, ev->len);
+    if (ev->kind == API_TOOL_END) return SW_OK;
+    int rc = api_tool_calls_add(&c->calls, ev, &c->id_rng);
+    if (rc || !g->req.stream) return rc;
+    char *js = api_tools_chunk_json(&g->meta, t->i, ev, ev->kind == API_TOOL_START ? c->calls.v[c->calls.n - 1].id : NULL);
+    rc = js ? api_sse_event(&g->out, js, strlen(js)) : SW_ERR_NOMEM;
+    free(js);
+    return rc;
+}
+
+/* Passes choice i's new text (piece, emptied) through its tool-call parser; end: the
+ * choice is over, release what the parser holds. */
+static void tools_feed(gen *g, int i, api_buf *piece, bool end) {
+    choice *c = &g->ch[i];
+    tools_ctx t = {g, i};
+    if (piece->len) api_tools_feed(c->tp, piece->p, piece->len, tools_sink, &t);
+    piece->len = 0;
+    if (end) api_tools_finish(c->tp, tools_sink, &t);
+}
+
 /* Ends choice i with finish f: flushes held-back bytes. */
 static void choice_finish(gen *g, int i, engine_finish f, api_buf *piece) {
     choice *c = &g->ch[i];
@@ -417,6 +457,26 @@ static void emit_piece(gen *g, int i, const api_buf *piece, const api_buf *reaso
     if (!piece->len && !reason->len && !lp && !finish) return;
     bool text = piece->len || g->req.kind == API_COMPLETIONS;
     emit_chunk(g, i, text ? (piece->p ? piece->p : "") : NULL, piece->len, reason, finish, lp);
+}
+
+/* Passes choice i's new stop-filtered text on: the reasoning split off, tool calls parsed
+ * out of the content, then streamed as chunks (finish_reason and logprobs in the last) or
+ * kept for the response. end: the choice is over (flush what the splitters hold). */
+static void choice_emit(gen *g, int i, api_buf *piece, api_buf *reason, api_buf *tmp, bool end, json_t *lp) {
+    choice *c = &g->ch[i];
+    choice_split(c, piece, reason, tmp, end);
+    if (!g->req.stream) {
+        if (reason->len) api_buf_append(&c->reasoning, reason->p, reason->len);
+        if (c->tp) tools_feed(g, i, piece, end);
+        else if (piece->len) api_buf_append(&c->text, piece->p, piece->len);
+        return;
+    }
+    if (c->tp) { /* reasoning first, then the parser's content and call chunks */
+        if (reason->len) emit_chunk(g, i, NULL, 0, reason, NULL, NULL);
+        reason->len = 0;
+        tools_feed(g, i, piece, end);
+    }
+    emit_piece(g, i, piece, reason, end ? finish_name(c) : NULL, lp);
 }
 
 /* Takes every available token of every running choice. Returns true if anything changed. */
@@ -458,35 +518,23 @@ static bool gen_pump(gen *g) {
                 c->fin = ENGINE_FINISH_STOP;
                 c->done = true;
             }
-            choice_split(c, &piece, &reason, &tmp, c->done);
-            if (stream) {
-                emit_piece(g, i, &piece, &reason, c->done ? "stop" : NULL, lp);
-            } else {
-                if (piece.len) api_buf_append(&c->text, piece.p, piece.len);
-                if (reason.len) api_buf_append(&c->reasoning, reason.p, reason.len);
-            }
             c->text_off += piece.len;
+            choice_emit(g, i, &piece, &reason, &tmp, c->done, lp);
         }
         if (!c->done && fin != ENGINE_FINISH_NONE) {
             piece.len = 0;
             choice_finish(g, i, fin, &piece);
-            choice_split(c, &piece, &reason, &tmp, true);
             changed = true;
-            if (stream) {
-                if (fin == ENGINE_FINISH_ERROR) {
-                    api_error e;
-                    api_error_set(&e, 500, "server_error", NULL, NULL, "%s", g->err_msg);
-                    char *js = api_error_json(&e);
-                    if (js) api_sse_event(&g->out, js, strlen(js));
-                    free(js);
-                } else {
-                    emit_piece(g, i, &piece, &reason, api_finish_name(c->fin), NULL);
-                }
-            } else {
-                if (piece.len) api_buf_append(&c->text, piece.p, piece.len);
-                if (reason.len) api_buf_append(&c->reasoning, reason.p, reason.len);
-            }
             c->text_off += piece.len;
+            if (stream && fin == ENGINE_FINISH_ERROR) {
+                api_error e;
+                api_error_set(&e, 500, "server_error", NULL, NULL, "%s", g->err_msg);
+                char *js = api_error_json(&e);
+                if (js) api_sse_event(&g->out, js, strlen(js));
+                free(js);
+            } else {
+                choice_emit(g, i, &piece, &reason, &tmp, true, NULL);
+            }
         }
     }
     api_buf_free(&piece);
@@ -585,20 +633,21 @@ static int gen_response(gen *g, api_buf *b) {
     for (int i = 0; !rc && i < g->n; i++) {
         choice *c = &g->ch[i];
         const char *text = c->text.p ? c->text.p : "";
+        bool calls_only = c->calls.n > 0 && strspn(text, " \t\r\n") == c->text.len; /* content null */
         rc = api_buf_printf(b, "%s{\"index\":%d,", i ? "," : "", i) ||
              (kind == API_CHAT ? PUT(b, "\"message\":{\"role\":\"assistant\",\"content\":")
                                : PUT(b, "\"text\":")) ||
-             put_json_str(b, text, c->text.len) ||
+             (calls_only ? PUT(b, "null") : put_json_str(b, text, c->text.len)) ||
              (c->reasoning.len && (PUT(b, ",\"reasoning_content\":") ||
                                    put_json_str(b, c->reasoning.p, c->reasoning.len))) ||
-             (kind == API_CHAT && PUT(b, "}")) ||
-             PUT(b, ",\"logprobs\":");
+             (c->calls.n > 0 && (PUT(b, ",\"tool_calls\":") || api_tool_calls_json(&c->calls, b))) ||
+             (kind == API_CHAT && PUT(b, "}")) || PUT(b, ",\"logprobs\":");
         if (!rc && !g->req.logprobs) rc = PUT(b, "null");
         for (int k = 0; !rc && g->req.logprobs && k < lp_n_keys(kind); k++)
             rc = api_buf_printf(b, "%s\"%s\":[", k ? "," : "{", LP_KEYS[kind == API_CHAT ? 0 : 1][k]) ||
                  api_buf_append(b, c->lpj[k].p ? c->lpj[k].p : "", c->lpj[k].len) ||
                  (k + 1 == lp_n_keys(kind) ? PUT(b, "]}") : PUT(b, "]"));
-        const char *fin = api_finish_name(c->fin);
+        const char *fin = finish_name(c);
         if (!rc) rc = fin ? api_buf_printf(b, ",\"finish_reason\":\"%s\"}", fin) : PUT(b, ",\"finish_reason\":null}");
     }
     int ct = gen_completion_tokens(g);
@@ -823,7 +872,7 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
     pthread_mutex_init(&g->wmu, NULL);
     int32_t *ids = NULL;
     int n_ids = 0, admitted = 0;
-    bool think_open = false;
+    bool think_open = false, tools_failed = false;
     gram_grammar *gg = NULL; /* the output constraint, if any (api_grammar.c) */
     if (api_request_parse(kind, cn->body.p ? cn->body.p : "", cn->body.len, &g->req, &e)) goto err;
     const api_request *rq = &g->req;
@@ -853,6 +902,8 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         goto err;
     }
     if (api_grammar_get(s->be.grammars, rq, &gg, &e)) goto err;
+    const char *trigger = NULL; /* tools: constrain the calls (tool_choice auto: lazily, from this text on) */
+    if (!gg && api_tools_grammar(s->be.grammars, (api_tool_family)s->be.tool_family, rq, &gg, &trigger, &e)) goto err;
     if (admit(s, rq->n, &e)) goto err;
     admitted = rq->n;
     g->n_prompt = n_ids;
@@ -896,7 +947,8 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         p.n_bias = rq->n_bias;
         choice *ch = &g->ch[i];
         sw_err err = {0};
-        int rc = gg ? gram_matcher_create(gg, &p.constraint, &err) : SW_OK;
+        int rc = !gg ? SW_OK : trigger ? gram_matcher_create_lazy(gg, trigger, &p.constraint, &err)
+                                       : gram_matcher_create(gg, &p.constraint, &err);
         if (rc == SW_OK) rc = engine_submit(s->be.eng, &p, &ch->r, &err);
         if (rc) {
             ch->r = NULL;
@@ -916,12 +968,19 @@ static MHD_RESULT_T handle_generate(http_server *s, struct MHD_Connection *c, ap
         ch->ts.first = false; /* a continuation: keep the first token's leading space */
         api_stop_init(&ch->stop, g->req.stop, g->req.n_stop);
         api_think_init(&ch->think, kind == API_CHAT && s->be.reasoning, think_open);
+        ch->id_rng = (uint64_t)sw_now_ns() ^ (idn * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)i << 56);
+        if (api_tools_active(rq, (api_tool_family)s->be.tool_family) &&
+            api_tools_parser_create((api_tool_family)s->be.tool_family, &ch->tp)) {
+            api_error_set(&e, 500, "server_error", NULL, NULL, "out of memory");
+            tools_failed = true;
+            break;
+        }
     }
     free(ids);
     ids = NULL;
     gram_grammar_release(gg);
     gg = NULL;
-    if (g->n < rq->n) goto err;
+    if (g->n < rq->n || tools_failed) goto err;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     g->fd = ci ? ci->connect_fd : -1;
     g->cn = cn;

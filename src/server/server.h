@@ -48,6 +48,15 @@ typedef enum api_kind { API_COMPLETIONS, API_CHAT } api_kind;
 
 typedef struct api_msg { char *role; char *content; } api_msg; /* both owned, NUL-terminated */
 
+/* Tool calling fields of a chat request (api_tools_req.c). */
+enum { API_TOOL_CHOICE_AUTO, API_TOOL_CHOICE_NONE, API_TOOL_CHOICE_REQUIRED, API_TOOL_CHOICE_NAMED };
+typedef struct api_tool_req {
+    json_t *list;                /* the request's non-empty `tools` array (a reference), NULL = none */
+    int choice;                  /* API_TOOL_CHOICE_* */
+    char *name;                  /* NAMED: the tool (owned) */
+    bool parallel;               /* parallel_tool_calls (default true) */
+} api_tool_req;
+
 typedef struct api_request {
     api_kind kind;
     char *model;                 /* NULL when absent */
@@ -85,6 +94,7 @@ typedef struct api_request {
     const char *gkind, *gparam;
     char *gtext; size_t glen;
     int32_t *bias_ids; float *bias; int n_bias; /* logit_bias */
+    api_tool_req tools;          /* tools, tool_choice, parallel_tool_calls */
 } api_request;
 
 /* Parses and validates a request body. On error fills e (400 naming the field) and
@@ -271,6 +281,7 @@ typedef struct http_backend {
     gram_cache *grammars;    /* compiled output constraints; NULL = structured outputs off */
     bool reasoning;          /* chat: a leading <think> block goes to reasoning_content
                               * (serve --reasoning-format; api_think.c) */
+    int tool_family;         /* api_tool_family (api_tools.h): how calls are written; 0 = none */
 } http_backend;
 
 typedef struct http_server http_server;
