@@ -6,6 +6,10 @@
 passed=0; failed=0; skipped=0
 add() { passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3)); }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+# Tests run two at a time (below) and some use two compute threads: OpenMP threads that
+# spin at barriers would wait out whole time slices for a descheduled partner, so the
+# tests' threads sleep instead (speed is make bench's business, not the tests').
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # The unit-test binaries run JOBS at a time (default: the number of CPUs; they are mostly
 # single-threaded), the sanitizer builds first since they take longest; the results are
 # then read back in a fixed order.
