@@ -437,7 +437,9 @@ static void test_notify_and_priority(void) {
     fixture f;
     if (load(SHARED "/models/llama-spm-tiny.f32.gguf", &f)) return;
     int32_t pr[8] = {1, 450, 4996, 17354, 1701, 29916, 432, 975};
-    engine_req_params p = params(pr, 8, 5, 0, 0);
+    /* 64 tokens: the hook is set just after submit, and a shorter request could be over
+     * before it is (a busy machine can hold this thread that long) */
+    engine_req_params p = params(pr, 8, 64, 0, 0);
     p.ignore_eos = true;
     engine *e = make_engine(&f, 512, 16, 64, 4, true, GGUF_DTYPE_F32);
     engine_req *r;
@@ -448,7 +450,7 @@ static void test_notify_and_priority(void) {
     result res;
     collect(r, &res);
     engine_req_release(r);
-    T_EQ_INT(res.n, 5);
+    T_EQ_INT(res.n, 64);
     T_CHECK(calls >= 1, "notify called %d times", calls);
     T_OK(res.tm.t_first_token_ms >= res.tm.t_first_sched_ms && res.tm.t_first_sched_ms >= res.tm.t_submit_ms);
     T_OK(res.tm.t_finish_ms >= res.tm.t_last_token_ms);
