@@ -340,6 +340,13 @@ function servingSection(dir, out) {
       `and slo's short-prompt p99 TTFT ≤ ${obj} ms: **${acc.verdict}**.`);
     for (const r of acc.rows) L.push(`- ${r.rate} req/s: ${r.pass ? 'pass' : 'FAIL'} — ${r.why}`);
     L.push('');
+    // issue 15: slo's goodput >= fcfs's at every rate; the highest rate slo holds >= 90% attainment
+    if (fc && sl) {
+      const worse = rates.filter((rate) => at(fc, rate) && at(sl, rate) && at(sl, rate).goodput < at(fc, rate).goodput);
+      const held = (sl || []).filter((r) => r.slo_attainment >= 0.9).map((r) => r.rate);
+      L.push(`**Issue 15** — slo goodput ≥ fcfs's at every rate: ${worse.length ? `**NO** (below at ${worse.join(', ')} req/s)` : '**yes**'}; ` +
+        `highest rate where slo holds ≥ 90% attainment: ${held.length ? `${Math.max(...held)} req/s` : 'none'}.`, '');
+    }
     for (const [k, s] of [fc, sl].entries()) {
       if (!s) continue;
       L.push(`<details><summary>--policy ${POLICIES[k].name}: per-rate details</summary>`, '');
