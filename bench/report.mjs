@@ -57,15 +57,19 @@ function pick(obj, want, avoid = /$^/) {
 function sh(cmd) { try { return execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return ''; } }
 
 // Issue 15's table from DIR/mbench-*.json: read bandwidth from kbench.json (the issue's
-// roofline) when there, else the one mbench measured itself.
+// roofline) when there, else the one mbench measured itself. Another preset than
+// qwen2.5-0.5b (meta.json) gets its own labels and no figures to compare with.
 function singleRows(dir) {
   const kb = readJson(`${dir}/kbench.json`);
+  const preset = readJson(`${dir}/meta.json`)?.preset || 'qwen2.5-0.5b';
   const rows = [];
-  for (const f of SINGLE) {
-    const m = readJson(`${dir}/mbench-${f.key}.json`);
+  for (const s of SINGLE) {
+    const m = readJson(`${dir}/mbench-${s.key}.json`);
     if (!m) continue;
+    const ours = !s.key.includes('.'); /* a type of the preset, not a family file */
+    const f = ours && preset !== 'qwen2.5-0.5b' ? { file: `${preset} ${s.key.toUpperCase()}` } : s;
     const bw = kb?.read_bandwidth_gbs ?? m.read_bandwidth_gbs, gbs = m.decode_weight_gbs;
-    const r = { file: f.file, key: f.key, prefill_tok_s: m.prompt_tok_s, decode_tok_s: m.decode_tok_s,
+    const r = { file: f.file, key: s.key, prefill_tok_s: m.prompt_tok_s, decode_tok_s: m.decode_tok_s,
       prompt_tokens: m.prompt_tokens, gen_tokens: m.gen_tokens, decode_weight_gbs: gbs,
       read_bandwidth_gbs: bw, read_bandwidth_from: kb?.read_bandwidth_gbs ? 'kbench' : 'mbench',
       decode_bw_pct: gbs && bw ? 100 * gbs / bw : null };
