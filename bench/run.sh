@@ -20,7 +20,7 @@
 #   6. bench/results/summary.md (bench/report.mjs, node)
 # Each section is skipped with a message when its command fails (or is not built yet),
 # and every command runs under a timeout taken from one overall budget.
-# Environment: SWIFTLET_BIN (default build/swiftlet), BENCH_BUDGET_S (default 2400),
+# Environment: SWIFTLET_BIN (default build/swiftlet), BENCH_BUDGET_S (default 2520: a cap; a run takes ~39 min),
 # BENCH_PORT (default: first free of 18080..18099), SWIFTLET_THREADS (passed through),
 # BENCH_PRESET (default qwen2.5-0.5b; e.g. `BENCH_PRESET=tiny make bench` is a one-minute
 # smoke run of the whole pipeline — its figures are not comparable with llama.cpp's),
@@ -36,7 +36,7 @@ WORK=bench/work
 RES=${BENCH_RESULTS:-bench/results}
 VOCAB=../shared/vocab/ggml-vocab-gpt-2.gguf
 PRESET=${BENCH_PRESET:-qwen2.5-0.5b}
-BUDGET=${BENCH_BUDGET_S:-2400}
+BUDGET=${BENCH_BUDGET_S:-2520}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
 # BENCH_SECTIONS (default all: "kernels single scaling kv serving") runs only the listed
@@ -168,7 +168,8 @@ else skip "KV q8_0 vs f16" "needs the q8_0 model"; fi
 # requests and rates 1.5..6x on qwen2.5-0.5b (single-stream request rate ~0.38 req/s on
 # chat-shared-prefix, ~0.21 on mixed-lengths; capacity ~3.5x that) a policy's sweep takes
 # ~320 s on chat-shared-prefix and ~570 s on mixed-lengths: ~31 min of the 40-minute budget
-# for the four sweeps, after ~7 min for the sections before (models already generated).
+# for the four sweeps, after ~7 min for the sections before (models already generated);
+# the budget (42 min) leaves the sweeps their share with a few minutes to spare.
 # The 0.5x and 1x points would add ~15 min at 60 requests, so the default starts at 1.5x.
 SWEEP_MULT=${BENCH_SWEEP_MULT:-1.5,2,3,4,6}
 SWEEP_N=${BENCH_SWEEP_REQUESTS:-60}
