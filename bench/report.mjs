@@ -8,17 +8,25 @@
 //       attainment and short-prompt p99 TTFT (with the objective) vs offered rate, both policies
 //   node bench/report.mjs tax DIR           DIR/tax.json on stdout, from the tax-*-R.json rounds
 //   node bench/report.mjs tax-line DIR      one line on the tax rounds (for run.sh's log)
+//   node bench/report.mjs single DIR        the single-stream table of issue 15 as JSON on stdout
+//       (DIR/single.json): per file prefill / decode tok/s, decode GB/s, % of kbench's read
+//       bandwidth, ik_llama.cpp's figures and the goals
 //   node bench/report.mjs summary DIR       bench/results/summary.md on stdout
 import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import os from 'node:os';
 
-// llama.cpp's reference figures for these files on the benchmark machine (tok/s)
-const REFERENCE = {
-  q8_0: { prefill: 538, decode: 48 },
-  q4_0: { prefill: 489, decode: 68 },
-  q4_k_m: { prefill: 196, decode: 35 },
-};
+// Issue 15's single-stream table (tok/s, prefill 512 / decode 128, 2 threads): the fastest
+// CPU fork of llama.cpp (ik_llama.cpp, best of its modes) on the same gen-model files, and
+// the goals. key: the mbench-KEY.json a row reads (qwen2.5-0.5b preset types, then a family).
+const SINGLE = [
+  { key: 'q8_0', file: '0.5B Q8_0', ik: { prefill: 496, decode: 79 }, goal: { prefill: 620, decode: 90 } },
+  { key: 'q4_0', file: '0.5B Q4_0', ik: { prefill: 508, decode: 92 }, goal: { prefill: 560, decode: 100 } },
+  { key: 'q4_k_m', file: '0.5B Q4_K_M', ik: { prefill: 487, decode: 82 }, goal: { prefill: 540, decode: 92 } },
+  { key: 'llama-3.2-1b.q4_k_m', file: '1B Q4_K_M (llama-3.2-1b)', ik: { prefill: 208, decode: 55 }, goal: { prefill: 230, decode: 60 } },
+  { key: 'qwen3-0.6b.q8_0', file: 'qwen3-0.6b Q8_0 (not in the issue)' },
+];
+const SCALING_GOAL = { concurrency: 32, decode_tok_s: 500 };
 
 const sig3 = (x) => Number(x.toPrecision(3));
 
@@ -97,6 +105,30 @@ function structuredSection(dir, L) {
   L.push('');
 }
 
+// Issue 15's table from DIR/mbench-*.json: read bandwidth from kbench.json (the issue's
+// roofline) when there, else the one mbench measured itself. Another preset than
+// qwen2.5-0.5b (meta.json) gets its own labels and no figures to compare with.
+function singleRows(dir) {
+  const kb = readJson(`${dir}/kbench.json`);
+  const preset = readJson(`${dir}/meta.json`)?.preset || 'qwen2.5-0.5b';
+  const rows = [];
+  for (const s of SINGLE) {
+    const m = readJson(`${dir}/mbench-${s.key}.json`);
+    if (!m) continue;
+    const ours = !s.key.includes('.'); /* a type of the preset, not a family file */
+    const f = ours && preset !== 'qwen2.5-0.5b' ? { file: `${preset} ${s.key.toUpperCase()}` } : s;
+    const bw = kb?.read_bandwidth_gbs ?? m.read_bandwidth_gbs, gbs = m.decode_weight_gbs;
+    const r = { file: f.file, key: s.key, prefill_tok_s: m.prompt_tok_s, decode_tok_s: m.decode_tok_s,
+      prompt_tokens: m.prompt_tokens, gen_tokens: m.gen_tokens, decode_weight_gbs: gbs,
+      read_bandwidth_gbs: bw, read_bandwidth_from: kb?.read_bandwidth_gbs ? 'kbench' : 'mbench',
+      decode_bw_pct: gbs && bw ? 100 * gbs / bw : null };
+    if (f.ik) Object.assign(r, { ik_llama: f.ik, goal: f.goal, prefill_goal_met: m.prompt_tok_s >= f.goal.prefill,
+      decode_goal_met: m.decode_tok_s >= f.goal.decode });
+    rows.push(r);
+  }
+  return rows;
+}
+
 function summary(dir) {
   const L = [];
   const cpu = (sh("lscpu | sed -n 's/^Model name: *//p'") || os.cpus()[0]?.model || '?').split('\n')[0];
@@ -124,32 +156,22 @@ function summary(dir) {
   } else L.push('_not run (see skipped sections)_');
   L.push('');
 
-  L.push('## Single stream (`swiftlet mbench`) vs. llama.cpp', '');
-  L.push('| type | prefill tok/s | vs llama.cpp | decode tok/s | vs llama.cpp | decode GB/s |', '|---|---:|---:|---:|---:|---:|');
-  let anyM = false;
-  for (const t of Object.keys(REFERENCE)) {
-    const m = readJson(`${dir}/mbench-${t}.json`);
-    const ref = REFERENCE[t];
-    if (!m) { L.push(`| ${t} | – | (ref ${ref.prefill}) | – | (ref ${ref.decode}) | – |`); continue; }
-    anyM = true;
-    // mbench's field names, with a loose match as a fallback should they change
-    const pp = m.prompt_tok_s ?? pick(m, [/prompt|prefill|pp/i, /tok.*s|per_s|tps/i], /ms$|_ms\b|tokens$/i);
-    const tg = m.decode_tok_s ?? pick(m, [/decode|gen|tg/i, /tok.*s|per_s|tps/i], /ms$|_ms\b|tokens$|gb/i);
-    const gbs = m.decode_weight_gbs ?? pick(m, [/decode|gen|tg/i, /gb/i], /bandwidth|machine|read_bw/i);
-    const bw = m.read_bandwidth_gbs;
-    const ratio = (x, r) => (x && comparable ? fmt(x / r, 2) + 'x' : '–');
-    L.push(`| ${t} | ${fmt(pp)} | ${ratio(pp, ref.prefill)} (ref ${ref.prefill}) | ${fmt(tg)} | ` +
-      `${ratio(tg, ref.decode)} (ref ${ref.decode}) | ${fmt(gbs)}${gbs && bw ? ` (${fmt(100 * gbs / bw, 0)}% of ${fmt(bw)})` : ''} |`);
-  }
-  for (const f of ['llama-3.2-1b.q4_k_m', 'qwen3-0.6b.q8_0']) { /* the newer families: no llama.cpp figures here */
-    const m = readJson(`${dir}/mbench-${f}.json`);
-    if (!m) { L.push(`| ${f} | – | | – | | – |`); continue; }
-    anyM = true;
-    L.push(`| ${f} | ${fmt(m.prompt_tok_s)} | | ${fmt(m.decode_tok_s)} | | ${fmt(m.decode_weight_gbs)} |`);
-  }
-  if (!anyM) L.push('', '_mbench not run (see skipped sections)_');
-  L.push('', 'Reference: llama.cpp on the qwen2.5-0.5b files (Q8_0 538 / 48, Q4_0 489 / 68, Q4_K_M 196 / 35 tok/s prefill / decode)' +
-    (comparable ? '.' : `; no ratios for the ${preset} preset.`), '');
+  L.push('## Single stream (`swiftlet mbench`, prefill 512 / decode 128) vs. issue 15', '');
+  const srows = singleRows(dir);
+  if (srows.length) {
+    const r0 = srows[0];
+    L.push(`Decode GB/s: matmul weight bytes read per token x decode tok/s; % of the ${r0.read_bandwidth_from === 'kbench' ? 'read bandwidth `kbench` measured' : 'read bandwidth mbench measured'}` +
+      ` (${fmt(r0.read_bandwidth_gbs)} GB/s). ik_llama.cpp: the fastest CPU fork of llama.cpp, best of its modes, same files, 2 threads (issue 15).`, '');
+    L.push('| file | prefill tok/s | decode tok/s | decode GB/s | % of read bandwidth | ik_llama.cpp prefill / decode | goal prefill / decode | goal met |',
+      '|---|---:|---:|---:|---:|---:|---:|---|');
+    const met = (r) => !r.goal ? '' : !comparable ? '– (not this preset)' :
+      `${r.prefill_goal_met ? 'prefill yes' : 'prefill NO'}, ${r.decode_goal_met ? 'decode yes' : 'decode NO'}`;
+    for (const r of srows)
+      L.push(`| ${r.file} | ${fmt(r.prefill_tok_s)} | ${fmt(r.decode_tok_s)} | ${fmt(r.decode_weight_gbs)} | ${fmt(r.decode_bw_pct, 0)}% | ` +
+        `${r.ik_llama ? `${r.ik_llama.prefill} / ${r.ik_llama.decode}` : ''} | ${r.goal ? `≥ ${r.goal.prefill} / ≥ ${r.goal.decode}` : ''} | ${met(r)} |`);
+    if (!comparable) L.push('', `The ${preset} preset is not the issue's shape: its figures are not comparable with the goals.`);
+  } else L.push('_mbench not run (see skipped sections)_');
+  L.push('');
 
   L.push('## Batch scaling (`swiftlet generate --bench`, q8_0)', '');
   // generate --bench prints one JSON object per concurrency, one per line
@@ -162,6 +184,9 @@ function summary(dir) {
     L.push(`${sc.prompt}-token prompts, ${sc.gen} new tokens per sequence; aggregate decode tok/s over the window in which all sequences decode.`, '');
     L.push('| sequences | aggregate decode tok/s | vs 1 sequence | preemptions |', '|---:|---:|---:|---:|');
     for (const r of sc.results) L.push(`| ${r.concurrency} | ${fmt(r.decode_tok_s)} | ${fmt(r.speedup, 2)}x | ${r.preemptions ?? '–'} |`);
+    const g = sc.results.find((r) => r.concurrency === SCALING_GOAL.concurrency);
+    if (g && comparable) L.push('', `Issue 15's goal at ${SCALING_GOAL.concurrency} sequences: ≥ ${SCALING_GOAL.decode_tok_s} tok/s aggregate — ` +
+      `${g.decode_tok_s >= SCALING_GOAL.decode_tok_s ? 'met' : 'NOT met'} (${fmt(g.decode_tok_s)}).`);
   } else L.push('_not run (see skipped sections)_');
   const tt = readJson(`${dir}/generate-ttft.json`);
   if (tt && tt.cold_ttft_ms) {
@@ -415,6 +440,13 @@ function servingSection(dir, out) {
       `and slo's short-prompt p99 TTFT ≤ ${obj} ms: **${acc.verdict}**.`);
     for (const r of acc.rows) L.push(`- ${r.rate} req/s: ${r.pass ? 'pass' : 'FAIL'} — ${r.why}`);
     L.push('');
+    // issue 15: slo's goodput >= fcfs's at every rate; the highest rate slo holds >= 90% attainment
+    if (fc && sl) {
+      const worse = rates.filter((rate) => at(fc, rate) && at(sl, rate) && at(sl, rate).goodput < at(fc, rate).goodput);
+      const held = (sl || []).filter((r) => r.slo_attainment >= 0.9).map((r) => r.rate);
+      L.push(`**Issue 15** — slo goodput ≥ fcfs's at every rate: ${worse.length ? `**NO** (below at ${worse.join(', ')} req/s)` : '**yes**'}; ` +
+        `highest rate where slo holds ≥ 90% attainment: ${held.length ? `${Math.max(...held)} req/s` : 'none'}.`, '');
+    }
     for (const [k, s] of [fc, sl].entries()) {
       if (!s) continue;
       L.push(`<details><summary>--policy ${POLICIES[k].name}: per-rate details</summary>`, '');
@@ -444,4 +476,5 @@ else if (cmd === 'compare') process.exit(compare(args[0], args[1]) ? 0 : 1);
 else if (cmd === 'summary') summary(args[0]);
 else if (cmd === 'tax') console.log(JSON.stringify(taxOf(args[0]), null, 2));
 else if (cmd === 'tax-line') console.log(taxLine(readJson(`${args[0]}/tax.json`) || taxOf(args[0])));
-else { console.error('usage: node bench/report.mjs calib FILE [MULTS [TTFT_X [TPOT_X]]] | compare DIR WORKLOAD | tax DIR | tax-line DIR | summary DIR'); process.exit(2); }
+else if (cmd === 'single') console.log(JSON.stringify(singleRows(args[0]), null, 2));
+else { console.error('usage: node bench/report.mjs calib FILE [MULTS [TTFT_X [TPOT_X]]] | compare DIR WORKLOAD | tax DIR | tax-line DIR | single DIR | summary DIR'); process.exit(2); }

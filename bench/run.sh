@@ -1,12 +1,16 @@
 #!/bin/sh
-# bench/run.sh — `make bench`: the whole benchmark in one command (< 35 min on 2 cores).
+# bench/run.sh — `make bench`: the whole benchmark in one command (< 40 min on 2 cores).
 #   1. models: qwen2.5-0.5b preset (random weights, GPT-2 vocab) as q8_0 / q4_0 / q4_k_m
 #      in bench/work/ (git-ignored; reused when present)
 #   2. swiftlet kbench --json                      -> bench/results/kbench.json
-#   3. swiftlet mbench --json per type             -> bench/results/mbench-TYPE.json, and the
-#      newer families at their real shapes: llama-3.2-1b Q4_K_M (rope_freqs, Llama 3 vocab)
+#   3. single stream, prefill 512 / decode 128: swiftlet mbench --json per type
+#      -> bench/results/mbench-TYPE.json, and the newer families at their real shapes:
+#      llama-3.2-1b Q4_K_M (rope_freqs, Llama 3 vocab; the fourth file of issue 15's table)
 #      and qwen3-0.6b Q8_0 (Qwen3 vocab) -> mbench-llama-3.2-1b.q4_k_m.json,
-#      mbench-qwen3-0.6b.q8_0.json (BENCH_FAMILIES=0 skips them)
+#      mbench-qwen3-0.6b.q8_0.json (BENCH_FAMILIES=0 skips them; default 0 for
+#      BENCH_PRESET=tiny); then single.json: per file prefill / decode tok/s, decode GB/s
+#      and % of the read bandwidth kbench measured, next to issue 15's ik_llama.cpp figures
+#      and goals
 #   4. batch scaling: swiftlet generate --bench 1,4,16,32 (aggregate decode tok/s) and
 #      --bench-ttft (cold vs prefix-cached TTFT) -> bench/results/generate-{scaling,ttft}.json
 #   4b. KV cache q8_0 vs f16 at one --kv-mem: capacity and decode tok/s -> generate-kv-*.json
@@ -22,13 +26,13 @@
 #   6. bench/results/summary.md (bench/report.mjs, node)
 # Each section is skipped with a message when its command fails (or is not built yet),
 # and every command runs under a timeout taken from one overall budget.
-# Environment: SWIFTLET_BIN (default build/swiftlet), BENCH_BUDGET_S (default 2100),
+# Environment: SWIFTLET_BIN (default build/swiftlet), BENCH_BUDGET_S (default 2520: a cap; a run takes ~39 min),
 # BENCH_PORT (default: first free of 18080..18099), SWIFTLET_THREADS (passed through),
 # BENCH_PRESET (default qwen2.5-0.5b; e.g. `BENCH_PRESET=tiny make bench` is a one-minute
 # smoke run of the whole pipeline — its figures are not comparable with llama.cpp's),
 # BENCH_WORKLOADS (default "chat-shared-prefix mixed-lengths": the serving sweep's workloads),
-# BENCH_SWEEP_MULT (default 0.5,1,2,3,4,6: sweep rates as multiples of the single-stream
-# request rate), BENCH_SWEEP_REQUESTS (default 24 per rate), BENCH_SLO_TTFT_X and
+# BENCH_SWEEP_MULT (default 1.5,2,3,4,6: sweep rates as multiples of the single-stream
+# request rate), BENCH_SWEEP_REQUESTS (default 60 per rate), BENCH_SLO_TTFT_X and
 # BENCH_SLO_TPOT_X (default 3 and 3: SLOs as multiples of single-stream TTFT / TPOT p50),
 # BENCH_RESULTS (default bench/results; emptied of *.json/*.svg/*.log first).
 set -u
@@ -38,7 +42,7 @@ WORK=bench/work
 RES=${BENCH_RESULTS:-bench/results}
 VOCAB=../shared/vocab/ggml-vocab-gpt-2.gguf
 PRESET=${BENCH_PRESET:-qwen2.5-0.5b}
-BUDGET=${BENCH_BUDGET_S:-2100}
+BUDGET=${BENCH_BUDGET_S:-2520}
 START=$(date +%s)
 mkdir -p "$WORK" "$RES"
 # BENCH_SECTIONS (default all: "kernels single scaling kv structured serving tax") runs only
@@ -49,7 +53,7 @@ if [ -z "${BENCH_SECTIONS:-}" ]; then
   rm -f "$RES"/*.json "$RES"/*.jsonl "$RES"/*.log "$RES"/*.svg "$RES"/summary.md "$RES"/skipped.txt
 else
   has kernels && rm -f "$RES"/kbench.*
-  has single && rm -f "$RES"/mbench-*
+  has single && rm -f "$RES"/mbench-* "$RES"/single.json
   has scaling && rm -f "$RES"/generate-scaling.* "$RES"/generate-ttft.*
   has kv && rm -f "$RES"/generate-kv-*
   has structured && rm -f "$RES"/structured-*
@@ -102,14 +106,16 @@ else rm -f "$RES/kbench.json"; skip kbench "$(tail -n 1 "$RES/kbench.log")"; fi
 MODELS_RUN=$MODELS
 has single || MODELS_RUN=""
 for t in $MODELS_RUN; do
-  say "mbench $t"
-  if run_for 200 "$BIN" mbench -m "$WORK/$PRESET.$t.gguf" --json "$RES/mbench-$t.json" >"$RES/mbench-$t.log" 2>&1; then
+  say "mbench $t (prefill 512, decode 128)"
+  if run_for 200 "$BIN" mbench -m "$WORK/$PRESET.$t.gguf" --prompt 512 --gen 128 --json "$RES/mbench-$t.json" >"$RES/mbench-$t.log" 2>&1; then
     cat "$RES/mbench-$t.log"
   else rm -f "$RES/mbench-$t.json"; skip "mbench $t" "$(tail -n 1 "$RES/mbench-$t.log")"; fi
 done
 # the newer families, single stream only (preset.type vocab)
 FAMILIES="llama-3.2-1b.q4_k_m:ggml-vocab-llama3.gguf qwen3-0.6b.q8_0:ggml-vocab-qwen3.gguf"
-[ "${BENCH_FAMILIES:-1}" = 0 ] && FAMILIES=""
+FAMILIES_DEFAULT=1
+[ "$PRESET" = qwen2.5-0.5b ] || FAMILIES_DEFAULT=0
+[ "${BENCH_FAMILIES:-$FAMILIES_DEFAULT}" = 0 ] && FAMILIES="" && has single && skip "single stream of the newer families" "BENCH_FAMILIES=0 (default for BENCH_PRESET=$PRESET)"
 has single || FAMILIES=""
 for f in $FAMILIES; do
   pt=${f%%:*}; v=../shared/vocab/${f#*:}; p=${pt%.*}; t=${pt##*.}; m=$WORK/$pt.gguf
@@ -120,11 +126,16 @@ for f in $FAMILIES; do
       rm -f "$m.tmp"; skip "model $pt" "gen-model failed: $(tail -n 1 "$RES/gen-model-$pt.log")"; continue
     fi
   fi
-  say "mbench $pt"
-  if run_for 300 "$BIN" mbench -m "$m" --json "$RES/mbench-$pt.json" >"$RES/mbench-$pt.log" 2>&1; then
+  say "mbench $pt (prefill 512, decode 128)"
+  if run_for 300 "$BIN" mbench -m "$m" --prompt 512 --gen 128 --json "$RES/mbench-$pt.json" >"$RES/mbench-$pt.log" 2>&1; then
     cat "$RES/mbench-$pt.log"
   else rm -f "$RES/mbench-$pt.json"; skip "mbench $pt" "$(tail -n 1 "$RES/mbench-$pt.log")"; fi
 done
+
+# the issue-15 table of the files run (decode GB/s, % of kbench's read bandwidth, goals)
+if has single && command -v node >/dev/null 2>&1; then
+  node bench/report.mjs single "$RES" >"$RES/single.json" || rm -f "$RES/single.json"
+fi
 
 Q8=$WORK/$PRESET.q8_0.gguf
 # ---- 4. batch scaling through the engine (generate's own --bench modes) ----
@@ -169,8 +180,15 @@ fi
 # (BENCH_SLO_TTFT_X x its TTFT p50, BENCH_SLO_TPOT_X x its TPOT p50), the sweep; then a
 # fresh `serve --policy slo` gets the same calibration requests (so both servers see the
 # same traffic) and the same sweep: same seeds, rates, SLOs, --send-slo in both.
-SWEEP_MULT=${BENCH_SWEEP_MULT:-0.5,1,2,3,4,6}
-SWEEP_N=${BENCH_SWEEP_REQUESTS:-24}
+# Time: one point takes about N / min(rate, capacity) seconds plus the drain. With 60
+# requests and rates 1.5..6x on qwen2.5-0.5b (single-stream request rate ~0.38 req/s on
+# chat-shared-prefix, ~0.21 on mixed-lengths; capacity ~3.5x that) a policy's sweep takes
+# ~320 s on chat-shared-prefix and ~570 s on mixed-lengths: ~31 min of the 40-minute budget
+# for the four sweeps, after ~7 min for the sections before (models already generated);
+# the budget (42 min) leaves the sweeps their share with a few minutes to spare.
+# The 0.5x and 1x points would add ~15 min at 60 requests, so the default starts at 1.5x.
+SWEEP_MULT=${BENCH_SWEEP_MULT:-1.5,2,3,4,6}
+SWEEP_N=${BENCH_SWEEP_REQUESTS:-60}
 SLO_TTFT_X=${BENCH_SLO_TTFT_X:-3}
 SLO_TPOT_X=${BENCH_SLO_TPOT_X:-3}
 # the slo server's own options (BENCH_SLO_SERVE_ARGS): refuse what cannot meet its TTFT
@@ -243,6 +261,9 @@ serve_sweep() {
       share=$(( ($(left) - 60) * w / wleft ))
       wleft=$((wleft - w))
       say "sweep $wl --policy $pol: rates $rates, SLO TTFT $slo_ttft ms, TPOT $slo_tpot ms, $SWEEP_N requests per rate (<= $share s)"
+      # the arrivals alone take sum(N / rate): a sweep that cannot fit loses its last (highest) rates
+      need=$(echo "$rates" | tr ',' '\n' | awk -v n="$SWEEP_N" '$1 > 0 {s += n / $1} END {printf "%d", s}')
+      [ "${need:-0}" -gt "$share" ] && say "warning: the arrivals alone take ~$need s > $share s: the highest rates may be cut (raise BENCH_BUDGET_S or lower BENCH_SWEEP_REQUESTS)"
       if run_for "$share" "$BIN" bench --url "$URL" --workload $wl --sweep "$rates" --requests "$SWEEP_N" --seed 1 \
            --slo-ttft "$slo_ttft" --slo-tpot "$slo_tpot" --send-slo --short-prompt $short --timeout 300 \
            --out "$RES/sweep-$wl-$pol.json" >"$RES/sweep-$wl-$pol.log" 2>&1; then :; else

@@ -392,10 +392,15 @@ int main(void) {
         {"golden", "llama-spm-kq.q4_k_m", false, 0.999}, {"golden2", "llama3-rope-kq.q4_k_m", true, 0.99},
         {"golden2", "qwen3-tiny.f32", true, 0.999},      {"golden2", "qwen3-kq.q4_k_m", true, 0.99},
         /* gemma3-tiny: 7 layers, one K/V head of 32 values (a single Q8_0 block per row); its
-         * worst case measures 0.99883 (case 2; the others 0.99904..0.99989). The gap is the
-         * 8-bit rounding itself (rounding to 1/fp16(d) instead changes it by 4e-5), not the
-         * read path (model_attn_test checks that against the dequantized rows), so this
-         * model is held to 0.998 instead of 0.999. */
+         * worst case measures 0.99883 (case 2; the others 0.99904..0.99989). Measured factor
+         * by factor (an F32 store fed rows rounded through Q8_0): F32 K/V 0.999995; only K
+         * rounded 0.99895, only V 0.99954, both 0.99883 (= the real Q8_0 store, so the read
+         * path adds nothing; q·k and the V sum are already F32). The keys have no outliers
+         * (max/rms 2.4 per row, Gaussian), so the gap is the 8-bit rounding itself. Other
+         * equally valid roundings move case 2 between 0.9977 and 0.9992: a scale chosen per
+         * block for the least squared error lowers the mean 1-cosine over 2,560 random-prompt
+         * positions by 23% (6.4e-4 -> 4.9e-4) yet gives 0.9977 here. No rounding choice
+         * holds 0.999 on this model by design, so it is held to 0.998 instead of 0.999. */
         {"golden2", "gemma3-tiny.f16", true, 0.998},
     };
     for (size_t i = 0; i < sizeof kv8 / sizeof kv8[0]; i++) {
