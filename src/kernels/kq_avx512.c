@@ -1389,9 +1389,9 @@ static void v_add(float *out, const float *a, const float *b, int64_t n) {
  * file; Q5_1 / Q5_K were measured on a cached 4864x896 matrix alone. */
 void kq_ops_avx512(kq_ops *ops) {
     ops->name = "avx512";
-    ops->mm[KQ_W_F32] = (kq_mm_impl){.rows = rows_f32};
-    ops->mm[KQ_W_F16] = (kq_mm_impl){.prep = prep_f16, .rows = rows_f16};
-    ops->mm[KQ_W_BF16] = (kq_mm_impl){.prep = prep_bf16, .rows = rows_bf16};
+    ops->mm[GGUF_DTYPE_F32] = (kq_mm_impl){.rows = rows_f32};
+    ops->mm[GGUF_DTYPE_F16] = (kq_mm_impl){.prep = prep_f16, .rows = rows_f16};
+    ops->mm[GGUF_DTYPE_BF16] = (kq_mm_impl){.prep = prep_bf16, .rows = rows_bf16};
     ops->dot_f32 = v_dot_f32;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f32 = v_axpy_f32;
@@ -1401,37 +1401,37 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->softmax = v_softmax;
     ops->silu_mul = v_silu_mul;
     ops->add = v_add;
-    ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
+    ops->mm[GGUF_DTYPE_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
                                       .pack = pack_q8_0, .gemm = gemm_q8_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 4};
-    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q4_0,
+    ops->mm[GGUF_DTYPE_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q4_0,
                                       .pack = pack_q4_0, .gemm = gemm_q4_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
+    ops->mm[GGUF_DTYPE_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
                                       .pack = pack_qk, .gemm = gemm_q4_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 7};
-    ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q5_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_0,
+    ops->mm[GGUF_DTYPE_Q5_0] = (kq_mm_impl){.prep = prep_q5_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_0,
                                       .pack = pack_q5_0, .gemm = gemm_q5_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q5_1] = (kq_mm_impl){.prep = prep_q5_1, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_1,
+    ops->mm[GGUF_DTYPE_Q5_1] = (kq_mm_impl){.prep = prep_q5_1, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_1,
                                       .pack = pack_q5_1, .gemm = gemm_q5_1, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q5_K,
+    ops->mm[GGUF_DTYPE_Q5_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q5_K,
                                       .pack = pack_qk, .gemm = gemm_q5_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 7};
-    ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
+    ops->mm[GGUF_DTYPE_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
                                       .pack = pack_qk, .gemm = gemm_q6_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 8};
     /* IQ4_NL's 16-token GEMM is Q4_0's, Q2_K / Q3_K / IQ4_XS's mirror Q6_K's; their
      * thresholds are taken from Q4_0 / Q6_K, not measured */
-    ops->mm[KQ_W_IQ4_NL] = (kq_mm_impl){.prep = prep_iq4_nl, .prep_bytes = q40_gemv_bytes, .rows = rows_iq4_nl,
+    ops->mm[GGUF_DTYPE_IQ4_NL] = (kq_mm_impl){.prep = prep_iq4_nl, .prep_bytes = q40_gemv_bytes, .rows = rows_iq4_nl,
                                         .pack = pack_q8_0, .gemm = gemm_iq4_nl, .pack_bytes = q80_pack_bytes,
                                         .pack_elems = KQ_QK8_0, .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q2_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q2_K, .pack = pack_qk,
+    ops->mm[GGUF_DTYPE_Q2_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q2_K, .pack = pack_qk,
                                       .gemm = gemm_q2_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
-    ops->mm[KQ_W_Q3_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q3_K, .pack = pack_qk,
+    ops->mm[GGUF_DTYPE_Q3_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q3_K, .pack = pack_qk,
                                       .gemm = gemm_q3_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
-    ops->mm[KQ_W_IQ4_XS] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_iq4_xs, .pack = pack_qk,
+    ops->mm[GGUF_DTYPE_IQ4_XS] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_iq4_xs, .pack = pack_qk,
                                       .gemm = gemm_iq4_xs, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
 }
 #endif
