@@ -60,7 +60,6 @@ const kq_traits *kq_traits_of(uint32_t dtype);
 #define KQ_GEMM_TOK 16
 
 typedef struct kq_mm_args {
-    const kq_traits *tr;   /* the weight dtype's */
     const uint8_t *W;      /* (n_out, n_in) weight rows of the dtype, w_row_bytes apart */
     size_t w_row_bytes;
     int64_t n_in, n_out, n_tok;
@@ -69,6 +68,7 @@ typedef struct kq_mm_args {
                               = bytes of one packed 16-token group */
     size_t xq_row_bytes;
     float *Y;              /* (n_tok, n_out) */
+    const kq_traits *tr;   /* the weight dtype's */
 } kq_mm_args;
 
 /* Y[t][o0..o1) for all t. */
