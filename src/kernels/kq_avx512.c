@@ -21,6 +21,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- activation quantization (bit-exact with kq_quantize_q8_0_act) --------------- */
@@ -468,24 +469,35 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
     for (int64_t t = 0; t < nt; t++) a->Y[(t0 + t) * a->n_out + o] = tmp[t];
 }
 
+/* The kernels below are written once as always-inlined bodies taking the per-dtype
+ * parts (block size, weight unpacking) as constant arguments, and instantiated by small
+ * per-dtype functions; GCC folds the constants and inlines the calls through the function
+ * pointers, so each instance compiles as if written out (checked with objdump). */
+#define KQ_INLINE static inline __attribute__((always_inline))
+
 /* Weight rows stream from memory when few tokens share them (decode batches). A tile of R
  * rows is one contiguous stretch of memory, so while it runs the stretch GEMM_PF_TILES
  * tiles ahead is prefetched in step with progress: at block b, the next R × block-bytes of
  * it (the hardware prefetcher alone leaves the R interleaved row streams stalling). */
 #define GEMM_PF_TILES 2
-static inline void gemm_prefetch(const uint8_t *p, int nbytes) {
+/* (always inlined: GCC deems a function holding only prefetches free of effects and drops
+ * the calls to it that it did not inline early) */
+KQ_INLINE void gemm_prefetch(const uint8_t *p, int nbytes) {
     for (int i = 0; i < nbytes; i += 64) _mm_prefetch((const char *)p + i, _MM_HINT_T0);
 }
 #define GEMM_ROWS 6 /* most rows of a gemm tile (register budget: 6 int + 6 float accumulators + temporaries) */
-/* Rows [o0, o1) of group g: tiles of RMAIN rows, the remainder as 4 / 2 / 1-row tiles. */
-#define DEF_GEMM_LOOP(NAME, RMAIN)                                                  \
-    static void NAME(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) {      \
-        int64_t o = o0;                                                             \
-        for (; o + RMAIN <= o1; o += RMAIN) NAME##_tile(a, g, o, RMAIN);            \
-        if (o1 - o >= 4) { NAME##_tile(a, g, o, 4); o += 4; }                       \
-        if (o1 - o >= 2) { NAME##_tile(a, g, o, 2); o += 2; }                       \
-        if (o1 - o >= 1) NAME##_tile(a, g, o, 1);                                   \
-    }
+
+/* A gemm tile: rows [o, o + R) of group g. */
+typedef void (*gemm_tile_fn)(const kq_mm_args *a, int64_t g, int64_t o, int R);
+
+/* Rows [o0, o1) of group g: tiles of rmain rows, the remainder as 4 / 2 / 1-row tiles. */
+KQ_INLINE void gemm_rows(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1, gemm_tile_fn tile, int rmain) {
+    int64_t o = o0;
+    for (; o + rmain <= o1; o += rmain) tile(a, g, o, rmain);
+    if (o1 - o >= 4) { tile(a, g, o, 4); o += 4; }
+    if (o1 - o >= 2) { tile(a, g, o, 2); o += 2; }
+    if (o1 - o >= 1) tile(a, g, o, 1);
+}
 
 /* Q5_0 rows [o, o+R) of group g: each row's block is unpacked to 32 unsigned codes
  * (wbuf_q5_0) in a stack buffer whose dwords are then broadcast against the 16 tokens. */
@@ -524,74 +536,86 @@ static inline void gemm_q5_0_tile(const kq_mm_args *a, int64_t g, int64_t o, int
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
-DEF_GEMM_LOOP(gemm_q5_0, GEMM_ROWS)
+static void gemm_q5_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q5_0_tile, GEMM_ROWS); }
 
 /* Unsigned codes of a block's dwords k and k+4 (elements 4k.. and 16+4k..), k < 4, each
  * broadcast to all 16 lanes straight from the block: Q8_0 by vpxord with a {1to16} memory
  * operand, Q4_0 as the low and high nibbles of one broadcast dword. */
-static inline void u2_q8_0(const kq_block_q8_0 *w, int k, __m512i *lo, __m512i *hi) {
+typedef void (*u2_fn)(const void *blk, int k, __m512i *lo, __m512i *hi);
+static inline void u2_q8_0(const void *blk, int k, __m512i *lo, __m512i *hi) {
+    const kq_block_q8_0 *w = blk;
     int32_t a, b;
     memcpy(&a, w->qs + 4 * k, 4);
     memcpy(&b, w->qs + 16 + 4 * k, 4);
     *lo = _mm512_xor_si512(_mm512_set1_epi32(a), _mm512_set1_epi8((char)0x80));
     *hi = _mm512_xor_si512(_mm512_set1_epi32(b), _mm512_set1_epi8((char)0x80));
 }
-static inline void u2_q4_0(const kq_block_q4_0 *w, int k, __m512i *lo, __m512i *hi) {
+static inline void u2_q4_0(const void *blk, int k, __m512i *lo, __m512i *hi) {
+    const kq_block_q4_0 *w = blk;
     int32_t a;
     memcpy(&a, w->qs + 4 * k, 4);
     const __m512i t = _mm512_set1_epi32(a), m = _mm512_set1_epi8(0x0F);
     *lo = _mm512_and_si512(t, m);
     *hi = _mm512_and_si512(_mm512_srli_epi32(t, 4), m);
 }
-
-/* Q8_0 / Q4_0 rows [o, o+R) of group g: the weight dwords are broadcast from the blocks
- * as they are used (U2), so no converted copy of a block is stored and reloaded (GCC turns
- * such a copy into two shuffles per dword, which then bound the loop). */
-#define DEF_GEMM_BCAST(NAME, BLK, U2)                                                                      \
-    static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {                     \
-        const int64_t nb = a->n_in / KQ_QK8_0;                                                             \
-        const q80_gblk *xg = (const q80_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);                                           \
-        const BLK *w[GEMM_ROWS];                                                                           \
-        __m512 acc[GEMM_ROWS];                                                                             \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                              \
-            w[r] = (const BLK *)(a->W + (size_t)(o + r) * a->w_row_bytes);                                 \
-            acc[r] = _mm512_setzero_ps();                                                                  \
-        }                                                                                                  \
-        const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;                       \
-        for (int64_t b = 0; b < nb; b++) {                                                                 \
-            const q80_gblk *xb = xg + b;                                                         \
-            __m512i s[GEMM_ROWS] = {0};                                                                          \
-            const __m512i st = _mm512_loadu_si512(xb->start);                                               \
-            gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK));                            \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) s[r] = st;                                 \
-            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                          \
-                const __m512i xlo = _mm512_load_si512(xb->vals[k]), xhi = _mm512_load_si512(xb->vals[k + 4]); \
-                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                      \
-                    __m512i lo, hi;                                                                        \
-                    U2(w[r] + b, k, &lo, &hi);                                                             \
-                    s[r] = _mm512_dpbusd_epi32(s[r], lo, xlo);                                             \
-                    s[r] = _mm512_dpbusd_epi32(s[r], hi, xhi);                                             \
-                }                                                                                          \
-            }                                                                                              \
-            const __m512 dx = _mm512_load_ps(xb->scale);                                   \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                            \
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]),                                         \
-                                         _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]); \
-        }                                                                                                  \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);              \
-    }                                                                                                      \
-    DEF_GEMM_LOOP(NAME, GEMM_ROWS)
-DEF_GEMM_BCAST(gemm_q8_0, kq_block_q8_0, u2_q8_0)
-DEF_GEMM_BCAST(gemm_q4_0, kq_block_q4_0, u2_q4_0)
 /* IQ4_NL: as Q4_0, each nibble mapped to level + 128 (the Q8_0 pack's start is -128 × Σx). */
-static inline void u2_iq4_nl(const kq_block_iq4_nl *w, int k, __m512i *lo, __m512i *hi) {
+static inline void u2_iq4_nl(const void *blk, int k, __m512i *lo, __m512i *hi) {
+    const kq_block_iq4_nl *w = blk;
     int32_t a;
     memcpy(&a, w->qs + 4 * k, 4);
     const __m512i t = _mm512_set1_epi32(a), m = _mm512_set1_epi8(0x0F), lut = iq4_lut512();
     *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(t, m));
     *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(t, 4), m));
 }
-DEF_GEMM_BCAST(gemm_iq4_nl, kq_block_iq4_nl, u2_iq4_nl)
+/* The fp16 scale d of a Q8_0 / Q4_0 / IQ4_NL block, its first field. */
+static_assert(offsetof(kq_block_q8_0, d) == 0 && offsetof(kq_block_q4_0, d) == 0 && offsetof(kq_block_iq4_nl, d) == 0, "d first");
+static inline float blk_d(const void *blk) {
+    kq_f16 d;
+    memcpy(&d, blk, sizeof d);
+    return _cvtsh_ss(d);
+}
+
+/* Q8_0 / Q4_0 / IQ4_NL rows [o, o+R) of group g (blocks of blk_bytes): the weight dwords
+ * are broadcast from the blocks as they are used (u2), so no converted copy of a block is
+ * stored and reloaded (GCC turns such a copy into two shuffles per dword, which then bound
+ * the loop). */
+KQ_INLINE void gemm_bcast_tile(const kq_mm_args *a, int64_t g, int64_t o, int R, size_t blk_bytes, u2_fn u2) {
+    const int64_t nb = a->n_in / KQ_QK8_0;
+    const q80_gblk *xg = (const q80_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
+    const uint8_t *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+        w[r] = a->W + (size_t)(o + r) * a->w_row_bytes;
+        acc[r] = _mm512_setzero_ps();
+    }
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const q80_gblk *xb = xg + b;
+        __m512i s[GEMM_ROWS] = {0};
+        const __m512i st = _mm512_loadu_si512(xb->start);
+        gemm_prefetch(pf + b * R * (int)blk_bytes, R * (int)blk_bytes);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) s[r] = st;
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+            const __m512i xlo = _mm512_load_si512(xb->vals[k]), xhi = _mm512_load_si512(xb->vals[k + 4]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                __m512i lo, hi;
+                u2(w[r] + b * blk_bytes, k, &lo, &hi);
+                s[r] = _mm512_dpbusd_epi32(s[r], lo, xlo);
+                s[r] = _mm512_dpbusd_epi32(s[r], hi, xhi);
+            }
+        }
+        const __m512 dx = _mm512_load_ps(xb->scale);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]), _mm512_mul_ps(_mm512_set1_ps(blk_d(w[r] + b * blk_bytes)), dx), acc[r]);
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+}
+static inline void gemm_q8_0_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_bcast_tile(a, g, o, R, sizeof(kq_block_q8_0), u2_q8_0); }
+static inline void gemm_q4_0_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_bcast_tile(a, g, o, R, sizeof(kq_block_q4_0), u2_q4_0); }
+static inline void gemm_iq4_nl_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_bcast_tile(a, g, o, R, sizeof(kq_block_iq4_nl), u2_iq4_nl); }
+static void gemm_q8_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q8_0_tile, GEMM_ROWS); }
+static void gemm_q4_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q4_0_tile, GEMM_ROWS); }
+static void gemm_iq4_nl(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_iq4_nl_tile, GEMM_ROWS); }
 
 static inline void wbuf_q5_1(const kq_block_q5_1 *w, uint8_t *buf) {
     const __m128i q = _mm_loadu_si128((const __m128i *)w->qs), m = _mm_set1_epi8(0x0F);
@@ -636,7 +660,7 @@ static inline void gemm_q5_1_tile(const kq_mm_args *a, int64_t g, int64_t o, int
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
-DEF_GEMM_LOOP(gemm_q5_1, GEMM_ROWS)
+static void gemm_q5_1(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q5_1_tile, GEMM_ROWS); }
 
 /* ---- Q8_K activations (bit-exact with kq_quantize_q8_K) ------------------------- */
 
@@ -964,30 +988,33 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
 }
 
-#define DEF_GEMV_LOOP(NAME)                                                                \
-    static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                        \
-        for (int64_t o = o0; o < o1; o++)                                                  \
-            for (int64_t t0 = 0; t0 < a->n_tok; t0 += GEMV_TOK) {                          \
-                const int64_t nt = a->n_tok - t0 < GEMV_TOK ? a->n_tok - t0 : GEMV_TOK;    \
-                switch (nt) {                                                              \
-                case 1: NAME##_tile(a, o, t0, 1); break;                                   \
-                case 2: NAME##_tile(a, o, t0, 2); break;                                   \
-                case 3: NAME##_tile(a, o, t0, 3); break;                                   \
-                default: NAME##_tile(a, o, t0, 4); break;                                  \
-                }                                                                          \
-            }                                                                              \
-    }
-DEF_GEMV_LOOP(rows_q8_0)
-DEF_GEMV_LOOP(rows_q4_0)
-DEF_GEMV_LOOP(rows_q4_K)
-DEF_GEMV_LOOP(rows_q5_0)
-DEF_GEMV_LOOP(rows_q5_1)
-DEF_GEMV_LOOP(rows_q5_K)
-DEF_GEMV_LOOP(rows_q6_K)
-DEF_GEMV_LOOP(rows_iq4_nl)
-DEF_GEMV_LOOP(rows_q2_K)
-DEF_GEMV_LOOP(rows_q3_K)
-DEF_GEMV_LOOP(rows_iq4_xs)
+/* A GEMV tile: output o for tokens [t0, t0 + nt), nt <= GEMV_TOK. */
+typedef void (*gemv_tile_fn)(const kq_mm_args *a, int64_t o, int64_t t0, int nt);
+
+/* Outputs [o0, o1) for all tokens, GEMV_TOK tokens per tile. */
+KQ_INLINE void gemv_rows(const kq_mm_args *a, int64_t o0, int64_t o1, gemv_tile_fn tile) {
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t t0 = 0; t0 < a->n_tok; t0 += GEMV_TOK) {
+            const int64_t nt = a->n_tok - t0 < GEMV_TOK ? a->n_tok - t0 : GEMV_TOK;
+            switch (nt) {
+            case 1: tile(a, o, t0, 1); break;
+            case 2: tile(a, o, t0, 2); break;
+            case 3: tile(a, o, t0, 3); break;
+            default: tile(a, o, t0, 4); break;
+            }
+        }
+}
+static void rows_q8_0(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q8_0_tile); }
+static void rows_q4_0(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q4_0_tile); }
+static void rows_q4_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q4_K_tile); }
+static void rows_q5_0(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q5_0_tile); }
+static void rows_q5_1(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q5_1_tile); }
+static void rows_q5_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q5_K_tile); }
+static void rows_q6_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q6_K_tile); }
+static void rows_iq4_nl(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_iq4_nl_tile); }
+static void rows_q2_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q2_K_tile); }
+static void rows_q3_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q3_K_tile); }
+static void rows_iq4_xs(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_iq4_xs_tile); }
 
 /* ---- Q4_K / Q6_K GEMM ----------------------------------------------------------- */
 
@@ -1109,9 +1136,9 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
 
-DEF_GEMM_LOOP(gemm_q4_K, GEMM_ROWS)
-DEF_GEMM_LOOP(gemm_q5_K, GEMM_ROWS)
-DEF_GEMM_LOOP(gemm_q6_K, 4)
+static void gemm_q4_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q4_K_tile, GEMM_ROWS); }
+static void gemm_q5_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q5_K_tile, GEMM_ROWS); }
+static void gemm_q6_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q6_K_tile, 4); }
 
 /* ---- Q2_K / Q3_K / IQ4_XS GEMM ----------------------------------------------------- */
 
@@ -1127,7 +1154,9 @@ typedef struct lowbit_blk {
     float d, dmin;
 } lowbit_blk;
 
-static inline void unpack_q2_K(const kq_block_q2_K *w, lowbit_blk *u) {
+typedef void (*unpack_fn)(const void *blk, lowbit_blk *u);
+static inline void unpack_q2_K(const void *blk, lowbit_blk *u) {
+    const kq_block_q2_K *w = blk;
     for (int j = 0; j < 4; j++) _mm512_store_si512(u->codes + 64 * j, q2k_codes(w->qs, j));
     for (int j = 0; j < 16; j++) {
         u->sc[j] = w->scales[j] & 0xF;
@@ -1137,7 +1166,8 @@ static inline void unpack_q2_K(const kq_block_q2_K *w, lowbit_blk *u) {
     u->d = _cvtsh_ss(w->d);
     u->dmin = _cvtsh_ss(w->dmin);
 }
-static inline void unpack_q3_K(const kq_block_q3_K *w, lowbit_blk *u) {
+static inline void unpack_q3_K(const void *blk, lowbit_blk *u) {
+    const kq_block_q3_K *w = blk;
     const __m256i hm = _mm256_loadu_si256((const __m256i *)w->hmask), one = _mm256_set1_epi8(1);
     for (int j = 0; j < 4; j++) {
         const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 2 * j), one), 2);
@@ -1154,7 +1184,8 @@ static inline void unpack_q3_K(const kq_block_q3_K *w, lowbit_blk *u) {
     u->d = _cvtsh_ss(w->d);
     u->dmin = 0;
 }
-static inline void unpack_iq4_xs(const kq_block_iq4_xs *w, lowbit_blk *u) {
+static inline void unpack_iq4_xs(const void *blk, lowbit_blk *u) {
+    const kq_block_iq4_xs *w = blk;
     const __m256i lut = _mm256_broadcastsi128_si256(_mm_xor_si128(_mm_loadu_si128((const __m128i *)kq_iq4nl_values), _mm_set1_epi8((char)0x80)));
     const __m128i m4 = _mm_set1_epi8(0x0F);
     for (int s = 0; s < 8; s++) {
@@ -1172,64 +1203,66 @@ static inline void unpack_iq4_xs(const kq_block_iq4_xs *w, lowbit_blk *u) {
     u->dmin = 0;
 }
 
-/* Rows [o, o+R) of group g for a block type unpacked by UNPACK (as gemm_q6_K_tile, which
+/* Rows [o, o+R) of group g for a block type (blk_bytes a block) unpacked by unpack (as gemm_q6_K_tile, which
  * this mirrors: codes broadcast dword by dword against the 16 tokens, one vpmulld per
  * sub-block of 16, the bsum16 terms through vpdpwssd on the packed pairs). */
-#define DEF_GEMM_LOWBIT(NAME, BLK, UNPACK)                                                                         \
-    static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {                             \
-        const int64_t nb = a->n_in / KQ_QK_K;                                                                      \
-        const qk_gblk *xg = (const qk_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);                                                   \
-        const BLK *w[GEMM_ROWS];                                                                                   \
-        __m512 acc[GEMM_ROWS];                                                                                     \
-        _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {                                              \
-            w[r] = (const BLK *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes);                           \
-            acc[r] = _mm512_setzero_ps();                                                                          \
-        }                                                                                                          \
-        lowbit_blk u[4];                                                                                           \
-        const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;                               \
-        for (int64_t b = 0; b < nb; b++) {                                                                         \
-            const qk_gblk *xb = xg + b;                                                                  \
-            __m512i ai[4] = {0}, am[4] = {0};                                                                      \
-            gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK));                                    \
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) UNPACK(&w[r][b], &u[r]);                           \
-            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                                                  \
-                const __m512i bp = _mm512_load_si512(xb->b16[i]);                                          \
-                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                              \
-                    const uint32_t c = (uint16_t)u[r].c16[2 * i] | (uint32_t)(uint16_t)u[r].c16[2 * i + 1] << 16;  \
-                    const uint32_t m = (uint16_t)u[r].m16[2 * i] | (uint32_t)(uint16_t)u[r].m16[2 * i + 1] << 16;  \
-                    ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((int32_t)c), bp);                         \
-                    am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32((int32_t)m), bp);                         \
-                }                                                                                                  \
-            }                                                                                                      \
-            for (int j = 0; j < 16; j++) {                                                                         \
-                __m512i s[4] = {0};                                                                                \
-                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                              \
-                    const __m512i xk = _mm512_load_si512(xb->vals[4 * j + k]);                                   \
-                    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                          \
-                        int32_t wd;                                                                                \
-                        memcpy(&wd, u[r].codes + 16 * j + 4 * k, 4);                                               \
-                        s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);                               \
-                    }                                                                                              \
-                }                                                                                                  \
-                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                \
-                    ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(u[r].sc[j])));      \
-            }                                                                                                      \
-            const __m512 dx = _mm512_load_ps(xb->d);                                          \
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                  \
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].d), dx), acc[r]); \
-                acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].dmin), dx), acc[r]); \
-            }                                                                                                      \
-        }                                                                                                          \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);                      \
-    }                                                                                                              \
-    DEF_GEMM_LOOP(NAME, 4)
-DEF_GEMM_LOWBIT(gemm_q2_K, kq_block_q2_K, unpack_q2_K)
-DEF_GEMM_LOWBIT(gemm_q3_K, kq_block_q3_K, unpack_q3_K)
-DEF_GEMM_LOWBIT(gemm_iq4_xs, kq_block_iq4_xs, unpack_iq4_xs)
+KQ_INLINE void gemm_lowbit_tile(const kq_mm_args *a, int64_t g, int64_t o, int R, size_t blk_bytes, unpack_fn unpack) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const qk_gblk *xg = (const qk_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
+    const uint8_t *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {
+        w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;
+        acc[r] = _mm512_setzero_ps();
+    }
+    lowbit_blk u[4];
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const qk_gblk *xb = xg + b;
+        __m512i ai[4] = {0}, am[4] = {0};
+        gemm_prefetch(pf + b * R * (int)blk_bytes, R * (int)blk_bytes);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) unpack(w[r] + b * blk_bytes, &u[r]);
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
+            const __m512i bp = _mm512_load_si512(xb->b16[i]);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+                const uint32_t c = (uint16_t)u[r].c16[2 * i] | (uint32_t)(uint16_t)u[r].c16[2 * i + 1] << 16;
+                const uint32_t m = (uint16_t)u[r].m16[2 * i] | (uint32_t)(uint16_t)u[r].m16[2 * i + 1] << 16;
+                ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((int32_t)c), bp);
+                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32((int32_t)m), bp);
+            }
+        }
+        for (int j = 0; j < 16; j++) {
+            __m512i s[4] = {0};
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                const __m512i xk = _mm512_load_si512(xb->vals[4 * j + k]);
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+                    int32_t wd;
+                    memcpy(&wd, u[r].codes + 16 * j + 4 * k, 4);
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
+                }
+            }
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(u[r].sc[j])));
+        }
+        const __m512 dx = _mm512_load_ps(xb->d);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].d), dx), acc[r]);
+            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].dmin), dx), acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+}
+static inline void gemm_q2_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_lowbit_tile(a, g, o, R, sizeof(kq_block_q2_K), unpack_q2_K); }
+static inline void gemm_q3_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_lowbit_tile(a, g, o, R, sizeof(kq_block_q3_K), unpack_q3_K); }
+static inline void gemm_iq4_xs_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_lowbit_tile(a, g, o, R, sizeof(kq_block_iq4_xs), unpack_iq4_xs); }
+static void gemm_q2_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q2_K_tile, 4); }
+static void gemm_q3_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q3_K_tile, 4); }
+static void gemm_iq4_xs(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_iq4_xs_tile, 4); }
 
 /* ---- F32 / F16 / BF16 weights ----------------------------------------------------- */
 
 /* 16 weights from element i of a row as floats (mask for the tail). */
+typedef __m512 (*wload_fn)(const void *w, int64_t i, __mmask16 m);
 static inline __m512 wload_f32(const void *w, int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, (const float *)w + i); }
 static inline __m512 wload_f16(const void *w, int64_t i, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const kq_f16 *)w + i));
@@ -1255,53 +1288,56 @@ static void prep_bf16(const float *x, void *dst, int64_t n) {
 #define FT_R 4
 #define FT_T 4
 /* Y for rows [o, o+R) and tokens [t0, t0+T): W rows converted once per 16 columns. */
-#define DEF_ROWS_FLOAT(NAME, WLOAD)                                                                          \
-    static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) {               \
-        const int64_t n = a->n_in;                                                                           \
-        const uint8_t *w[FT_R];                                                                              \
-        const float *x[FT_T];                                                                                \
-        __m512 acc[FT_R][FT_T];                                                                              \
-        _Pragma("GCC unroll 8") for (int r = 0; r < FT_R; r++) {                                             \
-            w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;                                    \
-            _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++) acc[r][t] = _mm512_setzero_ps();          \
-        }                                                                                                    \
-        _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++)                                               \
-            x[t] = (const float *)(a->xq + (size_t)(t0 + (t < T ? t : 0)) * a->xq_row_bytes);                \
-        for (int64_t i = 0; i < n; i += 16) {                                                                \
-            const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);                     \
-            __m512 xv[FT_T];                                                                                 \
-            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);  \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                            \
-                const __m512 wv = WLOAD(w[r], i, m);                                                         \
-                _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]); \
-            }                                                                                                \
-        }                                                                                                    \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                  \
-            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)                                              \
-                a->Y[(t0 + t) * a->n_out + o + r] = _mm512_reduce_add_ps(acc[r][t]);                         \
-    }                                                                                                        \
-    static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                                          \
-        /* token blocks whose activations stay in L2 (~512 KiB) while all rows pass */                      \
-        int64_t tb = ((int64_t)(512 << 10) / (a->n_in * 4)) & ~(int64_t)(FT_T - 1);                         \
-        if (tb < FT_T) tb = FT_T;                                                                            \
-        for (int64_t b0 = 0; b0 < a->n_tok; b0 += tb)                                                        \
-        for (int64_t o = o0; o < o1; o += FT_R) {                                                            \
-            const int R = o1 - o >= FT_R ? FT_R : (int)(o1 - o);                                             \
-            const int64_t b1 = b0 + tb < a->n_tok ? b0 + tb : a->n_tok;                                      \
-            for (int64_t t0 = b0; t0 < b1; t0 += FT_T) {                                                     \
-                const int T = b1 - t0 >= FT_T ? FT_T : (int)(b1 - t0);                                       \
-                if (R == FT_R && T == FT_T) NAME##_tile(a, o, t0, FT_R, FT_T);                               \
-                else if (R == FT_R && T == 1) NAME##_tile(a, o, t0, FT_R, 1);                                \
-                else {                                                                                       \
-                    for (int r = 0; r < R; r++)                                                              \
-                        for (int t = 0; t < T; t++) NAME##_tile(a, o + r, t0 + t, 1, 1);                     \
-                }                                                                                            \
-            }                                                                                                \
-        }                                                                                                    \
+typedef void (*float_tile_fn)(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T);
+KQ_INLINE void float_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T, wload_fn wload) {
+    const int64_t n = a->n_in;
+    const uint8_t *w[FT_R];
+    const float *x[FT_T];
+    __m512 acc[FT_R][FT_T];
+    _Pragma("GCC unroll 8") for (int r = 0; r < FT_R; r++) {
+        w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;
+        _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++) acc[r][t] = _mm512_setzero_ps();
     }
-DEF_ROWS_FLOAT(rows_f32, wload_f32)
-DEF_ROWS_FLOAT(rows_f16, wload_f16)
-DEF_ROWS_FLOAT(rows_bf16, wload_bf16)
+    _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++)
+        x[t] = (const float *)(a->xq + (size_t)(t0 + (t < T ? t : 0)) * a->xq_row_bytes);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 xv[FT_T];
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const __m512 wv = wload(w[r], i, m);
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
+            a->Y[(t0 + t) * a->n_out + o + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+KQ_INLINE void float_rows(const kq_mm_args *a, int64_t o0, int64_t o1, float_tile_fn tile) {
+    /* token blocks whose activations stay in L2 (~512 KiB) while all rows pass */
+    int64_t tb = ((int64_t)(512 << 10) / (a->n_in * 4)) & ~(int64_t)(FT_T - 1);
+    if (tb < FT_T) tb = FT_T;
+    for (int64_t b0 = 0; b0 < a->n_tok; b0 += tb)
+    for (int64_t o = o0; o < o1; o += FT_R) {
+        const int R = o1 - o >= FT_R ? FT_R : (int)(o1 - o);
+        const int64_t b1 = b0 + tb < a->n_tok ? b0 + tb : a->n_tok;
+        for (int64_t t0 = b0; t0 < b1; t0 += FT_T) {
+            const int T = b1 - t0 >= FT_T ? FT_T : (int)(b1 - t0);
+            if (R == FT_R && T == FT_T) tile(a, o, t0, FT_R, FT_T);
+            else if (R == FT_R && T == 1) tile(a, o, t0, FT_R, 1);
+            else {
+                for (int r = 0; r < R; r++)
+                    for (int t = 0; t < T; t++) tile(a, o + r, t0 + t, 1, 1);
+            }
+        }
+    }
+}
+static inline void rows_f32_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) { float_tile(a, o, t0, R, T, wload_f32); }
+static inline void rows_f16_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) { float_tile(a, o, t0, R, T, wload_f16); }
+static inline void rows_bf16_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) { float_tile(a, o, t0, R, T, wload_bf16); }
+static void rows_f32(const kq_mm_args *a, int64_t o0, int64_t o1) { float_rows(a, o0, o1, rows_f32_tile); }
+static void rows_f16(const kq_mm_args *a, int64_t o0, int64_t o1) { float_rows(a, o0, o1, rows_f16_tile); }
+static void rows_bf16(const kq_mm_args *a, int64_t o0, int64_t o1) { float_rows(a, o0, o1, rows_bf16_tile); }
 
 /* ---- vector ops ------------------------------------------------------------------ */
 
