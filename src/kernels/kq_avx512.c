@@ -738,63 +738,75 @@ static inline __m128i q4k_scales(const uint8_t *sc12) {
 
 /* ---- Q4_K / Q6_K GEMV ----------------------------------------------------------- */
 
-/* Q4_K / Q5_K GEMV (QH: the block's 5th bits or NULL). */
-#define DEF_ROWS_QK45(NAME, BLK, QH) \
-static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { \
-    const int64_t nb = a->n_in / KQ_QK_K; \
-    const BLK *w = (const BLK *)(a->W + (size_t)o * a->w_row_bytes); \
-    const qk_gv *xr[GEMV_TOK]; \
-    __m512 acc[GEMV_TOK]; \
-    __m256 accm[GEMV_TOK]; \
-    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
-        xr[t] = (const qk_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes); \
-        acc[t] = _mm512_setzero_ps(); \
-        accm[t] = _mm256_setzero_ps(); \
-    } \
-    const __m512i lo4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16); \
-    for (int64_t b = 0; b < nb; b++) { \
-        const uint8_t *qh = QH(&w[b]); \
-        __m512i qhz = _mm512_setzero_si512(); \
-        if (qh) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh)); \
-        const __m128i smb = q4k_scales(w[b].scales); \
-        const __m512i sc32 = _mm512_cvtepu8_epi32(smb); /* lanes 0-7 scales, 8-15 mins */ \
-        const __m256i m8 = _mm256_cvtepu8_epi32(_mm_srli_si128(smb, 8)); \
-        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin); \
-        __m512i wz[4], scv[4]; \
-        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) { \
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j)); \
-            const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1); \
-            wz[j] = _mm512_and_si512(z, lo4); \
-            if (qh) { /* low half: bit 2j of qh[l], high half: bit 2j+1 */ \
-                const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * j)), _mm256_set1_epi8((char)(2 << 2 * j)), 1); \
-                wz[j] = _mm512_mask_add_epi8(wz[j], _mm512_test_epi8_mask(qhz, sel), wz[j], v16); \
-            } \
-            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1); \
-            scv[j] = _mm512_permutexvar_epi32(idx, sc32); \
-        } \
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
-            const qk_gv *xb = xr[t] + b; \
-            __m512i is = _mm512_setzero_si512(); \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) { \
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb->qs + 64 * j)); \
-                is = _mm512_dpwssd_epi32(is, s, scv[j]); \
-            } \
-            const float dx = xb->d; \
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]); \
-            const __m256i mb = _mm256_mullo_epi32(m8, _mm256_loadu_si256((const __m256i *)xb->b32)); \
-            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]); \
-        } \
-    } \
-    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
-        const __m256 m = accm[t]; \
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1)); \
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h)); \
-        h = _mm_add_ss(h, _mm_movehdup_ps(h)); \
-        a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(h); \
-    } \
+/* Q4_K / Q5_K GEMV. */
+/* Q4_K and Q5_K blocks differ only by Q5_K's 5th bits; these read either (q5: a Q5_K
+ * block), qh NULL for Q4_K. */
+static inline const kq_block_q4_K *q4k(const uint8_t *blk) { return (const kq_block_q4_K *)blk; }
+static inline const kq_block_q5_K *q5k(const uint8_t *blk) { return (const kq_block_q5_K *)blk; }
+KQ_INLINE const uint8_t *qk45_block(const uint8_t *row, int64_t b, bool q5) {
+    return row + b * (q5 ? sizeof(kq_block_q5_K) : sizeof(kq_block_q4_K));
 }
-DEF_ROWS_QK45(rows_q4_K, kq_block_q4_K, qh_q4_K)
-DEF_ROWS_QK45(rows_q5_K, kq_block_q5_K, qh_q5_K)
+KQ_INLINE const uint8_t *qk45_scales(const uint8_t *blk, bool q5) { return q5 ? q5k(blk)->scales : q4k(blk)->scales; }
+KQ_INLINE const uint8_t *qk45_qs(const uint8_t *blk, bool q5) { return q5 ? q5k(blk)->qs : q4k(blk)->qs; }
+KQ_INLINE const uint8_t *qk45_qh(const uint8_t *blk, bool q5) { return q5 ? q5k(blk)->qh : NULL; }
+KQ_INLINE float qk45_d(const uint8_t *blk, bool q5) { return _cvtsh_ss(q5 ? q5k(blk)->d : q4k(blk)->d); }
+KQ_INLINE float qk45_dmin(const uint8_t *blk, bool q5) { return _cvtsh_ss(q5 ? q5k(blk)->dmin : q4k(blk)->dmin); }
+
+KQ_INLINE void rows_qk45_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT, bool q5) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const uint8_t *w = a->W + (size_t)o * a->w_row_bytes;
+    const qk_gv *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    __m256 accm[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = (const qk_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = qk45_block(w, b, q5), *qh = qk45_qh(blk, q5);
+        __m512i qhz = _mm512_setzero_si512();
+        if (qh) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+        const __m128i smb = q4k_scales(qk45_scales(blk, q5));
+        const __m512i sc32 = _mm512_cvtepu8_epi32(smb); /* lanes 0-7 scales, 8-15 mins */
+        const __m256i m8 = _mm256_cvtepu8_epi32(_mm_srli_si128(smb, 8));
+        const float d = qk45_d(blk, q5), dmin = qk45_dmin(blk, q5);
+        __m512i wz[4], scv[4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(qk45_qs(blk, q5) + 32 * j));
+            const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+            wz[j] = _mm512_and_si512(z, lo4);
+            if (qh) { /* low half: bit 2j of qh[l], high half: bit 2j+1 */
+                const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * j)), _mm256_set1_epi8((char)(2 << 2 * j)), 1);
+                wz[j] = _mm512_mask_add_epi8(wz[j], _mm512_test_epi8_mask(qhz, sel), wz[j], v16);
+            }
+            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1);
+            scv[j] = _mm512_permutexvar_epi32(idx, sc32);
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const qk_gv *xb = xr[t] + b;
+            __m512i is = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb->qs + 64 * j));
+                is = _mm512_dpwssd_epi32(is, s, scv[j]);
+            }
+            const float dx = xb->d;
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]);
+            const __m256i mb = _mm256_mullo_epi32(m8, _mm256_loadu_si256((const __m256i *)xb->b32));
+            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        const __m256 m = accm[t];
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(h);
+    }
+}
+static inline void rows_q4_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { rows_qk45_tile(a, o, t0, NT, false); }
+static inline void rows_q5_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { rows_qk45_tile(a, o, t0, NT, true); }
 
 /* The 6-bit values of one 128-element half as two zmm (elements 0-63, 64-127). */
 static inline void q6k_half(const uint8_t *ql, const uint8_t *qh, __m512i *A, __m512i *B) {
@@ -1018,70 +1030,70 @@ static void rows_iq4_xs(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows
 
 /* ---- Q4_K / Q6_K GEMM ----------------------------------------------------------- */
 
-/* Q4_K / Q5_K GEMM tile (QH as for the GEMV). */
-#define DEF_GEMM_QK45(NAME, BLK, QH) \
-static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { \
-    const int64_t nb = a->n_in / KQ_QK_K; \
-    const qk_gblk *xg = (const qk_gblk *)(a->xq + (size_t)g * a->xq_row_bytes); \
-    const BLK *w[GEMM_ROWS]; \
-    __m512 acc[GEMM_ROWS]; \
-    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) { \
-        w[r] = (const BLK *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes); \
-        acc[r] = _mm512_setzero_ps(); \
-    } \
-    _Alignas(64) uint8_t wb[GEMM_ROWS][256]; \
-    _Alignas(16) uint8_t sm[GEMM_ROWS][16]; \
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), v16 = _mm256_set1_epi8(16); \
-    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes; \
-    for (int64_t b = 0; b < nb; b++) { \
-        const qk_gblk *xb = xg + b; \
-        __m512i ai[GEMM_ROWS] = {0}, am[GEMM_ROWS] = {0}; \
-        gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK)); \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
-            const uint8_t *qh = QH(&w[r][b]); \
-            const __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256(); \
-            for (int j = 0; j < 4; j++) { \
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(w[r][b].qs + 32 * j)); \
-                __m256i lo = _mm256_and_si256(q, lo4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4); \
-                if (qh) { \
-                    lo = _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << 2 * j))), lo, v16); \
-                    hi = _mm256_mask_add_epi8(hi, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(2 << 2 * j))), hi, v16); \
-                } \
-                _mm256_store_si256((__m256i *)(wb[r] + 64 * j), lo); \
-                _mm256_store_si256((__m256i *)(wb[r] + 64 * j + 32), hi); \
-            } \
-            _mm_store_si128((__m128i *)sm[r], q4k_scales(w[r][b].scales)); \
-            ai[r] = _mm512_setzero_si512(); \
-            am[r] = _mm512_setzero_si512(); \
-        } \
-        for (int j = 0; j < 8; j++) { \
-            __m512i s[GEMM_ROWS] = {0}; \
-            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) { \
-                const __m512i xk = _mm512_load_si512(xb->vals[8 * j + k]); \
-                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
-                    int32_t wd; \
-                    memcpy(&wd, wb[r] + 32 * j + 4 * k, 4); \
-                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk); \
-                } \
-            } \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) \
-                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(sm[r][j]))); \
-        } \
-        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) { \
-            const __m512i bp = _mm512_load_si512(xb->b32[i]); \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) \
-                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32(sm[r][8 + 2 * i] | (sm[r][9 + 2 * i] << 16)), bp); \
-        } \
-        const __m512 dx = _mm512_load_ps(xb->d); \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]); \
-            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].dmin)), dx), acc[r]); \
-        } \
-    } \
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]); \
+/* Q4_K / Q5_K GEMM tile. */
+KQ_INLINE void gemm_qk45_tile(const kq_mm_args *a, int64_t g, int64_t o, int R, bool q5) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const int blk_bytes = q5 ? (int)sizeof(kq_block_q5_K) : (int)sizeof(kq_block_q4_K);
+    const qk_gblk *xg = (const qk_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
+    const uint8_t *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {
+        w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;
+        acc[r] = _mm512_setzero_ps();
+    }
+    _Alignas(64) uint8_t wb[GEMM_ROWS][256];
+    _Alignas(16) uint8_t sm[GEMM_ROWS][16];
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), v16 = _mm256_set1_epi8(16);
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const qk_gblk *xb = xg + b;
+        __m512i ai[GEMM_ROWS] = {0}, am[GEMM_ROWS] = {0};
+        gemm_prefetch(pf + b * R * blk_bytes, R * blk_bytes);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const uint8_t *blk = qk45_block(w[r], b, q5), *qh = qk45_qh(blk, q5);
+            const __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(qk45_qs(blk, q5) + 32 * j));
+                __m256i lo = _mm256_and_si256(q, lo4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+                if (qh) {
+                    lo = _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << 2 * j))), lo, v16);
+                    hi = _mm256_mask_add_epi8(hi, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(2 << 2 * j))), hi, v16);
+                }
+                _mm256_store_si256((__m256i *)(wb[r] + 64 * j), lo);
+                _mm256_store_si256((__m256i *)(wb[r] + 64 * j + 32), hi);
+            }
+            _mm_store_si128((__m128i *)sm[r], q4k_scales(qk45_scales(blk, q5)));
+            ai[r] = _mm512_setzero_si512();
+            am[r] = _mm512_setzero_si512();
+        }
+        for (int j = 0; j < 8; j++) {
+            __m512i s[GEMM_ROWS] = {0};
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                const __m512i xk = _mm512_load_si512(xb->vals[8 * j + k]);
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                    int32_t wd;
+                    memcpy(&wd, wb[r] + 32 * j + 4 * k, 4);
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
+                }
+            }
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(sm[r][j])));
+        }
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+            const __m512i bp = _mm512_load_si512(xb->b32[i]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32(sm[r][8 + 2 * i] | (sm[r][9 + 2 * i] << 16)), bp);
+        }
+        const __m512 dx = _mm512_load_ps(xb->d);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(qk45_d(qk45_block(w[r], b, q5), q5)), dx), acc[r]);
+            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(qk45_dmin(qk45_block(w[r], b, q5), q5)), dx), acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
-DEF_GEMM_QK45(gemm_q4_K, kq_block_q4_K, qh_q4_K)
-DEF_GEMM_QK45(gemm_q5_K, kq_block_q5_K, qh_q5_K)
+static inline void gemm_q4_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_qk45_tile(a, g, o, R, false); }
+static inline void gemm_q5_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_qk45_tile(a, g, o, R, true); }
 
 static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
     const int64_t nb = a->n_in / KQ_QK_K;
