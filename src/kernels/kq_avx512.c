@@ -8,14 +8,18 @@
  * off × Σx per block (or sub-block), is removed by starting the accumulator at -off × Σx,
  * which the activation prep precomputes.
  *
- * Two layouts of the activations:
- *  - GEMV (few tokens, decode): one row per token: int8 values, then per block pair a
- *    16-lane int32 start vector and a 16-lane float scale vector (lanes 0-7 block 2p,
- *    8-15 block 2p+1), so a zmm of 64 weight bytes (two blocks) is one vpdpbusd.
- *  - GEMM (>= 16 tokens): groups of 16 tokens interleaved so that one zmm holds 4
- *    consecutive values of each of the 16 tokens; a weight dword is broadcast and every
- *    lane accumulates a whole block for one token. The float scaling then costs one
- *    convert + mul + fma per (row, block, 16 tokens) instead of per (row, token, 2 blocks).
+ * Two kinds of activation layout (structs under "activation layouts" below):
+ *  - GEMV (few tokens, decode): one row per token, its int8 values grouped as the weight
+ *    kernels take them (Q8_0: block pairs, q80_gemv_row; nibble formats: 4 blocks split in
+ *    low/high halves, q40_gv; K-quants: superblocks with their sums, qk_gv) beside 16-lane
+ *    int32 start and float scale vectors, so a zmm of weights is one vpdpbusd.
+ *  - GEMM (>= gemm_min_tok tokens): groups of 16 tokens interleaved so that one zmm holds 4
+ *    consecutive values of each of the 16 tokens (q80_gblk, qk_gblk); a weight dword is
+ *    broadcast and every lane accumulates a whole block for one token. The float scaling
+ *    then costs one convert + mul + fma per (row, block, 16 tokens) instead of per (row,
+ *    token, 2 blocks).
+ * Kernels shared by several dtypes are always-inlined bodies taking the dtype's parts as
+ * constant arguments, instantiated by one-line functions per dtype (see KQ_INLINE).
  */
 #include "kernels/kq_internal.h"
 #if defined(__x86_64__)
@@ -1325,6 +1329,7 @@ KQ_INLINE void float_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
             a->Y[(t0 + t) * a->n_out + o + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
+/* Rows [o0, o1) for all tokens: FT_R x FT_T tiles, the edges as FT_R x 1 or 1 x 1. */
 KQ_INLINE void float_rows(const kq_mm_args *a, int64_t o0, int64_t o1, float_tile_fn tile) {
     /* token blocks whose activations stay in L2 (~512 KiB) while all rows pass */
     int64_t tb = ((int64_t)(512 << 10) / (a->n_in * 4)) & ~(int64_t)(FT_T - 1);

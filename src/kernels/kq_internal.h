@@ -1,12 +1,15 @@
-/* kq_internal.h — what the kernel files share but callers of kq.h never see: the per-ISA
- * dispatch table, the argument block of the matmul row kernels, and the scalar reference
- * pieces (block dot products, activation quantizers) that every ISA falls back on.
+/* kq_internal.h — what the kernel files share but callers of kq.h never see: the per-dtype
+ * traits table (kq_traits: every fact about a weight dtype, in one place), the per-ISA
+ * dispatch table indexed the same way (by GGUF dtype), the argument block of the matmul
+ * row kernels, and the scalar reference pieces that every ISA falls back on.
  *
  * Matmul data flow (kq.c drives it):
  *   1. "prep": each activation row X[t] (n_in floats) is turned into the activation
- *      format of the weight dtype — Q8_0 blocks (Q8_0/Q4_0/Q5_0/IQ4_NL weights), Q8_1 blocks
- *      (Q5_1), Q8_K blocks (Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS), floats rounded to F16 / BF16 precision (F16 / BF16 weights), or used
- *      as is (F32). These rows live in the caller's scratch, xq_row_bytes apart.
+ *      format of the weight dtype (kq_traits.act) — Q8_0 blocks (Q8_0/Q4_0/Q5_0/IQ4_NL
+ *      weights), Q8_1 blocks (Q5_1), Q8_K blocks (Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS), floats
+ *      rounded to F16 / BF16 precision (F16 / BF16 weights), or used as is (F32); an ISA
+ *      may lay the format out its own way (kq_mm_impl.prep_bytes). These rows live in the
+ *      caller's scratch, xq_row_bytes apart.
  *   2. "rows": the kernel computes Y[t][o] for every token t and outputs o in [o0, o1);
  *      threads get disjoint output ranges.
  *   3. Optionally an ISA has a "gemm" path for batches (n_tok >= gemm_min_tok) that packs

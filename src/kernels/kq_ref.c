@@ -1,7 +1,8 @@
 /* kq_ref.c — the scalar reference of every kernel: F16/BF16 conversions, the block
  * formats' quantizers and dequantizers (laid out and rounded as ggml does: ggml-common.h,
- * ggml-quants.c), the integer block dot products, the scalar vector ops, and the
- * `scalar` dispatch table built from them. Everything SIMD is checked against this file.
+ * ggml-quants.c), the integer block dot products, the scalar vector ops, the per-dtype
+ * traits table that names them (kq_traits_of), and the `scalar` dispatch table built from
+ * it. Everything SIMD is checked against this file.
  *
  * Activation rounding (what the matmul does to X before integer dot products):
  *   Q8_0 (for Q8_0/Q4_0/Q5_0/IQ4_NL weights): per 32 values, amax = max|x|, d = fp16(amax/127),
