@@ -224,9 +224,7 @@ static inline void rows_q8_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
 
 /* Q4_0 GEMV works on 4 blocks at a time: one zmm of their 64 packed bytes gives the low
  * nibbles (elements 0-15 of each block) and the high nibbles (16-31), so the activation
- * row is stored to match: per 4-block group (nbq groups, zero padded)
- *   lo int8 [4 blocks][16] | hi int8 [4][16] | start int32 [16] | scale float [16]
- * with lanes 4k..4k+3 belonging to block k (start: -8 × Σx in lane 4k; Q5_0: -16 × Σx). */
+ * row is a q40_gv per 4 blocks (start: -8 × Σx in lane 4k; Q5_0: -16 × Σx). */
 static size_t q40_gemv_bytes(int64_t n) { return (size_t)((n / KQ_QK4_0 + 3) / 4) * sizeof(q40_gv); }
 /* off: the code offset of the weights (8 for Q4_0, 16 for Q5_0). */
 static inline void q40_gemv_prep(const float *x, void *dst, int64_t n, int off) {
@@ -384,9 +382,8 @@ static inline void rows_q5_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
 }
 
-/* Q5_1 GEMV: activation rows as the Q4_0 layout, with the start slot holding the float
- * s = fp16(amax/127 · Σq) of block k in lane 4k (zero elsewhere) instead of an int32 start:
- * (q40_gv with s in place of start).
+/* Q5_1 GEMV: activation rows as the Q4_0 layout (q40_gv) with s = fp16(amax/127 · Σq) of
+ * block k in lane 4k (zero elsewhere) in place of the int32 start.
  * 4 weight blocks are 96 bytes (block k: d at word 12k, m at 12k+1, qh at 12k+2..3, qs at
  * 12k+4..11): two loads (bytes 0-63, 32-95) and word permutes gather them. */
 static void prep_q5_1(const float *x, void *dst, int64_t n) {
