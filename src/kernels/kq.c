@@ -10,108 +10,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- dtype tables ---------------------------------------------------------------- */
+/* ---- scratch bounds ---------------------------------------------------------------- */
 
-int kq_w_index(uint32_t dtype) {
-    switch (dtype) {
-    case GGUF_DTYPE_F32: return KQ_W_F32;
-    case GGUF_DTYPE_F16: return KQ_W_F16;
-    case GGUF_DTYPE_BF16: return KQ_W_BF16;
-    case GGUF_DTYPE_Q8_0: return KQ_W_Q8_0;
-    case GGUF_DTYPE_Q4_0: return KQ_W_Q4_0;
-    case GGUF_DTYPE_Q4_K: return KQ_W_Q4_K;
-    case GGUF_DTYPE_Q6_K: return KQ_W_Q6_K;
-    case GGUF_DTYPE_Q5_0: return KQ_W_Q5_0;
-    case GGUF_DTYPE_Q5_1: return KQ_W_Q5_1;
-    case GGUF_DTYPE_Q5_K: return KQ_W_Q5_K;
-    case GGUF_DTYPE_Q2_K: return KQ_W_Q2_K;
-    case GGUF_DTYPE_Q3_K: return KQ_W_Q3_K;
-    case GGUF_DTYPE_IQ4_NL: return KQ_W_IQ4_NL;
-    case GGUF_DTYPE_IQ4_XS: return KQ_W_IQ4_XS;
-    default: return -1;
-    }
+/* kernels_test runs every ISA with exactly kq_matmul_scratch_bytes of scratch under ASan,
+ * so these bounds are checked for every layout. */
+
+/* Upper bound of one packed 16-token group of any ISA's gemm path. */
+static size_t pack_bound(const kq_traits *tr, int64_t n_in) {
+    return tr->quantized ? (size_t)n_in * 20 + 256 : (size_t)n_in * KQ_GEMM_TOK * 4 + 256;
 }
 
-int64_t kq_block_elems(uint32_t dtype) {
-    switch (dtype) {
-    case GGUF_DTYPE_F32: case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return 1;
-    case GGUF_DTYPE_Q8_0: return KQ_QK8_0;
-    case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: return KQ_QK4_0;
-    case GGUF_DTYPE_IQ4_NL: return KQ_QK4_NL;
-    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K:
-    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_XS: return KQ_QK_K;
-    default: return 0;
-    }
-}
-
-int64_t kq_block_bytes(uint32_t dtype) {
-    switch (dtype) {
-    case GGUF_DTYPE_F32: return 4;
-    case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return 2;
-    case GGUF_DTYPE_Q8_0: return sizeof(kq_block_q8_0);
-    case GGUF_DTYPE_Q4_0: return sizeof(kq_block_q4_0);
-    case GGUF_DTYPE_Q4_K: return sizeof(kq_block_q4_K);
-    case GGUF_DTYPE_Q6_K: return sizeof(kq_block_q6_K);
-    case GGUF_DTYPE_Q5_0: return sizeof(kq_block_q5_0);
-    case GGUF_DTYPE_Q5_1: return sizeof(kq_block_q5_1);
-    case GGUF_DTYPE_Q5_K: return sizeof(kq_block_q5_K);
-    case GGUF_DTYPE_Q2_K: return sizeof(kq_block_q2_K);
-    case GGUF_DTYPE_Q3_K: return sizeof(kq_block_q3_K);
-    case GGUF_DTYPE_IQ4_NL: return sizeof(kq_block_iq4_nl);
-    case GGUF_DTYPE_IQ4_XS: return sizeof(kq_block_iq4_xs);
-    default: return 0;
-    }
-}
-
-bool kq_dtype_supported(uint32_t dtype) { return kq_w_index(dtype) >= 0; }
-
-size_t kq_act_row_bytes(uint32_t dtype, int64_t n_in) {
-    switch (dtype) {
-    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_IQ4_NL:
-        return (size_t)(n_in / KQ_QK8_0) * sizeof(kq_block_q8_0);
-    case GGUF_DTYPE_Q5_1: return (size_t)(n_in / KQ_QK8_0) * sizeof(kq_block_q8_1);
-    case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q5_K: case GGUF_DTYPE_Q6_K:
-    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_XS:
-        return (size_t)(n_in / KQ_QK_K) * sizeof(kq_block_q8_K);
-    case GGUF_DTYPE_F16: case GGUF_DTYPE_BF16: return (size_t)n_in * sizeof(float);
-    default: return 0; /* F32: X is used in place */
-    }
-}
-
-/* Upper bound of one packed 16-token group of any ISA's gemm path (kernels_test runs every
- * ISA with exactly kq_matmul_scratch_bytes of scratch under ASan). */
-static size_t pack_bound(uint32_t dtype, int64_t n_in) {
-    switch (dtype) {
-    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
-    case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: case GGUF_DTYPE_Q5_K:
-    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_NL: case GGUF_DTYPE_IQ4_XS:
-        return (size_t)n_in * 20 + 256;
-    default: return (size_t)n_in * KQ_GEMM_TOK * 4 + 256;
-    }
+/* Upper bound of one prepared activation row of any ISA. */
+static size_t prep_bound(const kq_traits *tr, int64_t n_in) {
+    return tr->quantized ? (size_t)n_in * 4 + 256 : kq_act_row_bytes(tr->dtype, n_in);
 }
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-/* Upper bound of one prepared activation row of any ISA (checked the same way). */
-static size_t prep_bound(uint32_t dtype, int64_t n_in) {
-    switch (dtype) {
-    case GGUF_DTYPE_Q8_0: case GGUF_DTYPE_Q4_0: case GGUF_DTYPE_Q4_K: case GGUF_DTYPE_Q6_K:
-    case GGUF_DTYPE_Q5_0: case GGUF_DTYPE_Q5_1: case GGUF_DTYPE_Q5_K:
-    case GGUF_DTYPE_Q2_K: case GGUF_DTYPE_Q3_K: case GGUF_DTYPE_IQ4_NL: case GGUF_DTYPE_IQ4_XS:
-        return (size_t)n_in * 4 + 256;
-    default: return kq_act_row_bytes(dtype, n_in);
-    }
-}
 
 static size_t prep_row_bytes(const kq_mm_impl *im, uint32_t dtype, int64_t n_in) {
     return round64(im->prep_bytes ? im->prep_bytes(n_in) : kq_act_row_bytes(dtype, n_in));
 }
 
+bool kq_dtype_supported(uint32_t dtype) { return kq_traits_of(dtype) != NULL; }
+
 size_t kq_matmul_scratch_bytes(uint32_t dtype, int64_t n_in, int64_t n_tok) {
-    if (n_tok <= 0 || n_in <= 0) return 64;
-    size_t std = (size_t)n_tok * round64(prep_bound(dtype, n_in));
+    const kq_traits *tr = kq_traits_of(dtype);
+    if (!tr || n_tok <= 0 || n_in <= 0) return 64;
+    size_t std = (size_t)n_tok * round64(prep_bound(tr, n_in));
     size_t groups = (size_t)((n_tok + KQ_GEMM_TOK - 1) / KQ_GEMM_TOK);
-    size_t gemm = groups * round64(pack_bound(dtype, n_in));
+    size_t gemm = groups * round64(pack_bound(tr, n_in));
     return (std > gemm ? std : gemm) + 64;
 }
 
@@ -225,11 +152,10 @@ typedef struct mm_plan {
 static bool mm_plan_init(mm_plan *p, const kq_ops *ops, int n_mat, uint32_t dtype, const void *const *W,
                          const int64_t *n_out, int64_t n_in, const float *X, int64_t n_tok, float *const *Y,
                          void *scratch, bool report) {
-    const int wi = kq_w_index(dtype);
-    const int64_t be = kq_block_elems(dtype);
+    const kq_traits *tr = kq_traits_of(dtype);
     int64_t rows = 0;
     for (int m = 0; m < n_mat; m++) rows += n_out[m] > 0 ? n_out[m] : 0;
-    if (wi < 0 || n_in <= 0 || n_in % be || rows <= 0 || n_tok <= 0) {
+    if (!tr || !ops->mm[dtype].rows || n_in <= 0 || n_in % tr->blck || rows <= 0 || n_tok <= 0) {
         if (report) {
             sw_error("kq_matmul: unsupported dtype %u or shape (%lld rows x %lld)", dtype, (long long)rows, (long long)n_in);
             for (int m = 0; m < n_mat; m++)
@@ -237,12 +163,12 @@ static bool mm_plan_init(mm_plan *p, const kq_ops *ops, int n_mat, uint32_t dtyp
         }
         return false;
     }
-    const kq_mm_impl *im = &ops->mm[wi];
+    const kq_mm_impl *im = &ops->mm[dtype];
     *p = (mm_plan){.im = im, .n_mat = n_mat, .W = W, .n_out = n_out, .Y = Y, .X = X, .rows = rows,
                    .n_groups = (n_tok + KQ_GEMM_TOK - 1) / KQ_GEMM_TOK, .gemm = im->gemm && n_tok >= im->gemm_min_tok,
                    /* the SIMD layouts use aligned loads; kq_matmul_scratch_bytes leaves 64 bytes to spare */
                    .scratch = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
-                   .a = {.w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in, .n_tok = n_tok}};
+                   .a = {.tr = tr, .w_row_bytes = (size_t)(n_in / tr->blck) * tr->bytes, .n_in = n_in, .n_tok = n_tok}};
     if (p->gemm) {
         p->a.xq = p->scratch;
         p->a.xq_row_bytes = round64(im->pack_bytes(n_in));
@@ -328,17 +254,16 @@ void kq_matmul_n_team(int n_mat, uint32_t dtype, const void *const *W, const int
 
 void kq_matmul_ref(uint32_t dtype, const void *W, int64_t n_out, int64_t n_in, const float *X, int64_t n_tok,
                    float *Y, void *scratch) {
-    int wi = kq_w_index(dtype);
-    int64_t be = kq_block_elems(dtype);
-    if (wi < 0 || n_in <= 0 || n_in % be || n_out <= 0 || n_tok <= 0) {
+    const kq_traits *tr = kq_traits_of(dtype);
+    if (!tr || n_in <= 0 || n_in % tr->blck || n_out <= 0 || n_tok <= 0) {
         sw_error("kq_matmul_ref: unsupported dtype %u or shape", dtype);
         if (n_out > 0 && n_tok > 0) memset(Y, 0, (size_t)(n_out * n_tok) * sizeof *Y);
         return;
     }
     kq_ops ops;
     kq_ops_scalar(&ops);
-    const kq_mm_impl *im = &ops.mm[wi];
-    kq_mm_args a = {.W = W, .w_row_bytes = (size_t)(n_in / be * kq_block_bytes(dtype)), .n_in = n_in,
+    const kq_mm_impl *im = &ops.mm[dtype];
+    kq_mm_args a = {.tr = tr, .W = W, .w_row_bytes = (size_t)(n_in / tr->blck) * tr->bytes, .n_in = n_in,
                     .n_out = n_out, .n_tok = n_tok, .Y = Y};
     if (im->prep) {
         a.xq = scratch;
@@ -360,13 +285,9 @@ void kq_add(float *out, const float *a, const float *b, int64_t n) { kq_ops_get(
 float kq_dot_f32(const float *a, const float *b, int64_t n) { return kq_ops_get()->dot_f32(a, b, n); }
 
 size_t kq_kv_row_bytes(uint32_t dtype, int64_t n) {
-    if (n < 0) return 0;
-    switch (dtype) {
-    case GGUF_DTYPE_F32: return (size_t)n * 4;
-    case GGUF_DTYPE_F16: return (size_t)n * 2;
-    case GGUF_DTYPE_Q8_0: return n % KQ_QK8_0 ? 0 : (size_t)(n / KQ_QK8_0) * sizeof(kq_block_q8_0);
-    default: return 0;
-    }
+    const kq_traits *tr = kq_traits_of(dtype);
+    if (!tr || !tr->kv || n < 0 || n % tr->blck) return 0;
+    return (size_t)(n / tr->blck) * tr->bytes;
 }
 
 float kq_dot_kv(uint32_t dtype, const void *k, const float *q, int64_t n) {

@@ -540,20 +540,20 @@ static void v_add(float *out, const float *a, const float *b, int64_t n) {
 
 void kq_ops_avx2(kq_ops *ops) {
     ops->name = "avx2";
-    ops->mm[KQ_W_F32].rows = rows_f32;
-    ops->mm[KQ_W_F16].rows = rows_f16;
-    ops->mm[KQ_W_BF16].rows = rows_bf16;
-    ops->mm[KQ_W_Q8_0].rows = rows_q8_0;
-    ops->mm[KQ_W_Q4_0].rows = rows_q4_0;
-    ops->mm[KQ_W_Q4_K].rows = rows_q4_K;
-    ops->mm[KQ_W_Q6_K].rows = rows_q6_K;
-    ops->mm[KQ_W_Q5_0].rows = rows_q5_0;
-    ops->mm[KQ_W_Q5_1].rows = rows_q5_1;
-    ops->mm[KQ_W_Q5_K].rows = rows_q5_K;
-    ops->mm[KQ_W_Q2_K].rows = rows_q2_K;
-    ops->mm[KQ_W_Q3_K].rows = rows_q3_K;
-    ops->mm[KQ_W_IQ4_NL].rows = rows_iq4_nl;
-    ops->mm[KQ_W_IQ4_XS].rows = rows_iq4_xs;
+    ops->mm[GGUF_DTYPE_F32].rows = rows_f32;
+    ops->mm[GGUF_DTYPE_F16].rows = rows_f16;
+    ops->mm[GGUF_DTYPE_BF16].rows = rows_bf16;
+    ops->mm[GGUF_DTYPE_Q8_0].rows = rows_q8_0;
+    ops->mm[GGUF_DTYPE_Q4_0].rows = rows_q4_0;
+    ops->mm[GGUF_DTYPE_Q4_K].rows = rows_q4_K;
+    ops->mm[GGUF_DTYPE_Q6_K].rows = rows_q6_K;
+    ops->mm[GGUF_DTYPE_Q5_0].rows = rows_q5_0;
+    ops->mm[GGUF_DTYPE_Q5_1].rows = rows_q5_1;
+    ops->mm[GGUF_DTYPE_Q5_K].rows = rows_q5_K;
+    ops->mm[GGUF_DTYPE_Q2_K].rows = rows_q2_K;
+    ops->mm[GGUF_DTYPE_Q3_K].rows = rows_q3_K;
+    ops->mm[GGUF_DTYPE_IQ4_NL].rows = rows_iq4_nl;
+    ops->mm[GGUF_DTYPE_IQ4_XS].rows = rows_iq4_xs;
     ops->dot_f32 = v_dot_f32;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f32 = v_axpy_f32;

@@ -8,19 +8,24 @@
  * off × Σx per block (or sub-block), is removed by starting the accumulator at -off × Σx,
  * which the activation prep precomputes.
  *
- * Two layouts of the activations:
- *  - GEMV (few tokens, decode): one row per token: int8 values, then per block pair a
- *    16-lane int32 start vector and a 16-lane float scale vector (lanes 0-7 block 2p,
- *    8-15 block 2p+1), so a zmm of 64 weight bytes (two blocks) is one vpdpbusd.
- *  - GEMM (>= 16 tokens): groups of 16 tokens interleaved so that one zmm holds 4
- *    consecutive values of each of the 16 tokens; a weight dword is broadcast and every
- *    lane accumulates a whole block for one token. The float scaling then costs one
- *    convert + mul + fma per (row, block, 16 tokens) instead of per (row, token, 2 blocks).
+ * Two kinds of activation layout (structs under "activation layouts" below):
+ *  - GEMV (few tokens, decode): one row per token, its int8 values grouped as the weight
+ *    kernels take them (Q8_0: block pairs, q80_gemv_row; nibble formats: 4 blocks split in
+ *    low/high halves, q40_gv; K-quants: superblocks with their sums, qk_gv) beside 16-lane
+ *    int32 start and float scale vectors, so a zmm of weights is one vpdpbusd.
+ *  - GEMM (>= gemm_min_tok tokens): groups of 16 tokens interleaved so that one zmm holds 4
+ *    consecutive values of each of the 16 tokens (q80_gblk, qk_gblk); a weight dword is
+ *    broadcast and every lane accumulates a whole block for one token. The float scaling
+ *    then costs one convert + mul + fma per (row, block, 16 tokens) instead of per (row,
+ *    token, 2 blocks).
+ * Kernels shared by several dtypes are always-inlined bodies taking the dtype's parts as
+ * constant arguments, instantiated by one-line functions per dtype (see KQ_INLINE).
  */
 #include "kernels/kq_internal.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- activation quantization (bit-exact with kq_quantize_q8_0_act) --------------- */
@@ -37,54 +42,117 @@ static inline void quant_block32(const float *x, int8_t *q, float *d, int *sum) 
     *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
 }
 
-/* GEMV row layout for Q8_0/Q4_0 weights (nbp = block pairs, rounded up):
- * qs int8 [nbp*64] | start int32 [nbp][16] | scale float [nbp][16]. */
+/* ---- activation layouts ----------------------------------------------------------
+ * Each starts 64-byte aligned (the matmul scratch is, and every size here is a multiple
+ * of 64), so the kernels read them with aligned 64-byte loads. */
+
+/* GEMV row for Q8_0 weights: one zmm of weights is a block pair (2p, 2p+1), so the token's
+ * row is, for nbp = ceil(nb / 2) pairs, three arrays one after the other:
+ *   qs    int8  [nbp][64]  values of block 2p, then of block 2p+1 (zero past the row)
+ *   start int32 [nbp][16]  lane 0: block 2p's -128·Σq, lane 8: block 2p+1's, others 0
+ *   scale float [nbp][16]  lanes 0-7: block 2p's d, lanes 8-15: block 2p+1's. */
+typedef struct q80_gemv_row {
+    int8_t (*qs)[64];
+    int32_t (*start)[16];
+    float (*scale)[16];
+} q80_gemv_row;
+static inline q80_gemv_row q80_gemv_at(const void *row, int64_t nbp) {
+    int8_t(*qs)[64] = (int8_t(*)[64])row;
+    int32_t(*start)[16] = (int32_t(*)[16])(qs + nbp);
+    return (q80_gemv_row){qs, start, (float(*)[16])(start + nbp)};
+}
 static size_t q80_gemv_bytes(int64_t n) {
     int64_t nbp = (n / KQ_QK8_0 + 1) / 2;
-    return (size_t)nbp * 64 * 3;
+    return (size_t)nbp * (64 + 16 * sizeof(int32_t) + 16 * sizeof(float));
 }
+
+/* One block of 32 values of a 16-token group, gemm path for the 32-element formats: a
+ * weight dword broadcast against vals[k] meets the same 4 values of all 16 tokens. A
+ * packed group is n_in / 32 of these; tokens past the group's end are zero. */
+typedef struct q80_gblk {
+    int8_t vals[8][KQ_GEMM_TOK][4]; /* [dword k][token t]: values 4k..4k+3 of token t */
+    union {
+        int32_t start[KQ_GEMM_TOK]; /* token t's -off·Σq (off: the weights' code offset) */
+        float s[KQ_GEMM_TOK];       /* Q5_1 (Q8_1 activations): token t's fp16(amax/127·Σq) */
+    };
+    float scale[KQ_GEMM_TOK];       /* token t's d */
+} q80_gblk;
+static_assert(sizeof(q80_gblk) == 640, "q80_gblk");
+
+/* 4 blocks of 32 of one token, GEMV path for the nibble formats (Q4_0/Q5_0/Q5_1/IQ4_NL):
+ * the 64 packed bytes of 4 weight blocks unpack to a zmm of their low nibbles (values 0-15
+ * of each block) and one of the high nibbles (16-31), which meet lo and hi. A row is
+ * ceil(nb / 4) of these, zero past the row's end. */
+typedef struct q40_gv {
+    int8_t lo[4][16];      /* [block k]: values 0..15 */
+    int8_t hi[4][16];      /* [block k]: values 16..31 */
+    union {
+        int32_t start[16]; /* lane 4k: block k's -off·Σq, other lanes 0 */
+        float s[16];       /* Q5_1: lane 4k: block k's fp16(amax/127·Σq), other lanes 0 */
+    };
+    float scale[16];       /* lanes 4k..4k+3: block k's d */
+} q40_gv;
+static_assert(sizeof(q40_gv) == 256, "q40_gv");
+
+/* One superblock of 256 of one token, GEMV path for Q2_K..Q6_K and IQ4_XS; a row is n_in /
+ * 256 of these. */
+typedef struct qk_gv {
+    int8_t qs[KQ_QK_K];
+    int16_t b16[KQ_QK_K / 16]; /* Σ of values 16j..16j+15 */
+    int32_t b32[KQ_QK_K / 32]; /* Σ of values 32j..32j+31 */
+    float d;
+    uint8_t pad[60];
+} qk_gv;
+static_assert(sizeof(qk_gv) == 384, "qk_gv");
+
+/* One superblock of 256 of a 16-token group, gemm path for Q2_K..Q6_K and IQ4_XS (as
+ * q80_gblk: a broadcast weight dword meets vals[k] of all 16 tokens); the sums are int16
+ * pairs so that one vpdpwssd with a pair of weight multipliers serves 16 tokens. */
+typedef struct qk_gblk {
+    int8_t vals[KQ_QK_K / 4][KQ_GEMM_TOK][4]; /* [dword k][token t]: values 4k..4k+3 */
+    float d[KQ_GEMM_TOK];
+    int16_t b32[4][KQ_GEMM_TOK][2];           /* [i][t]: token t's Σ of 32-value sub-blocks 2i, 2i+1 */
+    int16_t b16[8][KQ_GEMM_TOK][2];           /* [i][t]: token t's Σ of 16-value sub-blocks 2i, 2i+1 */
+} qk_gblk;
+static_assert(sizeof(qk_gblk) == 4928, "qk_gblk");
 
 static inline void q80_gemv_prep(const float *x, void *dst, int64_t n, int off) {
     const int64_t nb = n / KQ_QK8_0, nbp = (nb + 1) / 2;
-    int8_t *qs = dst;
-    int32_t *start = (int32_t *)(qs + nbp * 64);
-    float *dx = (float *)(start + nbp * 16);
-    memset(start, 0, (size_t)nbp * 64);
-    for (int64_t b = 0; b < nbp * 2; b++) {
-        float *dl = dx + (b / 2) * 16 + (b % 2) * 8;
+    const q80_gemv_row r = q80_gemv_at(dst, nbp);
+    memset(r.start, 0, (size_t)nbp * sizeof *r.start);
+    for (int64_t b = 0; b < nbp * 2; b++) { /* block b: half b % 2 of pair b / 2 */
+        int8_t *qs = (int8_t *)r.qs + b * 32;
+        float *dl = (float *)r.scale + (b / 2) * 16 + (b % 2) * 8;
         if (b < nb) {
             float d;
             int s;
-            quant_block32(x + b * KQ_QK8_0, qs + b * 32, &d, &s);
+            quant_block32(x + b * KQ_QK8_0, qs, &d, &s);
             _mm256_storeu_ps(dl, _mm256_set1_ps(d));
-            start[(b / 2) * 16 + (b % 2) * 8] = -off * s;
+            ((int32_t *)r.start)[(b / 2) * 16 + (b % 2) * 8] = -off * s;
         } else {
-            memset(qs + b * 32, 0, 32);
+            memset(qs, 0, 32);
             _mm256_storeu_ps(dl, _mm256_setzero_ps());
         }
     }
 }
 static void prep_q8_0(const float *x, void *dst, int64_t n) { q80_gemv_prep(x, dst, n, 128); }
 
-/* GEMM group layout for Q8_0/Q4_0: per block 640 bytes:
- * vals int8 [8][16 tokens][4] | start int32 [16] | scale float [16]. */
-#define Q80_GBLK 640
-static size_t q80_pack_bytes(int64_t n) { return (size_t)(n / KQ_QK8_0) * Q80_GBLK; }
+static size_t q80_pack_bytes(int64_t n) { return (size_t)(n / KQ_QK8_0) * sizeof(q80_gblk); }
 
 /* Packs blocks [b0, b1) of one 16-token group: lanes t < ntok from X (rows ldx apart),
  * the lanes after them zero. off: the weights' code offset (see the top of the file). */
 static inline void q80_pack(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst, int off) {
     for (int64_t b = b0; b < b1; b++) {
-        uint8_t *blk = (uint8_t *)dst + b * Q80_GBLK;
-        if (ntok < KQ_GEMM_TOK) memset(blk, 0, Q80_GBLK);
+        q80_gblk *blk = (q80_gblk *)dst + b;
+        if (ntok < KQ_GEMM_TOK) memset(blk, 0, sizeof *blk);
         for (int64_t t = 0; t < ntok; t++) {
             int8_t q[32];
             float d;
             int s;
             quant_block32(X + t * ldx + b * KQ_QK8_0, q, &d, &s);
-            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) memcpy(blk + k * 64 + t * 4, q + 4 * k, 4);
-            ((int32_t *)(blk + 512))[t] = -off * s;
-            ((float *)(blk + 576))[t] = d;
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) memcpy(blk->vals[k][t], q + 4 * k, 4);
+            blk->start[t] = -off * s;
+            blk->scale[t] = d;
         }
     }
 }
@@ -92,13 +160,12 @@ static void pack_q8_0(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int
 static void pack_q4_0(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) { q80_pack(X, ldx, ntok, b0, b1, dst, 8); }
 static void pack_q5_0(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) { q80_pack(X, ldx, ntok, b0, b1, dst, 16); }
 
-/* Q5_1 (Q8_1 activations): the same 640-byte blocks, with the int32 start slot holding
- * instead the float s = fp16(amax/127 · Σq) of each token (kq_quantize_q8_1_act's).
- * Blocks [b0, b1) of one group, as q80_pack. */
+/* Q5_1 (Q8_1 activations): the same blocks, with s (kq_quantize_q8_1_act's) in place of
+ * start. Blocks [b0, b1) of one group, as q80_pack. */
 static void pack_q5_1(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) {
     for (int64_t b = b0; b < b1; b++) {
-        uint8_t *blk = (uint8_t *)dst + b * Q80_GBLK;
-        if (ntok < KQ_GEMM_TOK) memset(blk, 0, Q80_GBLK);
+        q80_gblk *blk = (q80_gblk *)dst + b;
+        if (ntok < KQ_GEMM_TOK) memset(blk, 0, sizeof *blk);
         for (int64_t t = 0; t < ntok; t++) {
             const float *x = X + t * ldx + b * KQ_QK8_0;
             int8_t q[32];
@@ -106,9 +173,9 @@ static void pack_q5_1(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int
             int sum;
             quant_block32(x, q, &d, &sum);
             const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x)), _mm512_abs_ps(_mm512_loadu_ps(x + 16))));
-            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) memcpy(blk + k * 64 + t * 4, q + 4 * k, 4);
-            ((float *)(blk + 512))[t] = _cvtsh_ss(_cvtss_sh(amax / 127.f * (float)sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            ((float *)(blk + 576))[t] = d;
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) memcpy(blk->vals[k][t], q + 4 * k, 4);
+            blk->s[t] = _cvtsh_ss(_cvtss_sh(amax / 127.f * (float)sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            blk->scale[t] = d;
         }
     }
 }
@@ -132,71 +199,49 @@ static inline __m512 d2(kq_f16 a, kq_f16 b) {
 
 #define GEMV_TOK 4
 
-/* Y[t][o] for outputs [o0, o1) and tokens [t0, t0+NT). */
-#define DEF_GEMV_Q80(NAME, BLK, W2, W1)                                                                       \
-    static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {                      \
-        const int64_t nb = a->n_in / KQ_QK8_0, nbp = (nb + 1) / 2;                                            \
-        const BLK *w = (const BLK *)(a->W + (size_t)o * a->w_row_bytes);                                     \
-        const int8_t *qs[GEMV_TOK];                                                                           \
-        const int32_t *st[GEMV_TOK];                                                                          \
-        const float *dx[GEMV_TOK];                                                                            \
-        __m512 acc[GEMV_TOK];                                                                                 \
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                                                        \
-            qs[t] = (const int8_t *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);                             \
-            st[t] = (const int32_t *)(qs[t] + nbp * 64);                                                      \
-            dx[t] = (const float *)(st[t] + nbp * 16);                                                        \
-            acc[t] = _mm512_setzero_ps();                                                                     \
-        }                                                                                                     \
-        for (int64_t p = 0; p < nbp; p++) {                                                                   \
-            const bool full = 2 * p + 1 < nb;                                                                 \
-            const __m512i wz = full ? W2(w + 2 * p) : W1(w + 2 * p);                                          \
-            const __m512 dw = d2(w[2 * p].d, full ? w[2 * p + 1].d : 0);                                      \
-            _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {                                                                    \
-                __m512i s = _mm512_loadu_si512(st[t] + p * 16);                                               \
-                s = _mm512_dpbusd_epi32(s, wz, _mm512_loadu_si512(qs[t] + p * 64));                           \
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(dx[t] + p * 16)), \
-                                         acc[t]);                                                             \
-            }                                                                                                 \
-        }                                                                                                     \
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);            \
-    }                                                                                                         \
-    static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                                           \
-        for (int64_t o = o0; o < o1; o++)                                                                     \
-            for (int64_t t0 = 0; t0 < a->n_tok; t0 += GEMV_TOK) {                                             \
-                const int64_t nt = a->n_tok - t0 < GEMV_TOK ? a->n_tok - t0 : GEMV_TOK;                       \
-                switch (nt) {                                                                                 \
-                case 1: NAME##_tile(a, o, t0, 1); break;                                                      \
-                case 2: NAME##_tile(a, o, t0, 2); break;                                                      \
-                case 3: NAME##_tile(a, o, t0, 3); break;                                                      \
-                default: NAME##_tile(a, o, t0, 4); break;                                                     \
-                }                                                                                             \
-            }                                                                                                 \
+/* Y[t][o] for output o and tokens [t0, t0+NT). */
+static inline void rows_q8_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
+    const int64_t nb = a->n_in / KQ_QK8_0, nbp = (nb + 1) / 2;
+    const kq_block_q8_0 *w = (const kq_block_q8_0 *)(a->W + (size_t)o * a->w_row_bytes);
+    q80_gemv_row xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = q80_gemv_at(a->xq + (size_t)(t0 + t) * a->xq_row_bytes, nbp);
+        acc[t] = _mm512_setzero_ps();
     }
-DEF_GEMV_Q80(rows_q8_0, kq_block_q8_0, w2_q8_0, w1_q8_0)
+    for (int64_t p = 0; p < nbp; p++) {
+        const bool full = 2 * p + 1 < nb;
+        const __m512i wz = full ? w2_q8_0(w + 2 * p) : w1_q8_0(w + 2 * p);
+        const __m512 dw = d2(w[2 * p].d, full ? w[2 * p + 1].d : 0);
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            __m512i s = _mm512_loadu_si512(xr[t].start[p]);
+            s = _mm512_dpbusd_epi32(s, wz, _mm512_loadu_si512(xr[t].qs[p]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xr[t].scale[p])), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
+}
 
 /* Q4_0 GEMV works on 4 blocks at a time: one zmm of their 64 packed bytes gives the low
  * nibbles (elements 0-15 of each block) and the high nibbles (16-31), so the activation
- * row is stored to match: per 4-block group (nbq groups, zero padded)
- *   lo int8 [4 blocks][16] | hi int8 [4][16] | start int32 [16] | scale float [16]
- * with lanes 4k..4k+3 belonging to block k (start: -8 × Σx in lane 4k; Q5_0: -16 × Σx). */
-#define Q40_GV 256
-static size_t q40_gemv_bytes(int64_t n) { return (size_t)((n / KQ_QK4_0 + 3) / 4) * Q40_GV; }
+ * row is a q40_gv per 4 blocks (start: -8 × Σx in lane 4k; Q5_0: -16 × Σx). */
+static size_t q40_gemv_bytes(int64_t n) { return (size_t)((n / KQ_QK4_0 + 3) / 4) * sizeof(q40_gv); }
 /* off: the code offset of the weights (8 for Q4_0, 16 for Q5_0). */
 static inline void q40_gemv_prep(const float *x, void *dst, int64_t n, int off) {
     const int64_t nb = n / KQ_QK4_0, nbq = (nb + 3) / 4;
-    uint8_t *o = dst;
-    memset(o, 0, (size_t)nbq * Q40_GV);
+    q40_gv *o = dst;
+    memset(o, 0, (size_t)nbq * sizeof *o);
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t *g = o + (b / 4) * Q40_GV;
+        q40_gv *g = o + b / 4;
         const int k = (int)(b % 4);
         int8_t q[32];
         float d;
         int sum;
         quant_block32(x + b * KQ_QK4_0, q, &d, &sum);
-        memcpy(g + 16 * k, q, 16);
-        memcpy(g + 64 + 16 * k, q + 16, 16);
-        ((int32_t *)(g + 128))[4 * k] = -off * sum;
-        for (int l = 0; l < 4; l++) ((float *)(g + 192))[4 * k + l] = d;
+        memcpy(g->lo[k], q, 16);
+        memcpy(g->hi[k], q + 16, 16);
+        g->start[4 * k] = -off * sum;
+        for (int l = 0; l < 4; l++) g->scale[4 * k + l] = d;
     }
 }
 static void prep_q4_0(const float *x, void *dst, int64_t n) { q40_gemv_prep(x, dst, n, 8); }
@@ -213,10 +258,10 @@ static void prep_iq4_nl(const float *x, void *dst, int64_t n) { q40_gemv_prep(x,
 static inline void rows_iq4_nl_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK4_NL, nbq = (nb + 3) / 4;
     const kq_block_iq4_nl *w = (const kq_block_iq4_nl *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
+    const q40_gv *xr[GEMV_TOK];
     __m512 acc[GEMV_TOK];
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        xr[t] = (const q40_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F), lut = iq4_lut512();
@@ -239,11 +284,11 @@ static inline void rows_iq4_nl_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
         const __m512i hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(z, 4), m4));
         const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx, A)));
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xg = xr[t] + g * Q40_GV;
-            __m512i s = _mm512_loadu_si512(xg + 128);
-            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg));
-            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg + 192)), acc[t]);
+            const q40_gv *xg = xr[t] + g;
+            __m512i s = _mm512_loadu_si512(xg->start);
+            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg->lo));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg->hi));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg->scale)), acc[t]);
         }
     }
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
@@ -252,10 +297,10 @@ static inline void rows_iq4_nl_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
 static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
     const kq_block_q4_0 *w = (const kq_block_q4_0 *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
+    const q40_gv *xr[GEMV_TOK];
     __m512 acc[GEMV_TOK];
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        xr[t] = (const q40_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -280,11 +325,11 @@ static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
         const __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
         const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx, A)));
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xg = xr[t] + g * Q40_GV;
-            __m512i s = _mm512_loadu_si512(xg + 128);
-            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg));
-            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg + 192)), acc[t]);
+            const q40_gv *xg = xr[t] + g;
+            __m512i s = _mm512_loadu_si512(xg->start);
+            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg->lo));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg->hi));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg->scale)), acc[t]);
         }
     }
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
@@ -297,10 +342,10 @@ static inline void rows_q4_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
 static inline void rows_q5_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
     const kq_block_q5_0 *w = (const kq_block_q5_0 *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
+    const q40_gv *xr[GEMV_TOK];
     __m512 acc[GEMV_TOK];
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        xr[t] = (const q40_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16);
@@ -327,27 +372,26 @@ static inline void rows_q5_0_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
         hi = _mm512_mask_add_epi8(hi, (__mmask64)_mm_extract_epi64(hm, 1), hi, v16);
         const __m512 dw = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(hd, 1));
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xg = xr[t] + g * Q40_GV;
-            __m512i s = _mm512_loadu_si512(xg + 128);
-            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg));
-            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg + 192)), acc[t]);
+            const q40_gv *xg = xr[t] + g;
+            __m512i s = _mm512_loadu_si512(xg->start);
+            s = _mm512_dpbusd_epi32(s, lo, _mm512_loadu_si512(xg->lo));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg->hi));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg->scale)), acc[t]);
         }
     }
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
 }
 
-/* Q5_1 GEMV: activation rows as the Q4_0 layout, with the start slot holding the float
- * s = fp16(amax/127 · Σq) of block k in lane 4k (zero elsewhere) instead of an int32 start:
- *   lo int8 [4][16] | hi int8 [4][16] | s float [16] | scale float [16].
+/* Q5_1 GEMV: activation rows as the Q4_0 layout (q40_gv) with s = fp16(amax/127 · Σq) of
+ * block k in lane 4k (zero elsewhere) in place of the int32 start.
  * 4 weight blocks are 96 bytes (block k: d at word 12k, m at 12k+1, qh at 12k+2..3, qs at
  * 12k+4..11): two loads (bytes 0-63, 32-95) and word permutes gather them. */
 static void prep_q5_1(const float *x, void *dst, int64_t n) {
     const int64_t nb = n / KQ_QK4_0, nbq = (nb + 3) / 4;
-    uint8_t *o = dst;
-    memset(o, 0, (size_t)nbq * Q40_GV);
+    q40_gv *o = dst;
+    memset(o, 0, (size_t)nbq * sizeof *o);
     for (int64_t b = 0; b < nb; b++) {
-        uint8_t *g = o + (b / 4) * Q40_GV;
+        q40_gv *g = o + b / 4;
         const int k = (int)(b % 4);
         const float *xb = x + b * KQ_QK4_0;
         int8_t q[32];
@@ -355,20 +399,20 @@ static void prep_q5_1(const float *x, void *dst, int64_t n) {
         int sum;
         quant_block32(xb, q, &d, &sum);
         const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb)), _mm512_abs_ps(_mm512_loadu_ps(xb + 16))));
-        memcpy(g + 16 * k, q, 16);
-        memcpy(g + 64 + 16 * k, q + 16, 16);
-        ((float *)(g + 128))[4 * k] = _cvtsh_ss(_cvtss_sh(amax / 127.f * (float)sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        for (int l = 0; l < 4; l++) ((float *)(g + 192))[4 * k + l] = d;
+        memcpy(g->lo[k], q, 16);
+        memcpy(g->hi[k], q + 16, 16);
+        g->s[4 * k] = _cvtsh_ss(_cvtss_sh(amax / 127.f * (float)sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        for (int l = 0; l < 4; l++) g->scale[4 * k + l] = d;
     }
 }
 
 static inline void rows_q5_1_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK4_0, nbq = (nb + 3) / 4;
     const kq_block_q5_1 *w = (const kq_block_q5_1 *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
+    const q40_gv *xr[GEMV_TOK];
     __m512 acc[GEMV_TOK];
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        xr[t] = (const q40_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm512_setzero_ps();
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16);
@@ -397,11 +441,11 @@ static inline void rows_q5_1_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
         const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(A, didx, B)));
         const __m512 mw = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(hm, 1));
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xg = xr[t] + g * Q40_GV;
-            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg));
-            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg + 64));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg + 192)), acc[t]);
-            acc[t] = _mm512_fmadd_ps(mw, _mm512_loadu_ps(xg + 128), acc[t]);
+            const q40_gv *xg = xr[t] + g;
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_loadu_si512(xg->lo));
+            s = _mm512_dpbusd_epi32(s, hi, _mm512_loadu_si512(xg->hi));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_loadu_ps(xg->scale)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(mw, _mm512_loadu_ps(xg->s), acc[t]);
         }
     }
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
@@ -426,30 +470,41 @@ static inline void store_group(const kq_mm_args *a, int64_t g, int64_t o, __m512
     for (int64_t t = 0; t < nt; t++) a->Y[(t0 + t) * a->n_out + o] = tmp[t];
 }
 
+/* The kernels below are written once as always-inlined bodies taking the per-dtype
+ * parts (block size, weight unpacking) as constant arguments, and instantiated by small
+ * per-dtype functions; GCC folds the constants and inlines the calls through the function
+ * pointers, so each instance compiles as if written out (checked with objdump). */
+#define KQ_INLINE static inline __attribute__((always_inline))
+
 /* Weight rows stream from memory when few tokens share them (decode batches). A tile of R
  * rows is one contiguous stretch of memory, so while it runs the stretch GEMM_PF_TILES
  * tiles ahead is prefetched in step with progress: at block b, the next R × block-bytes of
  * it (the hardware prefetcher alone leaves the R interleaved row streams stalling). */
 #define GEMM_PF_TILES 2
-static inline void gemm_prefetch(const uint8_t *p, int nbytes) {
+/* (always inlined: GCC deems a function holding only prefetches free of effects and drops
+ * the calls to it that it did not inline early) */
+KQ_INLINE void gemm_prefetch(const uint8_t *p, int nbytes) {
     for (int i = 0; i < nbytes; i += 64) _mm_prefetch((const char *)p + i, _MM_HINT_T0);
 }
 #define GEMM_ROWS 6 /* most rows of a gemm tile (register budget: 6 int + 6 float accumulators + temporaries) */
-/* Rows [o0, o1) of group g: tiles of RMAIN rows, the remainder as 4 / 2 / 1-row tiles. */
-#define DEF_GEMM_LOOP(NAME, RMAIN)                                                  \
-    static void NAME(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) {      \
-        int64_t o = o0;                                                             \
-        for (; o + RMAIN <= o1; o += RMAIN) NAME##_tile(a, g, o, RMAIN);            \
-        if (o1 - o >= 4) { NAME##_tile(a, g, o, 4); o += 4; }                       \
-        if (o1 - o >= 2) { NAME##_tile(a, g, o, 2); o += 2; }                       \
-        if (o1 - o >= 1) NAME##_tile(a, g, o, 1);                                   \
-    }
+
+/* A gemm tile: rows [o, o + R) of group g. */
+typedef void (*gemm_tile_fn)(const kq_mm_args *a, int64_t g, int64_t o, int R);
+
+/* Rows [o0, o1) of group g: tiles of rmain rows, the remainder as 4 / 2 / 1-row tiles. */
+KQ_INLINE void gemm_rows(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1, gemm_tile_fn tile, int rmain) {
+    int64_t o = o0;
+    for (; o + rmain <= o1; o += rmain) tile(a, g, o, rmain);
+    if (o1 - o >= 4) { tile(a, g, o, 4); o += 4; }
+    if (o1 - o >= 2) { tile(a, g, o, 2); o += 2; }
+    if (o1 - o >= 1) tile(a, g, o, 1);
+}
 
 /* Q5_0 rows [o, o+R) of group g: each row's block is unpacked to 32 unsigned codes
  * (wbuf_q5_0) in a stack buffer whose dwords are then broadcast against the 16 tokens. */
 static inline void gemm_q5_0_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
     const int64_t nb = a->n_in / KQ_QK8_0;
-    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
+    const q80_gblk *xg = (const q80_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
     const kq_block_q5_0 *w[GEMM_ROWS];
     __m512 acc[GEMM_ROWS];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
@@ -459,97 +514,109 @@ static inline void gemm_q5_0_tile(const kq_mm_args *a, int64_t g, int64_t o, int
     _Alignas(64) uint8_t wb[GEMM_ROWS][32];
     const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *xb = xg + b * Q80_GBLK;
+        const q80_gblk *xb = xg + b;
         __m512i s[GEMM_ROWS] = {0};
-        const __m512i st = _mm512_loadu_si512(xb + 512);
+        const __m512i st = _mm512_loadu_si512(xb->start);
         gemm_prefetch(pf + b * R * (int)sizeof(kq_block_q5_0), R * (int)sizeof(kq_block_q5_0));
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
             wbuf_q5_0(w[r] + b, wb[r]);
             s[r] = st;
         }
         _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
-            const __m512i xk = _mm512_load_si512(xb + k * 64);
+            const __m512i xk = _mm512_load_si512(xb->vals[k]);
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
                 int32_t wd;
                 memcpy(&wd, wb[r] + 4 * k, 4);
                 s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
             }
         }
-        const __m512 dx = _mm512_load_ps((const float *)(xb + 576));
+        const __m512 dx = _mm512_load_ps(xb->scale);
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]),
                                      _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]);
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
-DEF_GEMM_LOOP(gemm_q5_0, GEMM_ROWS)
+static void gemm_q5_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q5_0_tile, GEMM_ROWS); }
 
 /* Unsigned codes of a block's dwords k and k+4 (elements 4k.. and 16+4k..), k < 4, each
  * broadcast to all 16 lanes straight from the block: Q8_0 by vpxord with a {1to16} memory
  * operand, Q4_0 as the low and high nibbles of one broadcast dword. */
-static inline void u2_q8_0(const kq_block_q8_0 *w, int k, __m512i *lo, __m512i *hi) {
+typedef void (*u2_fn)(const void *blk, int k, __m512i *lo, __m512i *hi);
+static inline void u2_q8_0(const void *blk, int k, __m512i *lo, __m512i *hi) {
+    const kq_block_q8_0 *w = blk;
     int32_t a, b;
     memcpy(&a, w->qs + 4 * k, 4);
     memcpy(&b, w->qs + 16 + 4 * k, 4);
     *lo = _mm512_xor_si512(_mm512_set1_epi32(a), _mm512_set1_epi8((char)0x80));
     *hi = _mm512_xor_si512(_mm512_set1_epi32(b), _mm512_set1_epi8((char)0x80));
 }
-static inline void u2_q4_0(const kq_block_q4_0 *w, int k, __m512i *lo, __m512i *hi) {
+static inline void u2_q4_0(const void *blk, int k, __m512i *lo, __m512i *hi) {
+    const kq_block_q4_0 *w = blk;
     int32_t a;
     memcpy(&a, w->qs + 4 * k, 4);
     const __m512i t = _mm512_set1_epi32(a), m = _mm512_set1_epi8(0x0F);
     *lo = _mm512_and_si512(t, m);
     *hi = _mm512_and_si512(_mm512_srli_epi32(t, 4), m);
 }
-
-/* Q8_0 / Q4_0 rows [o, o+R) of group g: the weight dwords are broadcast from the blocks
- * as they are used (U2), so no converted copy of a block is stored and reloaded (GCC turns
- * such a copy into two shuffles per dword, which then bound the loop). */
-#define DEF_GEMM_BCAST(NAME, BLK, U2)                                                                      \
-    static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {                     \
-        const int64_t nb = a->n_in / KQ_QK8_0;                                                             \
-        const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;                                           \
-        const BLK *w[GEMM_ROWS];                                                                           \
-        __m512 acc[GEMM_ROWS];                                                                             \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                              \
-            w[r] = (const BLK *)(a->W + (size_t)(o + r) * a->w_row_bytes);                                 \
-            acc[r] = _mm512_setzero_ps();                                                                  \
-        }                                                                                                  \
-        const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;                       \
-        for (int64_t b = 0; b < nb; b++) {                                                                 \
-            const uint8_t *xb = xg + b * Q80_GBLK;                                                         \
-            __m512i s[GEMM_ROWS] = {0};                                                                          \
-            const __m512i st = _mm512_loadu_si512(xb + 512);                                               \
-            gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK));                            \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) s[r] = st;                                 \
-            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                          \
-                const __m512i xlo = _mm512_load_si512(xb + k * 64), xhi = _mm512_load_si512(xb + k * 64 + 256); \
-                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                      \
-                    __m512i lo, hi;                                                                        \
-                    U2(w[r] + b, k, &lo, &hi);                                                             \
-                    s[r] = _mm512_dpbusd_epi32(s[r], lo, xlo);                                             \
-                    s[r] = _mm512_dpbusd_epi32(s[r], hi, xhi);                                             \
-                }                                                                                          \
-            }                                                                                              \
-            const __m512 dx = _mm512_load_ps((const float *)(xb + 576));                                   \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                            \
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]),                                         \
-                                         _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]); \
-        }                                                                                                  \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);              \
-    }                                                                                                      \
-    DEF_GEMM_LOOP(NAME, GEMM_ROWS)
-DEF_GEMM_BCAST(gemm_q8_0, kq_block_q8_0, u2_q8_0)
-DEF_GEMM_BCAST(gemm_q4_0, kq_block_q4_0, u2_q4_0)
 /* IQ4_NL: as Q4_0, each nibble mapped to level + 128 (the Q8_0 pack's start is -128 × Σx). */
-static inline void u2_iq4_nl(const kq_block_iq4_nl *w, int k, __m512i *lo, __m512i *hi) {
+static inline void u2_iq4_nl(const void *blk, int k, __m512i *lo, __m512i *hi) {
+    const kq_block_iq4_nl *w = blk;
     int32_t a;
     memcpy(&a, w->qs + 4 * k, 4);
     const __m512i t = _mm512_set1_epi32(a), m = _mm512_set1_epi8(0x0F), lut = iq4_lut512();
     *lo = _mm512_shuffle_epi8(lut, _mm512_and_si512(t, m));
     *hi = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi32(t, 4), m));
 }
-DEF_GEMM_BCAST(gemm_iq4_nl, kq_block_iq4_nl, u2_iq4_nl)
+/* The fp16 scale d of a Q8_0 / Q4_0 / IQ4_NL block, its first field. */
+static_assert(offsetof(kq_block_q8_0, d) == 0 && offsetof(kq_block_q4_0, d) == 0 && offsetof(kq_block_iq4_nl, d) == 0, "d first");
+static inline float blk_d(const void *blk) {
+    kq_f16 d;
+    memcpy(&d, blk, sizeof d);
+    return _cvtsh_ss(d);
+}
+
+/* Q8_0 / Q4_0 / IQ4_NL rows [o, o+R) of group g (blocks of blk_bytes): the weight dwords
+ * are broadcast from the blocks as they are used (u2), so no converted copy of a block is
+ * stored and reloaded (GCC turns such a copy into two shuffles per dword, which then bound
+ * the loop). */
+KQ_INLINE void gemm_bcast_tile(const kq_mm_args *a, int64_t g, int64_t o, int R, size_t blk_bytes, u2_fn u2) {
+    const int64_t nb = a->n_in / KQ_QK8_0;
+    const q80_gblk *xg = (const q80_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
+    const uint8_t *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+        w[r] = a->W + (size_t)(o + r) * a->w_row_bytes;
+        acc[r] = _mm512_setzero_ps();
+    }
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const q80_gblk *xb = xg + b;
+        __m512i s[GEMM_ROWS] = {0};
+        const __m512i st = _mm512_loadu_si512(xb->start);
+        gemm_prefetch(pf + b * R * (int)blk_bytes, R * (int)blk_bytes);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) s[r] = st;
+        _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+            const __m512i xlo = _mm512_load_si512(xb->vals[k]), xhi = _mm512_load_si512(xb->vals[k + 4]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                __m512i lo, hi;
+                u2(w[r] + b * blk_bytes, k, &lo, &hi);
+                s[r] = _mm512_dpbusd_epi32(s[r], lo, xlo);
+                s[r] = _mm512_dpbusd_epi32(s[r], hi, xhi);
+            }
+        }
+        const __m512 dx = _mm512_load_ps(xb->scale);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]), _mm512_mul_ps(_mm512_set1_ps(blk_d(w[r] + b * blk_bytes)), dx), acc[r]);
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+}
+static inline void gemm_q8_0_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_bcast_tile(a, g, o, R, sizeof(kq_block_q8_0), u2_q8_0); }
+static inline void gemm_q4_0_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_bcast_tile(a, g, o, R, sizeof(kq_block_q4_0), u2_q4_0); }
+static inline void gemm_iq4_nl_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_bcast_tile(a, g, o, R, sizeof(kq_block_iq4_nl), u2_iq4_nl); }
+static void gemm_q8_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q8_0_tile, GEMM_ROWS); }
+static void gemm_q4_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q4_0_tile, GEMM_ROWS); }
+static void gemm_iq4_nl(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_iq4_nl_tile, GEMM_ROWS); }
 
 static inline void wbuf_q5_1(const kq_block_q5_1 *w, uint8_t *buf) {
     const __m128i q = _mm_loadu_si128((const __m128i *)w->qs), m = _mm_set1_epi8(0x0F);
@@ -563,7 +630,7 @@ static inline void wbuf_q5_1(const kq_block_q5_1 *w, uint8_t *buf) {
 /* Q5_1 GEMM: d_w·d_x·Σ code·q + m_w·s_x per block and token (ggml's Q5_1 · Q8_1). */
 static inline void gemm_q5_1_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
     const int64_t nb = a->n_in / KQ_QK8_0;
-    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
+    const q80_gblk *xg = (const q80_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
     const kq_block_q5_1 *w[GEMM_ROWS];
     __m512 acc[GEMM_ROWS];
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
@@ -572,21 +639,21 @@ static inline void gemm_q5_1_tile(const kq_mm_args *a, int64_t g, int64_t o, int
     }
     _Alignas(64) uint8_t wb[GEMM_ROWS][32];
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *xb = xg + b * Q80_GBLK;
+        const q80_gblk *xb = xg + b;
         __m512i s[GEMM_ROWS];
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
             wbuf_q5_1(w[r] + b, wb[r]);
             s[r] = _mm512_setzero_si512();
         }
         _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
-            const __m512i xk = _mm512_load_si512(xb + k * 64);
+            const __m512i xk = _mm512_load_si512(xb->vals[k]);
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
                 int32_t wd;
                 memcpy(&wd, wb[r] + 4 * k, 4);
                 s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
             }
         }
-        const __m512 sx = _mm512_load_ps((const float *)(xb + 512)), dx = _mm512_load_ps((const float *)(xb + 576));
+        const __m512 sx = _mm512_load_ps(xb->s), dx = _mm512_load_ps(xb->scale);
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]);
             acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].m)), sx, acc[r]);
@@ -594,7 +661,7 @@ static inline void gemm_q5_1_tile(const kq_mm_args *a, int64_t g, int64_t o, int
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
-DEF_GEMM_LOOP(gemm_q5_1, GEMM_ROWS)
+static void gemm_q5_1(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q5_1_tile, GEMM_ROWS); }
 
 /* ---- Q8_K activations (bit-exact with kq_quantize_q8_K) ------------------------- */
 
@@ -632,42 +699,33 @@ static inline void quant_block256(const float *x, int8_t *q, float *d, int16_t *
     *d = 1 / iscale;
 }
 
-/* GEMV row layout for Q4_K/Q6_K weights, per superblock 384 bytes:
- * qs int8 [256] | b16 int16 [16] | b32 int32 [8] | d float | pad. */
-#define QK_GV 384
-static size_t qk_gemv_bytes(int64_t n) { return (size_t)(n / KQ_QK_K) * QK_GV; }
+static size_t qk_gemv_bytes(int64_t n) { return (size_t)(n / KQ_QK_K) * sizeof(qk_gv); }
 static void prep_qk(const float *x, void *dst, int64_t n) {
-    uint8_t *o = dst;
-    for (int64_t b = 0; b < n / KQ_QK_K; b++, o += QK_GV)
-        quant_block256(x + b * KQ_QK_K, (int8_t *)o, (float *)(o + 320), (int16_t *)(o + 256), (int32_t *)(o + 288));
+    qk_gv *o = dst;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++) quant_block256(x + b * KQ_QK_K, o[b].qs, &o[b].d, o[b].b16, o[b].b32);
 }
 
-/* GEMM group layout for Q4_K/Q6_K, per superblock 4928 bytes:
- * vals int8 [64 dwords][16 tokens][4] | d float [16] | b32 pairs int16 [4][16][2] |
- * b16 pairs int16 [8][16][2]. */
-#define QK_GBLK 4928
-static size_t qk_pack_bytes(int64_t n) { return (size_t)(n / KQ_QK_K) * QK_GBLK; }
+static size_t qk_pack_bytes(int64_t n) { return (size_t)(n / KQ_QK_K) * sizeof(qk_gblk); }
 /* Superblocks [b0, b1) of one 16-token group, as q80_pack. */
 static void pack_qk(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst) {
     for (int64_t b = b0; b < b1; b++) {
-        uint8_t *blk = (uint8_t *)dst + b * QK_GBLK;
-        if (ntok < KQ_GEMM_TOK) memset(blk, 0, QK_GBLK);
+        qk_gblk *blk = (qk_gblk *)dst + b;
+        if (ntok < KQ_GEMM_TOK) memset(blk, 0, sizeof *blk);
         for (int64_t t = 0; t < ntok; t++) {
             int8_t q[256];
             int16_t b16[16];
             int32_t b32[8];
             float d;
             quant_block256(X + t * ldx + b * KQ_QK_K, q, &d, b16, b32);
-            for (int k = 0; k < 64; k++) memcpy(blk + k * 64 + t * 4, q + 4 * k, 4);
-            ((float *)(blk + 4096))[t] = d;
-            int16_t *p32 = (int16_t *)(blk + 4160), *p16 = (int16_t *)(blk + 4416);
+            for (int k = 0; k < 64; k++) memcpy(blk->vals[k][t], q + 4 * k, 4);
+            blk->d[t] = d;
             for (int i = 0; i < 4; i++) {
-                p32[(i * 16 + t) * 2] = (int16_t)b32[2 * i];
-                p32[(i * 16 + t) * 2 + 1] = (int16_t)b32[2 * i + 1];
+                blk->b32[i][t][0] = (int16_t)b32[2 * i];
+                blk->b32[i][t][1] = (int16_t)b32[2 * i + 1];
             }
             for (int i = 0; i < 8; i++) {
-                p16[(i * 16 + t) * 2] = b16[2 * i];
-                p16[(i * 16 + t) * 2 + 1] = b16[2 * i + 1];
+                blk->b16[i][t][0] = b16[2 * i];
+                blk->b16[i][t][1] = b16[2 * i + 1];
             }
         }
     }
@@ -681,63 +739,75 @@ static inline __m128i q4k_scales(const uint8_t *sc12) {
 
 /* ---- Q4_K / Q6_K GEMV ----------------------------------------------------------- */
 
-/* Q4_K / Q5_K GEMV (QH: the block's 5th bits or NULL). */
-#define DEF_ROWS_QK45(NAME, BLK, QH) \
-static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { \
-    const int64_t nb = a->n_in / KQ_QK_K; \
-    const BLK *w = (const BLK *)(a->W + (size_t)o * a->w_row_bytes); \
-    const uint8_t *xr[GEMV_TOK]; \
-    __m512 acc[GEMV_TOK]; \
-    __m256 accm[GEMV_TOK]; \
-    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes; \
-        acc[t] = _mm512_setzero_ps(); \
-        accm[t] = _mm256_setzero_ps(); \
-    } \
-    const __m512i lo4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16); \
-    for (int64_t b = 0; b < nb; b++) { \
-        const uint8_t *qh = QH(&w[b]); \
-        __m512i qhz = _mm512_setzero_si512(); \
-        if (qh) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh)); \
-        const __m128i smb = q4k_scales(w[b].scales); \
-        const __m512i sc32 = _mm512_cvtepu8_epi32(smb); /* lanes 0-7 scales, 8-15 mins */ \
-        const __m256i m8 = _mm256_cvtepu8_epi32(_mm_srli_si128(smb, 8)); \
-        const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin); \
-        __m512i wz[4], scv[4]; \
-        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) { \
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j)); \
-            const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1); \
-            wz[j] = _mm512_and_si512(z, lo4); \
-            if (qh) { /* low half: bit 2j of qh[l], high half: bit 2j+1 */ \
-                const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * j)), _mm256_set1_epi8((char)(2 << 2 * j)), 1); \
-                wz[j] = _mm512_mask_add_epi8(wz[j], _mm512_test_epi8_mask(qhz, sel), wz[j], v16); \
-            } \
-            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1); \
-            scv[j] = _mm512_permutexvar_epi32(idx, sc32); \
-        } \
-        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
-            const uint8_t *xb = xr[t] + b * QK_GV; \
-            __m512i is = _mm512_setzero_si512(); \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) { \
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j)); \
-                is = _mm512_dpwssd_epi32(is, s, scv[j]); \
-            } \
-            const float dx = *(const float *)(xb + 320); \
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]); \
-            const __m256i mb = _mm256_mullo_epi32(m8, _mm256_loadu_si256((const __m256i *)(xb + 288))); \
-            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]); \
-        } \
-    } \
-    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) { \
-        const __m256 m = accm[t]; \
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1)); \
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h)); \
-        h = _mm_add_ss(h, _mm_movehdup_ps(h)); \
-        a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(h); \
-    } \
+/* Q4_K / Q5_K GEMV. */
+/* Q4_K and Q5_K blocks differ only by Q5_K's 5th bits; these read either (q5: a Q5_K
+ * block), qh NULL for Q4_K. */
+static inline const kq_block_q4_K *q4k(const uint8_t *blk) { return (const kq_block_q4_K *)blk; }
+static inline const kq_block_q5_K *q5k(const uint8_t *blk) { return (const kq_block_q5_K *)blk; }
+KQ_INLINE const uint8_t *qk45_block(const uint8_t *row, int64_t b, bool q5) {
+    return row + b * (q5 ? sizeof(kq_block_q5_K) : sizeof(kq_block_q4_K));
 }
-DEF_ROWS_QK45(rows_q4_K, kq_block_q4_K, qh_q4_K)
-DEF_ROWS_QK45(rows_q5_K, kq_block_q5_K, qh_q5_K)
+KQ_INLINE const uint8_t *qk45_scales(const uint8_t *blk, bool q5) { return q5 ? q5k(blk)->scales : q4k(blk)->scales; }
+KQ_INLINE const uint8_t *qk45_qs(const uint8_t *blk, bool q5) { return q5 ? q5k(blk)->qs : q4k(blk)->qs; }
+KQ_INLINE const uint8_t *qk45_qh(const uint8_t *blk, bool q5) { return q5 ? q5k(blk)->qh : NULL; }
+KQ_INLINE float qk45_d(const uint8_t *blk, bool q5) { return _cvtsh_ss(q5 ? q5k(blk)->d : q4k(blk)->d); }
+KQ_INLINE float qk45_dmin(const uint8_t *blk, bool q5) { return _cvtsh_ss(q5 ? q5k(blk)->dmin : q4k(blk)->dmin); }
+
+KQ_INLINE void rows_qk45_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT, bool q5) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const uint8_t *w = a->W + (size_t)o * a->w_row_bytes;
+    const qk_gv *xr[GEMV_TOK];
+    __m512 acc[GEMV_TOK];
+    __m256 accm[GEMV_TOK];
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        xr[t] = (const qk_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
+        acc[t] = _mm512_setzero_ps();
+        accm[t] = _mm256_setzero_ps();
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = qk45_block(w, b, q5), *qh = qk45_qh(blk, q5);
+        __m512i qhz = _mm512_setzero_si512();
+        if (qh) qhz = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+        const __m128i smb = q4k_scales(qk45_scales(blk, q5));
+        const __m512i sc32 = _mm512_cvtepu8_epi32(smb); /* lanes 0-7 scales, 8-15 mins */
+        const __m256i m8 = _mm256_cvtepu8_epi32(_mm_srli_si128(smb, 8));
+        const float d = qk45_d(blk, q5), dmin = qk45_dmin(blk, q5);
+        __m512i wz[4], scv[4];
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(qk45_qs(blk, q5) + 32 * j));
+            const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+            wz[j] = _mm512_and_si512(z, lo4);
+            if (qh) { /* low half: bit 2j of qh[l], high half: bit 2j+1 */
+                const __m512i sel = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * j)), _mm256_set1_epi8((char)(2 << 2 * j)), 1);
+                wz[j] = _mm512_mask_add_epi8(wz[j], _mm512_test_epi8_mask(qhz, sel), wz[j], v16);
+            }
+            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * j), _mm256_set1_epi32(2 * j + 1), 1);
+            scv[j] = _mm512_permutexvar_epi32(idx, sc32);
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+            const qk_gv *xb = xr[t] + b;
+            __m512i is = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb->qs + 64 * j));
+                is = _mm512_dpwssd_epi32(is, s, scv[j]);
+            }
+            const float dx = xb->d;
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]);
+            const __m256i mb = _mm256_mullo_epi32(m8, _mm256_loadu_si256((const __m256i *)xb->b32));
+            accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
+        const __m256 m = accm[t];
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_movehdup_ps(h));
+        a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(h);
+    }
+}
+static inline void rows_q4_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { rows_qk45_tile(a, o, t0, NT, false); }
+static inline void rows_q5_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) { rows_qk45_tile(a, o, t0, NT, true); }
 
 /* The 6-bit values of one 128-element half as two zmm (elements 0-63, 64-127). */
 static inline void q6k_half(const uint8_t *ql, const uint8_t *qh, __m512i *A, __m512i *B) {
@@ -752,10 +822,10 @@ static inline void q6k_half(const uint8_t *ql, const uint8_t *qh, __m512i *A, __
 static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK_K;
     const kq_block_q6_K *w = (const kq_block_q6_K *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
+    const qk_gv *xr[GEMV_TOK];
     __m512 acc[GEMV_TOK];
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        xr[t] = (const qk_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm512_setzero_ps();
     }
     for (int64_t b = 0; b < nb; b++) {
@@ -771,15 +841,15 @@ static inline void rows_q6_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
         }
         const float d = _cvtsh_ss(w[b].d);
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xb = xr[t] + b * QK_GV;
+            const qk_gv *xb = xr[t] + b;
             /* start at -32 * Σ scale * bsum16 (the codes are stored +32) */
-            const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(xb + 256)));
+            const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)xb->b16));
             __m512i is = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 5)));
             _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[k], _mm512_loadu_si512(xb + 64 * k));
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[k], _mm512_loadu_si512(xb->qs + 64 * k));
                 is = _mm512_dpwssd_epi32(is, s, scv[k]);
             }
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * *(const float *)(xb + 320)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * xb->d), acc[t]);
         }
     }
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
@@ -811,11 +881,11 @@ static inline float hsum256(__m256 m) {
 static inline void rows_q2_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK_K;
     const kq_block_q2_K *w = (const kq_block_q2_K *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
+    const qk_gv *xr[GEMV_TOK];
     __m512 acc[GEMV_TOK];
     __m256 accm[GEMV_TOK];
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        xr[t] = (const qk_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm512_setzero_ps();
         accm[t] = _mm256_setzero_ps();
     }
@@ -830,15 +900,15 @@ static inline void rows_q2_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
         }
         const float d = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xb = xr[t] + b * QK_GV;
+            const qk_gv *xb = xr[t] + b;
             __m512i is = _mm512_setzero_si512();
             _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j));
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb->qs + 64 * j));
                 is = _mm512_dpwssd_epi32(is, s, scv[j]);
             }
-            const float dx = *(const float *)(xb + 320);
+            const float dx = xb->d;
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * dx), acc[t]);
-            const __m256i mb = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(xb + 256)));
+            const __m256i mb = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)xb->b16));
             accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mb), _mm256_set1_ps(dmin * dx), accm[t]);
         }
     }
@@ -850,10 +920,10 @@ static inline void rows_q2_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
 static inline void rows_q3_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK_K;
     const kq_block_q3_K *w = (const kq_block_q3_K *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
+    const qk_gv *xr[GEMV_TOK];
     __m512 acc[GEMV_TOK];
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        xr[t] = (const qk_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm512_setzero_ps();
     }
     const __m256i one = _mm256_set1_epi8(1);
@@ -873,14 +943,14 @@ static inline void rows_q3_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
         }
         const float d = _cvtsh_ss(w[b].d);
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xb = xr[t] + b * QK_GV;
-            const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(xb + 256)));
+            const qk_gv *xb = xr[t] + b;
+            const __m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)xb->b16));
             __m512i is = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 2)));
             _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j));
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb->qs + 64 * j));
                 is = _mm512_dpwssd_epi32(is, p, scv[j]);
             }
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * *(const float *)(xb + 320)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * xb->d), acc[t]);
         }
     }
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
@@ -891,10 +961,10 @@ static inline void rows_q3_K_tile(const kq_mm_args *a, int64_t o, int64_t t0, in
 static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, int NT) {
     const int64_t nb = a->n_in / KQ_QK_K;
     const kq_block_iq4_xs *w = (const kq_block_iq4_xs *)(a->W + (size_t)o * a->w_row_bytes);
-    const uint8_t *xr[GEMV_TOK];
+    const qk_gv *xr[GEMV_TOK];
     __m512 acc[GEMV_TOK];
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-        xr[t] = a->xq + (size_t)(t0 + t) * a->xq_row_bytes;
+        xr[t] = (const qk_gv *)(a->xq + (size_t)(t0 + t) * a->xq_row_bytes);
         acc[t] = _mm512_setzero_ps();
     }
     const __m512i lut = iq4_lut512();
@@ -918,113 +988,117 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
         }
         const float d = _cvtsh_ss(w[b].d);
         _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) {
-            const uint8_t *xb = xr[t] + b * QK_GV;
-            const __m256i corr = _mm256_mullo_epi32(ls8, _mm256_loadu_si256((const __m256i *)(xb + 288)));
+            const qk_gv *xb = xr[t] + b;
+            const __m256i corr = _mm256_mullo_epi32(ls8, _mm256_loadu_si256((const __m256i *)xb->b32));
             __m512i is = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr, 7)));
             _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
-                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb + 64 * j));
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[j], _mm512_loadu_si512(xb->qs + 64 * j));
                 is = _mm512_add_epi32(is, _mm512_mullo_epi32(p, scv[j]));
             }
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * *(const float *)(xb + 320)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(d * xb->d), acc[t]);
         }
     }
     _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = _mm512_reduce_add_ps(acc[t]);
 }
 
-#define DEF_GEMV_LOOP(NAME)                                                                \
-    static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                        \
-        for (int64_t o = o0; o < o1; o++)                                                  \
-            for (int64_t t0 = 0; t0 < a->n_tok; t0 += GEMV_TOK) {                          \
-                const int64_t nt = a->n_tok - t0 < GEMV_TOK ? a->n_tok - t0 : GEMV_TOK;    \
-                switch (nt) {                                                              \
-                case 1: NAME##_tile(a, o, t0, 1); break;                                   \
-                case 2: NAME##_tile(a, o, t0, 2); break;                                   \
-                case 3: NAME##_tile(a, o, t0, 3); break;                                   \
-                default: NAME##_tile(a, o, t0, 4); break;                                  \
-                }                                                                          \
-            }                                                                              \
-    }
-DEF_GEMV_LOOP(rows_q4_0)
-DEF_GEMV_LOOP(rows_q4_K)
-DEF_GEMV_LOOP(rows_q5_0)
-DEF_GEMV_LOOP(rows_q5_1)
-DEF_GEMV_LOOP(rows_q5_K)
-DEF_GEMV_LOOP(rows_q6_K)
-DEF_GEMV_LOOP(rows_iq4_nl)
-DEF_GEMV_LOOP(rows_q2_K)
-DEF_GEMV_LOOP(rows_q3_K)
-DEF_GEMV_LOOP(rows_iq4_xs)
+/* A GEMV tile: output o for tokens [t0, t0 + nt), nt <= GEMV_TOK. */
+typedef void (*gemv_tile_fn)(const kq_mm_args *a, int64_t o, int64_t t0, int nt);
+
+/* Outputs [o0, o1) for all tokens, GEMV_TOK tokens per tile. */
+KQ_INLINE void gemv_rows(const kq_mm_args *a, int64_t o0, int64_t o1, gemv_tile_fn tile) {
+    for (int64_t o = o0; o < o1; o++)
+        for (int64_t t0 = 0; t0 < a->n_tok; t0 += GEMV_TOK) {
+            const int64_t nt = a->n_tok - t0 < GEMV_TOK ? a->n_tok - t0 : GEMV_TOK;
+            switch (nt) {
+            case 1: tile(a, o, t0, 1); break;
+            case 2: tile(a, o, t0, 2); break;
+            case 3: tile(a, o, t0, 3); break;
+            default: tile(a, o, t0, 4); break;
+            }
+        }
+}
+static void rows_q8_0(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q8_0_tile); }
+static void rows_q4_0(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q4_0_tile); }
+static void rows_q4_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q4_K_tile); }
+static void rows_q5_0(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q5_0_tile); }
+static void rows_q5_1(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q5_1_tile); }
+static void rows_q5_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q5_K_tile); }
+static void rows_q6_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q6_K_tile); }
+static void rows_iq4_nl(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_iq4_nl_tile); }
+static void rows_q2_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q2_K_tile); }
+static void rows_q3_K(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_q3_K_tile); }
+static void rows_iq4_xs(const kq_mm_args *a, int64_t o0, int64_t o1) { gemv_rows(a, o0, o1, rows_iq4_xs_tile); }
 
 /* ---- Q4_K / Q6_K GEMM ----------------------------------------------------------- */
 
-/* Q4_K / Q5_K GEMM tile (QH as for the GEMV). */
-#define DEF_GEMM_QK45(NAME, BLK, QH) \
-static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { \
-    const int64_t nb = a->n_in / KQ_QK_K; \
-    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes; \
-    const BLK *w[GEMM_ROWS]; \
-    __m512 acc[GEMM_ROWS]; \
-    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) { \
-        w[r] = (const BLK *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes); \
-        acc[r] = _mm512_setzero_ps(); \
-    } \
-    _Alignas(64) uint8_t wb[GEMM_ROWS][256]; \
-    _Alignas(16) uint8_t sm[GEMM_ROWS][16]; \
-    const __m256i lo4 = _mm256_set1_epi8(0x0F), v16 = _mm256_set1_epi8(16); \
-    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes; \
-    for (int64_t b = 0; b < nb; b++) { \
-        const uint8_t *xb = xg + b * QK_GBLK; \
-        __m512i ai[GEMM_ROWS] = {0}, am[GEMM_ROWS] = {0}; \
-        gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK)); \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
-            const uint8_t *qh = QH(&w[r][b]); \
-            const __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256(); \
-            for (int j = 0; j < 4; j++) { \
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(w[r][b].qs + 32 * j)); \
-                __m256i lo = _mm256_and_si256(q, lo4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4); \
-                if (qh) { \
-                    lo = _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << 2 * j))), lo, v16); \
-                    hi = _mm256_mask_add_epi8(hi, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(2 << 2 * j))), hi, v16); \
-                } \
-                _mm256_store_si256((__m256i *)(wb[r] + 64 * j), lo); \
-                _mm256_store_si256((__m256i *)(wb[r] + 64 * j + 32), hi); \
-            } \
-            _mm_store_si128((__m128i *)sm[r], q4k_scales(w[r][b].scales)); \
-            ai[r] = _mm512_setzero_si512(); \
-            am[r] = _mm512_setzero_si512(); \
-        } \
-        for (int j = 0; j < 8; j++) { \
-            __m512i s[GEMM_ROWS] = {0}; \
-            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) { \
-                const __m512i xk = _mm512_load_si512(xb + (8 * j + k) * 64); \
-                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
-                    int32_t wd; \
-                    memcpy(&wd, wb[r] + 32 * j + 4 * k, 4); \
-                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk); \
-                } \
-            } \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) \
-                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(sm[r][j]))); \
-        } \
-        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) { \
-            const __m512i bp = _mm512_load_si512(xb + 4160 + 64 * i); \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) \
-                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32(sm[r][8 + 2 * i] | (sm[r][9 + 2 * i] << 16)), bp); \
-        } \
-        const __m512 dx = _mm512_load_ps((const float *)(xb + 4096)); \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) { \
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]); \
-            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].dmin)), dx), acc[r]); \
-        } \
-    } \
-    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]); \
+/* Q4_K / Q5_K GEMM tile. */
+KQ_INLINE void gemm_qk45_tile(const kq_mm_args *a, int64_t g, int64_t o, int R, bool q5) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const int blk_bytes = q5 ? (int)sizeof(kq_block_q5_K) : (int)sizeof(kq_block_q4_K);
+    const qk_gblk *xg = (const qk_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
+    const uint8_t *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {
+        w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;
+        acc[r] = _mm512_setzero_ps();
+    }
+    _Alignas(64) uint8_t wb[GEMM_ROWS][256];
+    _Alignas(16) uint8_t sm[GEMM_ROWS][16];
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), v16 = _mm256_set1_epi8(16);
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const qk_gblk *xb = xg + b;
+        __m512i ai[GEMM_ROWS] = {0}, am[GEMM_ROWS] = {0};
+        gemm_prefetch(pf + b * R * blk_bytes, R * blk_bytes);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const uint8_t *blk = qk45_block(w[r], b, q5), *qh = qk45_qh(blk, q5);
+            const __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(qk45_qs(blk, q5) + 32 * j));
+                __m256i lo = _mm256_and_si256(q, lo4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+                if (qh) {
+                    lo = _mm256_mask_add_epi8(lo, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(1 << 2 * j))), lo, v16);
+                    hi = _mm256_mask_add_epi8(hi, _mm256_test_epi8_mask(h, _mm256_set1_epi8((char)(2 << 2 * j))), hi, v16);
+                }
+                _mm256_store_si256((__m256i *)(wb[r] + 64 * j), lo);
+                _mm256_store_si256((__m256i *)(wb[r] + 64 * j + 32), hi);
+            }
+            _mm_store_si128((__m128i *)sm[r], q4k_scales(qk45_scales(blk, q5)));
+            ai[r] = _mm512_setzero_si512();
+            am[r] = _mm512_setzero_si512();
+        }
+        for (int j = 0; j < 8; j++) {
+            __m512i s[GEMM_ROWS] = {0};
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                const __m512i xk = _mm512_load_si512(xb->vals[8 * j + k]);
+                _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+                    int32_t wd;
+                    memcpy(&wd, wb[r] + 32 * j + 4 * k, 4);
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
+                }
+            }
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(sm[r][j])));
+        }
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {
+            const __m512i bp = _mm512_load_si512(xb->b32[i]);
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32(sm[r][8 + 2 * i] | (sm[r][9 + 2 * i] << 16)), bp);
+        }
+        const __m512 dx = _mm512_load_ps(xb->d);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(qk45_d(qk45_block(w[r], b, q5), q5)), dx), acc[r]);
+            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(qk45_dmin(qk45_block(w[r], b, q5), q5)), dx), acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
-DEF_GEMM_QK45(gemm_q4_K, kq_block_q4_K, qh_q4_K)
-DEF_GEMM_QK45(gemm_q5_K, kq_block_q5_K, qh_q5_K)
+static inline void gemm_q4_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_qk45_tile(a, g, o, R, false); }
+static inline void gemm_q5_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_qk45_tile(a, g, o, R, true); }
 
 static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {
     const int64_t nb = a->n_in / KQ_QK_K;
-    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
+    const qk_gblk *xg = (const qk_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
     const kq_block_q6_K *w[GEMM_ROWS];
     __m512 acc[GEMM_ROWS];
     _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {
@@ -1034,7 +1108,7 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
     _Alignas(64) uint8_t wb[GEMM_ROWS][256];
     const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *xb = xg + b * QK_GBLK;
+        const qk_gblk *xb = xg + b;
         __m512i ai[GEMM_ROWS] = {0};
         gemm_prefetch(pf + b * R * (int)sizeof(kq_block_q6_K), R * (int)sizeof(kq_block_q6_K));
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
@@ -1049,7 +1123,7 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
         }
         /* -32 * Σ scale * bsum16 per token */
         _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
-            const __m512i bp = _mm512_load_si512(xb + 4416 + 64 * i);
+            const __m512i bp = _mm512_load_si512(xb->b16[i]);
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
                 const int s0 = w[r][b].scales[2 * i] * -32, s1 = w[r][b].scales[2 * i + 1] * -32;
                 ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)s0 | ((uint32_t)(uint16_t)s1 << 16))), bp);
@@ -1058,7 +1132,7 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
         for (int j = 0; j < 16; j++) {
             __m512i s[GEMM_ROWS] = {0};
             _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
-                const __m512i xk = _mm512_load_si512(xb + (4 * j + k) * 64);
+                const __m512i xk = _mm512_load_si512(xb->vals[4 * j + k]);
                 _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
                     int32_t wd;
                     memcpy(&wd, wb[r] + 16 * j + 4 * k, 4);
@@ -1068,16 +1142,16 @@ static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
                 ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(w[r][b].scales[j])));
         }
-        const __m512 dx = _mm512_load_ps((const float *)(xb + 4096));
+        const __m512 dx = _mm512_load_ps(xb->d);
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
             acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(w[r][b].d)), dx), acc[r]);
     }
     _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
 }
 
-DEF_GEMM_LOOP(gemm_q4_K, GEMM_ROWS)
-DEF_GEMM_LOOP(gemm_q5_K, GEMM_ROWS)
-DEF_GEMM_LOOP(gemm_q6_K, 4)
+static void gemm_q4_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q4_K_tile, GEMM_ROWS); }
+static void gemm_q5_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q5_K_tile, GEMM_ROWS); }
+static void gemm_q6_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q6_K_tile, 4); }
 
 /* ---- Q2_K / Q3_K / IQ4_XS GEMM ----------------------------------------------------- */
 
@@ -1093,7 +1167,9 @@ typedef struct lowbit_blk {
     float d, dmin;
 } lowbit_blk;
 
-static inline void unpack_q2_K(const kq_block_q2_K *w, lowbit_blk *u) {
+typedef void (*unpack_fn)(const void *blk, lowbit_blk *u);
+static inline void unpack_q2_K(const void *blk, lowbit_blk *u) {
+    const kq_block_q2_K *w = blk;
     for (int j = 0; j < 4; j++) _mm512_store_si512(u->codes + 64 * j, q2k_codes(w->qs, j));
     for (int j = 0; j < 16; j++) {
         u->sc[j] = w->scales[j] & 0xF;
@@ -1103,7 +1179,8 @@ static inline void unpack_q2_K(const kq_block_q2_K *w, lowbit_blk *u) {
     u->d = _cvtsh_ss(w->d);
     u->dmin = _cvtsh_ss(w->dmin);
 }
-static inline void unpack_q3_K(const kq_block_q3_K *w, lowbit_blk *u) {
+static inline void unpack_q3_K(const void *blk, lowbit_blk *u) {
+    const kq_block_q3_K *w = blk;
     const __m256i hm = _mm256_loadu_si256((const __m256i *)w->hmask), one = _mm256_set1_epi8(1);
     for (int j = 0; j < 4; j++) {
         const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 2 * j), one), 2);
@@ -1120,7 +1197,8 @@ static inline void unpack_q3_K(const kq_block_q3_K *w, lowbit_blk *u) {
     u->d = _cvtsh_ss(w->d);
     u->dmin = 0;
 }
-static inline void unpack_iq4_xs(const kq_block_iq4_xs *w, lowbit_blk *u) {
+static inline void unpack_iq4_xs(const void *blk, lowbit_blk *u) {
+    const kq_block_iq4_xs *w = blk;
     const __m256i lut = _mm256_broadcastsi128_si256(_mm_xor_si128(_mm_loadu_si128((const __m128i *)kq_iq4nl_values), _mm_set1_epi8((char)0x80)));
     const __m128i m4 = _mm_set1_epi8(0x0F);
     for (int s = 0; s < 8; s++) {
@@ -1138,64 +1216,66 @@ static inline void unpack_iq4_xs(const kq_block_iq4_xs *w, lowbit_blk *u) {
     u->dmin = 0;
 }
 
-/* Rows [o, o+R) of group g for a block type unpacked by UNPACK (as gemm_q6_K_tile, which
+/* Rows [o, o+R) of group g for a block type (blk_bytes a block) unpacked by unpack (as gemm_q6_K_tile, which
  * this mirrors: codes broadcast dword by dword against the 16 tokens, one vpmulld per
  * sub-block of 16, the bsum16 terms through vpdpwssd on the packed pairs). */
-#define DEF_GEMM_LOWBIT(NAME, BLK, UNPACK)                                                                         \
-    static inline void NAME##_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) {                             \
-        const int64_t nb = a->n_in / KQ_QK_K;                                                                      \
-        const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;                                                   \
-        const BLK *w[GEMM_ROWS];                                                                                   \
-        __m512 acc[GEMM_ROWS];                                                                                     \
-        _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {                                              \
-            w[r] = (const BLK *)(a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes);                           \
-            acc[r] = _mm512_setzero_ps();                                                                          \
-        }                                                                                                          \
-        lowbit_blk u[4];                                                                                           \
-        const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;                               \
-        for (int64_t b = 0; b < nb; b++) {                                                                         \
-            const uint8_t *xb = xg + b * QK_GBLK;                                                                  \
-            __m512i ai[4] = {0}, am[4] = {0};                                                                      \
-            gemm_prefetch(pf + b * R * (int)sizeof(BLK), R * (int)sizeof(BLK));                                    \
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) UNPACK(&w[r][b], &u[r]);                           \
-            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {                                                  \
-                const __m512i bp = _mm512_load_si512(xb + 4416 + 64 * i);                                          \
-                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                              \
-                    const uint32_t c = (uint16_t)u[r].c16[2 * i] | (uint32_t)(uint16_t)u[r].c16[2 * i + 1] << 16;  \
-                    const uint32_t m = (uint16_t)u[r].m16[2 * i] | (uint32_t)(uint16_t)u[r].m16[2 * i + 1] << 16;  \
-                    ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((int32_t)c), bp);                         \
-                    am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32((int32_t)m), bp);                         \
-                }                                                                                                  \
-            }                                                                                                      \
-            for (int j = 0; j < 16; j++) {                                                                         \
-                __m512i s[4] = {0};                                                                                \
-                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                              \
-                    const __m512i xk = _mm512_load_si512(xb + (4 * j + k) * 64);                                   \
-                    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                          \
-                        int32_t wd;                                                                                \
-                        memcpy(&wd, u[r].codes + 16 * j + 4 * k, 4);                                               \
-                        s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);                               \
-                    }                                                                                              \
-                }                                                                                                  \
-                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                \
-                    ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(u[r].sc[j])));      \
-            }                                                                                                      \
-            const __m512 dx = _mm512_load_ps((const float *)(xb + 4096));                                          \
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                                  \
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].d), dx), acc[r]); \
-                acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].dmin), dx), acc[r]); \
-            }                                                                                                      \
-        }                                                                                                          \
-        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);                      \
-    }                                                                                                              \
-    DEF_GEMM_LOOP(NAME, 4)
-DEF_GEMM_LOWBIT(gemm_q2_K, kq_block_q2_K, unpack_q2_K)
-DEF_GEMM_LOWBIT(gemm_q3_K, kq_block_q3_K, unpack_q3_K)
-DEF_GEMM_LOWBIT(gemm_iq4_xs, kq_block_iq4_xs, unpack_iq4_xs)
+KQ_INLINE void gemm_lowbit_tile(const kq_mm_args *a, int64_t g, int64_t o, int R, size_t blk_bytes, unpack_fn unpack) {
+    const int64_t nb = a->n_in / KQ_QK_K;
+    const qk_gblk *xg = (const qk_gblk *)(a->xq + (size_t)g * a->xq_row_bytes);
+    const uint8_t *w[GEMM_ROWS];
+    __m512 acc[GEMM_ROWS];
+    _Pragma("GCC unroll 8") for (int r = 0; r < GEMM_ROWS; r++) {
+        w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;
+        acc[r] = _mm512_setzero_ps();
+    }
+    lowbit_blk u[4];
+    const uint8_t *pf = a->W + (size_t)(o + GEMM_PF_TILES * R) * a->w_row_bytes;
+    for (int64_t b = 0; b < nb; b++) {
+        const qk_gblk *xb = xg + b;
+        __m512i ai[4] = {0}, am[4] = {0};
+        gemm_prefetch(pf + b * R * (int)blk_bytes, R * (int)blk_bytes);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) unpack(w[r] + b * blk_bytes, &u[r]);
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
+            const __m512i bp = _mm512_load_si512(xb->b16[i]);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+                const uint32_t c = (uint16_t)u[r].c16[2 * i] | (uint32_t)(uint16_t)u[r].c16[2 * i + 1] << 16;
+                const uint32_t m = (uint16_t)u[r].m16[2 * i] | (uint32_t)(uint16_t)u[r].m16[2 * i + 1] << 16;
+                ai[r] = _mm512_dpwssd_epi32(ai[r], _mm512_set1_epi32((int32_t)c), bp);
+                am[r] = _mm512_dpwssd_epi32(am[r], _mm512_set1_epi32((int32_t)m), bp);
+            }
+        }
+        for (int j = 0; j < 16; j++) {
+            __m512i s[4] = {0};
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                const __m512i xk = _mm512_load_si512(xb->vals[4 * j + k]);
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+                    int32_t wd;
+                    memcpy(&wd, u[r].codes + 16 * j + 4 * k, 4);
+                    s[r] = _mm512_dpbusd_epi32(s[r], _mm512_set1_epi32(wd), xk);
+                }
+            }
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+                ai[r] = _mm512_add_epi32(ai[r], _mm512_mullo_epi32(s[r], _mm512_set1_epi32(u[r].sc[j])));
+        }
+        const __m512 dx = _mm512_load_ps(xb->d);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].d), dx), acc[r]);
+            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(am[r]), _mm512_mul_ps(_mm512_set1_ps(u[r].dmin), dx), acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) store_group(a, g, o + r, acc[r]);
+}
+static inline void gemm_q2_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_lowbit_tile(a, g, o, R, sizeof(kq_block_q2_K), unpack_q2_K); }
+static inline void gemm_q3_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_lowbit_tile(a, g, o, R, sizeof(kq_block_q3_K), unpack_q3_K); }
+static inline void gemm_iq4_xs_tile(const kq_mm_args *a, int64_t g, int64_t o, int R) { gemm_lowbit_tile(a, g, o, R, sizeof(kq_block_iq4_xs), unpack_iq4_xs); }
+static void gemm_q2_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q2_K_tile, 4); }
+static void gemm_q3_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_q3_K_tile, 4); }
+static void gemm_iq4_xs(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1) { gemm_rows(a, g, o0, o1, gemm_iq4_xs_tile, 4); }
 
 /* ---- F32 / F16 / BF16 weights ----------------------------------------------------- */
 
 /* 16 weights from element i of a row as floats (mask for the tail). */
+typedef __m512 (*wload_fn)(const void *w, int64_t i, __mmask16 m);
 static inline __m512 wload_f32(const void *w, int64_t i, __mmask16 m) { return _mm512_maskz_loadu_ps(m, (const float *)w + i); }
 static inline __m512 wload_f16(const void *w, int64_t i, __mmask16 m) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const kq_f16 *)w + i));
@@ -1221,53 +1301,57 @@ static void prep_bf16(const float *x, void *dst, int64_t n) {
 #define FT_R 4
 #define FT_T 4
 /* Y for rows [o, o+R) and tokens [t0, t0+T): W rows converted once per 16 columns. */
-#define DEF_ROWS_FLOAT(NAME, WLOAD)                                                                          \
-    static inline void NAME##_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) {               \
-        const int64_t n = a->n_in;                                                                           \
-        const uint8_t *w[FT_R];                                                                              \
-        const float *x[FT_T];                                                                                \
-        __m512 acc[FT_R][FT_T];                                                                              \
-        _Pragma("GCC unroll 8") for (int r = 0; r < FT_R; r++) {                                             \
-            w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;                                    \
-            _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++) acc[r][t] = _mm512_setzero_ps();          \
-        }                                                                                                    \
-        _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++)                                               \
-            x[t] = (const float *)(a->xq + (size_t)(t0 + (t < T ? t : 0)) * a->xq_row_bytes);                \
-        for (int64_t i = 0; i < n; i += 16) {                                                                \
-            const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);                     \
-            __m512 xv[FT_T];                                                                                 \
-            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);  \
-            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                            \
-                const __m512 wv = WLOAD(w[r], i, m);                                                         \
-                _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]); \
-            }                                                                                                \
-        }                                                                                                    \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)                                                  \
-            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)                                              \
-                a->Y[(t0 + t) * a->n_out + o + r] = _mm512_reduce_add_ps(acc[r][t]);                         \
-    }                                                                                                        \
-    static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                                          \
-        /* token blocks whose activations stay in L2 (~512 KiB) while all rows pass */                      \
-        int64_t tb = ((int64_t)(512 << 10) / (a->n_in * 4)) & ~(int64_t)(FT_T - 1);                         \
-        if (tb < FT_T) tb = FT_T;                                                                            \
-        for (int64_t b0 = 0; b0 < a->n_tok; b0 += tb)                                                        \
-        for (int64_t o = o0; o < o1; o += FT_R) {                                                            \
-            const int R = o1 - o >= FT_R ? FT_R : (int)(o1 - o);                                             \
-            const int64_t b1 = b0 + tb < a->n_tok ? b0 + tb : a->n_tok;                                      \
-            for (int64_t t0 = b0; t0 < b1; t0 += FT_T) {                                                     \
-                const int T = b1 - t0 >= FT_T ? FT_T : (int)(b1 - t0);                                       \
-                if (R == FT_R && T == FT_T) NAME##_tile(a, o, t0, FT_R, FT_T);                               \
-                else if (R == FT_R && T == 1) NAME##_tile(a, o, t0, FT_R, 1);                                \
-                else {                                                                                       \
-                    for (int r = 0; r < R; r++)                                                              \
-                        for (int t = 0; t < T; t++) NAME##_tile(a, o + r, t0 + t, 1, 1);                     \
-                }                                                                                            \
-            }                                                                                                \
-        }                                                                                                    \
+typedef void (*float_tile_fn)(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T);
+KQ_INLINE void float_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T, wload_fn wload) {
+    const int64_t n = a->n_in;
+    const uint8_t *w[FT_R];
+    const float *x[FT_T];
+    __m512 acc[FT_R][FT_T];
+    _Pragma("GCC unroll 8") for (int r = 0; r < FT_R; r++) {
+        w[r] = a->W + (size_t)(o + (r < R ? r : 0)) * a->w_row_bytes;
+        _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++) acc[r][t] = _mm512_setzero_ps();
     }
-DEF_ROWS_FLOAT(rows_f32, wload_f32)
-DEF_ROWS_FLOAT(rows_f16, wload_f16)
-DEF_ROWS_FLOAT(rows_bf16, wload_bf16)
+    _Pragma("GCC unroll 8") for (int t = 0; t < FT_T; t++)
+        x[t] = (const float *)(a->xq + (size_t)(t0 + (t < T ? t : 0)) * a->xq_row_bytes);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 xv[FT_T];
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) xv[t] = _mm512_maskz_loadu_ps(m, x[t] + i);
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {
+            const __m512 wv = wload(w[r], i, m);
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int r = 0; r < R; r++)
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
+            a->Y[(t0 + t) * a->n_out + o + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+/* Rows [o0, o1) for all tokens: FT_R x FT_T tiles, the edges as FT_R x 1 or 1 x 1. */
+KQ_INLINE void float_rows(const kq_mm_args *a, int64_t o0, int64_t o1, float_tile_fn tile) {
+    /* token blocks whose activations stay in L2 (~512 KiB) while all rows pass */
+    int64_t tb = ((int64_t)(512 << 10) / (a->n_in * 4)) & ~(int64_t)(FT_T - 1);
+    if (tb < FT_T) tb = FT_T;
+    for (int64_t b0 = 0; b0 < a->n_tok; b0 += tb)
+    for (int64_t o = o0; o < o1; o += FT_R) {
+        const int R = o1 - o >= FT_R ? FT_R : (int)(o1 - o);
+        const int64_t b1 = b0 + tb < a->n_tok ? b0 + tb : a->n_tok;
+        for (int64_t t0 = b0; t0 < b1; t0 += FT_T) {
+            const int T = b1 - t0 >= FT_T ? FT_T : (int)(b1 - t0);
+            if (R == FT_R && T == FT_T) tile(a, o, t0, FT_R, FT_T);
+            else if (R == FT_R && T == 1) tile(a, o, t0, FT_R, 1);
+            else {
+                for (int r = 0; r < R; r++)
+                    for (int t = 0; t < T; t++) tile(a, o + r, t0 + t, 1, 1);
+            }
+        }
+    }
+}
+static inline void rows_f32_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) { float_tile(a, o, t0, R, T, wload_f32); }
+static inline void rows_f16_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) { float_tile(a, o, t0, R, T, wload_f16); }
+static inline void rows_bf16_tile(const kq_mm_args *a, int64_t o, int64_t t0, int R, int T) { float_tile(a, o, t0, R, T, wload_bf16); }
+static void rows_f32(const kq_mm_args *a, int64_t o0, int64_t o1) { float_rows(a, o0, o1, rows_f32_tile); }
+static void rows_f16(const kq_mm_args *a, int64_t o0, int64_t o1) { float_rows(a, o0, o1, rows_f16_tile); }
+static void rows_bf16(const kq_mm_args *a, int64_t o0, int64_t o1) { float_rows(a, o0, o1, rows_bf16_tile); }
 
 /* ---- vector ops ------------------------------------------------------------------ */
 
@@ -1389,9 +1473,9 @@ static void v_add(float *out, const float *a, const float *b, int64_t n) {
  * file; Q5_1 / Q5_K were measured on a cached 4864x896 matrix alone. */
 void kq_ops_avx512(kq_ops *ops) {
     ops->name = "avx512";
-    ops->mm[KQ_W_F32] = (kq_mm_impl){.rows = rows_f32};
-    ops->mm[KQ_W_F16] = (kq_mm_impl){.prep = prep_f16, .rows = rows_f16};
-    ops->mm[KQ_W_BF16] = (kq_mm_impl){.prep = prep_bf16, .rows = rows_bf16};
+    ops->mm[GGUF_DTYPE_F32] = (kq_mm_impl){.rows = rows_f32};
+    ops->mm[GGUF_DTYPE_F16] = (kq_mm_impl){.prep = prep_f16, .rows = rows_f16};
+    ops->mm[GGUF_DTYPE_BF16] = (kq_mm_impl){.prep = prep_bf16, .rows = rows_bf16};
     ops->dot_f32 = v_dot_f32;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f32 = v_axpy_f32;
@@ -1401,37 +1485,37 @@ void kq_ops_avx512(kq_ops *ops) {
     ops->softmax = v_softmax;
     ops->silu_mul = v_silu_mul;
     ops->add = v_add;
-    ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
+    ops->mm[GGUF_DTYPE_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .prep_bytes = q80_gemv_bytes, .rows = rows_q8_0,
                                       .pack = pack_q8_0, .gemm = gemm_q8_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 4};
-    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q4_0,
+    ops->mm[GGUF_DTYPE_Q4_0] = (kq_mm_impl){.prep = prep_q4_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q4_0,
                                       .pack = pack_q4_0, .gemm = gemm_q4_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
+    ops->mm[GGUF_DTYPE_Q4_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q4_K,
                                       .pack = pack_qk, .gemm = gemm_q4_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 7};
-    ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q5_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_0,
+    ops->mm[GGUF_DTYPE_Q5_0] = (kq_mm_impl){.prep = prep_q5_0, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_0,
                                       .pack = pack_q5_0, .gemm = gemm_q5_0, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q5_1] = (kq_mm_impl){.prep = prep_q5_1, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_1,
+    ops->mm[GGUF_DTYPE_Q5_1] = (kq_mm_impl){.prep = prep_q5_1, .prep_bytes = q40_gemv_bytes, .rows = rows_q5_1,
                                       .pack = pack_q5_1, .gemm = gemm_q5_1, .pack_bytes = q80_pack_bytes, .pack_elems = KQ_QK8_0,
                                       .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q5_K,
+    ops->mm[GGUF_DTYPE_Q5_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q5_K,
                                       .pack = pack_qk, .gemm = gemm_q5_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 7};
-    ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
+    ops->mm[GGUF_DTYPE_Q6_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q6_K,
                                       .pack = pack_qk, .gemm = gemm_q6_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K,
                                       .gemm_min_tok = 8};
     /* IQ4_NL's 16-token GEMM is Q4_0's, Q2_K / Q3_K / IQ4_XS's mirror Q6_K's; their
      * thresholds are taken from Q4_0 / Q6_K, not measured */
-    ops->mm[KQ_W_IQ4_NL] = (kq_mm_impl){.prep = prep_iq4_nl, .prep_bytes = q40_gemv_bytes, .rows = rows_iq4_nl,
+    ops->mm[GGUF_DTYPE_IQ4_NL] = (kq_mm_impl){.prep = prep_iq4_nl, .prep_bytes = q40_gemv_bytes, .rows = rows_iq4_nl,
                                         .pack = pack_q8_0, .gemm = gemm_iq4_nl, .pack_bytes = q80_pack_bytes,
                                         .pack_elems = KQ_QK8_0, .gemm_min_tok = 6};
-    ops->mm[KQ_W_Q2_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q2_K, .pack = pack_qk,
+    ops->mm[GGUF_DTYPE_Q2_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q2_K, .pack = pack_qk,
                                       .gemm = gemm_q2_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
-    ops->mm[KQ_W_Q3_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q3_K, .pack = pack_qk,
+    ops->mm[GGUF_DTYPE_Q3_K] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_q3_K, .pack = pack_qk,
                                       .gemm = gemm_q3_K, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
-    ops->mm[KQ_W_IQ4_XS] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_iq4_xs, .pack = pack_qk,
+    ops->mm[GGUF_DTYPE_IQ4_XS] = (kq_mm_impl){.prep = prep_qk, .prep_bytes = qk_gemv_bytes, .rows = rows_iq4_xs, .pack = pack_qk,
                                       .gemm = gemm_iq4_xs, .pack_bytes = qk_pack_bytes, .pack_elems = KQ_QK_K, .gemm_min_tok = 8};
 }
 #endif

@@ -119,10 +119,10 @@ static void v_axpy_f16(float *y, float a, const kq_f16 *v, int64_t n) {
 
 void kq_ops_neon(kq_ops *ops) {
     ops->name = "neon";
-    ops->mm[KQ_W_F32].rows = rows_f32;
-    ops->mm[KQ_W_F16].rows = rows_f16;
-    ops->mm[KQ_W_Q8_0].rows = rows_q8_0;
-    ops->mm[KQ_W_Q4_0].rows = rows_q4_0;
+    ops->mm[GGUF_DTYPE_F32].rows = rows_f32;
+    ops->mm[GGUF_DTYPE_F16].rows = rows_f16;
+    ops->mm[GGUF_DTYPE_Q8_0].rows = rows_q8_0;
+    ops->mm[GGUF_DTYPE_Q4_0].rows = rows_q4_0;
     ops->dot_f32 = v_dot_f32;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f32 = v_axpy_f32;

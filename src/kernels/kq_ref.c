@@ -1,7 +1,8 @@
 /* kq_ref.c — the scalar reference of every kernel: F16/BF16 conversions, the block
  * formats' quantizers and dequantizers (laid out and rounded as ggml does: ggml-common.h,
- * ggml-quants.c), the integer block dot products, the scalar vector ops, and the
- * `scalar` dispatch table built from them. Everything SIMD is checked against this file.
+ * ggml-quants.c), the integer block dot products, the scalar vector ops, the per-dtype
+ * traits table that names them (kq_traits_of), and the `scalar` dispatch table built from
+ * it. Everything SIMD is checked against this file.
  *
  * Activation rounding (what the matmul does to X before integer dot products):
  *   Q8_0 (for Q8_0/Q4_0/Q5_0/IQ4_NL weights): per 32 values, amax = max|x|, d = fp16(amax/127),
@@ -126,7 +127,8 @@ void kq_quantize_q8_K(const float *x, kq_block_q8_K *y, int64_t n) {
 
 /* ---- weight quantizers (ggml's *_ref) -------------------------------------------- */
 
-static void quantize_q8_0(const float *x, kq_block_q8_0 *y, int64_t n) {
+static void quantize_q8_0(const float *x, void *dst, int64_t n) {
+    kq_block_q8_0 *y = dst;
     for (int64_t b = 0; b < n / KQ_QK8_0; b++, x += KQ_QK8_0) {
         float amax = 0;
         for (int j = 0; j < KQ_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
@@ -136,7 +138,8 @@ static void quantize_q8_0(const float *x, kq_block_q8_0 *y, int64_t n) {
     }
 }
 
-static void quantize_q4_0(const float *x, kq_block_q4_0 *y, int64_t n) {
+static void quantize_q4_0(const float *x, void *dst, int64_t n) {
+    kq_block_q4_0 *y = dst;
     for (int64_t b = 0; b < n / KQ_QK4_0; b++, x += KQ_QK4_0) {
         float amax = 0, max = 0;
         for (int j = 0; j < KQ_QK4_0; j++)
@@ -159,7 +162,8 @@ static uint32_t get_qh(const uint8_t qh[4]) {
     return u;
 }
 
-static void quantize_q5_0(const float *x, kq_block_q5_0 *y, int64_t n) {
+static void quantize_q5_0(const float *x, void *dst, int64_t n) {
+    kq_block_q5_0 *y = dst;
     for (int64_t b = 0; b < n / KQ_QK4_0; b++, x += KQ_QK4_0) {
         float amax = 0, max = 0;
         for (int j = 0; j < KQ_QK4_0; j++)
@@ -177,7 +181,8 @@ static void quantize_q5_0(const float *x, kq_block_q5_0 *y, int64_t n) {
     }
 }
 
-static void quantize_q5_1(const float *x, kq_block_q5_1 *y, int64_t n) {
+static void quantize_q5_1(const float *x, void *dst, int64_t n) {
+    kq_block_q5_1 *y = dst;
     for (int64_t b = 0; b < n / KQ_QK4_0; b++, x += KQ_QK4_0) {
         float min = x[0], max = x[0];
         for (int j = 1; j < KQ_QK4_0; j++) {
@@ -259,7 +264,8 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
     return scale;
 }
 
-static void quantize_q4_K(const float *x, kq_block_q4_K *y, int64_t n) {
+static void quantize_q4_K(const float *x, void *dst, int64_t n) {
+    kq_block_q4_K *y = dst;
     uint8_t L[KQ_QK_K], Laux[32];
     float weights[32], mins[KQ_QK_K / 32], scales[KQ_QK_K / 32];
     for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
@@ -307,7 +313,8 @@ static void quantize_q4_K(const float *x, kq_block_q4_K *y, int64_t n) {
     }
 }
 
-static void quantize_q5_K(const float *x, kq_block_q5_K *y, int64_t n) {
+static void quantize_q5_K(const float *x, void *dst, int64_t n) {
+    kq_block_q5_K *y = dst;
     uint8_t L[KQ_QK_K], Laux[32];
     float weights[32], mins[KQ_QK_K / 32], scales[KQ_QK_K / 32];
     for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
@@ -404,7 +411,8 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
     return scale;
 }
 
-static void quantize_q6_K(const float *x, kq_block_q6_K *y, int64_t n) {
+static void quantize_q6_K(const float *x, void *dst, int64_t n) {
+    kq_block_q6_K *y = dst;
     int8_t L[KQ_QK_K];
     float scales[KQ_QK_K / 16];
     for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
@@ -455,7 +463,8 @@ static void pack_2bit(const uint8_t *L, uint8_t *qs) {
 
 /* ggml's quantize_row_q2_K_ref (the 4-bit scale / min codes clamped to 0..15, which
  * only non-finite input can exceed). */
-static void quantize_q2_K(const float *x, kq_block_q2_K *y, int64_t n) {
+static void quantize_q2_K(const float *x, void *dst, int64_t n) {
+    kq_block_q2_K *y = dst;
     uint8_t L[KQ_QK_K], Laux[16];
     float weights[16], mins[KQ_QK_K / 16], scales[KQ_QK_K / 16];
     const float q4scale = 15.f;
@@ -536,7 +545,8 @@ static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
     return sumlx / suml2;
 }
 
-static void quantize_q3_K(const float *x, kq_block_q3_K *y, int64_t n) {
+static void quantize_q3_K(const float *x, void *dst, int64_t n) {
+    kq_block_q3_K *y = dst;
     int8_t L[KQ_QK_K], sc[16];
     float scales[KQ_QK_K / 16];
     for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
@@ -669,218 +679,202 @@ static void quantize_iq4_impl(int sb, const float *x, kq_f16 *dh, uint8_t *q4, u
         for (int j = 0; j < 16; j++) q4[16 * i + j] = (uint8_t)(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
 }
 
-static void quantize_iq4_nl(const float *x, kq_block_iq4_nl *y, int64_t n) {
+static void quantize_iq4_nl(const float *x, void *dst, int64_t n) {
+    kq_block_iq4_nl *y = dst;
     for (int64_t b = 0; b < n / KQ_QK4_NL; b++) quantize_iq4_impl(KQ_QK4_NL, x + b * KQ_QK4_NL, &y[b].d, y[b].qs, NULL, NULL);
 }
 
-static void quantize_iq4_xs(const float *x, kq_block_iq4_xs *y, int64_t n) {
+static void quantize_iq4_xs(const float *x, void *dst, int64_t n) {
+    kq_block_iq4_xs *y = dst;
     for (int64_t b = 0; b < n / KQ_QK_K; b++) {
         memset(y[b].scales_l, 0, sizeof y[b].scales_l);
         quantize_iq4_impl(KQ_QK_K, x + b * KQ_QK_K, &y[b].d, y[b].qs, &y[b].scales_h, y[b].scales_l);
     }
 }
 
-int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n) {
-    int64_t be = kq_block_elems(dtype);
-    if (be == 0) return SW_ERR_UNSUPPORTED;
-    if (n < 0 || n % be) return SW_ERR_ARG;
-    switch (dtype) {
-    case GGUF_DTYPE_F32: memcpy(dst, src, (size_t)n * 4); return SW_OK;
-    case GGUF_DTYPE_F16:
-        for (int64_t i = 0; i < n; i++) ((kq_f16 *)dst)[i] = kq_f32_to_f16(src[i]);
-        return SW_OK;
-    case GGUF_DTYPE_BF16:
-        for (int64_t i = 0; i < n; i++) ((kq_bf16 *)dst)[i] = kq_f32_to_bf16(src[i]);
-        return SW_OK;
-    case GGUF_DTYPE_Q8_0: quantize_q8_0(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_Q4_0: quantize_q4_0(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_Q4_K: quantize_q4_K(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_Q6_K: quantize_q6_K(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_Q5_0: quantize_q5_0(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_Q5_1: quantize_q5_1(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_Q5_K: quantize_q5_K(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_Q2_K: quantize_q2_K(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_Q3_K: quantize_q3_K(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_IQ4_NL: quantize_iq4_nl(src, dst, n); return SW_OK;
-    case GGUF_DTYPE_IQ4_XS: quantize_iq4_xs(src, dst, n); return SW_OK;
-    default: return SW_ERR_UNSUPPORTED;
-    }
+static void quantize_f32(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof *x); }
+static void quantize_f16(const float *x, void *dst, int64_t n) {
+    kq_f16 *y = dst;
+    for (int64_t i = 0; i < n; i++) y[i] = kq_f32_to_f16(x[i]);
+}
+static void quantize_bf16(const float *x, void *dst, int64_t n) {
+    kq_bf16 *y = dst;
+    for (int64_t i = 0; i < n; i++) y[i] = kq_f32_to_bf16(x[i]);
 }
 
 /* ---- dequantizers ---------------------------------------------------------------- */
 
-void kq_dequantize_row(uint32_t dtype, const void *src, float *dst, int64_t n) {
-    switch (dtype) {
-    case GGUF_DTYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
-    case GGUF_DTYPE_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = kq_f16_to_f32(((const kq_f16 *)src)[i]);
-        break;
-    case GGUF_DTYPE_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = kq_bf16_to_f32(((const kq_bf16 *)src)[i]);
-        break;
-    case GGUF_DTYPE_Q8_0: {
-        const kq_block_q8_0 *x = src;
-        for (int64_t b = 0; b < n / KQ_QK8_0; b++) {
-            const float d = kq_f16_to_f32(x[b].d);
-            for (int j = 0; j < KQ_QK8_0; j++) dst[b * KQ_QK8_0 + j] = d * x[b].qs[j];
-        }
-        break;
+static void dequantize_f32(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof *dst); }
+static void dequantize_f16(const void *src, float *dst, int64_t n) {
+    const kq_f16 *x = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = kq_f16_to_f32(x[i]);
+}
+static void dequantize_bf16(const void *src, float *dst, int64_t n) {
+    const kq_bf16 *x = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = kq_bf16_to_f32(x[i]);
+}
+
+static void dequantize_q8_0(const void *src, float *dst, int64_t n) {
+    const kq_block_q8_0 *x = src;
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++) {
+        const float d = kq_f16_to_f32(x[b].d);
+        for (int j = 0; j < KQ_QK8_0; j++) dst[b * KQ_QK8_0 + j] = d * x[b].qs[j];
     }
-    case GGUF_DTYPE_Q4_0: {
-        const kq_block_q4_0 *x = src;
-        for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
-            const float d = kq_f16_to_f32(x[b].d);
-            for (int j = 0; j < KQ_QK4_0 / 2; j++) {
-                dst[b * KQ_QK4_0 + j] = d * ((x[b].qs[j] & 0xF) - 8);
-                dst[b * KQ_QK4_0 + j + 16] = d * ((x[b].qs[j] >> 4) - 8);
+}
+
+static void dequantize_q4_0(const void *src, float *dst, int64_t n) {
+    const kq_block_q4_0 *x = src;
+    for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
+        const float d = kq_f16_to_f32(x[b].d);
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            dst[b * KQ_QK4_0 + j] = d * ((x[b].qs[j] & 0xF) - 8);
+            dst[b * KQ_QK4_0 + j + 16] = d * ((x[b].qs[j] >> 4) - 8);
+        }
+    }
+}
+
+static void dequantize_q4_K(const void *src, float *dst, int64_t n) {
+    const kq_block_q4_K *x = src;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+        const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
+        const uint8_t *q = x[b].qs;
+        float *y = dst + b * KQ_QK_K;
+        for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
+            uint8_t sc, m;
+            kq_q4k_scale_min(2 * j, x[b].scales, &sc, &m);
+            const float d1 = d * sc, m1 = dmin * m;
+            kq_q4k_scale_min(2 * j + 1, x[b].scales, &sc, &m);
+            const float d2 = d * sc, m2 = dmin * m;
+            for (int l = 0; l < 32; l++) y[l] = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++) y[l + 32] = d2 * (q[l] >> 4) - m2;
+        }
+    }
+}
+
+static void dequantize_q6_K(const void *src, float *dst, int64_t n) {
+    const kq_block_q6_K *x = src;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+        const float d = kq_f16_to_f32(x[b].d);
+        const uint8_t *ql = x[b].ql, *qh = x[b].qh;
+        const int8_t *sc = x[b].scales;
+        float *y = dst + b * KQ_QK_K;
+        for (int h = 0; h < KQ_QK_K; h += 128, y += 128, ql += 64, qh += 32, sc += 8) {
+            for (int l = 0; l < 32; l++) {
+                int is = l / 16;
+                int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l] = d * sc[is] * q1;
+                y[l + 32] = d * sc[is + 2] * q2;
+                y[l + 64] = d * sc[is + 4] * q3;
+                y[l + 96] = d * sc[is + 6] * q4;
             }
         }
-        break;
     }
-    case GGUF_DTYPE_Q4_K: {
-        const kq_block_q4_K *x = src;
-        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
-            const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
-            const uint8_t *q = x[b].qs;
-            float *y = dst + b * KQ_QK_K;
-            for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
-                uint8_t sc, m;
-                kq_q4k_scale_min(2 * j, x[b].scales, &sc, &m);
-                const float d1 = d * sc, m1 = dmin * m;
-                kq_q4k_scale_min(2 * j + 1, x[b].scales, &sc, &m);
-                const float d2 = d * sc, m2 = dmin * m;
-                for (int l = 0; l < 32; l++) y[l] = d1 * (q[l] & 0xF) - m1;
-                for (int l = 0; l < 32; l++) y[l + 32] = d2 * (q[l] >> 4) - m2;
+}
+
+static void dequantize_q5_0(const void *src, float *dst, int64_t n) {
+    const kq_block_q5_0 *x = src;
+    for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
+        const float d = kq_f16_to_f32(x[b].d);
+        const uint32_t qh = get_qh(x[b].qh);
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            dst[b * KQ_QK4_0 + j] = d * (int)(((x[b].qs[j] & 0xF) | ((qh >> j) & 1) << 4) - 16);
+            dst[b * KQ_QK4_0 + j + 16] = d * (int)(((x[b].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
+        }
+    }
+}
+
+static void dequantize_q5_1(const void *src, float *dst, int64_t n) {
+    const kq_block_q5_1 *x = src;
+    for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
+        const float d = kq_f16_to_f32(x[b].d), m = kq_f16_to_f32(x[b].m);
+        const uint32_t qh = get_qh(x[b].qh);
+        for (int j = 0; j < KQ_QK4_0 / 2; j++) {
+            dst[b * KQ_QK4_0 + j] = d * (float)((x[b].qs[j] & 0xF) | ((qh >> j) & 1) << 4) + m;
+            dst[b * KQ_QK4_0 + j + 16] = d * (float)((x[b].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) + m;
+        }
+    }
+}
+
+static void dequantize_q5_K(const void *src, float *dst, int64_t n) {
+    const kq_block_q5_K *x = src;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+        const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
+        const uint8_t *q = x[b].qs, *qh = x[b].qh;
+        float *y = dst + b * KQ_QK_K;
+        for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
+            uint8_t sc, m;
+            kq_q4k_scale_min(2 * j, x[b].scales, &sc, &m);
+            const float d1 = d * sc, m1 = dmin * m;
+            kq_q4k_scale_min(2 * j + 1, x[b].scales, &sc, &m);
+            const float d2 = d * sc, m2 = dmin * m;
+            for (int l = 0; l < 32; l++) y[l] = d1 * ((q[l] & 0xF) | ((qh[l] >> (2 * j)) & 1) << 4) - m1;
+            for (int l = 0; l < 32; l++) y[l + 32] = d2 * ((q[l] >> 4) | ((qh[l] >> (2 * j + 1)) & 1) << 4) - m2;
+        }
+    }
+}
+
+static void dequantize_q2_K(const void *src, float *dst, int64_t n) {
+    const kq_block_q2_K *x = src;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+        const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
+        float *y = dst + b * KQ_QK_K;
+        for (int i = 0; i < KQ_QK_K; i++) {
+            const int code = (x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3, sc = x[b].scales[i / 16];
+            y[i] = d * (float)(sc & 0xF) * (float)code - dmin * (float)(sc >> 4);
+        }
+    }
+}
+
+static void dequantize_q3_K(const void *src, float *dst, int64_t n) {
+    const kq_block_q3_K *x = src;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+        const float d = kq_f16_to_f32(x[b].d);
+        int8_t sc[16];
+        kq_q3k_scales(x[b].scales, sc);
+        float *y = dst + b * KQ_QK_K;
+        for (int i = 0; i < KQ_QK_K; i++) {
+            const int lo = (x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3;
+            const int code = lo - ((x[b].hmask[i % 32] >> (i / 32)) & 1 ? 0 : 4);
+            y[i] = d * (float)sc[i / 16] * (float)code;
+        }
+    }
+}
+
+static void dequantize_iq4_nl(const void *src, float *dst, int64_t n) {
+    const kq_block_iq4_nl *x = src;
+    for (int64_t b = 0; b < n / KQ_QK4_NL; b++) {
+        const float d = kq_f16_to_f32(x[b].d);
+        for (int j = 0; j < KQ_QK4_NL / 2; j++) {
+            dst[b * KQ_QK4_NL + j] = d * kq_iq4nl_values[x[b].qs[j] & 0xF];
+            dst[b * KQ_QK4_NL + j + 16] = d * kq_iq4nl_values[x[b].qs[j] >> 4];
+        }
+    }
+}
+
+static void dequantize_iq4_xs(const void *src, float *dst, int64_t n) {
+    const kq_block_iq4_xs *x = src;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
+        const float d = kq_f16_to_f32(x[b].d);
+        float *y = dst + b * KQ_QK_K;
+        for (int s = 0; s < KQ_QK_K / 32; s++, y += 32) {
+            const float dl = d * (float)kq_iq4xs_scale(&x[b], s);
+            const uint8_t *q = x[b].qs + 16 * s;
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * kq_iq4nl_values[q[j] & 0xF];
+                y[j + 16] = dl * kq_iq4nl_values[q[j] >> 4];
             }
         }
-        break;
-    }
-    case GGUF_DTYPE_Q6_K: {
-        const kq_block_q6_K *x = src;
-        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
-            const float d = kq_f16_to_f32(x[b].d);
-            const uint8_t *ql = x[b].ql, *qh = x[b].qh;
-            const int8_t *sc = x[b].scales;
-            float *y = dst + b * KQ_QK_K;
-            for (int h = 0; h < KQ_QK_K; h += 128, y += 128, ql += 64, qh += 32, sc += 8) {
-                for (int l = 0; l < 32; l++) {
-                    int is = l / 16;
-                    int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                    int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                    int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                    int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                    y[l] = d * sc[is] * q1;
-                    y[l + 32] = d * sc[is + 2] * q2;
-                    y[l + 64] = d * sc[is + 4] * q3;
-                    y[l + 96] = d * sc[is + 6] * q4;
-                }
-            }
-        }
-        break;
-    }
-    case GGUF_DTYPE_Q5_0: {
-        const kq_block_q5_0 *x = src;
-        for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
-            const float d = kq_f16_to_f32(x[b].d);
-            const uint32_t qh = get_qh(x[b].qh);
-            for (int j = 0; j < KQ_QK4_0 / 2; j++) {
-                dst[b * KQ_QK4_0 + j] = d * (int)(((x[b].qs[j] & 0xF) | ((qh >> j) & 1) << 4) - 16);
-                dst[b * KQ_QK4_0 + j + 16] = d * (int)(((x[b].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16);
-            }
-        }
-        break;
-    }
-    case GGUF_DTYPE_Q5_1: {
-        const kq_block_q5_1 *x = src;
-        for (int64_t b = 0; b < n / KQ_QK4_0; b++) {
-            const float d = kq_f16_to_f32(x[b].d), m = kq_f16_to_f32(x[b].m);
-            const uint32_t qh = get_qh(x[b].qh);
-            for (int j = 0; j < KQ_QK4_0 / 2; j++) {
-                dst[b * KQ_QK4_0 + j] = d * (float)((x[b].qs[j] & 0xF) | ((qh >> j) & 1) << 4) + m;
-                dst[b * KQ_QK4_0 + j + 16] = d * (float)((x[b].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) + m;
-            }
-        }
-        break;
-    }
-    case GGUF_DTYPE_Q5_K: {
-        const kq_block_q5_K *x = src;
-        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
-            const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
-            const uint8_t *q = x[b].qs, *qh = x[b].qh;
-            float *y = dst + b * KQ_QK_K;
-            for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
-                uint8_t sc, m;
-                kq_q4k_scale_min(2 * j, x[b].scales, &sc, &m);
-                const float d1 = d * sc, m1 = dmin * m;
-                kq_q4k_scale_min(2 * j + 1, x[b].scales, &sc, &m);
-                const float d2 = d * sc, m2 = dmin * m;
-                for (int l = 0; l < 32; l++) y[l] = d1 * ((q[l] & 0xF) | ((qh[l] >> (2 * j)) & 1) << 4) - m1;
-                for (int l = 0; l < 32; l++) y[l + 32] = d2 * ((q[l] >> 4) | ((qh[l] >> (2 * j + 1)) & 1) << 4) - m2;
-            }
-        }
-        break;
-    }
-    case GGUF_DTYPE_Q2_K: {
-        const kq_block_q2_K *x = src;
-        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
-            const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
-            float *y = dst + b * KQ_QK_K;
-            for (int i = 0; i < KQ_QK_K; i++) {
-                const int code = (x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3, sc = x[b].scales[i / 16];
-                y[i] = d * (float)(sc & 0xF) * (float)code - dmin * (float)(sc >> 4);
-            }
-        }
-        break;
-    }
-    case GGUF_DTYPE_Q3_K: {
-        const kq_block_q3_K *x = src;
-        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
-            const float d = kq_f16_to_f32(x[b].d);
-            int8_t sc[16];
-            kq_q3k_scales(x[b].scales, sc);
-            float *y = dst + b * KQ_QK_K;
-            for (int i = 0; i < KQ_QK_K; i++) {
-                const int lo = (x[b].qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3;
-                const int code = lo - ((x[b].hmask[i % 32] >> (i / 32)) & 1 ? 0 : 4);
-                y[i] = d * (float)sc[i / 16] * (float)code;
-            }
-        }
-        break;
-    }
-    case GGUF_DTYPE_IQ4_NL: {
-        const kq_block_iq4_nl *x = src;
-        for (int64_t b = 0; b < n / KQ_QK4_NL; b++) {
-            const float d = kq_f16_to_f32(x[b].d);
-            for (int j = 0; j < KQ_QK4_NL / 2; j++) {
-                dst[b * KQ_QK4_NL + j] = d * kq_iq4nl_values[x[b].qs[j] & 0xF];
-                dst[b * KQ_QK4_NL + j + 16] = d * kq_iq4nl_values[x[b].qs[j] >> 4];
-            }
-        }
-        break;
-    }
-    case GGUF_DTYPE_IQ4_XS: {
-        const kq_block_iq4_xs *x = src;
-        for (int64_t b = 0; b < n / KQ_QK_K; b++) {
-            const float d = kq_f16_to_f32(x[b].d);
-            float *y = dst + b * KQ_QK_K;
-            for (int s = 0; s < KQ_QK_K / 32; s++, y += 32) {
-                const float dl = d * (float)kq_iq4xs_scale(&x[b], s);
-                const uint8_t *q = x[b].qs + 16 * s;
-                for (int j = 0; j < 16; j++) {
-                    y[j] = dl * kq_iq4nl_values[q[j] & 0xF];
-                    y[j + 16] = dl * kq_iq4nl_values[q[j] >> 4];
-                }
-            }
-        }
-        break;
-    }
-    default: memset(dst, 0, (size_t)n * sizeof *dst); break;
     }
 }
 
 /* ---- reference block dot products ------------------------------------------------ */
 
-float kq_vec_dot_q8_0_ref(const kq_block_q8_0 *w, const kq_block_q8_0 *x, int64_t nb) {
+static float vec_dot_q8_0(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q8_0 *w = wv;
+    const kq_block_q8_0 *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         int s = 0;
@@ -890,7 +884,9 @@ float kq_vec_dot_q8_0_ref(const kq_block_q8_0 *w, const kq_block_q8_0 *x, int64_
     return sum;
 }
 
-float kq_vec_dot_q4_0_ref(const kq_block_q4_0 *w, const kq_block_q8_0 *x, int64_t nb) {
+static float vec_dot_q4_0(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q4_0 *w = wv;
+    const kq_block_q8_0 *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         int s = 0;
@@ -901,7 +897,9 @@ float kq_vec_dot_q4_0_ref(const kq_block_q4_0 *w, const kq_block_q8_0 *x, int64_
     return sum;
 }
 
-float kq_vec_dot_q4_K_ref(const kq_block_q4_K *w, const kq_block_q8_K *x, int64_t nb) {
+static float vec_dot_q4_K(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q4_K *w = wv;
+    const kq_block_q8_K *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *q = w[b].qs;
@@ -924,7 +922,9 @@ float kq_vec_dot_q4_K_ref(const kq_block_q4_K *w, const kq_block_q8_K *x, int64_
     return sum;
 }
 
-float kq_vec_dot_q6_K_ref(const kq_block_q6_K *w, const kq_block_q8_K *x, int64_t nb) {
+static float vec_dot_q6_K(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q6_K *w = wv;
+    const kq_block_q8_K *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *ql = w[b].ql, *qh = w[b].qh;
@@ -946,7 +946,9 @@ float kq_vec_dot_q6_K_ref(const kq_block_q6_K *w, const kq_block_q8_K *x, int64_
     return sum;
 }
 
-float kq_vec_dot_q5_0_ref(const kq_block_q5_0 *w, const kq_block_q8_0 *x, int64_t nb) {
+static float vec_dot_q5_0(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q5_0 *w = wv;
+    const kq_block_q8_0 *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         const uint32_t qh = get_qh(w[b].qh);
@@ -961,7 +963,9 @@ float kq_vec_dot_q5_0_ref(const kq_block_q5_0 *w, const kq_block_q8_0 *x, int64_
     return sum;
 }
 
-float kq_vec_dot_q5_1_ref(const kq_block_q5_1 *w, const kq_block_q8_1 *x, int64_t nb) {
+static float vec_dot_q5_1(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q5_1 *w = wv;
+    const kq_block_q8_1 *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         const uint32_t qh = get_qh(w[b].qh);
@@ -976,7 +980,9 @@ float kq_vec_dot_q5_1_ref(const kq_block_q5_1 *w, const kq_block_q8_1 *x, int64_
     return sum;
 }
 
-float kq_vec_dot_q5_K_ref(const kq_block_q5_K *w, const kq_block_q8_K *x, int64_t nb) {
+static float vec_dot_q5_K(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q5_K *w = wv;
+    const kq_block_q8_K *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *q = w[b].qs, *qh = w[b].qh;
@@ -999,7 +1005,9 @@ float kq_vec_dot_q5_K_ref(const kq_block_q5_K *w, const kq_block_q8_K *x, int64_
     return sum;
 }
 
-float kq_vec_dot_q2_K_ref(const kq_block_q2_K *w, const kq_block_q8_K *x, int64_t nb) {
+static float vec_dot_q2_K(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q2_K *w = wv;
+    const kq_block_q8_K *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         const int8_t *y = x[b].qs;
@@ -1017,7 +1025,9 @@ float kq_vec_dot_q2_K_ref(const kq_block_q2_K *w, const kq_block_q8_K *x, int64_
     return sum;
 }
 
-float kq_vec_dot_q3_K_ref(const kq_block_q3_K *w, const kq_block_q8_K *x, int64_t nb) {
+static float vec_dot_q3_K(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_q3_K *w = wv;
+    const kq_block_q8_K *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         const int8_t *y = x[b].qs;
@@ -1036,7 +1046,9 @@ float kq_vec_dot_q3_K_ref(const kq_block_q3_K *w, const kq_block_q8_K *x, int64_
     return sum;
 }
 
-float kq_vec_dot_iq4_nl_ref(const kq_block_iq4_nl *w, const kq_block_q8_0 *x, int64_t nb) {
+static float vec_dot_iq4_nl(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_iq4_nl *w = wv;
+    const kq_block_q8_0 *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         int s = 0;
@@ -1047,7 +1059,9 @@ float kq_vec_dot_iq4_nl_ref(const kq_block_iq4_nl *w, const kq_block_q8_0 *x, in
     return sum;
 }
 
-float kq_vec_dot_iq4_xs_ref(const kq_block_iq4_xs *w, const kq_block_q8_K *x, int64_t nb) {
+static float vec_dot_iq4_xs(const void *wv, const void *xv, int64_t nb) {
+    const kq_block_iq4_xs *w = wv;
+    const kq_block_q8_K *x = xv;
     float sum = 0;
     for (int64_t b = 0; b < nb; b++) {
         int sumi = 0;
@@ -1065,6 +1079,8 @@ float kq_vec_dot_iq4_xs_ref(const kq_block_iq4_xs *w, const kq_block_q8_K *x, in
 
 /* ---- scalar matmul rows ---------------------------------------------------------- */
 
+/* The standard activation formats' conversions (kq_act_fmt.prep). */
+
 static void prep_q8_0(const float *x, void *dst, int64_t n) { kq_quantize_q8_0_act(x, dst, n); }
 static void prep_q8_1(const float *x, void *dst, int64_t n) { kq_quantize_q8_1_act(x, dst, n); }
 static void prep_q8_K(const float *x, void *dst, int64_t n) { kq_quantize_q8_K(x, dst, n); }
@@ -1077,67 +1093,85 @@ static void prep_bf16(const float *x, void *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = kq_bf16_to_f32(kq_f32_to_bf16(x[i]));
 }
 
-#define ROWS_LOOP(body)                                                     \
-    for (int64_t o = o0; o < o1; o++) {                                     \
-        const void *w = a->W + (size_t)o * a->w_row_bytes;                  \
-        for (int64_t t = 0; t < a->n_tok; t++) {                            \
-            const void *x = a->xq + (size_t)t * a->xq_row_bytes;            \
-            a->Y[t * a->n_out + o] = (body);                                \
-        }                                                                   \
-    }
-
-static float dot_f32_double(const float *w, const float *x, int64_t n) {
+/* Float weights: the dot of n values, summed in double. */
+static float vec_dot_f32(const void *wv, const void *xv, int64_t n) {
+    const float *w = wv, *x = xv;
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += (double)w[i] * x[i];
     return (float)s;
 }
-static float dot_f16_double(const kq_f16 *w, const float *x, int64_t n) {
+static float vec_dot_f16(const void *wv, const void *xv, int64_t n) {
+    const kq_f16 *w = wv;
+    const float *x = xv;
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += (double)kq_f16_to_f32(w[i]) * x[i];
     return (float)s;
 }
-static float dot_bf16_double(const kq_bf16 *w, const float *x, int64_t n) {
+static float vec_dot_bf16(const void *wv, const void *xv, int64_t n) {
+    const kq_bf16 *w = wv;
+    const float *x = xv;
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += (double)kq_bf16_to_f32(w[i]) * x[i];
     return (float)s;
 }
 
-static void rows_f32(const kq_mm_args *a, int64_t o0, int64_t o1) { ROWS_LOOP(dot_f32_double(w, x, a->n_in)) }
-static void rows_f16(const kq_mm_args *a, int64_t o0, int64_t o1) { ROWS_LOOP(dot_f16_double(w, x, a->n_in)) }
-static void rows_bf16(const kq_mm_args *a, int64_t o0, int64_t o1) { ROWS_LOOP(dot_bf16_double(w, x, a->n_in)) }
-static void rows_q8_0(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q8_0_ref(w, x, a->n_in / KQ_QK8_0))
-}
-static void rows_q4_0(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q4_0_ref(w, x, a->n_in / KQ_QK4_0))
-}
-static void rows_q4_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q4_K_ref(w, x, a->n_in / KQ_QK_K))
-}
-static void rows_q6_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q6_K_ref(w, x, a->n_in / KQ_QK_K))
-}
-static void rows_q5_0(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q5_0_ref(w, x, a->n_in / KQ_QK4_0))
-}
-static void rows_q5_1(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q5_1_ref(w, x, a->n_in / KQ_QK4_0))
-}
-static void rows_q5_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q5_K_ref(w, x, a->n_in / KQ_QK_K))
+/* Every dtype's scalar rows: its reference dot per (output, token). */
+static void rows_ref(const kq_mm_args *a, int64_t o0, int64_t o1) {
+    float (*const dot)(const void *, const void *, int64_t) = a->tr->vec_dot;
+    const int64_t nb = a->n_in / a->tr->blck;
+    for (int64_t o = o0; o < o1; o++) {
+        const void *w = a->W + (size_t)o * a->w_row_bytes;
+        for (int64_t t = 0; t < a->n_tok; t++) a->Y[t * a->n_out + o] = dot(w, a->xq + (size_t)t * a->xq_row_bytes, nb);
+    }
 }
 
-static void rows_q2_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q2_K_ref(w, x, a->n_in / KQ_QK_K))
+/* ---- the traits table ------------------------------------------------------------ */
+
+static const kq_act_fmt act_f32 = {"F32", 1, 0, NULL};
+static const kq_act_fmt act_f16 = {"F16", 1, sizeof(float), prep_f16};
+static const kq_act_fmt act_bf16 = {"BF16", 1, sizeof(float), prep_bf16};
+static const kq_act_fmt act_q8_0 = {"Q8_0", KQ_QK8_0, sizeof(kq_block_q8_0), prep_q8_0};
+static const kq_act_fmt act_q8_1 = {"Q8_1", KQ_QK8_0, sizeof(kq_block_q8_1), prep_q8_1};
+static const kq_act_fmt act_q8_K = {"Q8_K", KQ_QK_K, sizeof(kq_block_q8_K), prep_q8_K};
+
+#define TRAITS(DT, NAME, BLCK, BLOCK, QUANT, KV, ACT, SFX)                                                       \
+    [GGUF_DTYPE_##DT] = {.dtype = GGUF_DTYPE_##DT, .name = NAME, .blck = BLCK, .bytes = sizeof(BLOCK),           \
+                         .quantized = QUANT, .kv = KV, .act = &act_##ACT, .from_float = quantize_##SFX,          \
+                         .to_float = dequantize_##SFX, .vec_dot = vec_dot_##SFX}
+static const kq_traits traits[KQ_DTYPE_COUNT] = {
+    TRAITS(F32, "F32", 1, float, false, true, f32, f32),
+    TRAITS(F16, "F16", 1, kq_f16, false, true, f16, f16),
+    TRAITS(BF16, "BF16", 1, kq_bf16, false, false, bf16, bf16),
+    TRAITS(Q8_0, "Q8_0", KQ_QK8_0, kq_block_q8_0, true, true, q8_0, q8_0),
+    TRAITS(Q4_0, "Q4_0", KQ_QK4_0, kq_block_q4_0, true, false, q8_0, q4_0),
+    TRAITS(Q5_0, "Q5_0", KQ_QK4_0, kq_block_q5_0, true, false, q8_0, q5_0),
+    TRAITS(Q5_1, "Q5_1", KQ_QK4_0, kq_block_q5_1, true, false, q8_1, q5_1),
+    TRAITS(IQ4_NL, "IQ4_NL", KQ_QK4_NL, kq_block_iq4_nl, true, false, q8_0, iq4_nl),
+    TRAITS(Q2_K, "Q2_K", KQ_QK_K, kq_block_q2_K, true, false, q8_K, q2_K),
+    TRAITS(Q3_K, "Q3_K", KQ_QK_K, kq_block_q3_K, true, false, q8_K, q3_K),
+    TRAITS(Q4_K, "Q4_K", KQ_QK_K, kq_block_q4_K, true, false, q8_K, q4_K),
+    TRAITS(Q5_K, "Q5_K", KQ_QK_K, kq_block_q5_K, true, false, q8_K, q5_K),
+    TRAITS(Q6_K, "Q6_K", KQ_QK_K, kq_block_q6_K, true, false, q8_K, q6_K),
+    TRAITS(IQ4_XS, "IQ4_XS", KQ_QK_K, kq_block_iq4_xs, true, false, q8_K, iq4_xs),
+};
+#undef TRAITS
+
+const kq_traits *kq_traits_of(uint32_t dtype) {
+    return dtype < KQ_DTYPE_COUNT && traits[dtype].name ? &traits[dtype] : NULL;
 }
-static void rows_q3_K(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_q3_K_ref(w, x, a->n_in / KQ_QK_K))
+
+int kq_quantize_row(uint32_t dtype, const float *src, void *dst, int64_t n) {
+    const kq_traits *tr = kq_traits_of(dtype);
+    if (!tr) return SW_ERR_UNSUPPORTED;
+    if (n < 0 || n % tr->blck) return SW_ERR_ARG;
+    tr->from_float(src, dst, n);
+    return SW_OK;
 }
-static void rows_iq4_nl(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_iq4_nl_ref(w, x, a->n_in / KQ_QK4_NL))
-}
-static void rows_iq4_xs(const kq_mm_args *a, int64_t o0, int64_t o1) {
-    ROWS_LOOP(kq_vec_dot_iq4_xs_ref(w, x, a->n_in / KQ_QK_K))
+
+void kq_dequantize_row(uint32_t dtype, const void *src, float *dst, int64_t n) {
+    const kq_traits *tr = kq_traits_of(dtype);
+    if (tr) tr->to_float(src, dst, n);
+    else memset(dst, 0, (size_t)n * sizeof *dst);
 }
 
 /* ---- scalar vector ops ----------------------------------------------------------- */
@@ -1203,20 +1237,8 @@ static void add(float *out, const float *a, const float *b, int64_t n) {
 void kq_ops_scalar(kq_ops *ops) {
     memset(ops, 0, sizeof *ops);
     ops->name = "scalar";
-    ops->mm[KQ_W_F32] = (kq_mm_impl){.prep = NULL, .rows = rows_f32};
-    ops->mm[KQ_W_F16] = (kq_mm_impl){.prep = prep_f16, .rows = rows_f16};
-    ops->mm[KQ_W_BF16] = (kq_mm_impl){.prep = prep_bf16, .rows = rows_bf16};
-    ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_q8_0};
-    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_q4_0};
-    ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q4_K};
-    ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q6_K};
-    ops->mm[KQ_W_Q5_0] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_q5_0};
-    ops->mm[KQ_W_Q5_1] = (kq_mm_impl){.prep = prep_q8_1, .rows = rows_q5_1};
-    ops->mm[KQ_W_Q5_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q5_K};
-    ops->mm[KQ_W_Q2_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q2_K};
-    ops->mm[KQ_W_Q3_K] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_q3_K};
-    ops->mm[KQ_W_IQ4_NL] = (kq_mm_impl){.prep = prep_q8_0, .rows = rows_iq4_nl};
-    ops->mm[KQ_W_IQ4_XS] = (kq_mm_impl){.prep = prep_q8_K, .rows = rows_iq4_xs};
+    for (uint32_t dt = 0; dt < KQ_DTYPE_COUNT; dt++)
+        if (traits[dt].name) ops->mm[dt] = (kq_mm_impl){.prep = traits[dt].act->prep, .rows = rows_ref};
     ops->dot_f32 = dot_f32;
     ops->dot_f16 = dot_f16;
     ops->axpy_f32 = axpy_f32;

@@ -492,12 +492,15 @@ void *model_kv_row(const model_kv *kv, void *base, int layer, int block, int row
     return (char *)base + idx * kq_kv_row_bytes(kv->dtype, kv->kv_dim);
 }
 
+/* The row types are the kernels' (kq_kv_row_bytes is 0 for any other dtype, and for a head
+ * that is not whole blocks). */
 int model_kv_check_dtype(const model_config *cfg, uint32_t dtype, sw_err *err) {
-    if (dtype != GGUF_DTYPE_F16 && dtype != GGUF_DTYPE_F32 && dtype != GGUF_DTYPE_Q8_0)
+    const int64_t blck = gguf_dtype_block_elems(dtype);
+    if (kq_kv_row_bytes(dtype, blck) == 0)
         return sw_err_set(err, SW_ERR_ARG, "kv: dtype must be F16, F32 or Q8_0, not %s", gguf_dtype_name(dtype));
-    if (dtype == GGUF_DTYPE_Q8_0 && cfg->head_dim % 32)
-        return sw_err_set(err, SW_ERR_UNSUPPORTED, "kv: a Q8_0 K/V cache needs head_dim a multiple of 32; this model's head_dim is %d (use --kv-type f16)",
-                          cfg->head_dim);
+    if (kq_kv_row_bytes(dtype, cfg->head_dim) == 0)
+        return sw_err_set(err, SW_ERR_UNSUPPORTED, "kv: a %s K/V cache needs head_dim a multiple of %lld; this model's head_dim is %d (use --kv-type f16)",
+                          gguf_dtype_name(dtype), (long long)blck, cfg->head_dim);
     return SW_OK;
 }
 
@@ -638,8 +641,7 @@ static int check_batch(const model *m, const model_ws *ws, const model_kv *kv, c
         return sw_err_set(err, SW_ERR_ARG, "forward: batch of %d tokens (workspace holds 1..%d)", b ? b->n_tokens : 0, ws->max_tokens);
     if (ws->n_embd != c->n_embd || ws->q_dim != c->n_head * c->head_dim || ws->n_ff != c->n_ff || ws->n_vocab != c->n_vocab)
         return sw_err_set(err, SW_ERR_ARG, "forward: workspace was made for another model");
-    if (!kv || (kv->dtype != GGUF_DTYPE_F16 && kv->dtype != GGUF_DTYPE_F32 && kv->dtype != GGUF_DTYPE_Q8_0) ||
-        (kv->dtype == GGUF_DTYPE_Q8_0 && c->head_dim % 32) || kv->n_layer != c->n_layer ||
+    if (!kv || model_kv_check_dtype(c, kv->dtype, NULL) != SW_OK || kv->n_layer != c->n_layer ||
         kv->kv_dim != c->n_head_kv * c->head_dim || kv->block_size <= 0 || kv->n_blocks <= 0 || !kv->k || !kv->v)
         return sw_err_set(err, SW_ERR_ARG, "forward: K/V store does not match the model");
     if (!b->tokens || !b->pos || !b->seq || !b->block_tables || b->n_seqs <= 0)

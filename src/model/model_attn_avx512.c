@@ -7,6 +7,7 @@
  * registers. Compiled with AVX-512 flags (file name); called only when the kernels chose
  * avx512. A Q8_0 store goes to model_attn_generic. */
 #include "model/model_attn.h"
+#include "kernels/kq.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -23,8 +24,7 @@ typedef struct row_walk {
 } row_walk;
 
 static inline void walk_init(row_walk *w, const model_kv *kv, const void *base, int layer, const int32_t *bt, int start, size_t off) {
-    size_t esz = kv->dtype == GGUF_DTYPE_F16 ? 2 : 4;
-    w->stride = (size_t)kv->kv_dim * esz;
+    w->stride = kq_kv_row_bytes(kv->dtype, kv->kv_dim);
     w->block_bytes = (size_t)kv->block_size * w->stride;
     w->layer_off = (size_t)layer * (size_t)kv->n_blocks;
     w->base = (const char *)base + off;
