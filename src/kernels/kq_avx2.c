@@ -7,7 +7,7 @@
  * that reads each weight block once for up to 4 tokens. Signed×signed byte products use
  * the usual sign transfer (|x| × sign(w, x) through vpmaddubsw), K-quant sub-block scales
  * are applied with vpmaddwd, IQ4 levels looked up with vpshufb. No separate batched (gemm) layout on this ISA. */
-#include "kernels/kq_internal.h"
+#include "kernels/kq_avx2.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -326,8 +326,15 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
     _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]);
 }
 
-#define DEF_ROWS_LOOP(NAME)                                                             \
+#define DEF_ROWS_LOOP(NAME) DEF_ROWS_LOOP_GEMV(NAME, NULL)
+/* GEMV: the single-token kernel (kq_avx2_gemv.c) when n_tok == 1, or NULL. */
+#define DEF_ROWS_LOOP_GEMV(NAME, GEMV)                                                  \
     static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                     \
+        const kq_rows_fn gemv = GEMV;                                                   \
+        if (gemv && a->n_tok == 1) {                                                    \
+            gemv(a, o0, o1);                                                            \
+            return;                                                                     \
+        }                                                                               \
         for (int64_t o = o0; o < o1; o++)                                               \
             for (int64_t t0 = 0; t0 < a->n_tok; t0 += TOK) {                            \
                 const int64_t nt = a->n_tok - t0 < TOK ? a->n_tok - t0 : TOK;           \
@@ -339,13 +346,13 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
                 }                                                                       \
             }                                                                           \
     }
-DEF_ROWS_LOOP(rows_q8_0)
-DEF_ROWS_LOOP(rows_q4_0)
-DEF_ROWS_LOOP(rows_q4_K)
+DEF_ROWS_LOOP_GEMV(rows_q8_0, kq_avx2_gemv_q8_0)
+DEF_ROWS_LOOP_GEMV(rows_q4_0, kq_avx2_gemv_q4_0)
+DEF_ROWS_LOOP_GEMV(rows_q4_K, kq_avx2_gemv_q4_K)
 DEF_ROWS_LOOP(rows_q5_0)
 DEF_ROWS_LOOP(rows_q5_1)
 DEF_ROWS_LOOP(rows_q5_K)
-DEF_ROWS_LOOP(rows_q6_K)
+DEF_ROWS_LOOP_GEMV(rows_q6_K, kq_avx2_gemv_q6_K)
 DEF_ROWS_LOOP(rows_q2_K)
 DEF_ROWS_LOOP(rows_q3_K)
 DEF_ROWS_LOOP(rows_iq4_nl)

@@ -1,0 +1,14 @@
+/* kq_avx2.h — what the AVX2 kernel files (kq_avx2.c, kq_avx2_gemv.c, kq_avx2_gemm.c) share:
+ * the single-token GEMV kernels that kq_avx2.c's row kernels hand n_tok = 1 to, and the
+ * batched (gemm) path's entries for the kq_mm_impl table. Compiled only into AVX2 units. */
+#ifndef SW_KQ_AVX2_H
+#define SW_KQ_AVX2_H
+#include "kernels/kq_internal.h"
+
+/* Y[0][o0..o1) for a->n_tok == 1 (kq_rows_fn contract otherwise). */
+void kq_avx2_gemv_q8_0(const kq_mm_args *a, int64_t o0, int64_t o1);
+void kq_avx2_gemv_q4_0(const kq_mm_args *a, int64_t o0, int64_t o1);
+void kq_avx2_gemv_q4_K(const kq_mm_args *a, int64_t o0, int64_t o1);
+void kq_avx2_gemv_q6_K(const kq_mm_args *a, int64_t o0, int64_t o1);
+
+#endif
