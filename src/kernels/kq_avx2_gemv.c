@@ -30,6 +30,12 @@ static inline float hsum4(__m128 h) {
     return _mm_cvtss_f32(h);
 }
 
+/* dw·dx in all 8 lanes from an F16 dw in memory (the product of two halves is exact, so
+ * this equals the scalar product the row tile broadcasts). */
+static inline __m256 scale8(const kq_f16 *dw, __m256 dx) {
+    return _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)*dw)), dx);
+}
+
 /* Rows [o0, o1) in passes of GR rows, the last 1..GR-1 rows one at a time. */
 #define DEF_GEMV_LOOP(NAME)                                                   \
     void kq_avx2_##NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {      \
@@ -59,11 +65,11 @@ static inline void gemv_q8_0_pass(const kq_mm_args *a, int64_t o, int R) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; b++) {
         const __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].qs), ax = _mm256_sign_epi8(xv, xv);
-        const float dx = _cvtsh_ss(x[b].d);
+        const __m256 dx = _mm256_cvtph_ps(_mm_set1_epi16((short)x[b].d));
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
             const __m256i wv = _mm256_loadu_si256((const __m256i *)w[r][b].qs);
             const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv, xv)), ones);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(w[r][b].d) * dx), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale8(&w[r][b].d, dx), acc[r]);
         }
     }
     _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) a->Y[o + r] = hsum8(acc[r]);
@@ -86,10 +92,10 @@ static inline void gemv_q4_0_pass(const kq_mm_args *a, int64_t o, int R) {
     for (int64_t b = 0; b < nb; b++) {
         const __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].qs);
         const __m256i off = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, xv), ones);
-        const float dx = _cvtsh_ss(x[b].d);
+        const __m256 dx = _mm256_cvtph_ps(_mm_set1_epi16((short)x[b].d));
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
             const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(codes_q4(w[r][b].qs), xv), ones), off);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(_cvtsh_ss(w[r][b].d) * dx), acc[r]);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale8(&w[r][b].d, dx), acc[r]);
         }
     }
     _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) a->Y[o + r] = hsum8(acc[r]);
