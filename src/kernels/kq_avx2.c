@@ -545,14 +545,26 @@ static void v_add(float *out, const float *a, const float *b, int64_t n) {
     for (; i < n; i++) out[i] = a[i] + b[i];
 }
 
+/* From this many tokens on the batched (gemm) path beats 4-token row tiles (one 16-token
+ * group padded with zeros costs what 16 tokens do). */
+#define GEMM_MIN_TOK_Q8_0 8
+#define GEMM_MIN_TOK_Q4_0 8
+#define GEMM_MIN_TOK_Q4_K 8
+
 void kq_ops_avx2(kq_ops *ops) {
     ops->name = "avx2";
     ops->mm[KQ_W_F32].rows = rows_f32;
     ops->mm[KQ_W_F16].rows = rows_f16;
     ops->mm[KQ_W_BF16].rows = rows_bf16;
-    ops->mm[KQ_W_Q8_0].rows = rows_q8_0;
-    ops->mm[KQ_W_Q4_0].rows = rows_q4_0;
-    ops->mm[KQ_W_Q4_K].rows = rows_q4_K;
+    ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q8_0].prep, .rows = rows_q8_0, .pack = kq_avx2_pack_q8_0,
+                                      .gemm = kq_avx2_gemm_q8_0, .pack_bytes = kq_avx2_q80_pack_bytes,
+                                      .pack_elems = KQ_QK8_0, .gemm_min_tok = GEMM_MIN_TOK_Q8_0};
+    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q4_0].prep, .rows = rows_q4_0, .pack = kq_avx2_pack_q4_0,
+                                      .gemm = kq_avx2_gemm_q4_0, .pack_bytes = kq_avx2_q80_pack_bytes,
+                                      .pack_elems = KQ_QK8_0, .gemm_min_tok = GEMM_MIN_TOK_Q4_0};
+    ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q4_K].prep, .rows = rows_q4_K, .pack = kq_avx2_pack_qk,
+                                      .gemm = kq_avx2_gemm_q4_K, .pack_bytes = kq_avx2_qk_pack_bytes,
+                                      .pack_elems = KQ_QK_K, .gemm_min_tok = GEMM_MIN_TOK_Q4_K};
     ops->mm[KQ_W_Q6_K].rows = rows_q6_K;
     ops->mm[KQ_W_Q5_0].rows = rows_q5_0;
     ops->mm[KQ_W_Q5_1].rows = rows_q5_1;

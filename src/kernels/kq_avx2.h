@@ -11,4 +11,14 @@ void kq_avx2_gemv_q4_0(const kq_mm_args *a, int64_t o0, int64_t o1);
 void kq_avx2_gemv_q4_K(const kq_mm_args *a, int64_t o0, int64_t o1);
 void kq_avx2_gemv_q6_K(const kq_mm_args *a, int64_t o0, int64_t o1);
 
+/* The gemm path (kq_avx2_gemm.c): pack functions, packed group sizes, group tiles. */
+size_t kq_avx2_q80_pack_bytes(int64_t n_in);
+size_t kq_avx2_qk_pack_bytes(int64_t n_in);
+void kq_avx2_pack_q8_0(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst);
+void kq_avx2_pack_q4_0(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst);
+void kq_avx2_pack_qk(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int64_t b1, void *dst);
+void kq_avx2_gemm_q8_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
+void kq_avx2_gemm_q4_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
+void kq_avx2_gemm_q4_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
+
 #endif
