@@ -547,9 +547,10 @@ static void v_add(float *out, const float *a, const float *b, int64_t n) {
 
 /* From this many tokens on the batched (gemm) path beats 4-token row tiles (one 16-token
  * group padded with zeros costs what 16 tokens do). */
-#define GEMM_MIN_TOK_Q8_0 8
-#define GEMM_MIN_TOK_Q4_0 8
-#define GEMM_MIN_TOK_Q4_K 8
+#define GEMM_MIN_TOK_Q8_0 10
+#define GEMM_MIN_TOK_Q4_0 7
+#define GEMM_MIN_TOK_Q4_K 6
+#define GEMM_MIN_TOK_Q6_K 7
 
 void kq_ops_avx2(kq_ops *ops) {
     ops->name = "avx2";
@@ -565,7 +566,9 @@ void kq_ops_avx2(kq_ops *ops) {
     ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q4_K].prep, .rows = rows_q4_K, .pack = kq_avx2_pack_qk,
                                       .gemm = kq_avx2_gemm_q4_K, .pack_bytes = kq_avx2_qk_pack_bytes,
                                       .pack_elems = KQ_QK_K, .gemm_min_tok = GEMM_MIN_TOK_Q4_K};
-    ops->mm[KQ_W_Q6_K].rows = rows_q6_K;
+    ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q6_K].prep, .rows = rows_q6_K, .pack = kq_avx2_pack_qk,
+                                      .gemm = kq_avx2_gemm_q6_K, .pack_bytes = kq_avx2_qk_pack_bytes,
+                                      .pack_elems = KQ_QK_K, .gemm_min_tok = GEMM_MIN_TOK_Q6_K};
     ops->mm[KQ_W_Q5_0].rows = rows_q5_0;
     ops->mm[KQ_W_Q5_1].rows = rows_q5_1;
     ops->mm[KQ_W_Q5_K].rows = rows_q5_K;

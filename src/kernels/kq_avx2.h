@@ -20,5 +20,6 @@ void kq_avx2_pack_qk(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int6
 void kq_avx2_gemm_q8_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
 void kq_avx2_gemm_q4_0(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
 void kq_avx2_gemm_q4_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
+void kq_avx2_gemm_q6_K(const kq_mm_args *a, int64_t g, int64_t o0, int64_t o1);
 
 #endif

@@ -1,5 +1,5 @@
-/* kq_avx2_gemm.c — AVX2 batched matmul (prefill, multi-sequence decode) for Q8_0, Q4_0
- * and Q4_K weights: the gemm path of kq_internal.h (kq.c packs the activations of 16
+/* kq_avx2_gemm.c — AVX2 batched matmul (prefill, multi-sequence decode) for Q8_0, Q4_0,
+ * Q4_K and Q6_K weights: the gemm path of kq_internal.h (kq.c packs the activations of 16
  * tokens at a time, then runs these tiles over (16-token group, output rows)).
  *
  * Packed layouts (one 16-token group; ymm = 8 token lanes, so every value set is two
@@ -7,7 +7,7 @@
  *  - Q80 (Q8_0 / Q4_0), per block of 32 values, 640 bytes:
  *      vals int8 [8 dwords][16 tokens][4] | start int32 [16] | scale float [16]
  *    start = -8·Σx for Q4_0 (its codes are taken unsigned), 0 for Q8_0.
- *  - QK (Q4_K), per block of 256 values, 4928 bytes:
+ *  - QK (Q4_K / Q6_K), per block of 256 values, 4928 bytes:
  *      vals int8 [64 dwords][16 tokens][4] | sums16 int16 pairs [8][16 tokens][2]
  *      | sums32 int16 pairs [4][16 tokens][2] | scale float [16]
  *    sums16 pair i = (Σ of values 32i..32i+15, Σ of 32i+16..32i+31); sums32 pair p =
@@ -245,4 +245,66 @@ static inline void gemm_q4_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int
 }
 #define gemm_q4_K_elems KQ_QK_K
 DEF_GEMM_LOOP(gemm_q4_K, 1, 3)
+
+/* ---- Q6_K ------------------------------------------------------------------------ */
+
+/* One row: each block's 6-bit codes (unsigned, 0..63) are unpacked with full-width ops
+ * into a buffer in value order and broadcast from there a dword at a time; the products
+ * of two dwords are summed in 16 bits (2 × 2·63·127 < 2^15), each sub-block of 16 scaled
+ * by vpmaddwd; the -32 offset is removed as 32·Σ scale·Σx through the sums16 pairs. */
+static inline void gemm_q6_K_tile(const kq_mm_args *a, int64_t g, int64_t o, int R, int64_t b0, int64_t b1, float (*accp)[KQ_GEMM_TOK]) {
+    (void)R;
+    const uint8_t *xg = a->xq + (size_t)g * a->xq_row_bytes;
+    const kq_block_q6_K *w = (const kq_block_q6_K *)(a->W + (size_t)o * a->w_row_bytes);
+    __m256 acc0 = _mm256_load_ps(accp[0]), acc1 = _mm256_load_ps(accp[0] + 8);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x03);
+    uint8_t q[KQ_QK_K] __attribute__((aligned(32)));
+    int16_t sc[16] __attribute__((aligned(32)));
+    for (int64_t b = b0; b < b1; b++) {
+        const uint8_t *xb = xg + b * QK_GBLK;
+        const kq_block_q6_K *wb = &w[b];
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(wb->ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(wb->qh + 32 * h));
+            __m256i *qv = (__m256i *)(q + 128 * h);
+            _mm256_store_si256(qv, _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)));
+            _mm256_store_si256(qv + 1, _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)));
+            _mm256_store_si256(qv + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)));
+            _mm256_store_si256(qv + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)));
+        }
+        _mm256_store_si256((__m256i *)sc, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wb->scales)));
+        /* the dwords are read back from memory: kept as loads, not turned into shuffles */
+        __asm__ volatile("" ::: "memory");
+        __m256i is0 = _mm256_setzero_si256(), is1 = is0, c0 = is0, c1 = is0;
+        for (int j = 0; j < 16; j++) {
+            __m256i p0 = _mm256_setzero_si256(), p1 = p0, r0, r1;
+            const uint8_t *xj = xb + 4 * j * 64;
+            const __m256i t0 = bcast32(q + 16 * j), t1 = bcast32(q + 16 * j + 4), t2 = bcast32(q + 16 * j + 8), t3 = bcast32(q + 16 * j + 12);
+            p0 = _mm256_add_epi16(_mm256_maddubs_epi16(t0, ld(xj)), _mm256_maddubs_epi16(t1, ld(xj + 64)));
+            p1 = _mm256_add_epi16(_mm256_maddubs_epi16(t0, ld(xj + 32)), _mm256_maddubs_epi16(t1, ld(xj + 96)));
+            r0 = _mm256_add_epi16(_mm256_maddubs_epi16(t2, ld(xj + 128)), _mm256_maddubs_epi16(t3, ld(xj + 192)));
+            r1 = _mm256_add_epi16(_mm256_maddubs_epi16(t2, ld(xj + 160)), _mm256_maddubs_epi16(t3, ld(xj + 224)));
+            const __m256i sj = _mm256_set1_epi16(sc[j]);
+            is0 = _mm256_add_epi32(is0, _mm256_add_epi32(_mm256_madd_epi16(p0, sj), _mm256_madd_epi16(r0, sj)));
+            is1 = _mm256_add_epi32(is1, _mm256_add_epi32(_mm256_madd_epi16(p1, sj), _mm256_madd_epi16(r1, sj)));
+        }
+        _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) {
+            const __m256i sp = bcast32((const uint8_t *)(sc + 2 * i));
+            c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(sp, ld(xb + QK_SUMS16 + i * 64)));
+            c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(sp, ld(xb + QK_SUMS16 + i * 64 + 32)));
+        }
+        is0 = _mm256_sub_epi32(is0, _mm256_slli_epi32(c0, 5));
+        is1 = _mm256_sub_epi32(is1, _mm256_slli_epi32(c1, 5));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(wb->d));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is0), _mm256_mul_ps(d, _mm256_load_ps((const float *)(xb + QK_SCALE))), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is1), _mm256_mul_ps(d, _mm256_load_ps((const float *)(xb + QK_SCALE + 32))), acc1);
+    }
+    _mm256_store_ps(accp[0], acc0);
+    _mm256_store_ps(accp[0] + 8, acc1);
+}
+#define gemm_q6_K_elems KQ_QK_K
+DEF_GEMM_LOOP(gemm_q6_K, 1, 3)
 #endif
