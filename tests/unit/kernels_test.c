@@ -426,12 +426,13 @@ static void test_ref_vs_double(void) {
 static void test_matmul_isa(const kq_ops *ops) {
     const int64_t toks[] = {1, 2, 3, 5, 8, 16, 17, 32, 48, 64};
     /* 352: 11 blocks of 32 (odd, not a multiple of 4); 4100 (float weights only): a tail
-     * of 4 columns and token blocks that do not divide 64 */
-    const int64_t n_ins[] = {256, 768, 352, 4100};
+     * of 4 columns and token blocks that do not divide 64; 2304: 9 K-quant blocks / 72
+     * blocks of 32, more than one (and a partial) chunk of the gemm paths' block chunks */
+    const int64_t n_ins[] = {256, 768, 352, 4100, 2304};
     const int64_t n_out = 37;
     for (int d = 0; d < N_DTYPES; d++) {
         uint32_t dt = all_dtypes[d];
-        for (size_t ii = 0; ii < 4; ii++) {
+        for (size_t ii = 0; ii < sizeof n_ins / sizeof n_ins[0]; ii++) {
             int64_t n_in = n_ins[ii];
             if (n_in % kq_block_elems(dt)) continue;
             float *wf = malloc(n_in * n_out * 4), *x = malloc(n_in * 64 * 4);
@@ -468,6 +469,34 @@ static bool close_rel(const float *a, const float *b, int64_t n, float tol) {
     for (int64_t i = 0; i < n; i++)
         if (!(fabsf(a[i] - b[i]) <= tol * m)) return false;
     return true;
+}
+
+/* A token's products do not depend on how many tokens share the call while the row
+ * kernels (not the gemm path) run: the single-token GEMV gives exactly the first token's
+ * result of a 2- and a 3-token call, for the dtypes whose GEMV promises it (Q8_0, Q4_0:
+ * same integer lanes and float operations) — decode of one sequence alone or in a small
+ * batch yields the same logits. */
+static void test_gemv_batch_exact(const kq_ops *ops) {
+    const uint32_t dts[] = {GGUF_DTYPE_Q8_0, GGUF_DTYPE_Q4_0};
+    const int64_t n_in = 1024, n_out = 23;
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        const uint32_t dt = dts[d];
+        const int wi = kq_w_index(dt);
+        float *wf = malloc(n_in * n_out * 4), *x = malloc(n_in * 3 * 4), y1[23], y3[3 * 23];
+        void *w = malloc(row_bytes(dt, n_in) * n_out);
+        void *scratch = malloc(kq_matmul_scratch_bytes(dt, n_in, 3));
+        fill(wf, n_in * n_out, 0.05f);
+        fill(x, n_in * 3, 1.0f);
+        for (int64_t o = 0; o < n_out; o++) kq_quantize_row(dt, wf + o * n_in, (uint8_t *)w + o * row_bytes(dt, n_in), n_in);
+        kq_matmul_ops(ops, dt, w, n_out, n_in, x, 1, y1, scratch);
+        for (int64_t nt = 2; nt <= 3; nt++) {
+            if (ops->mm[wi].gemm && nt >= ops->mm[wi].gemm_min_tok) continue;
+            kq_matmul_ops(ops, dt, w, n_out, n_in, x, nt, y3, scratch);
+            T_CHECK(memcmp(y1, y3, sizeof y1) == 0, "%s %s: 1-token GEMV equals token 0 of a %lld-token call", ops->name,
+                    dname(dt), (long long)nt);
+        }
+        free(wf); free(x); free(w); free(scratch);
+    }
 }
 
 /* Degenerate shapes: one block per row, fewer rows than a tile, a 16-token group plus one. */
@@ -771,6 +800,7 @@ int main(void) {
         test_matmul_isa(&ops);
         test_matmul_tiny(&ops);
         test_matmul_multi(&ops);
+        test_gemv_batch_exact(&ops);
         test_vector_ops(&ops, &ref);
         test_kv_q8_0(&ops, &ref);
     }
