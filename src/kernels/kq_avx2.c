@@ -2,11 +2,13 @@
  * only when cpuid reports them). Overrides entries of the scalar table.
  *
  * Matmul: activations in the standard formats (Q8_0 blocks for Q8_0/Q4_0/Q5_0/IQ4_NL
- * weights, Q8_1 for Q5_1, Q8_K for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS, quantized by the
- * reference code so results match it), and a row kernel
+ * weights, Q8_1 for Q5_1, Q8_K for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS, quantized bit-exactly
+ * as the reference code does: SIMD for Q8_0 / Q8_K, kq_avx2_gemv.c), and a row kernel
  * that reads each weight block once for up to 4 tokens. Signed×signed byte products use
  * the usual sign transfer (|x| × sign(w, x) through vpmaddubsw), K-quant sub-block scales
- * are applied with vpmaddwd, IQ4 levels looked up with vpshufb. No separate batched (gemm) layout on this ISA. */
+ * are applied with vpmaddwd, IQ4 levels looked up with vpshufb. One token (decode) goes to
+ * the 4-row GEMV kernels of kq_avx2_gemv.c, batches of Q8_0/Q4_0/Q4_K/Q6_K from
+ * GEMM_MIN_TOK_* tokens on to the packed gemm path of kq_avx2_gemm.c. */
 #include "kernels/kq_avx2.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -576,6 +578,11 @@ void kq_ops_avx2(kq_ops *ops) {
     ops->mm[KQ_W_Q3_K].rows = rows_q3_K;
     ops->mm[KQ_W_IQ4_NL].rows = rows_iq4_nl;
     ops->mm[KQ_W_IQ4_XS].rows = rows_iq4_xs;
+    /* the same activation blocks as the reference's, quantized with SIMD */
+    const int q80[] = {KQ_W_Q8_0, KQ_W_Q4_0, KQ_W_Q5_0, KQ_W_IQ4_NL};
+    const int q8k[] = {KQ_W_Q4_K, KQ_W_Q5_K, KQ_W_Q6_K, KQ_W_Q2_K, KQ_W_Q3_K, KQ_W_IQ4_XS};
+    for (size_t i = 0; i < sizeof q80 / sizeof q80[0]; i++) ops->mm[q80[i]].prep = kq_avx2_prep_q8_0;
+    for (size_t i = 0; i < sizeof q8k / sizeof q8k[0]; i++) ops->mm[q8k[i]].prep = kq_avx2_prep_q8_K;
     ops->dot_f32 = v_dot_f32;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f32 = v_axpy_f32;

@@ -5,6 +5,13 @@
 #define SW_KQ_AVX2_H
 #include "kernels/kq_internal.h"
 
+/* Activation quantizers, bit-exact with kq_quantize_q8_0_act / kq_quantize_q8_K, and
+ * their kq_prep_fn forms. */
+void kq_avx2_quantize_q8_0(const float *x, kq_block_q8_0 *y, int64_t n);
+void kq_avx2_quantize_q8_K(const float *x, kq_block_q8_K *y, int64_t n);
+void kq_avx2_prep_q8_0(const float *x, void *dst, int64_t n);
+void kq_avx2_prep_q8_K(const float *x, void *dst, int64_t n);
+
 /* Y[0][o0..o1) for a->n_tok == 1 (kq_rows_fn contract otherwise). */
 void kq_avx2_gemv_q8_0(const kq_mm_args *a, int64_t o0, int64_t o1);
 void kq_avx2_gemv_q4_0(const kq_mm_args *a, int64_t o0, int64_t o1);

@@ -12,8 +12,8 @@
  *      | sums32 int16 pairs [4][16 tokens][2] | scale float [16]
  *    sums16 pair i = (Σ of values 32i..32i+15, Σ of 32i+16..32i+31); sums32 pair p =
  *    (Σ of sub-block 2p, Σ of sub-block 2p+1) with sub-blocks of 32.
- * Activations are quantized by the reference quantizers (kq_quantize_q8_0_act /
- * kq_quantize_q8_K), so the integer sums are the reference's exactly.
+ * Activations are quantized as the reference quantizers do (kq_avx2_quantize_*, bit-exact
+ * with kq_quantize_q8_0_act / kq_quantize_q8_K), so the integer sums are the reference's.
  *
  * A weight dword (4 values of one row) is broadcast and multiplied with the same 4 values
  * of 8 tokens by one vpmaddubsw. Unsigned 4-bit codes × signed activations stay within
@@ -42,7 +42,7 @@ static void q80_pack(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int6
         if (ntok < KQ_GEMM_TOK) memset(blk, 0, Q80_GBLK);
         for (int64_t t = 0; t < ntok; t++) {
             kq_block_q8_0 q;
-            kq_quantize_q8_0_act(X + t * ldx + b * KQ_QK8_0, &q, KQ_QK8_0);
+            kq_avx2_quantize_q8_0(X + t * ldx + b * KQ_QK8_0, &q, KQ_QK8_0);
             int s = 0;
             for (int i = 0; i < KQ_QK8_0; i++) s += q.qs[i];
             for (int k = 0; k < 8; k++) memcpy(blk + k * 64 + t * 4, q.qs + 4 * k, 4);
@@ -61,7 +61,7 @@ void kq_avx2_pack_qk(const float *X, int64_t ldx, int64_t ntok, int64_t b0, int6
         if (ntok < KQ_GEMM_TOK) memset(blk, 0, QK_GBLK);
         for (int64_t t = 0; t < ntok; t++) {
             kq_block_q8_K q;
-            kq_quantize_q8_K(X + t * ldx + b * KQ_QK_K, &q, KQ_QK_K);
+            kq_avx2_quantize_q8_K(X + t * ldx + b * KQ_QK_K, &q, KQ_QK_K);
             for (int k = 0; k < 64; k++) memcpy(blk + k * 64 + t * 4, q.qs + 4 * k, 4);
             int16_t *s16 = (int16_t *)(blk + QK_SUMS16), *s32 = (int16_t *)(blk + QK_SUMS32);
             for (int i = 0; i < 8; i++) {

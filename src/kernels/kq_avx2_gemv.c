@@ -1,5 +1,6 @@
 /* kq_avx2_gemv.c — AVX2 single-token matmul (decode GEMV, n_tok = 1) for the weight types
- * of the common model files: Q8_0, Q4_0, Q4_K, Q6_K. kq_avx2.c's row kernels call these
+ * of the common model files: Q8_0, Q4_0, Q4_K, Q6_K, and the AVX2 activation quantizers
+ * (Q8_0 and Q8_K blocks, bit-exact with the reference ones). kq_avx2.c's row kernels call these
  * when a matmul has one token; the activations are in the standard formats (Q8_0 blocks,
  * Q8_K blocks) that kq_avx2.c's prep writes.
  *
@@ -43,6 +44,84 @@ static inline __m256 scale8(const kq_f16 *dw, __m256 dx) {
         for (; o + GR <= o1; o += GR) NAME##_pass(a, o, GR);                  \
         for (; o < o1; o++) NAME##_pass(a, o, 1);                             \
     }
+
+/* ---- activation quantizers (bit-exact with kq_quantize_q8_0_act / kq_quantize_q8_K) -- */
+
+/* Round-to-nearest-even of x·id as the references do (nearbyintf, nearest_int: the same
+ * for the finite values below 2^22 that reach them); blocks holding NaN or infinity go
+ * to the reference, whose handling of them (saturation, NaN -> 0) is kept as it is. */
+static inline bool finite8(__m256 v) { return _mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_NEQ_UQ)) == 0; }
+static inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+static inline float hmax8(__m256 v) {
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+/* 32 floats · id rounded, as 32 int8 (|values| <= 127 here, so packs never saturate). */
+static inline __m256i round32(const float *x, __m256 id) {
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x), id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 8), id));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16), id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 24), id));
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    /* the packs work per 128-bit lane: dwords come out as 0 2 4 6 1 3 5 7 */
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+void kq_avx2_quantize_q8_0(const float *x, kq_block_q8_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK8_0; b++, x += KQ_QK8_0) {
+        const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        if (!(finite8(v0) && finite8(v1) && finite8(v2) && finite8(v3))) {
+            kq_quantize_q8_0_act(x, &y[b], KQ_QK8_0);
+            continue;
+        }
+        const float amax = hmax8(_mm256_max_ps(_mm256_max_ps(abs8(v0), abs8(v1)), _mm256_max_ps(abs8(v2), abs8(v3))));
+        y[b].d = kq_f32_to_f16(amax / 127.f);
+        _mm256_storeu_si256((__m256i *)y[b].qs, round32(x, _mm256_set1_ps(amax != 0.f ? 127.f / amax : 0.f)));
+    }
+}
+
+void kq_avx2_prep_q8_0(const float *x, void *dst, int64_t n) { kq_avx2_quantize_q8_0(x, dst, n); }
+
+void kq_avx2_quantize_q8_K(const float *x, kq_block_q8_K *y, int64_t n) {
+    for (int64_t b = 0; b < n / KQ_QK_K; b++, x += KQ_QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        bool fin = true;
+        for (int j = 0; j < KQ_QK_K; j += 8) {
+            const __m256 v = _mm256_loadu_ps(x + j);
+            fin &= finite8(v);
+            m = _mm256_max_ps(m, abs8(v));
+        }
+        const float amax = hmax8(m);
+        if (!fin || amax == 0.f) {
+            kq_quantize_q8_K(x, &y[b], KQ_QK_K);
+            continue;
+        }
+        /* the reference's max: the first value of the largest magnitude, with its sign */
+        float max = amax;
+        for (int j = 0; j < KQ_QK_K; j += 8) {
+            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(abs8(_mm256_loadu_ps(x + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (hit) {
+                max = x[j + __builtin_ctz((unsigned)hit)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        for (int j = 0; j < KQ_QK_K; j += 32) {
+            const __m256i q = round32(x + j, is);
+            _mm256_storeu_si256((__m256i *)(y[b].qs + j), q);
+            /* bsums of the two 16-value halves */
+            const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+            const __m128i h = _mm_hadd_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            const __m128i hh = _mm_hadd_epi32(h, h);
+            y[b].bsums[j / 16] = (int16_t)_mm_cvtsi128_si32(hh);
+            y[b].bsums[j / 16 + 1] = (int16_t)_mm_extract_epi32(hh, 1);
+        }
+        y[b].d = 1 / iscale;
+    }
+}
+
+void kq_avx2_prep_q8_K(const float *x, void *dst, int64_t n) { kq_avx2_quantize_q8_K(x, dst, n); }
 
 /* ---- Q8_0 / Q4_0 ----------------------------------------------------------------- */
 

@@ -499,6 +499,40 @@ static void test_gemv_batch_exact(const kq_ops *ops) {
     }
 }
 
+/* An ISA's activation prep that writes the standard layout (no prep_bytes of its own)
+ * writes exactly the reference's blocks: random rows, rows whose largest magnitude comes
+ * with both signs (the first one sets Q8_K's sign), rounding ties, zero blocks, huge and
+ * tiny scales, and NaN / infinity in a block. */
+static void test_prep_exact(const kq_ops *ops, const kq_ops *ref) {
+    const int64_t n = 1024;
+    float *x = malloc(n * 4);
+    uint8_t *a = malloc(n * 4 + 256), *b = malloc(n * 4 + 256);
+    for (int d = 0; d < N_DTYPES; d++) {
+        const uint32_t dt = all_dtypes[d];
+        const int wi = kq_w_index(dt);
+        const kq_mm_impl *im = &ops->mm[wi], *rm = &ref->mm[wi];
+        if (!im->prep || im->prep_bytes || !rm->prep || n % kq_block_elems(dt)) continue;
+        const size_t bytes = kq_act_row_bytes(dt, n);
+        for (int c = 0; c < 8; c++) {
+            fill(x, n, c == 3 ? 1e30f : c == 4 ? 1e-30f : 1.0f);
+            if (c == 1)
+                for (int64_t i = 0; i < n; i += 64) x[i + 7] = -(x[i + 40] = 5.0f); /* ±max, + first in a 32-block */
+            if (c == 2)
+                for (int64_t i = 0; i < n; i++) x[i] = (float)((int)(rnd_u32() % 255) - 127) * 0.5f; /* halves: ties */
+            if (c == 5) memset(x + 256, 0, 512 * 4);
+            if (c == 6) { x[3] = NAN; x[300] = INFINITY; x[700] = -INFINITY; }
+            if (c == 7)
+                for (int64_t i = 0; i < n; i += 256) x[i + 100] = -(x[i + 10] = 3.0f); /* + first in a 256-block */
+            memset(a, 0xAA, bytes);
+            memset(b, 0x55, bytes);
+            im->prep(x, a, n);
+            rm->prep(x, b, n);
+            T_CHECK(memcmp(a, b, bytes) == 0, "%s %s prep equals the reference's (case %d)", ops->name, dname(dt), c);
+        }
+    }
+    free(x); free(a); free(b);
+}
+
 /* Degenerate shapes: one block per row, fewer rows than a tile, a 16-token group plus one. */
 static void test_matmul_tiny(const kq_ops *ops) {
     for (int d = 0; d < N_DTYPES; d++) {
@@ -801,6 +835,7 @@ int main(void) {
         test_matmul_tiny(&ops);
         test_matmul_multi(&ops);
         test_gemv_batch_exact(&ops);
+        test_prep_exact(&ops, &ref);
         test_vector_ops(&ops, &ref);
         test_kv_q8_0(&ops, &ref);
     }
