@@ -559,16 +559,16 @@ void kq_ops_avx2(kq_ops *ops) {
     ops->mm[KQ_W_F32].rows = rows_f32;
     ops->mm[KQ_W_F16].rows = rows_f16;
     ops->mm[KQ_W_BF16].rows = rows_bf16;
-    ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q8_0].prep, .rows = rows_q8_0, .pack = kq_avx2_pack_q8_0,
+    ops->mm[KQ_W_Q8_0] = (kq_mm_impl){.prep = kq_avx2_prep_q8_0, .rows = rows_q8_0, .pack = kq_avx2_pack_q8_0,
                                       .gemm = kq_avx2_gemm_q8_0, .pack_bytes = kq_avx2_q80_pack_bytes,
                                       .pack_elems = KQ_QK8_0, .gemm_min_tok = GEMM_MIN_TOK_Q8_0};
-    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q4_0].prep, .rows = rows_q4_0, .pack = kq_avx2_pack_q4_0,
+    ops->mm[KQ_W_Q4_0] = (kq_mm_impl){.prep = kq_avx2_prep_q8_0, .rows = rows_q4_0, .pack = kq_avx2_pack_q4_0,
                                       .gemm = kq_avx2_gemm_q4_0, .pack_bytes = kq_avx2_q80_pack_bytes,
                                       .pack_elems = KQ_QK8_0, .gemm_min_tok = GEMM_MIN_TOK_Q4_0};
-    ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q4_K].prep, .rows = rows_q4_K, .pack = kq_avx2_pack_qk,
+    ops->mm[KQ_W_Q4_K] = (kq_mm_impl){.prep = kq_avx2_prep_q8_K, .rows = rows_q4_K, .pack = kq_avx2_pack_qk,
                                       .gemm = kq_avx2_gemm_q4_K, .pack_bytes = kq_avx2_qk_pack_bytes,
                                       .pack_elems = KQ_QK_K, .gemm_min_tok = GEMM_MIN_TOK_Q4_K};
-    ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = ops->mm[KQ_W_Q6_K].prep, .rows = rows_q6_K, .pack = kq_avx2_pack_qk,
+    ops->mm[KQ_W_Q6_K] = (kq_mm_impl){.prep = kq_avx2_prep_q8_K, .rows = rows_q6_K, .pack = kq_avx2_pack_qk,
                                       .gemm = kq_avx2_gemm_q6_K, .pack_bytes = kq_avx2_qk_pack_bytes,
                                       .pack_elems = KQ_QK_K, .gemm_min_tok = GEMM_MIN_TOK_Q6_K};
     ops->mm[KQ_W_Q5_0].rows = rows_q5_0;
@@ -578,9 +578,9 @@ void kq_ops_avx2(kq_ops *ops) {
     ops->mm[KQ_W_Q3_K].rows = rows_q3_K;
     ops->mm[KQ_W_IQ4_NL].rows = rows_iq4_nl;
     ops->mm[KQ_W_IQ4_XS].rows = rows_iq4_xs;
-    /* the same activation blocks as the reference's, quantized with SIMD */
-    const int q80[] = {KQ_W_Q8_0, KQ_W_Q4_0, KQ_W_Q5_0, KQ_W_IQ4_NL};
-    const int q8k[] = {KQ_W_Q4_K, KQ_W_Q5_K, KQ_W_Q6_K, KQ_W_Q2_K, KQ_W_Q3_K, KQ_W_IQ4_XS};
+    /* the other types' activation blocks, the reference's too, quantized with SIMD */
+    const int q80[] = {KQ_W_Q5_0, KQ_W_IQ4_NL};
+    const int q8k[] = {KQ_W_Q5_K, KQ_W_Q2_K, KQ_W_Q3_K, KQ_W_IQ4_XS};
     for (size_t i = 0; i < sizeof q80 / sizeof q80[0]; i++) ops->mm[q80[i]].prep = kq_avx2_prep_q8_0;
     for (size_t i = 0; i < sizeof q8k / sizeof q8k[0]; i++) ops->mm[q8k[i]].prep = kq_avx2_prep_q8_K;
     ops->dot_f32 = v_dot_f32;
