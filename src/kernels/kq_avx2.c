@@ -329,11 +329,15 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
 }
 
 #define DEF_ROWS_LOOP(NAME) DEF_ROWS_LOOP_GEMV(NAME, NULL)
-/* GEMV: the single-token kernel (kq_avx2_gemv.c) when n_tok == 1, or NULL. */
+/* GEMV: the single-token kernel (kq_avx2_gemv.c), or NULL; it takes n_tok == 1 when the
+ * rows are long. Its 4 interleaved row streams read short rows (~1 KiB) from memory more
+ * slowly than one sequential stream (kbench, 2 threads: 896-column Q8_0 rows 0.05 ms vs
+ * 0.044 ms per 896x896; 4864 columns 0.15-0.17 vs 0.24 ms per 4864x896). */
+#define GEMV_MIN_ROW_BYTES 4096
 #define DEF_ROWS_LOOP_GEMV(NAME, GEMV)                                                  \
     static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                     \
         const kq_rows_fn gemv = GEMV;                                                   \
-        if (gemv && a->n_tok == 1) {                                                    \
+        if (gemv && a->n_tok == 1 && a->w_row_bytes >= GEMV_MIN_ROW_BYTES) {            \
             gemv(a, o0, o1);                                                            \
             return;                                                                     \
         }                                                                               \

@@ -427,8 +427,9 @@ static void test_matmul_isa(const kq_ops *ops) {
     const int64_t toks[] = {1, 2, 3, 5, 8, 16, 17, 32, 48, 64};
     /* 352: 11 blocks of 32 (odd, not a multiple of 4); 4100 (float weights only): a tail
      * of 4 columns and token blocks that do not divide 64; 2304: 9 K-quant blocks / 72
-     * blocks of 32, more than one (and a partial) chunk of the gemm paths' block chunks */
-    const int64_t n_ins[] = {256, 768, 352, 4100, 2304};
+     * blocks of 32, more than one (and a partial) chunk of the gemm paths' block chunks;
+     * 7680: rows of over 4 KiB in every quantized type (AVX2's single-token GEMV) */
+    const int64_t n_ins[] = {256, 768, 352, 4100, 2304, 7680};
     const int64_t n_out = 37;
     for (int d = 0; d < N_DTYPES; d++) {
         uint32_t dt = all_dtypes[d];
@@ -478,7 +479,7 @@ static bool close_rel(const float *a, const float *b, int64_t n, float tol) {
  * batch yields the same logits. */
 static void test_gemv_batch_exact(const kq_ops *ops) {
     const uint32_t dts[] = {GGUF_DTYPE_Q8_0, GGUF_DTYPE_Q4_0};
-    const int64_t n_in = 1024, n_out = 23;
+    const int64_t n_in = 8192, n_out = 23; /* long rows: AVX2 runs its GEMV kernels on them */
     for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
         const uint32_t dt = dts[d];
         const int wi = kq_w_index(dt);
