@@ -328,16 +328,19 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
     _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]);
 }
 
-#define DEF_ROWS_LOOP(NAME) DEF_ROWS_LOOP_GEMV(NAME, NULL)
+#define DEF_ROWS_LOOP(NAME) DEF_ROWS_LOOP_GEMV(NAME, NULL, 0)
 /* GEMV: the single-token kernel (kq_avx2_gemv.c), or NULL; it takes n_tok == 1 when the
- * rows are long. Its 4 interleaved row streams read short rows (~1 KiB) from memory more
- * slowly than one sequential stream (kbench, 2 threads: 896-column Q8_0 rows 0.05 ms vs
- * 0.044 ms per 896x896; 4864 columns 0.15-0.17 vs 0.24 ms per 4864x896). */
-#define GEMV_MIN_ROW_BYTES 4096
-#define DEF_ROWS_LOOP_GEMV(NAME, GEMV)                                                  \
+ * rows have at least MIN_ROW bytes. For Q8_0 / Q4_0 (bit-identical with the row tile) its
+ * 4 interleaved row streams read short rows (~1 KiB) from memory more slowly than one
+ * sequential stream (kbench, 2 threads: 896-column Q8_0 rows 0.05 ms vs 0.044 ms per
+ * 896x896; 4864 columns 0.15-0.17 vs 0.24 ms per 4864x896). The K-quant GEMVs run on every
+ * row length: their per-block subtraction of the mins / offset terms keeps single-token
+ * logits within model_golden's 1e-4 of the batched (gemm) ones, which the row tile's one
+ * subtraction of two large sums at the end does not (qwen3-kq.q4_k_m: 9.6e-4). */
+#define DEF_ROWS_LOOP_GEMV(NAME, GEMV, MIN_ROW)                                         \
     static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                     \
         const kq_rows_fn gemv = GEMV;                                                   \
-        if (gemv && a->n_tok == 1 && a->w_row_bytes >= GEMV_MIN_ROW_BYTES) {            \
+        if (gemv && a->n_tok == 1 && (int64_t)a->w_row_bytes >= (MIN_ROW)) {            \
             gemv(a, o0, o1);                                                            \
             return;                                                                     \
         }                                                                               \
@@ -352,13 +355,13 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
                 }                                                                       \
             }                                                                           \
     }
-DEF_ROWS_LOOP_GEMV(rows_q8_0, kq_avx2_gemv_q8_0)
-DEF_ROWS_LOOP_GEMV(rows_q4_0, kq_avx2_gemv_q4_0)
-DEF_ROWS_LOOP_GEMV(rows_q4_K, kq_avx2_gemv_q4_K)
+DEF_ROWS_LOOP_GEMV(rows_q8_0, kq_avx2_gemv_q8_0, 4096)
+DEF_ROWS_LOOP_GEMV(rows_q4_0, kq_avx2_gemv_q4_0, 4096)
+DEF_ROWS_LOOP_GEMV(rows_q4_K, kq_avx2_gemv_q4_K, 0)
 DEF_ROWS_LOOP(rows_q5_0)
 DEF_ROWS_LOOP(rows_q5_1)
 DEF_ROWS_LOOP(rows_q5_K)
-DEF_ROWS_LOOP_GEMV(rows_q6_K, kq_avx2_gemv_q6_K)
+DEF_ROWS_LOOP_GEMV(rows_q6_K, kq_avx2_gemv_q6_K, 0)
 DEF_ROWS_LOOP(rows_q2_K)
 DEF_ROWS_LOOP(rows_q3_K)
 DEF_ROWS_LOOP(rows_iq4_nl)
