@@ -2,12 +2,14 @@
  * only when cpuid reports them). Overrides entries of the scalar table.
  *
  * Matmul: activations in the standard formats (Q8_0 blocks for Q8_0/Q4_0/Q5_0/IQ4_NL
- * weights, Q8_1 for Q5_1, Q8_K for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS, quantized by the
- * reference code so results match it), and a row kernel
+ * weights, Q8_1 for Q5_1, Q8_K for Q2_K/Q3_K/Q4_K/Q5_K/Q6_K/IQ4_XS, quantized bit-exactly
+ * as the reference code does: SIMD for Q8_0 / Q8_K, kq_avx2_gemv.c), and a row kernel
  * that reads each weight block once for up to 4 tokens. Signed×signed byte products use
  * the usual sign transfer (|x| × sign(w, x) through vpmaddubsw), K-quant sub-block scales
- * are applied with vpmaddwd, IQ4 levels looked up with vpshufb. No separate batched (gemm) layout on this ISA. */
-#include "kernels/kq_internal.h"
+ * are applied with vpmaddwd, IQ4 levels looked up with vpshufb. One token (decode) goes to
+ * the 4-row GEMV kernels of kq_avx2_gemv.c, batches of Q8_0/Q4_0/Q4_K/Q6_K from
+ * GEMM_MIN_TOK_* tokens on to the packed gemm path of kq_avx2_gemm.c. */
+#include "kernels/kq_avx2.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
@@ -326,8 +328,22 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
     _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) a->Y[(t0 + t) * a->n_out + o] = hsum8(acc[t]);
 }
 
-#define DEF_ROWS_LOOP(NAME)                                                             \
+#define DEF_ROWS_LOOP(NAME) DEF_ROWS_LOOP_GEMV(NAME, NULL, 0)
+/* GEMV: the single-token kernel (kq_avx2_gemv.c), or NULL; it takes n_tok == 1 when the
+ * rows have at least MIN_ROW bytes. For Q8_0 / Q4_0 (bit-identical with the row tile) its
+ * 4 interleaved row streams read short rows (~1 KiB) from memory more slowly than one
+ * sequential stream (kbench, 2 threads: 896-column Q8_0 rows 0.05 ms vs 0.044 ms per
+ * 896x896; 4864 columns 0.15-0.17 vs 0.24 ms per 4864x896). The K-quant GEMVs run on every
+ * row length: their per-block subtraction of the mins / offset terms keeps single-token
+ * logits within model_golden's 1e-4 of the batched (gemm) ones, which the row tile's one
+ * subtraction of two large sums at the end does not (qwen3-kq.q4_k_m: 9.6e-4). */
+#define DEF_ROWS_LOOP_GEMV(NAME, GEMV, MIN_ROW)                                         \
     static void NAME(const kq_mm_args *a, int64_t o0, int64_t o1) {                     \
+        const kq_rows_fn gemv = GEMV;                                                   \
+        if (gemv && a->n_tok == 1 && (int64_t)a->w_row_bytes >= (MIN_ROW)) {            \
+            gemv(a, o0, o1);                                                            \
+            return;                                                                     \
+        }                                                                               \
         for (int64_t o = o0; o < o1; o++)                                               \
             for (int64_t t0 = 0; t0 < a->n_tok; t0 += TOK) {                            \
                 const int64_t nt = a->n_tok - t0 < TOK ? a->n_tok - t0 : TOK;           \
@@ -339,13 +355,13 @@ static inline void rows_iq4_xs_tile(const kq_mm_args *a, int64_t o, int64_t t0, 
                 }                                                                       \
             }                                                                           \
     }
-DEF_ROWS_LOOP(rows_q8_0)
-DEF_ROWS_LOOP(rows_q4_0)
-DEF_ROWS_LOOP(rows_q4_K)
+DEF_ROWS_LOOP_GEMV(rows_q8_0, kq_avx2_gemv_q8_0, 4096)
+DEF_ROWS_LOOP_GEMV(rows_q4_0, kq_avx2_gemv_q4_0, 4096)
+DEF_ROWS_LOOP_GEMV(rows_q4_K, kq_avx2_gemv_q4_K, 0)
 DEF_ROWS_LOOP(rows_q5_0)
 DEF_ROWS_LOOP(rows_q5_1)
 DEF_ROWS_LOOP(rows_q5_K)
-DEF_ROWS_LOOP(rows_q6_K)
+DEF_ROWS_LOOP_GEMV(rows_q6_K, kq_avx2_gemv_q6_K, 0)
 DEF_ROWS_LOOP(rows_q2_K)
 DEF_ROWS_LOOP(rows_q3_K)
 DEF_ROWS_LOOP(rows_iq4_nl)
@@ -538,15 +554,30 @@ static void v_add(float *out, const float *a, const float *b, int64_t n) {
     for (; i < n; i++) out[i] = a[i] + b[i];
 }
 
+/* From this many tokens on the batched (gemm) path beats 4-token row tiles (one 16-token
+ * group padded with zeros costs what 16 tokens do). */
+#define GEMM_MIN_TOK_Q8_0 10
+#define GEMM_MIN_TOK_Q4_0 7
+#define GEMM_MIN_TOK_Q4_K 6
+#define GEMM_MIN_TOK_Q6_K 7
+
 void kq_ops_avx2(kq_ops *ops) {
     ops->name = "avx2";
     ops->mm[GGUF_DTYPE_F32].rows = rows_f32;
     ops->mm[GGUF_DTYPE_F16].rows = rows_f16;
     ops->mm[GGUF_DTYPE_BF16].rows = rows_bf16;
-    ops->mm[GGUF_DTYPE_Q8_0].rows = rows_q8_0;
-    ops->mm[GGUF_DTYPE_Q4_0].rows = rows_q4_0;
-    ops->mm[GGUF_DTYPE_Q4_K].rows = rows_q4_K;
-    ops->mm[GGUF_DTYPE_Q6_K].rows = rows_q6_K;
+    ops->mm[GGUF_DTYPE_Q8_0] = (kq_mm_impl){.prep = kq_avx2_prep_q8_0, .rows = rows_q8_0, .pack = kq_avx2_pack_q8_0,
+                                      .gemm = kq_avx2_gemm_q8_0, .pack_bytes = kq_avx2_q80_pack_bytes,
+                                      .pack_elems = KQ_QK8_0, .gemm_min_tok = GEMM_MIN_TOK_Q8_0};
+    ops->mm[GGUF_DTYPE_Q4_0] = (kq_mm_impl){.prep = kq_avx2_prep_q8_0, .rows = rows_q4_0, .pack = kq_avx2_pack_q4_0,
+                                      .gemm = kq_avx2_gemm_q4_0, .pack_bytes = kq_avx2_q80_pack_bytes,
+                                      .pack_elems = KQ_QK8_0, .gemm_min_tok = GEMM_MIN_TOK_Q4_0};
+    ops->mm[GGUF_DTYPE_Q4_K] = (kq_mm_impl){.prep = kq_avx2_prep_q8_K, .rows = rows_q4_K, .pack = kq_avx2_pack_qk,
+                                      .gemm = kq_avx2_gemm_q4_K, .pack_bytes = kq_avx2_qk_pack_bytes,
+                                      .pack_elems = KQ_QK_K, .gemm_min_tok = GEMM_MIN_TOK_Q4_K};
+    ops->mm[GGUF_DTYPE_Q6_K] = (kq_mm_impl){.prep = kq_avx2_prep_q8_K, .rows = rows_q6_K, .pack = kq_avx2_pack_qk,
+                                      .gemm = kq_avx2_gemm_q6_K, .pack_bytes = kq_avx2_qk_pack_bytes,
+                                      .pack_elems = KQ_QK_K, .gemm_min_tok = GEMM_MIN_TOK_Q6_K};
     ops->mm[GGUF_DTYPE_Q5_0].rows = rows_q5_0;
     ops->mm[GGUF_DTYPE_Q5_1].rows = rows_q5_1;
     ops->mm[GGUF_DTYPE_Q5_K].rows = rows_q5_K;
@@ -554,6 +585,11 @@ void kq_ops_avx2(kq_ops *ops) {
     ops->mm[GGUF_DTYPE_Q3_K].rows = rows_q3_K;
     ops->mm[GGUF_DTYPE_IQ4_NL].rows = rows_iq4_nl;
     ops->mm[GGUF_DTYPE_IQ4_XS].rows = rows_iq4_xs;
+    /* the other types' activation blocks, the reference's too, quantized with SIMD */
+    const int q80[] = {GGUF_DTYPE_Q5_0, GGUF_DTYPE_IQ4_NL};
+    const int q8k[] = {GGUF_DTYPE_Q5_K, GGUF_DTYPE_Q2_K, GGUF_DTYPE_Q3_K, GGUF_DTYPE_IQ4_XS};
+    for (size_t i = 0; i < sizeof q80 / sizeof q80[0]; i++) ops->mm[q80[i]].prep = kq_avx2_prep_q8_0;
+    for (size_t i = 0; i < sizeof q8k / sizeof q8k[0]; i++) ops->mm[q8k[i]].prep = kq_avx2_prep_q8_K;
     ops->dot_f32 = v_dot_f32;
     ops->dot_f16 = v_dot_f16;
     ops->axpy_f32 = v_axpy_f32;

@@ -426,12 +426,14 @@ static void test_ref_vs_double(void) {
 static void test_matmul_isa(const kq_ops *ops) {
     const int64_t toks[] = {1, 2, 3, 5, 8, 16, 17, 32, 48, 64};
     /* 352: 11 blocks of 32 (odd, not a multiple of 4); 4100 (float weights only): a tail
-     * of 4 columns and token blocks that do not divide 64 */
-    const int64_t n_ins[] = {256, 768, 352, 4100};
+     * of 4 columns and token blocks that do not divide 64; 2304: 9 K-quant blocks / 72
+     * blocks of 32, more than one (and a partial) chunk of the gemm paths' block chunks;
+     * 7680: rows of over 4 KiB in every quantized type (AVX2's single-token GEMV) */
+    const int64_t n_ins[] = {256, 768, 352, 4100, 2304, 7680};
     const int64_t n_out = 37;
     for (int d = 0; d < N_DTYPES; d++) {
         uint32_t dt = all_dtypes[d];
-        for (size_t ii = 0; ii < 4; ii++) {
+        for (size_t ii = 0; ii < sizeof n_ins / sizeof n_ins[0]; ii++) {
             int64_t n_in = n_ins[ii];
             if (n_in % kq_block_elems(dt)) continue;
             float *wf = malloc(n_in * n_out * 4), *x = malloc(n_in * 64 * 4);
@@ -468,6 +470,66 @@ static bool close_rel(const float *a, const float *b, int64_t n, float tol) {
     for (int64_t i = 0; i < n; i++)
         if (!(fabsf(a[i] - b[i]) <= tol * m)) return false;
     return true;
+}
+
+/* A token's products do not depend on how many tokens share the call while the row
+ * kernels (not the gemm path) run: the single-token GEMV gives exactly the first token's
+ * result of a 2- and a 3-token call, for the dtypes whose GEMV promises it (Q8_0, Q4_0:
+ * same integer lanes and float operations) — decode of one sequence alone or in a small
+ * batch yields the same logits. */
+static void test_gemv_batch_exact(const kq_ops *ops) {
+    const uint32_t dts[] = {GGUF_DTYPE_Q8_0, GGUF_DTYPE_Q4_0};
+    const int64_t n_in = 8192, n_out = 23; /* long rows: AVX2 runs its GEMV kernels on them */
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        const uint32_t dt = dts[d];
+        float *wf = malloc(n_in * n_out * 4), *x = malloc(n_in * 3 * 4), y1[23], y3[3 * 23];
+        void *w = malloc(row_bytes(dt, n_in) * n_out);
+        void *scratch = malloc(kq_matmul_scratch_bytes(dt, n_in, 3));
+        fill(wf, n_in * n_out, 0.05f);
+        fill(x, n_in * 3, 1.0f);
+        for (int64_t o = 0; o < n_out; o++) kq_quantize_row(dt, wf + o * n_in, (uint8_t *)w + o * row_bytes(dt, n_in), n_in);
+        kq_matmul_ops(ops, dt, w, n_out, n_in, x, 1, y1, scratch);
+        for (int64_t nt = 2; nt <= 3; nt++) {
+            if (ops->mm[dt].gemm && nt >= ops->mm[dt].gemm_min_tok) continue;
+            kq_matmul_ops(ops, dt, w, n_out, n_in, x, nt, y3, scratch);
+            T_CHECK(memcmp(y1, y3, sizeof y1) == 0, "%s %s: 1-token GEMV equals token 0 of a %lld-token call", ops->name,
+                    dname(dt), (long long)nt);
+        }
+        free(wf); free(x); free(w); free(scratch);
+    }
+}
+
+/* An ISA's activation prep that writes the standard layout (no prep_bytes of its own)
+ * writes exactly the reference's blocks: random rows, rows whose largest magnitude comes
+ * with both signs (the first one sets Q8_K's sign), rounding ties, zero blocks, huge and
+ * tiny scales, and NaN / infinity in a block. */
+static void test_prep_exact(const kq_ops *ops, const kq_ops *ref) {
+    const int64_t n = 1024;
+    float *x = malloc(n * 4);
+    uint8_t *a = malloc(n * 4 + 256), *b = malloc(n * 4 + 256);
+    for (int d = 0; d < N_DTYPES; d++) {
+        const uint32_t dt = all_dtypes[d];
+        const kq_mm_impl *im = &ops->mm[dt], *rm = &ref->mm[dt];
+        if (!im->prep || im->prep_bytes || !rm->prep || n % kq_block_elems(dt)) continue;
+        const size_t bytes = kq_act_row_bytes(dt, n);
+        for (int c = 0; c < 8; c++) {
+            fill(x, n, c == 3 ? 1e30f : c == 4 ? 1e-30f : 1.0f);
+            if (c == 1)
+                for (int64_t i = 0; i < n; i += 64) x[i + 7] = -(x[i + 40] = 5.0f); /* ±max, + first in a 32-block */
+            if (c == 2)
+                for (int64_t i = 0; i < n; i++) x[i] = (float)((int)(rnd_u32() % 255) - 127) * 0.5f; /* halves: ties */
+            if (c == 5) memset(x + 256, 0, 512 * 4);
+            if (c == 6) { x[3] = NAN; x[300] = INFINITY; x[700] = -INFINITY; }
+            if (c == 7)
+                for (int64_t i = 0; i < n; i += 256) x[i + 100] = -(x[i + 10] = 3.0f); /* + first in a 256-block */
+            memset(a, 0xAA, bytes);
+            memset(b, 0x55, bytes);
+            im->prep(x, a, n);
+            rm->prep(x, b, n);
+            T_CHECK(memcmp(a, b, bytes) == 0, "%s %s prep equals the reference's (case %d)", ops->name, dname(dt), c);
+        }
+    }
+    free(x); free(a); free(b);
 }
 
 /* Degenerate shapes: one block per row, fewer rows than a tile, a 16-token group plus one. */
@@ -771,6 +833,8 @@ int main(void) {
         test_matmul_isa(&ops);
         test_matmul_tiny(&ops);
         test_matmul_multi(&ops);
+        test_gemv_batch_exact(&ops);
+        test_prep_exact(&ops, &ref);
         test_vector_ops(&ops, &ref);
         test_kv_q8_0(&ops, &ref);
     }
