@@ -733,22 +733,29 @@ static void dequantize_q4_0(const void *src, float *dst, int64_t n) {
     }
 }
 
-static void dequantize_q4_K(const void *src, float *dst, int64_t n) {
-    const kq_block_q4_K *x = src;
-    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
-        const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
-        const uint8_t *q = x[b].qs;
-        float *y = dst + b * KQ_QK_K;
-        for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
+/* One Q4_K / Q5_K super-block (256 values): 8 sub-blocks of 32, each d * scale * code -
+ * dmin * min, with the 4-bit codes of qs and, for Q5_K, a fifth bit from qh (NULL for Q4_K). */
+static void dequantize_qk45_block(float d, float dmin, const uint8_t *scales, const uint8_t *q, const uint8_t *qh,
+                                  float *y) {
+    for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
+        for (int h = 0; h < 2; h++) { /* sub-block 2j: low nibbles, 2j+1: high nibbles */
             uint8_t sc, m;
-            kq_q4k_scale_min(2 * j, x[b].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            kq_q4k_scale_min(2 * j + 1, x[b].scales, &sc, &m);
-            const float d2 = d * sc, m2 = dmin * m;
-            for (int l = 0; l < 32; l++) y[l] = d1 * (q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; l++) y[l + 32] = d2 * (q[l] >> 4) - m2;
+            kq_q4k_scale_min(2 * j + h, scales, &sc, &m);
+            const float dl = d * sc, ml = dmin * m;
+            for (int l = 0; l < 32; l++) {
+                int code = h ? q[l] >> 4 : q[l] & 0xF;
+                if (qh) code |= ((qh[l] >> (2 * j + h)) & 1) << 4;
+                y[l + 32 * h] = dl * code - ml;
+            }
         }
     }
+}
+
+static void dequantize_q4_K(const void *src, float *dst, int64_t n) {
+    const kq_block_q4_K *x = src;
+    for (int64_t b = 0; b < n / KQ_QK_K; b++)
+        dequantize_qk45_block(kq_f16_to_f32(x[b].d), kq_f16_to_f32(x[b].dmin), x[b].scales, x[b].qs, NULL,
+                              dst + b * KQ_QK_K);
 }
 
 static void dequantize_q6_K(const void *src, float *dst, int64_t n) {
@@ -800,20 +807,9 @@ static void dequantize_q5_1(const void *src, float *dst, int64_t n) {
 
 static void dequantize_q5_K(const void *src, float *dst, int64_t n) {
     const kq_block_q5_K *x = src;
-    for (int64_t b = 0; b < n / KQ_QK_K; b++) {
-        const float d = kq_f16_to_f32(x[b].d), dmin = kq_f16_to_f32(x[b].dmin);
-        const uint8_t *q = x[b].qs, *qh = x[b].qh;
-        float *y = dst + b * KQ_QK_K;
-        for (int j = 0; j < KQ_QK_K / 64; j++, q += 32, y += 64) {
-            uint8_t sc, m;
-            kq_q4k_scale_min(2 * j, x[b].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            kq_q4k_scale_min(2 * j + 1, x[b].scales, &sc, &m);
-            const float d2 = d * sc, m2 = dmin * m;
-            for (int l = 0; l < 32; l++) y[l] = d1 * ((q[l] & 0xF) | ((qh[l] >> (2 * j)) & 1) << 4) - m1;
-            for (int l = 0; l < 32; l++) y[l + 32] = d2 * ((q[l] >> 4) | ((qh[l] >> (2 * j + 1)) & 1) << 4) - m2;
-        }
-    }
+    for (int64_t b = 0; b < n / KQ_QK_K; b++)
+        dequantize_qk45_block(kq_f16_to_f32(x[b].d), kq_f16_to_f32(x[b].dmin), x[b].scales, x[b].qs, x[b].qh,
+                              dst + b * KQ_QK_K);
 }
 
 static void dequantize_q2_K(const void *src, float *dst, int64_t n) {
