@@ -14,7 +14,7 @@
 #      with that vocabulary (random weights; bench/work/qwen2.5-0.5b-qvocab.q8_0.gguf,
 #      generated when missing) -> structured-decode-{plain,schema}.json
 # Environment: SWIFTLET_BIN, VOCAB, BENCH_RESULTS (default bench/results), SWIFTLET_THREADS
-# (default 2), STRUCT_PROMPT (default 64), STRUCT_GEN (default 32), STRUCT_DECODE=0 skips 2.
+# (default 2), STRUCT_PROMPT (default 64), STRUCT_GEN (default 96), STRUCT_DECODE=0 skips 2.
 # Exit status: 0 when every step ran, 1 otherwise (the failed steps are named on stderr).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -23,7 +23,7 @@ VOCAB=${VOCAB:-../shared/vocab/ggml-vocab-qwen3.gguf}
 RES=${BENCH_RESULTS:-bench/results}
 THREADS=${SWIFTLET_THREADS:-2}
 PROMPT=${STRUCT_PROMPT:-64}
-GEN=${STRUCT_GEN:-32}
+GEN=${STRUCT_GEN:-96}
 MODEL=bench/work/qwen2.5-0.5b-qvocab.q8_0.gguf
 SCHEMA=bench/grammar/tool_call.schema.json
 mkdir -p "$RES" bench/work
