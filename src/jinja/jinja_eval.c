@@ -385,6 +385,19 @@ static int eval_args(jctx *c, jframe *f, const jnode *n, jargs *a) {
 
 static int exec_body(jctx *c, jframe *f, const jnodes *body, jbuf *out);
 
+/* Renders body into a new string value (the arena owns it). */
+static int render_to_str(jctx *c, jframe *f, const jnodes *body, jv *out) {
+    jbuf b = {.limit = c->lim.max_output};
+    int rc = exec_body(c, f, body, &b);
+    if (!rc) {
+        char *p = jarena_strdup(c->a, b.p ? b.p : "", b.n);
+        if (!p) rc = jx_limit(c, "memory");
+        else *out = jv_str(p, b.n);
+    }
+    jbuf_free(&b);
+    return rc;
+}
+
 int jx_call_macro(jctx *c, const jnode *at, const jmacro *m, const jv *args, int nargs,
                   const jstr *kwn, const jv *kwv, int nkw, jv *out) {
     const jnode *def = m->def;
@@ -411,17 +424,10 @@ int jx_call_macro(jctx *c, const jnode *at, const jmacro *m, const jv *args, int
         if (!known) return jx_fail(c, at, "macro takes no keyword argument '%.*s'", (int)(kwn[k].n > 60 ? 60 : kwn[k].n), kwn[k].p);
     }
     if (m->caller && (rc = frame_set(c, f, (jstr){"caller", 6}, (jv){.k = JV_MACRO, .m = m->caller}))) return rc;
-    jbuf b = {.limit = c->lim.max_output};
     c->depth++;
-    rc = exec_body(c, f, &def->args, &b);
+    rc = render_to_str(c, f, &def->args, out);
     c->depth--;
     c->ctl = 0;
-    if (!rc) {
-        char *p = jarena_strdup(c->a, b.p ? b.p : "", b.n);
-        if (!p) rc = jx_limit(c, "memory");
-        else *out = jv_str(p, b.n);
-    }
-    jbuf_free(&b);
     return rc;
 }
 
@@ -663,18 +669,6 @@ static int exec_set(jctx *c, jframe *f, const jnode *n) {
         return SW_OK;
     }
     return bind_targets(c, f, n, v);
-}
-
-static int render_to_str(jctx *c, jframe *f, const jnodes *body, jv *out) {
-    jbuf b = {.limit = c->lim.max_output};
-    int rc = exec_body(c, f, body, &b);
-    if (!rc) {
-        char *p = jarena_strdup(c->a, b.p ? b.p : "", b.n);
-        if (!p) rc = jx_limit(c, "memory");
-        else *out = jv_str(p, b.n);
-    }
-    jbuf_free(&b);
-    return rc;
 }
 
 static int exec_stmt(jctx *c, jframe *f, const jnode *n, jbuf *out) {

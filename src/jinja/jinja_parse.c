@@ -412,31 +412,22 @@ static int parse_not(parser *P, jnode **out) {
     return parse_compare(P, out);
 }
 
-static int parse_and(parser *P, jnode **out) {
+/* A left-associative chain "x KW y KW z" of operands parsed by sub, as nodes of kind k. */
+static int parse_chain(parser *P, jnode **out, const char *kw, jnode_kind k, int (*sub)(parser *, jnode **)) {
     int rc;
-    if ((rc = parse_not(P, out))) return rc;
-    while (skip_name(P, "and")) {
-        jnode *n = node(P, E_AND);
+    if ((rc = sub(P, out))) return rc;
+    while (skip_name(P, kw)) {
+        jnode *n = node(P, k);
         if (!n) return oom(P);
         n->a = *out;
-        if ((rc = parse_not(P, &n->b))) return rc;
+        if ((rc = sub(P, &n->b))) return rc;
         *out = n;
     }
     return SW_OK;
 }
 
-static int parse_or(parser *P, jnode **out) {
-    int rc;
-    if ((rc = parse_and(P, out))) return rc;
-    while (skip_name(P, "or")) {
-        jnode *n = node(P, E_OR);
-        if (!n) return oom(P);
-        n->a = *out;
-        if ((rc = parse_and(P, &n->b))) return rc;
-        *out = n;
-    }
-    return SW_OK;
-}
+static int parse_and(parser *P, jnode **out) { return parse_chain(P, out, "and", E_AND, parse_not); }
+static int parse_or(parser *P, jnode **out) { return parse_chain(P, out, "or", E_OR, parse_and); }
 
 static int parse_expr(parser *P, jnode **out) {
     int rc;
